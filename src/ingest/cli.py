@@ -1,0 +1,264 @@
+"""The ``ingest`` command: run the pipeline without Airflow, import OPML, show stats."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.table import Table
+
+from ingest import __version__
+from ingest.errors import IngestError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from sqlalchemy import Engine
+
+    from ingest.settings import Settings
+
+console = Console()
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    from ingest.settings import load_settings
+
+    return load_settings(
+        warehouse_url=getattr(args, "warehouse", None),
+        feeds_file=getattr(args, "feeds", None),
+    )
+
+
+def _engine(settings: Settings) -> Engine:
+    from ingest.warehouse import make_engine
+
+    return make_engine(settings.resolved_warehouse_url)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run every step once over a feeds file."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ingest.pipeline import run_once
+
+    settings = _settings(args)
+    if settings.feeds_file is None:
+        raise IngestError("no feeds file: pass --feeds or set INGEST_FEEDS_FILE")
+    engine = _engine(settings)
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} shards"),
+        TimeElapsedColumn(),
+    )
+    with Progress(
+        *columns, console=console, disable=args.no_progress or not console.is_terminal
+    ) as bar:
+        tasks: dict[str, Any] = {}
+
+        def progress(step: str, done: int, total: int) -> None:
+            if step not in tasks:
+                tasks[step] = bar.add_task(
+                    {"poll": "polling feeds", "fetch": "fetching pages"}[step], total=total
+                )
+            bar.update(tasks[step], completed=done, total=total)
+
+        summary = run_once(engine, settings, settings.feeds_file, progress=progress)
+    print_report(engine, summary.run_id, seconds=summary.seconds)
+    return 0
+
+
+def print_report(
+    engine: Engine, run_id: str, *, seconds: float | None = None, articles: int = 3
+) -> None:
+    """Print a run's summary and a few stored articles."""
+    from ingest.warehouse import counts, latest_articles, run_report
+
+    report = run_report(engine, run_id)
+    ledger = report["ledger"]
+    if ledger is None:
+        console.print(f"[red]run {run_id} has not loaded anything (no ledger row)[/red]")
+        return
+    table = Table(title=f"run {run_id}", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    rows = [
+        ("feeds polled", ledger["feeds_polled"]),
+        ("feeds failed", ledger["feeds_failed"]),
+        ("entries seen", ledger["entries_seen"]),
+        ("entries new", ledger["entries_new"]),
+        ("pages fetched", ledger["pages_fetched"]),
+        ("pages failed", ledger["pages_failed"]),
+        ("articles extracted", ledger["rows_in"]),
+        ("articles stored (new)", ledger["inserted"]),
+        ("articles updated", ledger["updated"]),
+        ("unchanged", ledger["skipped"]),
+        ("duplicates skipped", ledger["duplicates"]),
+    ]
+    for name, value in rows:
+        table.add_row(name, str(value))
+    if seconds is not None:
+        table.add_row("seconds", f"{seconds:.1f}")
+    console.print(table)
+    if report["failures"]:
+        fails = Table(title="failures by reason", title_justify="left")
+        fails.add_column("reason")
+        fails.add_column("count", justify="right")
+        for reason, count in report["failures"].items():
+            fails.add_row(reason, str(count))
+        console.print(fails)
+    totals = counts(engine)
+    console.print(
+        f"warehouse: {totals['articles']} articles from {totals['sources']} sources, "
+        f"{totals['feeds']} feeds, {totals['runs']} loads"
+    )
+    for row in latest_articles(engine, articles):
+        body = " ".join(row["body"].split())
+        console.print(
+            f"\n[bold]{row['title']}[/bold]\n[dim]{row['source']} | "
+            f"{row['published_at']:%Y-%m-%d %H:%M} UTC | {', '.join(row['authors'])} | "
+            f"{row['word_count']} words[/dim]\n{body[:300]}..."
+            if row["published_at"]
+            else f"\n[bold]{row['title']}[/bold] ({row['source']})"
+        )
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Print the summary of a run (the latest one by default)."""
+    from sqlalchemy import select
+
+    from ingest.warehouse import load_ledger
+
+    engine = _engine(_settings(args))
+    run_id = args.run_id
+    if run_id is None:
+        with engine.connect() as conn:
+            run_id = conn.execute(
+                select(load_ledger.c.run_id).order_by(load_ledger.c.finished_at.desc()).limit(1)
+            ).scalar_one_or_none()
+        if run_id is None:
+            raise IngestError("no run has loaded into this warehouse yet")
+    print_report(engine, run_id, articles=args.articles)
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    """Print warehouse-wide numbers."""
+    from ingest.warehouse import counts
+
+    totals = counts(_engine(_settings(args)))
+    table = Table(title="warehouse", show_header=False, title_justify="left")
+    for key in ("feeds", "articles", "sources", "runs"):
+        table.add_row(key, str(totals[key]))
+    for state, n in sorted(totals["entries"].items()):
+        table.add_row(f"entries {state}", str(n))
+    for reason, n in sorted(totals["entry_failures"].items()):
+        table.add_row(f"failed: {reason}", str(n))
+    for feed, error in sorted(totals["failing_feeds"].items()):
+        table.add_row(f"failing feed {feed}", str(error))
+    console.print(table)
+    return 0
+
+
+def cmd_import_opml(args: argparse.Namespace) -> int:
+    """Append the feeds of an OPML file to a registry file (skipping known URLs)."""
+    from ingest.registry import load_registry, parse_opml, to_toml
+
+    target: Path = args.into
+    existing = load_registry(target) if target.exists() else []
+    known_urls = {spec.url for spec in existing}
+    imported = parse_opml(args.opml.read_bytes(), str(args.opml), [s.key for s in existing])
+    fresh = [spec for spec in imported if spec.url not in known_urls]
+    if fresh:
+        with target.open("a", encoding="utf-8") as out:
+            out.write(("\n" if existing else "") + to_toml(fresh))
+    load_registry(target)  # the result must still validate
+    console.print(
+        f"{len(fresh)} feeds added to {target} ({len(imported) - len(fresh)} already there)"
+    )
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Validate a registry file."""
+    from ingest.registry import load_registry
+
+    specs = load_registry(args.feeds_file)
+    console.print(f"{args.feeds_file}: {len(specs)} feeds, valid")
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    """Apply the warehouse migrations."""
+    from ingest.warehouse import upgrade
+
+    upgrade(_engine(_settings(args)))
+    console.print("warehouse schema is at the latest revision")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for tests and docs)."""
+    parser = argparse.ArgumentParser(prog="ingest", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"news-ingest {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def warehouse_arg(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--warehouse", help="SQLAlchemy URL (default: INGEST_WAREHOUSE_URL or the SQLite file)"
+        )
+
+    run = sub.add_parser("run", help="poll feeds, fetch, extract, dedupe and load once")
+    run.add_argument("--feeds", type=Path, help="feeds registry (default: INGEST_FEEDS_FILE)")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    warehouse_arg(run)
+    run.set_defaults(func=cmd_run)
+
+    report = sub.add_parser("report", help="summary of a run and a few stored articles")
+    report.add_argument("--run-id", help="default: the latest run")
+    report.add_argument("--articles", type=int, default=3, help="how many articles to show")
+    warehouse_arg(report)
+    report.set_defaults(func=cmd_report)
+
+    stats = sub.add_parser("stats", help="warehouse-wide numbers")
+    warehouse_arg(stats)
+    stats.set_defaults(func=cmd_stats)
+
+    opml = sub.add_parser("import-opml", help="add the feeds of an OPML file to a registry")
+    opml.add_argument("opml", type=Path)
+    opml.add_argument("--into", type=Path, required=True, help="registry file to append to")
+    opml.set_defaults(func=cmd_import_opml)
+
+    validate = sub.add_parser("validate", help="check a feeds registry file")
+    validate.add_argument("feeds_file", type=Path)
+    validate.set_defaults(func=cmd_validate)
+
+    db = sub.add_parser("db", help="warehouse schema")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    up = db_sub.add_parser("upgrade", help="apply migrations")
+    warehouse_arg(up)
+    up.set_defaults(func=cmd_db_upgrade)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``ingest`` script."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.func(args))
+    except IngestError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

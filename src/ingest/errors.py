@@ -1,0 +1,40 @@
+"""The project's error types: one base and a few named subclasses.
+
+Expected misses (a 404, a page that is not HTML, an empty extraction) are not errors:
+they are values carrying a :class:`~ingest.models.Reason` and get counted. What raises is
+what should stop a task so that Airflow retries it: bad configuration, a broken
+warehouse, a bug.
+"""
+
+
+class IngestError(Exception):
+    """Base class for every error raised on purpose by news-ingest."""
+
+
+class ConfigError(IngestError):
+    """Settings or the feeds registry are invalid; the message says where and why."""
+
+
+class WarehouseError(IngestError):
+    """The warehouse cannot be reached or is not at the expected schema revision."""
+
+
+class FetchError(IngestError):
+    """A fetch failed for a reason that is the item's, not the run's.
+
+    Carries a :class:`~ingest.models.Reason` code; the pipeline records it and moves on.
+    """
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+class UrlRejected(IngestError):
+    """A string that cannot be used as an http(s) URL; ``reason`` is a Reason code."""
+
+    def __init__(self, reason: str, url: str) -> None:
+        shown = url if len(url) <= 120 else url[:117] + "..."  # noqa: PLR2004 - log width
+        super().__init__(f"{reason}: {shown!r}")
+        self.reason = reason

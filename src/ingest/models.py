@@ -1,0 +1,262 @@
+"""Plain records shared by every stage: frozen, slotted dataclasses and reason codes.
+
+Third-party shapes (feedparser dicts, trafilatura documents, httpx responses) are
+converted into these at the edge of the stage that met them and never travel further.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime  # noqa: TC003 - dataclass fields are resolved at runtime
+from enum import StrEnum
+
+
+class Reason(StrEnum):
+    """Why an item (a feed poll or a page) did not produce an article. Stored as text."""
+
+    NOT_FOUND = "http_404"
+    GONE = "http_410"
+    CLIENT_ERROR = "http_4xx"
+    SERVER_ERROR = "http_5xx"
+    THROTTLED = "http_429"
+    TIMEOUT = "timeout"
+    CONNECT_ERROR = "connect_error"
+    PROTOCOL_ERROR = "protocol_error"
+    TOO_LARGE = "too_large"
+    TOO_MANY_REDIRECTS = "too_many_redirects"
+    BAD_URL = "bad_url"
+    BAD_SCHEME = "bad_scheme"
+    URL_TOO_LONG = "url_too_long"
+    BAD_ENCODING = "bad_content_encoding"
+    FEED_MALFORMED = "feed_malformed"
+    NOT_HTML = "not_html"
+    UNDECODABLE = "undecodable"
+    EMPTY_EXTRACTION = "empty_extraction"
+
+    @property
+    def retryable(self) -> bool:
+        """Whether a later run may succeed where this one failed (soft failure)."""
+        return self in _RETRYABLE
+
+
+_RETRYABLE = frozenset(
+    {
+        Reason.SERVER_ERROR,
+        Reason.THROTTLED,
+        Reason.TIMEOUT,
+        Reason.CONNECT_ERROR,
+        Reason.PROTOCOL_ERROR,
+    }
+)
+
+
+class DuplicateKind(StrEnum):
+    """Which identity made a candidate a copy of an article already stored or staged."""
+
+    CANONICAL_URL = "canonical_url"
+    GUID = "guid"
+    CONTENT_HASH = "content_hash"
+
+
+class EntryState(StrEnum):
+    """Where a feed entry stands in the page queue (``feed_entries.state``)."""
+
+    PENDING = "pending"  # waiting for its page to be fetched
+    STORED = "stored"  # its page became a stored article
+    DUPLICATE = "duplicate"  # its page is a copy of another stored article
+    FAILED = "failed"  # hard failure with a reason; not retried
+    KNOWN = "known"  # its URL was already an article when the entry was first seen
+
+
+@dataclass(frozen=True, slots=True)
+class FeedSpec:
+    """One feed as declared in the registry file (or imported from OPML)."""
+
+    key: str
+    url: str
+    title: str | None = None
+    site: str | None = None
+    enabled: bool = True
+    tags: tuple[str, ...] = ()
+    language: str | None = None
+    interval_minutes: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PollTarget:
+    """A feed due for polling, with the validators of its last successful fetch."""
+
+    key: str
+    url: str
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+    interval_minutes: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Validators:
+    """Conditional-GET validators and the body hash we saw last time."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """A completed HTTP exchange: the decompressed body and what we need from the headers."""
+
+    url: str
+    final_url: str
+    status: int
+    content_type: str | None
+    body: bytes
+    body_hash: str
+    etag: str | None
+    last_modified: str | None
+    elapsed_s: float
+    redirects: tuple[str, ...] = ()
+    wire_bytes: int = 0
+
+    @property
+    def not_modified(self) -> bool:
+        """The server answered 304 to our conditional GET."""
+        return self.status == 304  # noqa: PLR2004 - HTTP status
+
+
+@dataclass(frozen=True, slots=True)
+class FetchFailure:
+    """A fetch that ended without a usable body, with its reason."""
+
+    url: str
+    reason: Reason
+    detail: str = ""
+    status: int | None = None
+    elapsed_s: float = 0.0
+    final_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FeedEntry:
+    """One entry of a parsed feed: absolute link, UTC times."""
+
+    guid: str
+    link: str
+    title: str | None = None
+    published: datetime | None = None
+    updated: datetime | None = None
+    summary: str | None = None
+    author: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFeed:
+    """A parsed feed: its own title and link plus its entries."""
+
+    title: str | None
+    link: str | None
+    entries: tuple[FeedEntry, ...]
+    warning: str | None = None  # feedparser's bozo text when entries were still recovered
+    ttl_minutes: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Extracted:
+    """What extraction found in one page, before normalisation."""
+
+    body: str
+    title: str | None = None
+    authors: tuple[str, ...] = ()
+    published: datetime | None = None
+    updated: datetime | None = None
+    language: str | None = None
+    site_name: str | None = None
+    tags: tuple[str, ...] = ()
+    image_url: str | None = None
+    description: str | None = None
+    page_url: str | None = None  # rel=canonical / og:url as the page declares it
+    date_guess: datetime | None = None  # a date-only guess when the page states no time
+    extractor: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Miss:
+    """An item (feed or page) that produced nothing usable, with its reason."""
+
+    reason: Reason
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PageJob:
+    """A page to fetch, as the queue (``feed_entries``) hands it out."""
+
+    entry_id: str
+    feed_key: str
+    guid: str
+    link: str
+    canonical_url: str
+    title: str | None = None
+    published: datetime | None = None
+    updated: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Article:
+    """One normalised article, ready to be deduplicated and loaded (a row of ``articles``)."""
+
+    article_id: str
+    canonical_url: str
+    url: str
+    final_url: str
+    source: str
+    feed_key: str | None
+    guid: str | None
+    title: str | None
+    body: str
+    description: str | None
+    authors: tuple[str, ...]
+    language: str | None
+    published_at: datetime | None
+    updated_at: datetime | None
+    site_name: str | None
+    tags: tuple[str, ...]
+    image_url: str | None
+    word_count: int
+    content_hash: str
+    raw_hash: str | None
+    fetched_at: datetime
+    extracted_at: datetime
+    extractor_version: str
+    pipeline_version: str
+    url_rules_version: int
+
+
+@dataclass(frozen=True, slots=True)
+class Duplicate:
+    """A candidate dropped by dedupe, and the article it duplicates."""
+
+    article: Article
+    kind: DuplicateKind
+    of_article_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class DedupeResult:
+    """Dedupe's verdict on a batch: what to load and what was a copy."""
+
+    unique: tuple[Article, ...]
+    duplicates: tuple[Duplicate, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class LoadResult:
+    """What one load wrote (also kept as a row of ``load_ledger``)."""
+
+    run_id: str
+    rows_in: int
+    inserted: int
+    updated: int
+    skipped: int
+    already_loaded: bool = False

@@ -1,0 +1,88 @@
+"""Normalisation: one fetched, extracted page becomes one clean, bounded Article record.
+
+Rules (documented in docs/schema.md):
+
+- canonical URL: the page's own ``rel=canonical``/``og:url`` when it is on the host the
+  page was served from, else the URL after redirects; both through :mod:`ingest.urls`;
+- published time: the page's declared publication time, else the feed entry's date,
+  else the extractor's date-only guess; updated time: the page's, else the feed's when
+  later than the published time; all UTC;
+- text: NFC, no control characters, tidy whitespace, bounded lengths.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime  # noqa: TC003 - used at runtime in signatures
+from urllib.parse import urljoin
+
+from ingest import PIPELINE_VERSION
+from ingest.errors import UrlRejected
+from ingest.models import Article, Extracted, Fetched, PageJob
+from ingest.textutil import clean_inline, clean_text, content_hash, word_count
+from ingest.urls import RULES_VERSION, article_id_for, canonical_url, host_of
+
+
+def _site(host: str) -> str:
+    return host.removeprefix("www.")
+
+
+def choose_canonical(job: PageJob, final_url: str, declared: str | None) -> str:
+    """The canonical URL of a page, by the rules in this module's docstring."""
+    served = canonical_url(final_url)
+    if declared:
+        try:
+            candidate = canonical_url(urljoin(final_url, declared))
+        except UrlRejected:
+            return served
+        if _site(host_of(candidate)) == _site(host_of(served)):
+            return candidate
+    return served
+
+
+def normalise(
+    job: PageJob,
+    fetched: Fetched,
+    extracted: Extracted,
+    *,
+    now: datetime,
+    fetched_at: datetime | None = None,
+    max_title_chars: int = 1000,
+    max_body_chars: int = 1_000_000,
+) -> Article:
+    """Build the Article row for one page."""
+    try:
+        canonical = choose_canonical(job, fetched.final_url, extracted.page_url)
+    except UrlRejected:
+        canonical = job.canonical_url
+    body = clean_text(extracted.body)[:max_body_chars]
+    published = extracted.published or job.published or extracted.date_guess
+    updated = extracted.updated
+    if updated is None and job.updated and (published is None or job.updated > published):
+        updated = job.updated
+    return Article(
+        article_id=article_id_for(canonical),
+        canonical_url=canonical,
+        url=job.link,
+        final_url=fetched.final_url,
+        source=_site(host_of(canonical)),
+        feed_key=job.feed_key,
+        guid=job.guid,
+        title=clean_inline(extracted.title or job.title, max_title_chars),
+        body=body,
+        description=clean_inline(extracted.description, 2000),
+        authors=tuple(a for a in (clean_inline(x, 200) for x in extracted.authors) if a),
+        language=clean_inline(extracted.language, 16),
+        published_at=published,
+        updated_at=updated,
+        site_name=clean_inline(extracted.site_name, 200),
+        tags=tuple(t for t in (clean_inline(x, 100) for x in extracted.tags) if t)[:50],
+        image_url=clean_inline(extracted.image_url, 2048),
+        word_count=word_count(body),
+        content_hash=content_hash(body),
+        raw_hash=fetched.body_hash,
+        fetched_at=fetched_at or now,
+        extracted_at=now,
+        extractor_version=extracted.extractor,
+        pipeline_version=PIPELINE_VERSION,
+        url_rules_version=RULES_VERSION,
+    )

@@ -1,0 +1,125 @@
+"""Feed parsing: feedparser on bytes we fetched, turned into typed entries.
+
+feedparser never sees a URL (it would fetch it without a timeout). Dates come out as
+aware UTC datetimes, links as absolute URLs, and a feed that yields no entries because it
+is not a feed at all becomes a :class:`~ingest.models.Miss` with a reason.
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import html
+import logging
+import re
+import time
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urljoin
+
+import feedparser
+
+from ingest.models import FeedEntry, Miss, ParsedFeed, Reason
+from ingest.textutil import clean_inline
+
+log = logging.getLogger(__name__)
+
+_BLOCK_TAG = re.compile(r"</?(?:p|br|div|li|ul|ol|h[1-6]|tr|td|blockquote)\b[^>]{0,2000}>", re.I)
+_TAG = re.compile(r"<[^>]{0,2000}>")
+MAX_SUMMARY_CHARS = 2000
+MAX_FIELD_CHARS = 1000
+
+
+def _utc(parsed: time.struct_time | None) -> datetime | None:
+    """feedparser's ``*_parsed`` values are UTC struct_times; make them aware datetimes."""
+    if parsed is None:
+        return None
+    try:
+        return datetime.fromtimestamp(calendar.timegm(parsed), tz=UTC)
+    except (OverflowError, ValueError, OSError):
+        return None
+
+
+def _text(value: Any, max_chars: int = MAX_FIELD_CHARS) -> str | None:  # noqa: ANN401 - feedparser values are untyped
+    if not isinstance(value, str):
+        return None
+    text = _TAG.sub("", _BLOCK_TAG.sub(" ", value))
+    return clean_inline(html.unescape(text), max_chars)
+
+
+def _absolute(link: str | None, base: str) -> str | None:
+    if not link:
+        return None
+    return urljoin(base, link.strip())
+
+
+def _guid(entry: Any, link: str | None) -> str | None:  # noqa: ANN401 - feedparser entry
+    guid = entry.get("id") or entry.get("guid")
+    if isinstance(guid, str) and guid.strip():
+        return guid.strip()[:MAX_FIELD_CHARS]
+    if link:
+        return link
+    title = entry.get("title") or ""
+    published = entry.get("published") or entry.get("updated") or ""
+    if not title and not published:
+        return None
+    return "sha256:" + hashlib.sha256(f"{title}\n{published}".encode()).hexdigest()
+
+
+def _ttl(feed: Any) -> int | None:  # noqa: ANN401 - feedparser feed dict
+    raw = feed.get("ttl")
+    if isinstance(raw, str) and raw.strip().isdigit():
+        return int(raw.strip())
+    return None
+
+
+def parse_feed(
+    body: bytes, url: str, content_type: str | None = None, *, max_entries: int = 1000
+) -> ParsedFeed | Miss:
+    """Parse feed bytes fetched from ``url``; relative links resolve against it."""
+    # No content-location header: feedparser would "resolve" plain guids against it.
+    # xml:base is still honoured; remaining relative links are joined to the feed URL.
+    headers = {"content-type": content_type} if content_type else {}
+    parsed = feedparser.parse(body, response_headers=headers, sanitize_html=False)
+    raw_entries = parsed.get("entries") or []
+    version = parsed.get("version") or ""
+    if not raw_entries and (parsed.get("bozo") or not version):
+        problem = parsed.get("bozo_exception")
+        detail = f"{type(problem).__name__}: {problem}" if problem else "not a recognised feed"
+        return Miss(Reason.FEED_MALFORMED, detail[:300])
+    feed = parsed.get("feed") or {}
+    base = feed.get("link") if isinstance(feed.get("link"), str) else None
+    entries: list[FeedEntry] = []
+    seen: set[str] = set()
+    for raw in raw_entries[:max_entries]:
+        link = _absolute(raw.get("link"), url)
+        guid = _guid(raw, link)
+        if not link or not guid or guid in seen:
+            log.debug("feed %s: entry without link/guid or repeated guid skipped", url)
+            continue
+        seen.add(guid)
+        authors = raw.get("author")
+        entries.append(
+            FeedEntry(
+                guid=guid,
+                link=link,
+                title=_text(raw.get("title")),
+                # dict.get: FeedParserDict.get maps updated<->published with a warning.
+                published=_utc(dict.get(raw, "published_parsed") or dict.get(raw, "created_parsed"))
+                or _utc(dict.get(raw, "updated_parsed")),
+                updated=_utc(dict.get(raw, "updated_parsed")),
+                summary=_text(raw.get("summary"), MAX_SUMMARY_CHARS),
+                author=_text(authors),
+            )
+        )
+    warning = None
+    if parsed.get("bozo"):
+        problem = parsed.get("bozo_exception")
+        warning = f"{type(problem).__name__}: {problem}"[:300]
+    return ParsedFeed(
+        title=_text(feed.get("title")),
+        link=_absolute(base, url),
+        entries=tuple(entries),
+        warning=warning,
+        ttl_minutes=_ttl(feed),
+    )

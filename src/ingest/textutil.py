@@ -1,0 +1,51 @@
+"""Text hygiene shared by the stages: NFC, no NUL or lone surrogates, tidy whitespace."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+_INLINE_SPACE = re.compile(r"[^\S\n]+")  # whitespace other than newline
+_MANY_NEWLINES = re.compile(r"\n{2,}")
+_WORD = re.compile(r"\w+")
+
+
+def clean_text(text: str) -> str:
+    """NFC-normalise, drop control characters and lone surrogates, tidy whitespace.
+
+    Paragraphs stay one per line; runs of spaces/tabs become one space; blank lines are
+    dropped; leading and trailing whitespace goes.
+    """
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u2028", "\n")
+    text = _CONTROL.sub("", text)
+    text = unicodedata.normalize("NFC", text)
+    lines = (_INLINE_SPACE.sub(" ", line).strip() for line in text.split("\n"))
+    return _MANY_NEWLINES.sub("\n", "\n".join(line for line in lines if line)).strip()
+
+
+def clean_inline(text: str | None, max_chars: int | None = None) -> str | None:
+    """Clean a one-line field (title, author...): whitespace collapsed, bounded, None if empty."""
+    if text is None:
+        return None
+    cleaned = " ".join(clean_text(text).split())
+    if max_chars is not None and len(cleaned) > max_chars:
+        cleaned = cleaned[: max_chars - 1].rstrip() + "\u2026"
+    return cleaned or None
+
+
+def content_hash(body: str) -> str:
+    """SHA-256 of a body after case folding and whitespace collapsing (exact-copy identity)."""
+    key = " ".join(_WORD.findall(unicodedata.normalize("NFKC", body).casefold()))
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def word_count(body: str) -> int:
+    """Number of words (runs of word characters) in a body."""
+    return len(_WORD.findall(body))
+
+
+def sha256_hex(data: bytes) -> str:
+    """Hex SHA-256 of raw bytes."""
+    return hashlib.sha256(data).hexdigest()

@@ -1,0 +1,139 @@
+"""URL canonicalisation: one URL per article, whatever tracking or variant it came with.
+
+The rules are versioned (:data:`RULES_VERSION`, stored on every row) so that a change of
+rules can be applied to stored rows deliberately.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from ingest.errors import UrlRejected
+
+RULES_VERSION = 1
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+#: Query parameters that identify a campaign or a click, never a document.
+TRACKING_PARAMS = frozenset(
+    {
+        "fbclid",
+        "gclid",
+        "dclid",
+        "gbraid",
+        "wbraid",
+        "msclkid",
+        "yclid",
+        "twclid",
+        "igshid",
+        "mc_cid",
+        "mc_eid",
+        "_ga",
+        "_gl",
+        "_hsenc",
+        "_hsmi",
+        "mkt_tok",
+        "ref_src",
+        "ref_url",
+        "cmpid",
+        "ocid",
+        "ito",
+        "at_medium",
+        "at_campaign",
+        "at_custom1",
+        "at_custom2",
+        "at_custom3",
+        "at_custom4",
+        "soc_src",
+        "soc_trk",
+        "s_cid",
+        "sr_share",
+        "spm",
+        "vero_id",
+        "oly_enc_id",
+        "oly_anon_id",
+        "rss",
+        "utm",
+        "xtor",
+        "amp",
+    }  # fmt: skip
+)
+TRACKING_PREFIXES = ("utm_", "pk_", "mtm_", "hsa_")
+
+_PCT = re.compile(r"%([0-9A-Fa-f]{2})")
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+_AMP_PATH = re.compile(r"(?:/amp/?|\.amp)$", re.IGNORECASE)
+
+
+def _is_tracking(name: str) -> bool:
+    lower = name.lower()
+    return lower in TRACKING_PARAMS or lower.startswith(TRACKING_PREFIXES)
+
+
+def _normalise_escapes(part: str) -> str:
+    """Upper-case percent escapes and decode those that stand for unreserved characters."""
+
+    def fix(match: re.Match[str]) -> str:
+        char = chr(int(match.group(1), 16))
+        return char if char in _UNRESERVED else f"%{match.group(1).upper()}"
+
+    return _PCT.sub(fix, part)
+
+
+def _host(netloc_host: str, url: str) -> str:
+    host = netloc_host.rstrip(".").lower()
+    if not host:
+        raise UrlRejected("bad_url", url)
+    if not host.isascii():
+        try:
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise UrlRejected("bad_url", url) from None
+    return host
+
+
+def canonical_url(url: str, *, max_length: int = 2048) -> str:
+    """Return the canonical form of an http(s) URL, or raise :class:`UrlRejected`.
+
+    Removes tracking parameters, the fragment, host case, a trailing dot, default ports
+    and AMP variants; sorts the remaining query; normalises percent-escapes. Idempotent.
+    """
+    raw = url.strip()
+    if len(raw) > max_length:
+        raise UrlRejected("url_too_long", raw)
+    try:
+        parts = urlsplit(raw)
+        port = parts.port
+        hostname = parts.hostname or ""
+    except ValueError:
+        raise UrlRejected("bad_url", raw) from None
+    scheme = parts.scheme.lower()
+    if scheme not in DEFAULT_PORTS:
+        raise UrlRejected("bad_scheme", raw)
+    host = _host(hostname, raw)
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    netloc = host if port in (None, DEFAULT_PORTS[scheme]) else f"{host}:{port}"
+    path = _normalise_escapes(parts.path) or "/"
+    while _AMP_PATH.search(path):
+        path = _AMP_PATH.sub("", path) or "/"
+    query_pairs = [
+        (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _is_tracking(k)
+    ]
+    query = urlencode(sorted(query_pairs), doseq=False)
+    return urlunsplit((scheme, netloc, path, query, ""))
+
+
+def article_id_for(canonical: str) -> str:
+    """Stable article key: the first 32 hex digits of the canonical URL's SHA-256."""
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32]
+
+
+def host_of(url: str) -> str:
+    """The lower-case host of a URL (empty when it has none)."""
+    try:
+        return (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return ""

@@ -1,0 +1,1068 @@
+"""The warehouse: tables, engine, and every read and write the pipeline makes.
+
+Tables are the product's public interface (docs/schema.md) and change only through the
+Alembic migrations in :mod:`ingest.migrations`. Writes are idempotent: loading the same
+batch twice writes nothing the second time, and an article's ``first_seen_at`` is never
+overwritten.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    Engine,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    delete,
+    event,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.types import TypeDecorator
+
+from ingest import PIPELINE_VERSION
+from ingest.errors import WarehouseError
+from ingest.models import (
+    Article,
+    DedupeResult,
+    EntryState,
+    FeedEntry,
+    FeedSpec,
+    LoadResult,
+    PageJob,
+    PollTarget,
+    Reason,
+)
+from ingest.urls import article_id_for, host_of
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+MAX_POLL_BACKOFF = timedelta(hours=24)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend (SQLite stores them naive, in UTC)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the warehouse")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+JSONList = JSON().with_variant(postgresql.JSONB(), "postgresql")
+Key = String(32)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+feeds = Table(
+    "feeds",
+    metadata,
+    Column("feed_key", String(200), primary_key=True),
+    Column("url", Text, nullable=False, unique=True),
+    Column("title", Text),
+    Column("site", String(200)),
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("tags", JSONList, nullable=False, default=list),
+    Column("language", String(16)),
+    Column("interval_minutes", Integer),
+    Column("etag", Text),
+    Column("last_modified", Text),
+    Column("body_hash", String(64)),
+    Column("last_status", Integer),
+    Column("last_polled_at", UTCDateTime),
+    Column("last_success_at", UTCDateTime),
+    Column("consecutive_failures", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+    Column("next_due_at", UTCDateTime),
+    Column("items_seen", Integer, nullable=False, default=0),
+    Column("items_new", Integer, nullable=False, default=0),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+feed_entries = Table(
+    "feed_entries",
+    metadata,
+    Column("entry_id", Key, primary_key=True),
+    Column("feed_key", String(200), ForeignKey("feeds.feed_key"), nullable=False),
+    Column("guid", Text, nullable=False),
+    Column("link", Text, nullable=False),
+    Column("canonical_url", Text, nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("title", Text),
+    Column("published_at", UTCDateTime),
+    Column("entry_updated_at", UTCDateTime),
+    Column("first_seen_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", String(40)),
+    Column("last_error_detail", Text),
+    Column("article_id", Key),
+    Column("duplicate_kind", String(16)),
+    Column("last_run_id", String(250)),
+    UniqueConstraint("feed_key", "guid"),
+    Index(None, "state", "host"),
+    Index(None, "canonical_url"),
+    Index(None, "article_id"),
+)
+
+articles = Table(
+    "articles",
+    metadata,
+    Column("article_id", Key, primary_key=True),
+    Column("canonical_url", Text, nullable=False, unique=True),
+    Column("url", Text, nullable=False),
+    Column("final_url", Text, nullable=False),
+    Column("source", String(255), nullable=False),
+    Column("feed_key", String(200)),
+    Column("guid", Text),
+    Column("title", Text),
+    Column("body", Text, nullable=False),
+    Column("description", Text),
+    Column("authors", JSONList, nullable=False),
+    Column("language", String(16)),
+    Column("published_at", UTCDateTime),
+    Column("updated_at", UTCDateTime),
+    Column("site_name", String(200)),
+    Column("tags", JSONList, nullable=False),
+    Column("image_url", Text),
+    Column("word_count", Integer, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("raw_hash", String(64)),
+    Column("cluster_id", Key, nullable=False),
+    Column("is_representative", Boolean, nullable=False),
+    Column("first_seen_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    Column("fetched_at", UTCDateTime, nullable=False),
+    Column("extracted_at", UTCDateTime, nullable=False),
+    Column("extractor_version", String(200), nullable=False),
+    Column("pipeline_version", String(40), nullable=False),
+    Column("url_rules_version", Integer, nullable=False),
+    Column("last_run_id", String(250), nullable=False),
+    Index(None, "content_hash"),
+    Index(None, "source", "published_at"),
+    Index(None, "cluster_id"),
+)
+
+article_staging = Table(
+    "article_staging",
+    metadata,
+    Column("run_id", String(250), primary_key=True),
+    Column("queue_url", Text, primary_key=True),
+    Column("article_id", Key, nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("staged_at", UTCDateTime, nullable=False),
+)
+
+fetch_log = Table(
+    "fetch_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(250)),
+    Column("kind", String(8), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("final_url", Text),
+    Column("status", Integer),
+    Column("bytes", Integer),
+    Column("elapsed_ms", Integer),
+    Column("reason", String(40)),
+    Column("detail", Text),
+    Column("fetched_at", UTCDateTime, nullable=False),
+    Index(None, "fetched_at"),
+    Index(None, "run_id"),
+)
+
+load_ledger = Table(
+    "load_ledger",
+    metadata,
+    Column("run_id", String(250), primary_key=True),
+    Column("interval_start", UTCDateTime),
+    Column("interval_end", UTCDateTime),
+    Column("feeds_polled", Integer, nullable=False, default=0),
+    Column("feeds_failed", Integer, nullable=False, default=0),
+    Column("entries_seen", Integer, nullable=False, default=0),
+    Column("entries_new", Integer, nullable=False, default=0),
+    Column("pages_fetched", Integer, nullable=False, default=0),
+    Column("pages_failed", Integer, nullable=False, default=0),
+    Column("rows_in", Integer, nullable=False),
+    Column("inserted", Integer, nullable=False),
+    Column("updated", Integer, nullable=False),
+    Column("skipped", Integer, nullable=False),
+    Column("duplicates", Integer, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime, nullable=False),
+    Column("pipeline_version", String(40), nullable=False),
+)
+
+#: Columns whose change makes a stored article "changed" (and so rewritten).
+CONTENT_COLUMNS = (
+    "title", "body", "description", "authors", "language", "published_at", "updated_at",
+    "site_name", "tags", "image_url", "content_hash", "extractor_version",
+)  # fmt: skip
+
+
+# --------------------------------------------------------------------------- engine
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:  # noqa: ANN401 - DB-API objects
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    # A write transaction takes the write lock when it starts, so two writers queue on the
+    # busy timeout instead of failing to upgrade a read lock ("database is locked").
+    mode = "IMMEDIATE" if conn.get_execution_options().get("ingest_write") else "DEFERRED"
+    conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def make_engine(url: str) -> Engine:
+    """An Engine for a warehouse URL; SQLite gets WAL, a busy timeout and eager locking."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            parsed,
+            hide_parameters=True,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "isolation_level": None},
+        )
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    return create_engine(parsed, hide_parameters=True, pool_pre_ping=True)
+
+
+def url_from_connection(
+    conn_type: str,
+    host: str | None,
+    schema: str | None = None,
+    login: str | None = None,
+    password: str | None = None,
+    port: int | None = None,
+) -> str:
+    """A SQLAlchemy URL from the fields of an Airflow Connection (sqlite or postgres)."""
+    kind = (conn_type or "").lower()
+    if kind == "sqlite":
+        path = host or schema or ""
+        return f"sqlite:///{path}" if path else "sqlite://"
+    if kind in ("postgres", "postgresql"):
+        from sqlalchemy.engine import URL  # noqa: PLC0415 - only needed here
+
+        return URL.create(
+            "postgresql+psycopg",
+            username=login or None,
+            password=password or None,
+            host=host or None,
+            port=port or None,
+            database=schema or None,
+        ).render_as_string(hide_password=False)
+    raise WarehouseError(f"unsupported warehouse connection type {conn_type!r}")
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Apply the Alembic migrations up to ``revision`` (idempotent)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with engine.connect() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, revision)
+        if conn.in_transaction():
+            conn.commit()
+
+
+@contextmanager
+def transaction(engine: Engine) -> Iterator[Connection]:
+    """One write transaction; committed on success, rolled back on any error."""
+    with engine.connect() as conn:
+        conn.execution_options(ingest_write=True)
+        with conn.begin():
+            yield conn
+
+
+def _insert(conn: Connection, table: Table) -> Any:  # noqa: ANN401 - dialect-specific Insert
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    if conn.dialect.name == "sqlite":
+        return sqlite.insert(table)
+    raise WarehouseError(f"unsupported warehouse dialect {conn.dialect.name!r}")
+
+
+# --------------------------------------------------------------------------- feeds
+
+
+def sync_feeds(engine: Engine, specs: Sequence[FeedSpec], now: datetime) -> int:
+    """Make the ``feeds`` table match the registry; feeds no longer listed are disabled."""
+    with transaction(engine) as conn:
+        for spec in sorted(specs, key=lambda s: s.key):
+            values = {
+                "url": spec.url,
+                "title": spec.title,
+                "site": spec.site,
+                "enabled": spec.enabled,
+                "tags": list(spec.tags),
+                "language": spec.language,
+                "interval_minutes": spec.interval_minutes,
+            }
+            stmt = _insert(conn, feeds).values(
+                feed_key=spec.key, created_at=now, updated_at=now, **values
+            )
+            changed = or_(*(feeds.c[k].is_distinct_from(stmt.excluded[k]) for k in values))
+            conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[feeds.c.feed_key],
+                    set_={**{k: stmt.excluded[k] for k in values}, "updated_at": now},
+                    where=changed,
+                )
+            )
+        listed = [s.key for s in specs]
+        conn.execute(
+            update(feeds)
+            .where(feeds.c.feed_key.not_in(listed), feeds.c.enabled.is_(True))
+            .values(enabled=False, last_error="removed from the registry", updated_at=now)
+        )
+    return len(specs)
+
+
+def due_feeds(engine: Engine, at: datetime) -> list[PollTarget]:
+    """Enabled feeds whose next due time is at or before ``at``, oldest-due first."""
+    query = (
+        select(feeds)
+        .where(feeds.c.enabled.is_(True))
+        .where(or_(feeds.c.next_due_at.is_(None), feeds.c.next_due_at <= at))
+        .order_by(feeds.c.next_due_at.nulls_first(), feeds.c.feed_key)
+    )
+    with engine.connect() as conn:
+        return [
+            PollTarget(
+                key=row.feed_key,
+                url=row.url,
+                etag=row.etag,
+                last_modified=row.last_modified,
+                body_hash=row.body_hash,
+                interval_minutes=row.interval_minutes,
+            )
+            for row in conn.execute(query)
+        ]
+
+
+def feeds_by_key(engine: Engine, keys: Sequence[str]) -> list[PollTarget]:
+    """Poll targets for the given feed keys (in key order)."""
+    query = select(feeds).where(feeds.c.feed_key.in_(keys)).order_by(feeds.c.feed_key)
+    with engine.connect() as conn:
+        return [
+            PollTarget(
+                key=r.feed_key,
+                url=r.url,
+                etag=r.etag,
+                last_modified=r.last_modified,
+                body_hash=r.body_hash,
+                interval_minutes=r.interval_minutes,
+            )
+            for r in conn.execute(query)
+        ]
+
+
+def record_poll_success(
+    engine: Engine,
+    target: PollTarget,
+    *,
+    now: datetime,
+    interval: timedelta,
+    status: int,
+    etag: str | None,
+    last_modified: str | None,
+    body_hash: str | None,
+    seen: int,
+    new: int,
+) -> None:
+    """Store a successful poll: validators, counters, next due time."""
+    with transaction(engine) as conn:
+        conn.execute(
+            update(feeds)
+            .where(feeds.c.feed_key == target.key)
+            .values(
+                etag=etag if etag is not None else target.etag,
+                last_modified=last_modified if last_modified is not None else target.last_modified,
+                body_hash=body_hash if body_hash is not None else target.body_hash,
+                last_status=status,
+                last_polled_at=now,
+                last_success_at=now,
+                consecutive_failures=0,
+                last_error=None,
+                next_due_at=now + interval,
+                items_seen=feeds.c.items_seen + seen,
+                items_new=feeds.c.items_new + new,
+                updated_at=now,
+            )
+        )
+
+
+def record_poll_failure(
+    engine: Engine,
+    target: PollTarget,
+    *,
+    now: datetime,
+    interval: timedelta,
+    reason: Reason,
+    detail: str,
+    status: int | None,
+) -> int:
+    """Store a failed poll; the next try backs off exponentially (capped at 24 h)."""
+    with transaction(engine) as conn:
+        failures = (
+            conn.execute(
+                select(feeds.c.consecutive_failures).where(feeds.c.feed_key == target.key)
+            ).scalar_one()
+            + 1
+        )
+        delay = min(interval * (2 ** min(failures - 1, 16)), MAX_POLL_BACKOFF)
+        conn.execute(
+            update(feeds)
+            .where(feeds.c.feed_key == target.key)
+            .values(
+                last_status=status,
+                last_polled_at=now,
+                consecutive_failures=failures,
+                last_error=f"{reason.value}: {detail}"[:500],
+                next_due_at=now + delay,
+                updated_at=now,
+            )
+        )
+    return failures
+
+
+# --------------------------------------------------------------------------- entries
+
+
+def entry_id_for(feed_key: str, guid: str) -> str:
+    """Stable key of a feed entry."""
+    return article_id_for(f"{feed_key}\n{guid}")
+
+
+def record_entries(
+    engine: Engine,
+    feed_key: str,
+    entries: Sequence[tuple[FeedEntry, str]],
+    *,
+    run_id: str,
+    now: datetime,
+) -> int:
+    """Upsert a feed's entries (each with its canonical URL); return how many were new.
+
+    A new entry whose canonical URL is already a stored article is linked to it at once
+    (state ``known``) and never fetched again; otherwise it waits in state ``pending``.
+    """
+    if not entries:
+        return 0
+    rows = {entry_id_for(feed_key, e.guid): (e, url) for e, url in entries}
+    with transaction(engine) as conn:
+        existing = set(
+            conn.execute(
+                select(feed_entries.c.entry_id).where(feed_entries.c.entry_id.in_(list(rows)))
+            ).scalars()
+        )
+        urls = sorted({url for entry_id, (_, url) in rows.items() if entry_id not in existing})
+        known = dict(
+            conn.execute(
+                select(articles.c.canonical_url, articles.c.article_id).where(
+                    articles.c.canonical_url.in_(urls)
+                )
+            ).tuples()
+        )
+        new = 0
+        for entry_id in sorted(rows):
+            entry, url = rows[entry_id]
+            if entry_id in existing:
+                conn.execute(
+                    update(feed_entries)
+                    .where(feed_entries.c.entry_id == entry_id)
+                    .values(last_seen_at=now)
+                )
+                continue
+            article_id = known.get(url)
+            stmt = _insert(conn, feed_entries).values(
+                entry_id=entry_id,
+                feed_key=feed_key,
+                guid=entry.guid,
+                link=entry.link,
+                canonical_url=url,
+                host=host_of(url),
+                title=entry.title,
+                published_at=entry.published,
+                entry_updated_at=entry.updated,
+                first_seen_at=now,
+                last_seen_at=now,
+                state=(EntryState.KNOWN if article_id else EntryState.PENDING).value,
+                attempts=0,
+                article_id=article_id,
+                last_run_id=run_id,
+            )
+            result = conn.execute(stmt.on_conflict_do_nothing(index_elements=["entry_id"]))
+            new += result.rowcount or 0
+    return new
+
+
+def record_bad_entries(
+    engine: Engine,
+    feed_key: str,
+    bad: Sequence[tuple[FeedEntry, str]],
+    *,
+    run_id: str,
+    now: datetime,
+) -> None:
+    """Keep entries whose link we refuse (bad scheme, too long) as failed, with the reason."""
+    if not bad:
+        return
+    with transaction(engine) as conn:
+        for entry, reason in bad:
+            stmt = _insert(conn, feed_entries).values(
+                entry_id=entry_id_for(feed_key, entry.guid),
+                feed_key=feed_key,
+                guid=entry.guid,
+                link=entry.link[:4096],
+                canonical_url=entry.link[:4096],
+                host=host_of(entry.link)[:255],
+                title=entry.title,
+                published_at=entry.published,
+                entry_updated_at=entry.updated,
+                first_seen_at=now,
+                last_seen_at=now,
+                state=EntryState.FAILED.value,
+                attempts=0,
+                last_error=reason,
+                last_run_id=run_id,
+            )
+            conn.execute(stmt.on_conflict_do_nothing(index_elements=["entry_id"]))
+
+
+def pending_hosts(engine: Engine, *, max_attempts: int) -> list[tuple[str, int]]:
+    """Hosts with pages waiting to be fetched, and how many distinct pages each."""
+    query = (
+        select(feed_entries.c.host, func.count(feed_entries.c.canonical_url.distinct()))
+        .where(feed_entries.c.state == EntryState.PENDING.value)
+        .where(feed_entries.c.attempts < max_attempts)
+        .group_by(feed_entries.c.host)
+        .order_by(feed_entries.c.host)
+    )
+    with engine.connect() as conn:
+        return [(host, n) for host, n in conn.execute(query).tuples()]
+
+
+def pending_jobs(
+    engine: Engine, *, limit: int, max_attempts: int, hosts: Sequence[str] | None = None
+) -> list[PageJob]:
+    """One page job per pending canonical URL (oldest entry first), at most ``limit``."""
+    query = (
+        select(feed_entries)
+        .where(feed_entries.c.state == EntryState.PENDING.value)
+        .where(feed_entries.c.attempts < max_attempts)
+        .order_by(
+            feed_entries.c.canonical_url, feed_entries.c.first_seen_at, feed_entries.c.entry_id
+        )
+    )
+    if hosts is not None:
+        query = query.where(feed_entries.c.host.in_(list(hosts)))
+    jobs: dict[str, PageJob] = {}
+    with engine.connect() as conn:
+        for row in conn.execute(query):
+            if row.canonical_url in jobs:
+                continue
+            if len(jobs) >= limit:
+                break
+            jobs[row.canonical_url] = PageJob(
+                entry_id=row.entry_id,
+                feed_key=row.feed_key,
+                guid=row.guid,
+                link=row.link,
+                canonical_url=row.canonical_url,
+                title=row.title,
+                published=row.published_at,
+                updated=row.entry_updated_at,
+            )
+    return list(jobs.values())
+
+
+def mark_failed_jobs(
+    engine: Engine,
+    failures: Sequence[tuple[PageJob, Reason, str]],
+    *,
+    run_id: str,
+    max_attempts: int,
+) -> None:
+    """Record page failures: a soft reason is retried until ``max_attempts``, a hard one not."""
+    with transaction(engine) as conn:
+        for job, reason, detail in sorted(failures, key=lambda f: f[0].canonical_url):
+            where = (
+                feed_entries.c.canonical_url == job.canonical_url,
+                feed_entries.c.state == EntryState.PENDING.value,
+            )
+            conn.execute(
+                update(feed_entries)
+                .where(*where)
+                .values(
+                    attempts=feed_entries.c.attempts + 1,
+                    last_error=reason.value,
+                    last_error_detail=detail[:500],
+                    last_run_id=run_id,
+                )
+            )
+            if not reason.retryable:
+                conn.execute(
+                    update(feed_entries).where(*where).values(state=EntryState.FAILED.value)
+                )
+            else:
+                conn.execute(
+                    update(feed_entries)
+                    .where(*where, feed_entries.c.attempts >= max_attempts)
+                    .values(state=EntryState.FAILED.value)
+                )
+
+
+# --------------------------------------------------------------------------- fetch log
+
+
+def log_fetches(engine: Engine, rows: Iterable[Mapping[str, Any]]) -> None:
+    """Append rows to the fetch log (kind, url, status, bytes, elapsed_ms, reason...)."""
+    batch = list(rows)
+    if batch:
+        with transaction(engine) as conn:
+            conn.execute(fetch_log.insert(), batch)
+
+
+def prune_fetch_log(engine: Engine, older_than: datetime) -> int:
+    """Delete fetch-log rows older than ``older_than``; return how many went."""
+    with transaction(engine) as conn:
+        return conn.execute(delete(fetch_log).where(fetch_log.c.fetched_at < older_than)).rowcount
+
+
+# --------------------------------------------------------------------------- staging
+
+
+def _to_payload(article: Article) -> dict[str, Any]:
+    payload = dataclasses.asdict(article)
+    for key, value in payload.items():
+        if isinstance(value, datetime):
+            payload[key] = value.isoformat()
+        elif isinstance(value, tuple):
+            payload[key] = list(value)
+    return payload
+
+
+def _from_payload(payload: Mapping[str, Any]) -> Article:
+    values = dict(payload)
+    for field in dataclasses.fields(Article):
+        value = values.get(field.name)
+        if field.name.endswith("_at") and isinstance(value, str):
+            values[field.name] = datetime.fromisoformat(value)
+        elif isinstance(value, list):
+            values[field.name] = tuple(value)
+    return Article(**values)
+
+
+def stage(
+    engine: Engine, run_id: str, staged: Sequence[tuple[str, Article]], now: datetime
+) -> None:
+    """Keep a shard's articles (keyed by the queue URL they were fetched for) until load."""
+    if not staged:
+        return
+    with transaction(engine) as conn:
+        for queue_url, article in sorted(staged, key=lambda s: s[0]):
+            stmt = _insert(conn, article_staging).values(
+                run_id=run_id,
+                queue_url=queue_url,
+                article_id=article.article_id,
+                payload=_to_payload(article),
+                staged_at=now,
+            )
+            conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["run_id", "queue_url"],
+                    set_={"article_id": stmt.excluded.article_id, "payload": stmt.excluded.payload},
+                )
+            )
+
+
+def staged_articles(engine: Engine, run_id: str) -> list[tuple[str, Article]]:
+    """The articles staged by a run, with their queue URLs."""
+    query = (
+        select(article_staging.c.queue_url, article_staging.c.payload)
+        .where(article_staging.c.run_id == run_id)
+        .order_by(article_staging.c.queue_url)
+    )
+    with engine.connect() as conn:
+        return [(row.queue_url, _from_payload(row.payload)) for row in conn.execute(query)]
+
+
+def known_keys(
+    engine: Engine, batch: Sequence[Article]
+) -> tuple[dict[str, str], dict[tuple[str, str], str]]:
+    """Stored ``content_hash -> article_id`` and ``(feed, guid) -> article_id`` for a batch."""
+    hashes = sorted({a.content_hash for a in batch})
+    guids = sorted({(a.feed_key, a.guid) for a in batch if a.feed_key and a.guid})
+    with engine.connect() as conn:
+        content: dict[str, str] = {}
+        for chunk in _chunks(hashes, 500):
+            for content_hash_, article_id in conn.execute(
+                select(articles.c.content_hash, articles.c.article_id)
+                .where(articles.c.content_hash.in_(chunk))
+                .order_by(articles.c.first_seen_at, articles.c.article_id)
+            ).tuples():
+                content.setdefault(content_hash_, article_id)
+        guid_map: dict[tuple[str, str], str] = {}
+        for feed_key, guid in guids:
+            found = conn.execute(
+                select(feed_entries.c.article_id).where(
+                    feed_entries.c.feed_key == feed_key,
+                    feed_entries.c.guid == guid,
+                    feed_entries.c.article_id.is_not(None),
+                )
+            ).scalar_one_or_none()
+            if found:
+                guid_map[(feed_key, guid)] = found
+    return content, guid_map
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+# --------------------------------------------------------------------------- load
+
+
+def ledger_entry(engine: Engine, run_id: str) -> LoadResult | None:
+    """The ledger row of a run that has already loaded, if any."""
+    with engine.connect() as conn:
+        row = conn.execute(select(load_ledger).where(load_ledger.c.run_id == run_id)).first()
+    if row is None:
+        return None
+    return LoadResult(
+        run_id=run_id,
+        rows_in=row.rows_in,
+        inserted=row.inserted,
+        updated=row.updated,
+        skipped=row.skipped,
+        already_loaded=True,
+    )
+
+
+def load(
+    engine: Engine,
+    run_id: str,
+    result: DedupeResult,
+    *,
+    links: Sequence[tuple[str, EntryState, str, str | None]],
+    now: datetime,
+    interval: tuple[datetime | None, datetime | None] = (None, None),
+    counters: Mapping[str, int] | None = None,
+) -> LoadResult:
+    """Upsert a deduplicated batch, link its feed entries and write the ledger: one transaction.
+
+    New articles are inserted; stored ones are rewritten only when a content column
+    changed (``first_seen_at`` is kept); unchanged ones are left alone. A run that has a
+    ledger row already loaded: nothing is written again.
+    """
+    counters = counters or {}
+    previous = ledger_entry(engine, run_id)
+    if previous is not None:
+        log.info("run %s already loaded; nothing to do", run_id)
+        return previous
+    # If a second loader of the same run races us, the ledger's primary key makes one of
+    # the two transactions fail and roll back whole; its retry then finds the ledger row.
+    with transaction(engine) as conn:
+        batch = sorted(result.unique, key=lambda a: a.article_id)
+        stored = {
+            row.article_id: row
+            for chunk in _chunks([a.article_id for a in batch], 500)
+            for row in conn.execute(
+                select(articles.c.article_id, *(articles.c[c] for c in CONTENT_COLUMNS)).where(
+                    articles.c.article_id.in_(chunk)
+                )
+            )
+        }
+        inserted = updated = unchanged = 0
+        for article in batch:
+            values = _article_row(article, run_id, now)
+            old = stored.get(article.article_id)
+            if old is not None and all(_same(getattr(old, c), values[c]) for c in CONTENT_COLUMNS):
+                unchanged += 1
+                continue
+            stmt = _insert(conn, articles).values(**values)
+            update_cols = {
+                c: stmt.excluded[c]
+                for c in values
+                if c not in ("article_id", "first_seen_at", "cluster_id", "is_representative")
+            }
+            changed = or_(
+                *(articles.c[c].is_distinct_from(stmt.excluded[c]) for c in CONTENT_COLUMNS)
+            )
+            conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["article_id"], set_=update_cols, where=changed
+                )
+            )
+            if old is None:
+                inserted += 1
+            else:
+                updated += 1
+        for queue_url, state, article_id, kind in sorted(links):
+            _link_entries(conn, queue_url, state, article_id, kind, run_id)
+        loaded = LoadResult(
+            run_id=run_id,
+            rows_in=len(result.unique) + len(result.duplicates),
+            inserted=inserted,
+            updated=updated,
+            skipped=unchanged,
+        )
+        conn.execute(
+            load_ledger.insert().values(
+                run_id=run_id,
+                interval_start=interval[0],
+                interval_end=interval[1],
+                feeds_polled=counters.get("feeds_polled", 0),
+                feeds_failed=counters.get("feeds_failed", 0),
+                entries_seen=counters.get("entries_seen", 0),
+                entries_new=counters.get("entries_new", 0),
+                pages_fetched=counters.get("pages_fetched", 0),
+                pages_failed=counters.get("pages_failed", 0),
+                rows_in=loaded.rows_in,
+                inserted=inserted,
+                updated=updated,
+                skipped=unchanged,
+                duplicates=len(result.duplicates),
+                started_at=now,
+                finished_at=datetime.now(UTC),
+                pipeline_version=PIPELINE_VERSION,
+            )
+        )
+        conn.execute(delete(article_staging).where(article_staging.c.run_id == run_id))
+    log.info(
+        "run %s loaded: %d in, %d inserted, %d updated, %d unchanged, %d duplicates",
+        run_id,
+        loaded.rows_in,
+        inserted,
+        updated,
+        unchanged,
+        len(result.duplicates),
+    )
+    return loaded
+
+
+def _same(old: Any, new: Any) -> bool:  # noqa: ANN401 - column values
+    if isinstance(new, tuple):
+        new = list(new)
+    return bool(old == new)
+
+
+def _article_row(article: Article, run_id: str, now: datetime) -> dict[str, Any]:
+    return {
+        "article_id": article.article_id,
+        "canonical_url": article.canonical_url,
+        "url": article.url,
+        "final_url": article.final_url,
+        "source": article.source,
+        "feed_key": article.feed_key,
+        "guid": article.guid,
+        "title": article.title,
+        "body": article.body,
+        "description": article.description,
+        "authors": list(article.authors),
+        "language": article.language,
+        "published_at": article.published_at,
+        "updated_at": article.updated_at,
+        "site_name": article.site_name,
+        "tags": list(article.tags),
+        "image_url": article.image_url,
+        "word_count": article.word_count,
+        "content_hash": article.content_hash,
+        "raw_hash": article.raw_hash,
+        "cluster_id": article.article_id,
+        "is_representative": True,
+        "first_seen_at": now,
+        "last_seen_at": now,
+        "fetched_at": article.fetched_at,
+        "extracted_at": article.extracted_at,
+        "extractor_version": article.extractor_version,
+        "pipeline_version": article.pipeline_version,
+        "url_rules_version": article.url_rules_version,
+        "last_run_id": run_id,
+    }
+
+
+def _link_entries(
+    conn: Connection,
+    queue_url: str,
+    state: EntryState,
+    article_id: str,
+    duplicate_kind: str | None,
+    run_id: str,
+) -> None:
+    conn.execute(
+        update(feed_entries)
+        .where(
+            feed_entries.c.canonical_url == queue_url,
+            feed_entries.c.state == EntryState.PENDING.value,
+        )
+        .values(
+            state=state.value,
+            article_id=article_id,
+            duplicate_kind=duplicate_kind,
+            last_error=None,
+            last_error_detail=None,
+            last_run_id=run_id,
+        )
+    )
+
+
+# --------------------------------------------------------------------------- reads
+
+
+def counts(engine: Engine) -> dict[str, Any]:
+    """Table-level numbers for ``ingest stats`` and the demo summary."""
+    with engine.connect() as conn:
+        states = dict(
+            conn.execute(
+                select(feed_entries.c.state, func.count()).group_by(feed_entries.c.state)
+            ).tuples()
+        )
+        failures = dict(
+            conn.execute(
+                select(feed_entries.c.last_error, func.count())
+                .where(feed_entries.c.state == EntryState.FAILED.value)
+                .group_by(feed_entries.c.last_error)
+            ).tuples()
+        )
+        broken_feeds = dict(
+            conn.execute(
+                select(feeds.c.feed_key, feeds.c.last_error).where(feeds.c.consecutive_failures > 0)
+            ).tuples()
+        )
+        return {
+            "feeds": conn.execute(select(func.count()).select_from(feeds)).scalar_one(),
+            "articles": conn.execute(select(func.count()).select_from(articles)).scalar_one(),
+            "sources": conn.execute(select(func.count(articles.c.source.distinct()))).scalar_one(),
+            "entries": states,
+            "entry_failures": failures,
+            "failing_feeds": broken_feeds,
+            "runs": conn.execute(select(func.count()).select_from(load_ledger)).scalar_one(),
+        }
+
+
+def run_report(engine: Engine, run_id: str) -> dict[str, Any]:
+    """What one run did: its ledger row and its failures by reason."""
+    with engine.connect() as conn:
+        ledger = conn.execute(select(load_ledger).where(load_ledger.c.run_id == run_id)).first()
+        reasons = dict(
+            conn.execute(
+                select(fetch_log.c.reason, func.count())
+                .where(fetch_log.c.run_id == run_id, fetch_log.c.reason.is_not(None))
+                .group_by(fetch_log.c.reason)
+                .order_by(fetch_log.c.reason)
+            ).tuples()
+        )
+    return {"ledger": dict(ledger._mapping) if ledger else None, "failures": reasons}  # noqa: SLF001 - public Row API
+
+
+def latest_articles(engine: Engine, limit: int = 5) -> list[dict[str, Any]]:
+    """The most recently published stored articles (for summaries)."""
+    query = (
+        select(
+            articles.c.article_id,
+            articles.c.source,
+            articles.c.title,
+            articles.c.published_at,
+            articles.c.word_count,
+            articles.c.authors,
+            articles.c.canonical_url,
+            articles.c.body,
+        )
+        .order_by(articles.c.published_at.desc().nulls_last(), articles.c.article_id)
+        .limit(limit)
+    )
+    with engine.connect() as conn:
+        return [dict(row._mapping) for row in conn.execute(query)]  # noqa: SLF001 - public Row API
+
+
+def captured_between(
+    engine: Engine, start: datetime, end: datetime, *, limit: int
+) -> list[tuple[PageJob, str, str, datetime]]:
+    """Stored articles fetched in ``[start, end)`` with an archived page, for re-extraction.
+
+    Each item is ``(job, final_url, raw_hash, fetched_at)``.
+    """
+    query = (
+        select(articles)
+        .where(articles.c.fetched_at >= start, articles.c.fetched_at < end)
+        .where(articles.c.raw_hash.is_not(None))
+        .order_by(articles.c.fetched_at, articles.c.article_id)
+        .limit(limit)
+    )
+    with engine.connect() as conn:
+        return [
+            (
+                PageJob(
+                    entry_id="",
+                    feed_key=row.feed_key or "",
+                    guid=row.guid or "",
+                    link=row.url,
+                    canonical_url=row.canonical_url,
+                    title=None,
+                    published=row.published_at,
+                ),
+                row.final_url,
+                row.raw_hash,
+                row.fetched_at,
+            )
+            for row in conn.execute(query)
+        ]

@@ -1,0 +1,57 @@
+"""Shared fixtures. Airflow's environment is set here, before anything imports airflow."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="ingest-airflow-home-"))
+os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(Path(__file__).parents[1] / "dags")
+os.environ.setdefault("AIRFLOW__API_AUTH__JWT_SECRET", "t" * 64)
+for _name in [n for n in os.environ if n.startswith("INGEST_")]:
+    del os.environ[_name]  # tests choose their settings explicitly
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture
+def fixtures() -> Path:
+    return FIXTURES
+
+
+@pytest.fixture
+def settings(tmp_path):
+    from ingest.settings import load_settings
+
+    return load_settings(home=tmp_path / "var", page_deadline_s=2.0, feed_deadline_s=2.0)
+
+
+@pytest.fixture
+def engine(tmp_path):
+    from ingest import warehouse
+
+    eng = warehouse.make_engine(f"sqlite:///{tmp_path / 'warehouse.db'}")
+    warehouse.upgrade(eng)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def now():
+    return datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="session")
+def demo_site():
+    """The bundled demo news site on loopback, with a slow page slower than tests' deadline."""
+    from ingest.demosite import serve
+
+    with serve(port=0, slow_seconds=6.0) as site:
+        yield site

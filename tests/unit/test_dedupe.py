@@ -1,0 +1,73 @@
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from ingest.dedupe import dedupe_batch
+from ingest.models import Article, DuplicateKind
+from ingest.textutil import content_hash
+from ingest.urls import article_id_for
+
+T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+
+
+def article(url: str, body: str = "Body text.", *, feed="f", guid=None, published=T0) -> Article:
+    return Article(
+        article_id=article_id_for(url), canonical_url=url, url=url, final_url=url,
+        source="x.example", feed_key=feed, guid=guid or url, title="t", body=body,
+        description=None, authors=(), language="en", published_at=published, updated_at=None,
+        site_name=None, tags=(), image_url=None, word_count=2, content_hash=content_hash(body),
+        raw_hash=None, fetched_at=T0, extracted_at=T0, extractor_version="x",
+        pipeline_version="0", url_rules_version=1,
+    )  # fmt: skip
+
+
+def test_distinct_articles_all_kept():
+    batch = [article("https://a.example/1", "one"), article("https://a.example/2", "two")]
+    result = dedupe_batch(batch)
+    assert len(result.unique) == 2
+    assert result.duplicates == ()
+
+
+def test_same_body_on_two_sites_keeps_the_earliest():
+    early = article("https://b.example/wire", "wire story", published=T0)
+    late = article("https://a.example/wire", "Wire  STORY", published=T0 + timedelta(hours=1))
+    result = dedupe_batch([late, early])
+    assert result.unique == (early,)
+    (dup,) = result.duplicates
+    assert dup.article == late
+    assert dup.kind is DuplicateKind.CONTENT_HASH
+    assert dup.of_article_id == early.article_id
+
+
+def test_same_url_twice_in_a_batch():
+    a = article("https://a.example/1", "one")
+    result = dedupe_batch([a, replace(a, feed_key="g", guid="other")])
+    assert len(result.unique) == 1
+    assert result.duplicates[0].kind is DuplicateKind.CANONICAL_URL
+
+
+def test_body_already_in_the_warehouse_is_a_duplicate():
+    a = article("https://a.example/copy", "stored body")
+    result = dedupe_batch([a], known_content={a.content_hash: "f" * 32})
+    assert result.unique == ()
+    assert result.duplicates[0].of_article_id == "f" * 32
+
+
+def test_stored_article_with_same_id_is_an_update_not_a_duplicate():
+    a = article("https://a.example/1", "new body")
+    result = dedupe_batch([a], known_content={a.content_hash: a.article_id})
+    assert result.unique == (a,)
+
+
+def test_guid_already_linked_to_another_article_is_a_duplicate():
+    moved = article("https://a.example/moved", "edited body", feed="f", guid="g-1")
+    result = dedupe_batch([moved], known_guids={("f", "g-1"): "e" * 32})
+    assert result.duplicates[0].kind is DuplicateKind.GUID
+    assert result.duplicates[0].of_article_id == "e" * 32
+
+
+def test_order_of_input_does_not_change_the_verdict():
+    batch = [article(f"https://s{i}.example/w", "same", published=T0 + timedelta(minutes=i))
+             for i in range(5)]
+    forward = dedupe_batch(batch)
+    backward = dedupe_batch(list(reversed(batch)))
+    assert forward.unique == backward.unique == (batch[0],)

@@ -1,0 +1,101 @@
+from datetime import UTC, datetime
+
+import pytest
+
+from ingest.extract import clean_body, decode_html, extract_body, extract_page, is_html
+from ingest.models import Extracted, Miss, Reason
+
+URL = "https://courier.example/news/harbour-dredging.html"
+
+
+@pytest.fixture
+def page(fixtures) -> bytes:
+    return (fixtures / "article.html").read_bytes()
+
+
+def test_extracts_body_without_boilerplate(page):
+    result = extract_page(page, "text/html; charset=utf-8", URL)
+    assert isinstance(result, Extracted)
+    assert result.body.startswith("Councillors approved the long-delayed plan")
+    assert "residents can comment on the disposal site" in result.body
+    for junk in ("READ MORE", "Loading", "Share on Facebook", "Accept all", "Who pays", "Privacy",
+                 "Harbour dredging plan approved\n"):
+        assert junk not in result.body
+
+
+def test_extracts_metadata(page):
+    result = extract_page(page, "text/html", URL)
+    assert isinstance(result, Extracted)
+    assert result.title == "Harbour dredging plan approved"
+    assert result.authors == ("Ben Okafor",)
+    assert result.published == datetime(2026, 11, 20, 8, 15, tzinfo=UTC)
+    assert result.updated == datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+    assert result.language == "en"
+    assert result.site_name == "Fixture Courier"
+    assert "harbour" in result.tags
+    assert result.image_url == "https://courier.example/img/dredger.jpg"
+    assert result.description.startswith("Councillors backed")
+    assert result.page_url == URL
+    assert result.extractor.startswith("trafilatura-")
+
+
+def test_extract_body_is_the_same_stage(page):
+    expected = extract_page(page, "text/html", URL)
+    assert isinstance(expected, Extracted)
+    assert extract_body(page.decode(), URL) == expected.body
+    assert extract_body("<html><body><p>hi</p></body></html>", None) == ""
+
+
+def test_pdf_is_not_html():
+    result = extract_page(b"%PDF-1.4\n%...", "application/pdf", "https://x.example/a.pdf")
+    assert result == Miss(Reason.NOT_HTML, "content type application/pdf")
+
+
+def test_page_without_text_is_an_empty_extraction():
+    html = b"<html><body><nav><a href='/'>Home</a></nav><p>Short.</p></body></html>"
+    result = extract_page(html, "text/html", "https://x.example/")
+    assert isinstance(result, Miss)
+    assert result.reason is Reason.EMPTY_EXTRACTION
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body", "expected"),
+    [
+        ("text/html", b"", True),
+        ("application/xhtml+xml; charset=utf-8", b"", True),
+        ("image/png", b"<html>", False),
+        (None, b"  <!DOCTYPE html><html>", True),
+        ("application/octet-stream", b"<html><body>", True),
+        (None, b"%PDF-1.7", False),
+    ],
+)
+def test_is_html(content_type, body, expected):
+    assert is_html(content_type, body) is expected
+
+
+def test_decode_prefers_header_then_meta_charset():
+    text = "Café"
+    assert decode_html(text.encode("latin-1"), "text/html; charset=ISO-8859-1") == text
+    meta = b'<meta charset="windows-1252"><p>Caf\xe9</p>'
+    assert "Café" in decode_html(meta, "text/html")
+    assert decode_html("naïve".encode(), None) == "naïve"
+
+
+def test_clean_body_drops_promotions_credits_and_repeats():
+    text = (
+        "First paragraph of the story.\n"
+        "READ MORE: Another story entirely\n"
+        "Photo: Jane Doe/Agency\n"
+        "A caption that repeats.\n"
+        "A caption that repeats.\n"
+        "Loading...\n"
+        "Related: More things\n"
+        "Share on Twitter\n"
+        "Last paragraph."
+    )
+    assert clean_body(text) == "First paragraph of the story.\nA caption that repeats.\nLast paragraph."
+
+
+def test_clean_body_keeps_sentences_that_merely_mention_the_words():
+    text = "Readers can read more about the plan on the council website.\nSubscribers grew."
+    assert clean_body(text) == text

@@ -1,0 +1,175 @@
+import gzip
+import socket
+import time
+import zlib
+
+import pytest
+from werkzeug import Response
+
+from ingest.fetch import Fetcher, Limits
+from ingest.models import Fetched, FetchFailure, Reason, Validators
+from ingest.textutil import sha256_hex
+
+LIMITS = Limits(deadline_s=3.0, max_bytes=64 * 1024, connect_timeout_s=2.0)
+
+
+@pytest.fixture
+def fetcher():
+    with Fetcher("news-ingest-tests/1") as f:
+        yield f
+
+
+def ok(result) -> Fetched:
+    assert isinstance(result, Fetched), result
+    return result
+
+
+def failed(result, reason: Reason) -> FetchFailure:
+    assert isinstance(result, FetchFailure), result
+    assert result.reason is reason, result
+    return result
+
+
+def test_plain_body_with_hash_and_validators(httpserver, fetcher):
+    httpserver.expect_request("/a").respond_with_data(
+        b"hello", content_type="text/html", headers={"ETag": '"v1"', "Last-Modified": "x"}
+    )
+    result = ok(fetcher.get(httpserver.url_for("/a"), LIMITS))
+    assert result.body == b"hello"
+    assert result.body_hash == sha256_hex(b"hello")
+    assert result.etag == '"v1"'
+    assert result.status == 200
+    assert result.content_type == "text/html"
+
+
+def test_sends_user_agent_and_accept_encoding(httpserver, fetcher):
+    httpserver.expect_request(
+        "/ua", headers={"User-Agent": "news-ingest-tests/1", "Accept-Encoding": "gzip, deflate"}
+    ).respond_with_data(b"ok")
+    ok(fetcher.get(httpserver.url_for("/ua"), LIMITS))
+
+
+def test_gzip_body_is_inflated(httpserver, fetcher):
+    payload = b"<p>news</p>" * 100
+    httpserver.expect_request("/gz").respond_with_data(
+        gzip.compress(payload), headers={"Content-Encoding": "gzip"}
+    )
+    result = ok(fetcher.get(httpserver.url_for("/gz"), LIMITS))
+    assert result.body == payload
+    assert result.wire_bytes < len(payload)
+
+
+@pytest.mark.parametrize("wbits", [zlib.MAX_WBITS, -zlib.MAX_WBITS])
+def test_deflate_wrapped_and_raw(httpserver, fetcher, wbits):
+    payload = b"deflated " * 50
+    comp = zlib.compressobj(wbits=wbits)
+    data = comp.compress(payload) + comp.flush()
+    httpserver.expect_request("/d").respond_with_data(data, headers={"Content-Encoding": "deflate"})
+    assert ok(fetcher.get(httpserver.url_for("/d"), LIMITS)).body == payload
+
+
+def test_gzip_bomb_stops_at_the_cap(httpserver, fetcher):
+    bomb = gzip.compress(b"\0" * (50 * 1024 * 1024))  # 50 MiB of zeros, ~50 KiB on the wire
+    httpserver.expect_request("/bomb").respond_with_data(bomb, headers={"Content-Encoding": "gzip"})
+    started = time.monotonic()
+    failed(fetcher.get(httpserver.url_for("/bomb"), LIMITS), Reason.TOO_LARGE)
+    assert time.monotonic() - started < 2.0
+
+
+def test_plain_body_over_the_cap(httpserver, fetcher):
+    httpserver.expect_request("/big").respond_with_data(b"x" * (LIMITS.max_bytes + 1))
+    failed(fetcher.get(httpserver.url_for("/big"), LIMITS), Reason.TOO_LARGE)
+
+
+def test_unknown_content_encoding_is_refused(httpserver, fetcher):
+    httpserver.expect_request("/br").respond_with_data(b"??", headers={"Content-Encoding": "br"})
+    failed(fetcher.get(httpserver.url_for("/br"), LIMITS), Reason.BAD_ENCODING)
+
+
+def test_redirects_are_followed_by_hand_and_recorded(httpserver, fetcher):
+    httpserver.expect_request("/r1").respond_with_data("", 301, headers={"Location": "/r2"})
+    httpserver.expect_request("/r2").respond_with_data("", 302, headers={"Location": "/end"})
+    httpserver.expect_request("/end").respond_with_data(b"done")
+    result = ok(fetcher.get(httpserver.url_for("/r1"), LIMITS))
+    assert result.final_url == httpserver.url_for("/end")
+    assert result.redirects == (httpserver.url_for("/r2"), httpserver.url_for("/end"))
+
+
+def test_more_than_five_redirects_fail(httpserver, fetcher):
+    for i in range(7):
+        httpserver.expect_request(f"/hop{i}").respond_with_data(
+            "", 302, headers={"Location": f"/hop{i + 1}"}
+        )
+    failed(fetcher.get(httpserver.url_for("/hop0"), LIMITS), Reason.TOO_MANY_REDIRECTS)
+
+
+def test_redirect_loop_fails(httpserver, fetcher):
+    httpserver.expect_request("/loop").respond_with_data("", 302, headers={"Location": "/loop"})
+    failed(fetcher.get(httpserver.url_for("/loop"), LIMITS), Reason.TOO_MANY_REDIRECTS)
+
+
+def test_redirect_to_another_scheme_is_refused(httpserver, fetcher):
+    httpserver.expect_request("/ftp").respond_with_data(
+        "", 302, headers={"Location": "ftp://example.org/x"}
+    )
+    failed(fetcher.get(httpserver.url_for("/ftp"), LIMITS), Reason.BAD_SCHEME)
+
+
+@pytest.mark.parametrize(
+    ("status", "reason"),
+    [(404, Reason.NOT_FOUND), (410, Reason.GONE), (403, Reason.CLIENT_ERROR),
+     (429, Reason.THROTTLED), (503, Reason.SERVER_ERROR)],
+)
+def test_http_errors_become_reasons(httpserver, fetcher, status, reason):
+    httpserver.expect_request("/e").respond_with_data("no", status)
+    result = failed(fetcher.get(httpserver.url_for("/e"), LIMITS), reason)
+    assert result.status == status
+
+
+def test_soft_and_hard_reasons():
+    assert Reason.SERVER_ERROR.retryable
+    assert Reason.TIMEOUT.retryable
+    assert not Reason.NOT_FOUND.retryable
+    assert not Reason.NOT_HTML.retryable
+
+
+def test_conditional_get_returns_not_modified(httpserver, fetcher):
+    httpserver.expect_request("/feed", headers={"If-None-Match": '"abc"'}).respond_with_data(
+        "", 304
+    )
+    result = ok(fetcher.get(httpserver.url_for("/feed"), LIMITS, Validators(etag='"abc"')))
+    assert result.not_modified
+    assert result.body == b""
+
+
+def test_slow_drip_is_cut_at_the_deadline(httpserver, fetcher):
+    def drip(_request):
+        def body():
+            for _ in range(100):
+                yield b"x"
+                time.sleep(0.1)
+
+        return Response(body(), content_type="text/html")
+
+    httpserver.expect_request("/slow").respond_with_handler(drip)
+    limits = Limits(deadline_s=1.0, max_bytes=1024)
+    started = time.monotonic()
+    failed(fetcher.get(httpserver.url_for("/slow"), limits), Reason.TIMEOUT)
+    assert time.monotonic() - started < 2.5
+
+
+def test_dead_port_is_a_connect_error(fetcher):
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    failed(fetcher.get(f"http://127.0.0.1:{port}/", LIMITS), Reason.CONNECT_ERROR)
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [("ftp://example.org/", Reason.BAD_SCHEME), ("http://example.org/" + "a" * 3000, Reason.URL_TOO_LONG),
+     ("http:///nohost", Reason.BAD_URL)],
+)
+def test_urls_refused_before_any_request(fetcher, url, reason):
+    failed(fetcher.get(url, LIMITS), reason)

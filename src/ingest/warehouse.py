@@ -518,7 +518,7 @@ def record_entries(
                 select(articles.c.canonical_url, articles.c.article_id).where(
                     articles.c.canonical_url.in_(urls)
                 )
-            ).tuples()
+            ).all()
         )
         new = 0
         for entry_id in sorted(rows):
@@ -596,7 +596,7 @@ def pending_hosts(engine: Engine, *, max_attempts: int) -> list[tuple[str, int]]
         .order_by(feed_entries.c.host)
     )
     with engine.connect() as conn:
-        return [(host, n) for host, n in conn.execute(query).tuples()]
+        return [(host, n) for host, n in conn.execute(query).all()]
 
 
 def pending_jobs(
@@ -757,7 +757,7 @@ def known_keys(
                 select(articles.c.content_hash, articles.c.article_id)
                 .where(articles.c.content_hash.in_(chunk))
                 .order_by(articles.c.first_seen_at, articles.c.article_id)
-            ).tuples():
+            ).all():
                 content.setdefault(content_hash_, article_id)
         guid_map: dict[tuple[str, str], str] = {}
         for feed_key, guid in guids:
@@ -974,19 +974,19 @@ def counts(engine: Engine) -> dict[str, Any]:
         states = dict(
             conn.execute(
                 select(feed_entries.c.state, func.count()).group_by(feed_entries.c.state)
-            ).tuples()
+            ).all()
         )
         failures = dict(
             conn.execute(
                 select(feed_entries.c.last_error, func.count())
                 .where(feed_entries.c.state == EntryState.FAILED.value)
                 .group_by(feed_entries.c.last_error)
-            ).tuples()
+            ).all()
         )
         broken_feeds = dict(
             conn.execute(
                 select(feeds.c.feed_key, feeds.c.last_error).where(feeds.c.consecutive_failures > 0)
-            ).tuples()
+            ).all()
         )
         return {
             "feeds": conn.execute(select(func.count()).select_from(feeds)).scalar_one(),
@@ -1009,7 +1009,7 @@ def run_report(engine: Engine, run_id: str) -> dict[str, Any]:
                 .where(fetch_log.c.run_id == run_id, fetch_log.c.reason.is_not(None))
                 .group_by(fetch_log.c.reason)
                 .order_by(fetch_log.c.reason)
-            ).tuples()
+            ).all()
         )
     return {"ledger": dict(ledger._mapping) if ledger else None, "failures": reasons}  # noqa: SLF001 - public Row API
 

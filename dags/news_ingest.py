@@ -1,0 +1,186 @@
+"""
+### news_ingest
+
+Polls the feeds that are due, fetches the pages of their new entries, extracts and
+normalises each article, removes duplicates, and upserts the result into the warehouse.
+Every run is a micro-batch; a successful load publishes the `news_articles` asset.
+
+```
+prepare -> plan_feeds -> poll[feed shard]* -> plan_pages -> fetch[host shard]* -> load
+                                                      reprocess (backfills only) -^
+```
+
+* **Warehouse:** the Connection `news_warehouse` (sqlite or postgres); without it, the
+  `INGEST_WAREHOUSE_URL` setting or the SQLite file under `INGEST_HOME`.
+* **Feeds:** the registry file named by `INGEST_FEEDS_FILE`, synced into `feeds` by `prepare`.
+* **Re-runs are safe:** feed entries, pages and articles are keyed; a run loads once
+  (`load_ledger`); re-running or backfilling an interval stores nothing twice.
+* **Backfills** (`airflow backfill create --dag-id news_ingest ...`) re-extract the pages
+  captured in each interval from the raw archive with the current extractor.
+
+See docs/operations.md.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import Asset, dag, get_current_context, task
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from ingest.settings import Settings
+
+NEW_ARTICLES = Asset(name="news_articles", uri="news-ingest://warehouse/articles")
+WAREHOUSE_CONN_ID = "news_warehouse"
+
+
+def _warehouse() -> tuple[Settings, Engine]:
+    """Settings from INGEST_*; the engine from the Connection, else the settings' URL."""
+    from airflow.exceptions import AirflowNotFoundException
+    from airflow.sdk import BaseHook
+
+    from ingest.settings import load_settings
+    from ingest.warehouse import make_engine, url_from_connection
+
+    settings = load_settings()
+    try:
+        conn = BaseHook.get_connection(WAREHOUSE_CONN_ID)
+    except AirflowNotFoundException:
+        return settings, make_engine(settings.resolved_warehouse_url)
+    url = url_from_connection(
+        conn.conn_type, conn.host, conn.schema, conn.login, conn.password, conn.port
+    )
+    return settings, make_engine(url)
+
+
+def _run_id() -> str:
+    return str(get_current_context()["run_id"])
+
+
+@dag(
+    dag_id="news_ingest",
+    schedule=timedelta(minutes=15),
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
+    catchup=False,
+    max_active_runs=1,
+    dagrun_timeout=timedelta(hours=2),
+    tags=["news", "ingest"],
+    doc_md=__doc__,
+    default_args={
+        "owner": "news-ingest",
+        "retries": 3,
+        "retry_delay": timedelta(seconds=30),
+        "retry_exponential_backoff": 2.0,
+        "max_retry_delay": timedelta(minutes=15),
+        "execution_timeout": timedelta(minutes=30),
+    },
+)
+def news_ingest() -> None:
+    """Feeds to warehouse, one micro-batch per run."""
+
+    @task
+    def prepare() -> int:
+        """Migrate the warehouse and sync the feeds registry into it."""
+        from ingest.errors import ConfigError
+        from ingest.pipeline import prepare as prepare_warehouse
+
+        settings, engine = _warehouse()
+        if settings.feeds_file is None:
+            raise ConfigError("INGEST_FEEDS_FILE is not set: no feeds registry to read")
+        return prepare_warehouse(engine, settings.feeds_file)
+
+    @task
+    def plan_feeds(feed_count: int) -> list[dict[str, Any]]:
+        """Shards of the feeds due at the end of this run's data interval."""
+        from ingest.pipeline import plan_feed_shards
+
+        settings, engine = _warehouse()
+        context = get_current_context()
+        at = context.get("data_interval_end") or context["logical_date"]
+        return [dict(s) for s in plan_feed_shards(engine, settings, at)] if feed_count else []
+
+    @task(map_index_template="{{ shard_label }}")
+    def poll(shard: dict[str, Any]) -> dict[str, Any]:
+        """Poll one shard of feeds and queue their new entries."""
+        from ingest.pipeline import poll_shard
+
+        get_current_context()["shard_label"] = shard["label"]  # type: ignore[typeddict-unknown-key]
+        settings, engine = _warehouse()
+        return poll_shard(engine, settings, shard["items"], _run_id())
+
+    @task(trigger_rule="all_done")
+    def plan_pages(polled: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Shards of hosts with pages waiting (the queue, not this run's polls only)."""
+        from ingest.pipeline import plan_page_shards
+
+        del polled  # ordering only: pages are planned after the polls
+        settings, engine = _warehouse()
+        return [dict(s) for s in plan_page_shards(engine, settings)]
+
+    @task(map_index_template="{{ shard_label }}")
+    def fetch(shard: dict[str, Any]) -> dict[str, Any]:
+        """Fetch, archive, extract and normalise the pending pages of some hosts."""
+        from ingest.pipeline import fetch_shard
+
+        get_current_context()["shard_label"] = shard["label"]  # type: ignore[typeddict-unknown-key]
+        settings, engine = _warehouse()
+        return fetch_shard(engine, settings, shard["items"], _run_id())
+
+    @task
+    def reprocess() -> dict[str, Any]:
+        """In a backfill run, re-extract what was captured in its interval from the archive."""
+        from ingest.pipeline import reprocess_interval
+
+        context = get_current_context()
+        if str(context["dag_run"].run_type) not in ("backfill", "DagRunType.BACKFILL_JOB"):
+            return {}
+        settings, engine = _warehouse()
+        start, end = context["data_interval_start"], context["data_interval_end"]
+        if start is None or end is None:
+            return {}
+        return reprocess_interval(engine, settings, start, end, _run_id())
+
+    @task(outlets=[NEW_ARTICLES], trigger_rule="all_done")
+    def load(
+        polled: list[dict[str, Any]], fetched: list[dict[str, Any]], reprocessed: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Dedupe and load what this run staged; one transaction with its ledger row."""
+        from ingest.pipeline import StepStats, counters_of, load_run
+
+        context = get_current_context()
+        settings, engine = _warehouse()
+        stats = StepStats.total([*polled, *fetched, reprocessed])
+        result = load_run(
+            engine,
+            _run_id(),
+            interval=(context.get("data_interval_start"), context.get("data_interval_end")),
+            counters=counters_of(stats),
+        )
+        summary = {
+            "inserted": result.inserted,
+            "updated": result.updated,
+            "unchanged": result.skipped,
+            "rows_in": result.rows_in,
+            "failures": dict(stats.failures),
+        }
+        context["outlet_events"][NEW_ARTICLES].extra = summary
+        return summary
+
+    @task(trigger_rule="one_failed", retries=0)
+    def watcher() -> None:
+        """Fail the run when any task failed, although `load` ran anyway (all_done)."""
+        from ingest.errors import IngestError
+
+        raise IngestError("a task of this run failed; see the failed task's log")
+
+    feed_shards = plan_feeds(prepare())
+    polled = poll.expand(shard=feed_shards)
+    fetched = fetch.expand(shard=plan_pages(polled))
+    loaded = load(polled, fetched, reprocess())
+    [polled, fetched, loaded] >> watcher()
+
+
+news_ingest()

@@ -1,0 +1,20 @@
+"""Record factories for tests."""
+
+from datetime import UTC, datetime
+
+from ingest.models import Article
+from ingest.textutil import content_hash
+from ingest.urls import article_id_for
+
+T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+
+
+def article(url: str, body: str = "Body text.", *, feed="f", guid=None, published=T0) -> Article:
+    return Article(
+        article_id=article_id_for(url), canonical_url=url, url=url, final_url=url,
+        source="x.example", feed_key=feed, guid=guid or url, title="t", body=body,
+        description=None, authors=(), language="en", published_at=published, updated_at=None,
+        site_name=None, tags=(), image_url=None, word_count=2, content_hash=content_hash(body),
+        raw_hash=None, fetched_at=T0, extracted_at=T0, extractor_version="x",
+        pipeline_version="0", url_rules_version=1,
+    )  # fmt: skip

@@ -1,5 +1,4 @@
-"""
-### news_ingest
+"""### news_ingest
 
 Polls the feeds that are due, fetches the pages of their new entries, extracts and
 normalises each article, removes duplicates, and upserts the result into the warehouse.
@@ -26,7 +25,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import Asset, dag, get_current_context, task
+from airflow.sdk import Asset, DeltaDataIntervalTimetable, dag, get_current_context, task
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -39,8 +38,8 @@ WAREHOUSE_CONN_ID = "news_warehouse"
 
 def _warehouse() -> tuple[Settings, Engine]:
     """Settings from INGEST_*; the engine from the Connection, else the settings' URL."""
-    from airflow.exceptions import AirflowNotFoundException
     from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
 
     from ingest.settings import load_settings
     from ingest.warehouse import make_engine, url_from_connection
@@ -62,7 +61,9 @@ def _run_id() -> str:
 
 @dag(
     dag_id="news_ingest",
-    schedule=timedelta(minutes=15),
+    # A data-interval timetable: runs cover [start, end) intervals that backfills can name.
+    # (A bare timedelta would give zero-length intervals in Airflow 3.)
+    schedule=DeltaDataIntervalTimetable(timedelta(minutes=15)),
     start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
@@ -102,12 +103,11 @@ def news_ingest() -> None:
         at = context.get("data_interval_end") or context["logical_date"]
         return [dict(s) for s in plan_feed_shards(engine, settings, at)] if feed_count else []
 
-    @task(map_index_template="{{ shard_label }}")
+    @task(map_index_template="{{ shard['label'] }}")
     def poll(shard: dict[str, Any]) -> dict[str, Any]:
         """Poll one shard of feeds and queue their new entries."""
         from ingest.pipeline import poll_shard
 
-        get_current_context()["shard_label"] = shard["label"]  # type: ignore[typeddict-unknown-key]
         settings, engine = _warehouse()
         return poll_shard(engine, settings, shard["items"], _run_id())
 
@@ -120,12 +120,11 @@ def news_ingest() -> None:
         settings, engine = _warehouse()
         return [dict(s) for s in plan_page_shards(engine, settings)]
 
-    @task(map_index_template="{{ shard_label }}")
+    @task(map_index_template="{{ shard['label'] }}")
     def fetch(shard: dict[str, Any]) -> dict[str, Any]:
         """Fetch, archive, extract and normalise the pending pages of some hosts."""
         from ingest.pipeline import fetch_shard
 
-        get_current_context()["shard_label"] = shard["label"]  # type: ignore[typeddict-unknown-key]
         settings, engine = _warehouse()
         return fetch_shard(engine, settings, shard["items"], _run_id())
 
@@ -135,7 +134,7 @@ def news_ingest() -> None:
         from ingest.pipeline import reprocess_interval
 
         context = get_current_context()
-        if str(context["dag_run"].run_type) not in ("backfill", "DagRunType.BACKFILL_JOB"):
+        if context["dag_run"].run_type != "backfill":  # DagRunType is a str enum
             return {}
         settings, engine = _warehouse()
         start, end = context["data_interval_start"], context["data_interval_end"]
@@ -151,7 +150,7 @@ def news_ingest() -> None:
         from ingest.pipeline import StepStats, counters_of, load_run
 
         context = get_current_context()
-        settings, engine = _warehouse()
+        _, engine = _warehouse()
         stats = StepStats.total([*polled, *fetched, reprocessed])
         result = load_run(
             engine,

@@ -29,13 +29,19 @@ def count(url):
 
 def test_run_twice_stores_everything_once(workdir, demo_site, capsys):
     url = f"sqlite:///{workdir / 'cli.db'}"
-    assert main(["run", "--feeds", str(workdir / "feeds.toml"), "--warehouse", url, "--no-progress"]) == 0
+    assert (
+        main(["run", "--feeds", str(workdir / "feeds.toml"), "--warehouse", url, "--no-progress"])
+        == 0
+    )
     out = capsys.readouterr().out
     stored = count(url)
     assert stored == len({a.url for a in demo_site.articles if not a.syndicated}) + 1
     assert "articles stored (new)" in out
     assert "http_404" in out and "not_html" in out and "feed_malformed" in out
-    assert main(["run", "--feeds", str(workdir / "feeds.toml"), "--warehouse", url, "--no-progress"]) == 0
+    assert (
+        main(["run", "--feeds", str(workdir / "feeds.toml"), "--warehouse", url, "--no-progress"])
+        == 0
+    )
     assert count(url) == stored
     engine = wh.make_engine(url)
     with engine.connect() as conn:

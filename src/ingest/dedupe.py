@@ -47,9 +47,12 @@ def dedupe_batch(
         verdict: tuple[DuplicateKind, str] | None = None
         if article.article_id in by_id:
             verdict = (DuplicateKind.CANONICAL_URL, article.article_id)
-        elif guid_key and (other := by_guid.get(guid_key) or known_guids.get(guid_key)):
-            if other != article.article_id:
-                verdict = (DuplicateKind.GUID, other)
+        elif (
+            guid_key
+            and (other := by_guid.get(guid_key) or known_guids.get(guid_key))
+            and other != article.article_id
+        ):
+            verdict = (DuplicateKind.GUID, other)
         if verdict is None:
             other = by_hash.get(article.content_hash) or known_content.get(article.content_hash)
             if other and other != article.article_id:

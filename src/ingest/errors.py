@@ -31,7 +31,7 @@ class FetchError(IngestError):
         self.detail = detail
 
 
-class UrlRejected(IngestError):
+class UrlRejected(IngestError):  # noqa: N818 - reads as a verdict: "URL rejected"
     """A string that cannot be used as an http(s) URL; ``reason`` is a Reason code."""
 
     def __init__(self, reason: str, url: str) -> None:

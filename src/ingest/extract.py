@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 import trafilatura
 from dateutil import parser as dateparser
+from trafilatura.settings import Document
 
 from ingest.models import Extracted, Miss, Reason
 from ingest.textutil import clean_inline, clean_text
@@ -27,25 +28,31 @@ EXTRACTOR_VERSION = (
 MIN_BODY_CHARS = 80
 
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
-_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_\-:.]+)""", re.I)
-_HTML_SNIFF = re.compile(rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body)", re.I | re.S)
+_META_CHARSET = re.compile(
+    rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_\-:.]+)""", re.IGNORECASE
+)
+_HTML_SNIFF = re.compile(
+    rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body)", re.IGNORECASE | re.DOTALL
+)
 _PUBLISHED_META = re.compile(
     r"""<meta[^>]+(?:property|name|itemprop)\s*=\s*["'](?:article:published_time|datePublished|"""
     r"""pubdate|publishdate|date)["'][^>]*>""",
-    re.I,
+    re.IGNORECASE,
 )
 _MODIFIED_META = re.compile(
     r"""<meta[^>]+(?:property|name|itemprop)\s*=\s*["'](?:article:modified_time|dateModified|"""
     r"""og:updated_time)["'][^>]*>""",
-    re.I,
+    re.IGNORECASE,
 )
-_HTML_LANG = re.compile(r"""<html\b[^>]*?\slang\s*=\s*["']?([a-zA-Z]{2,3}(?:[-_][a-zA-Z0-9]{2,8})?)""", re.I)
-_CONTENT_ATTR = re.compile(r"""content\s*=\s*["']([^"']{4,64})["']""", re.I)
+_HTML_LANG = re.compile(
+    r"""<html\b[^>]*?\slang\s*=\s*["']?([a-zA-Z]{2,3}(?:[-_][a-zA-Z0-9]{2,8})?)""", re.IGNORECASE
+)
+_CONTENT_ATTR = re.compile(r"""content\s*=\s*["']([^"']{4,64})["']""", re.IGNORECASE)
 _CANONICAL = re.compile(
     r"""<link[^>]+rel\s*=\s*["']canonical["'][^>]*>|<meta[^>]+property\s*=\s*["']og:url["'][^>]*>""",
-    re.I,
+    re.IGNORECASE,
 )
-_HREF_OR_CONTENT = re.compile(r"""(?:href|content)\s*=\s*["']([^"']{1,2048})["']""", re.I)
+_HREF_OR_CONTENT = re.compile(r"""(?:href|content)\s*=\s*["']([^"']{1,2048})["']""", re.IGNORECASE)
 
 # Lines news templates leave inside a body; general patterns, not per-site rules.
 _BOILERPLATE_LINE = re.compile(
@@ -61,7 +68,7 @@ _BOILERPLATE_LINE = re.compile(
       | sign\s+up\s+(?:for|to)\s+(?:our|the)\s+.{0,80}newsletter.{0,80}
       | subscribe\s+(?:to|for)\b.{0,120}
     )$""",
-    re.I | re.X,
+    re.IGNORECASE | re.VERBOSE,
 )
 
 
@@ -159,7 +166,7 @@ def extract_document(html: str, url: str | None) -> Extracted | Miss:
         include_tables=OPTIONS["include_tables"],
         favor_precision=OPTIONS["favor_precision"],
     )
-    if doc is None or not getattr(doc, "text", None):
+    if not isinstance(doc, Document) or not doc.text:
         return Miss(Reason.EMPTY_EXTRACTION, "no main text found")
     title = clean_inline(doc.title)
     body = clean_body(doc.text)

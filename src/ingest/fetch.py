@@ -205,7 +205,7 @@ class Fetcher:
                     redirects=tuple(redirects),
                     wire_bytes=wire,
                 )
-            raise _Failed(Reason.TOO_MANY_REDIRECTS, f"more than {limits.max_redirects}")
+            raise _Failed(Reason.TOO_MANY_REDIRECTS, f"more than {limits.max_redirects}")  # noqa: TRY301 - one exit for every failure
         except _Failed as failed:
             log.debug("fetch %s failed: %s %s", url, failed.reason, failed.detail)
             return FetchFailure(
@@ -231,7 +231,7 @@ class Fetcher:
                     location = resp.headers.get("location")
                     if not location:
                         raise _Failed(Reason.PROTOCOL_ERROR, f"HTTP {status} without Location")
-                    return urljoin(url, location.strip())
+                    return str(urljoin(url, location.strip()))
                 if status == 304:  # noqa: PLR2004 - HTTP status
                     return status, None, b"", 0, resp.headers
                 if status >= 400:  # noqa: PLR2004 - HTTP status class

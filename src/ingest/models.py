@@ -7,7 +7,7 @@ converted into these at the edge of the stage that met them and never travel fur
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime  # noqa: TC003 - dataclass fields are resolved at runtime
+from datetime import datetime
 from enum import StrEnum
 
 

@@ -12,7 +12,7 @@ Rules (documented in docs/schema.md):
 
 from __future__ import annotations
 
-from datetime import datetime  # noqa: TC003 - used at runtime in signatures
+from datetime import datetime
 from urllib.parse import urljoin
 
 from ingest import PIPELINE_VERSION
@@ -26,7 +26,7 @@ def _site(host: str) -> str:
     return host.removeprefix("www.")
 
 
-def choose_canonical(job: PageJob, final_url: str, declared: str | None) -> str:
+def choose_canonical(final_url: str, declared: str | None) -> str:
     """The canonical URL of a page, by the rules in this module's docstring."""
     served = canonical_url(final_url)
     if declared:
@@ -51,7 +51,7 @@ def normalise(
 ) -> Article:
     """Build the Article row for one page."""
     try:
-        canonical = choose_canonical(job, fetched.final_url, extracted.page_url)
+        canonical = choose_canonical(fetched.final_url, extracted.page_url)
     except UrlRejected:
         canonical = job.canonical_url
     body = clean_text(extracted.body)[:max_body_chars]

@@ -24,14 +24,16 @@ from ingest.textutil import clean_inline
 
 log = logging.getLogger(__name__)
 
-_BLOCK_TAG = re.compile(r"</?(?:p|br|div|li|ul|ol|h[1-6]|tr|td|blockquote)\b[^>]{0,2000}>", re.I)
+_BLOCK_TAG = re.compile(
+    r"</?(?:p|br|div|li|ul|ol|h[1-6]|tr|td|blockquote)\b[^>]{0,2000}>", re.IGNORECASE
+)
 _TAG = re.compile(r"<[^>]{0,2000}>")
 MAX_SUMMARY_CHARS = 2000
 MAX_FIELD_CHARS = 1000
 
 
 def _utc(parsed: time.struct_time | None) -> datetime | None:
-    """feedparser's ``*_parsed`` values are UTC struct_times; make them aware datetimes."""
+    """Feedparser's ``*_parsed`` values are UTC struct_times; make them aware datetimes."""
     if parsed is None:
         return None
     try:

@@ -70,16 +70,12 @@ def _describe(exc: ValidationError, raw: dict[str, object]) -> str:
     for err in exc.errors():
         loc = list(err["loc"])
         where = ".".join(str(p) for p in loc)
-        if (
-            len(loc) >= 2
-            and loc[0] == "feeds"
-            and isinstance(loc[1], int)
-            and isinstance(feeds, list)
-        ):  # noqa: PLR2004 - (feeds, index)
-            entry = feeds[loc[1]] if loc[1] < len(feeds) else {}
+        head, index, *rest = [*loc, None, None]
+        if head == "feeds" and isinstance(index, int) and isinstance(feeds, list):
+            entry = feeds[index] if index < len(feeds) else {}
             key = entry.get("key") if isinstance(entry, dict) else None
-            field = ".".join(str(p) for p in loc[2:]) or "(entry)"
-            where = f"feed #{loc[1] + 1}" + (f" ({key!r})" if key else "") + f", field {field}"
+            field = ".".join(str(p) for p in rest if p is not None) or "(entry)"
+            where = f"feed #{index + 1}" + (f" ({key!r})" if key else "") + f", field {field}"
         lines.append(f"{where}: {err['msg']}")
     return "; ".join(lines)
 

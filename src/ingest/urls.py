@@ -58,7 +58,7 @@ TRACKING_PARAMS = frozenset(
         "utm",
         "xtor",
         "amp",
-    }  # fmt: skip
+    }
 )
 TRACKING_PREFIXES = ("utm_", "pk_", "mtm_", "hsa_")
 

@@ -74,6 +74,7 @@ class UTCDateTime(TypeDecorator[datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Refuse naive datetimes; store UTC (naive on SQLite)."""
         if value is None:
             return None
         if value.tzinfo is None:
@@ -81,7 +82,8 @@ class UTCDateTime(TypeDecorator[datetime]):
         value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:  # noqa: ARG002 - SQLAlchemy's signature
+        """Return aware UTC datetimes."""
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
@@ -460,12 +462,10 @@ def record_poll_failure(
 ) -> int:
     """Store a failed poll; the next try backs off exponentially (capped at 24 h)."""
     with transaction(engine) as conn:
-        failures = (
-            conn.execute(
-                select(feeds.c.consecutive_failures).where(feeds.c.feed_key == target.key)
-            ).scalar_one()
-            + 1
-        )
+        previous: int = conn.execute(
+            select(feeds.c.consecutive_failures).where(feeds.c.feed_key == target.key)
+        ).scalar_one()
+        failures = previous + 1
         delay = min(interval * (2 ** min(failures - 1, 16)), MAX_POLL_BACKOFF)
         conn.execute(
             update(feeds)
@@ -683,7 +683,8 @@ def log_fetches(engine: Engine, rows: Iterable[Mapping[str, Any]]) -> None:
 def prune_fetch_log(engine: Engine, older_than: datetime) -> int:
     """Delete fetch-log rows older than ``older_than``; return how many went."""
     with transaction(engine) as conn:
-        return conn.execute(delete(fetch_log).where(fetch_log.c.fetched_at < older_than)).rowcount
+        result = conn.execute(delete(fetch_log).where(fetch_log.c.fetched_at < older_than))
+        return int(result.rowcount)
 
 
 # --------------------------------------------------------------------------- staging
@@ -971,12 +972,12 @@ def _link_entries(
 def counts(engine: Engine) -> dict[str, Any]:
     """Table-level numbers for ``ingest stats`` and the demo summary."""
     with engine.connect() as conn:
-        states = dict(
+        states: dict[str, int] = dict(
             conn.execute(
                 select(feed_entries.c.state, func.count()).group_by(feed_entries.c.state)
             ).all()
         )
-        failures = dict(
+        failures: dict[str, int] = dict(
             conn.execute(
                 select(feed_entries.c.last_error, func.count())
                 .where(feed_entries.c.state == EntryState.FAILED.value)
@@ -1003,7 +1004,7 @@ def run_report(engine: Engine, run_id: str) -> dict[str, Any]:
     """What one run did: its ledger row and its failures by reason."""
     with engine.connect() as conn:
         ledger = conn.execute(select(load_ledger).where(load_ledger.c.run_id == run_id)).first()
-        reasons = dict(
+        reasons: dict[str, int] = dict(
             conn.execute(
                 select(fetch_log.c.reason, func.count())
                 .where(fetch_log.c.run_id == run_id, fetch_log.c.reason.is_not(None))

@@ -1,11 +1,10 @@
 """Every DAG imports cleanly and follows the house policy."""
 
 import ast
-from pathlib import Path
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
-
 
 DAG_IDS = ["news_ingest"]
 
@@ -35,29 +34,39 @@ def test_policy(dagbag, dag_id):
 def test_news_ingest_shape(dagbag):
     dag = dagbag.get_dag("news_ingest")
     assert set(dag.task_ids) == {
-        "prepare", "plan_feeds", "poll", "plan_pages", "fetch", "reprocess", "load", "watcher"
+        "prepare",
+        "plan_feeds",
+        "poll",
+        "plan_pages",
+        "fetch",
+        "reprocess",
+        "load",
+        "watcher",
     }
     assert dag.get_task("poll").map_index_template
     assert dag.get_task("fetch").map_index_template
     outlets = dag.get_task("load").outlets
     assert [o.name for o in outlets] == ["news_articles"]
-    # scheduled micro-batches with real data intervals (a timedelta, not a cron trigger)
-    assert isinstance(dag.schedule, timedelta)
-    assert dag.schedule <= timedelta(hours=1)
+    # scheduled micro-batches with real [start, end) data intervals
+    assert type(dag.timetable).__name__ == "DeltaDataIntervalTimetable"
+    assert dag.timetable.can_be_scheduled
+    assert timedelta(minutes=1) <= dag.timetable.delta <= timedelta(hours=1)
     assert dag.get_task("load").trigger_rule == "all_done"
 
 
 def test_dag_files_do_no_heavy_work_at_parse_time():
     """Top-level imports of a DAG file are Airflow's SDK and the standard library only."""
 
-
     for path in (Path(__file__).parents[2] / "dags").glob("*.py"):
         tree = ast.parse(path.read_text())
         for node in tree.body:
             if isinstance(node, ast.ImportFrom):
-                assert node.module.split(".")[0] in {"__future__", "airflow", "datetime", "typing"}, (
-                    f"{path.name} imports {node.module} at module level"
-                )
+                assert node.module.split(".")[0] in {
+                    "__future__",
+                    "airflow",
+                    "datetime",
+                    "typing",
+                }, f"{path.name} imports {node.module} at module level"
             elif isinstance(node, ast.Import):
                 for alias in node.names:
                     assert alias.name.split(".")[0] in {"datetime", "typing"}, alias.name

@@ -76,9 +76,12 @@ def test_syndicated_copy_is_linked_to_the_earliest_original(first_run, demo_site
     original, copy = (article_id_for(canonical_url(a.url)) for a in copies)
     with engine.connect() as conn:
         rows = conn.execute(
-            select(wh.feed_entries.c.canonical_url, wh.feed_entries.c.state,
-                   wh.feed_entries.c.article_id, wh.feed_entries.c.duplicate_kind)
-            .where(wh.feed_entries.c.canonical_url.in_([canonical_url(a.url) for a in copies]))
+            select(
+                wh.feed_entries.c.canonical_url,
+                wh.feed_entries.c.state,
+                wh.feed_entries.c.article_id,
+                wh.feed_entries.c.duplicate_kind,
+            ).where(wh.feed_entries.c.canonical_url.in_([canonical_url(a.url) for a in copies]))
         ).all()
         stored_ids = set(conn.execute(select(wh.articles.c.article_id)).scalars())
     assert original in stored_ids
@@ -95,22 +98,29 @@ def test_tracking_parameters_do_not_make_a_second_article(first_run, demo_site):
     assert multi, "the demo site lists one story under two URLs"
     for story in multi:
         with engine.connect() as conn:
-            linked = set(conn.execute(
-                select(wh.feed_entries.c.article_id).where(
-                    wh.feed_entries.c.link.in_(story.listed_urls))
-            ).scalars())
+            linked = set(
+                conn.execute(
+                    select(wh.feed_entries.c.article_id).where(
+                        wh.feed_entries.c.link.in_(story.listed_urls)
+                    )
+                ).scalars()
+            )
         assert linked == {article_id_for(canonical_url(story.url))}
 
 
 def test_bad_cases_are_recorded_with_reasons(first_run, demo_site):
     _, engine, _ = first_run
-    expected = {"not_found": ("failed", "http_404"), "not_html": ("failed", "not_html"),
-                "slow": ("pending", "timeout")}  # a timeout is soft: retried by later runs
+    expected = {
+        "not_found": ("failed", "http_404"),
+        "not_html": ("failed", "not_html"),
+        "slow": ("pending", "timeout"),
+    }  # a timeout is soft: retried by later runs
     for bad in demo_site.bad_links:
         with engine.connect() as conn:
             row = conn.execute(
-                select(wh.feed_entries.c.state, wh.feed_entries.c.last_error)
-                .where(wh.feed_entries.c.canonical_url == canonical_url(bad.url))
+                select(wh.feed_entries.c.state, wh.feed_entries.c.last_error).where(
+                    wh.feed_entries.c.canonical_url == canonical_url(bad.url)
+                )
             ).one()
         assert tuple(row) == expected[bad.kind], bad
     broken = [f for f in demo_site.feeds if f.malformed]
@@ -123,7 +133,9 @@ def test_bad_cases_are_recorded_with_reasons(first_run, demo_site):
 def test_ledger_and_asset_event(first_run):
     run, engine, _ = first_run
     with engine.connect() as conn:
-        ledger = conn.execute(select(wh.load_ledger).where(wh.load_ledger.c.run_id == run.run_id)).one()
+        ledger = conn.execute(
+            select(wh.load_ledger).where(wh.load_ledger.c.run_id == run.run_id)
+        ).one()
         stored = conn.execute(select(func.count()).select_from(wh.articles)).scalar_one()
     assert ledger.inserted == stored
     assert ledger.duplicates == 1
@@ -162,7 +174,9 @@ def test_second_run_stores_nothing_new(first_run, dagbag):
     run = dagbag.get_dag("news_ingest").test(logical_date=datetime.now(UTC) + timedelta(hours=1))
     assert run.state == "success"
     with engine.connect() as conn:
-        ledger = conn.execute(select(wh.load_ledger).where(wh.load_ledger.c.run_id == run.run_id)).one()
+        ledger = conn.execute(
+            select(wh.load_ledger).where(wh.load_ledger.c.run_id == run.run_id)
+        ).one()
     assert ledger.feeds_polled > 0
     assert (ledger.inserted, ledger.updated) == (0, 0)
     assert ledger.entries_new == 0

@@ -2,9 +2,9 @@ from dataclasses import replace
 from datetime import timedelta
 
 from helpers import T0, article
-
 from ingest.dedupe import dedupe_batch
 from ingest.models import DuplicateKind
+
 
 def test_distinct_articles_all_kept():
     batch = [article("https://a.example/1", "one"), article("https://a.example/2", "two")]
@@ -52,8 +52,10 @@ def test_guid_already_linked_to_another_article_is_a_duplicate():
 
 
 def test_order_of_input_does_not_change_the_verdict():
-    batch = [article(f"https://s{i}.example/w", "same", published=T0 + timedelta(minutes=i))
-             for i in range(5)]
+    batch = [
+        article(f"https://s{i}.example/w", "same", published=T0 + timedelta(minutes=i))
+        for i in range(5)
+    ]
     forward = dedupe_batch(batch)
     backward = dedupe_batch(list(reversed(batch)))
     assert forward.unique == backward.unique == (batch[0],)

@@ -18,8 +18,15 @@ def test_extracts_body_without_boilerplate(page):
     assert isinstance(result, Extracted)
     assert result.body.startswith("Councillors approved the long-delayed plan")
     assert "residents can comment on the disposal site" in result.body
-    for junk in ("READ MORE", "Loading", "Share on Facebook", "Accept all", "Who pays", "Privacy",
-                 "Harbour dredging plan approved\n"):
+    for junk in (
+        "READ MORE",
+        "Loading",
+        "Share on Facebook",
+        "Accept all",
+        "Who pays",
+        "Privacy",
+        "Harbour dredging plan approved\n",
+    ):
         assert junk not in result.body
 
 
@@ -93,7 +100,10 @@ def test_clean_body_drops_promotions_credits_and_repeats():
         "Share on Twitter\n"
         "Last paragraph."
     )
-    assert clean_body(text) == "First paragraph of the story.\nA caption that repeats.\nLast paragraph."
+    assert (
+        clean_body(text)
+        == "First paragraph of the story.\nA caption that repeats.\nLast paragraph."
+    )
 
 
 def test_clean_body_keeps_sentences_that_merely_mention_the_words():

@@ -117,8 +117,13 @@ def test_redirect_to_another_scheme_is_refused(httpserver, fetcher):
 
 @pytest.mark.parametrize(
     ("status", "reason"),
-    [(404, Reason.NOT_FOUND), (410, Reason.GONE), (403, Reason.CLIENT_ERROR),
-     (429, Reason.THROTTLED), (503, Reason.SERVER_ERROR)],
+    [
+        (404, Reason.NOT_FOUND),
+        (410, Reason.GONE),
+        (403, Reason.CLIENT_ERROR),
+        (429, Reason.THROTTLED),
+        (503, Reason.SERVER_ERROR),
+    ],
 )
 def test_http_errors_become_reasons(httpserver, fetcher, status, reason):
     httpserver.expect_request("/e").respond_with_data("no", status)
@@ -168,8 +173,11 @@ def test_dead_port_is_a_connect_error(fetcher):
 
 @pytest.mark.parametrize(
     ("url", "reason"),
-    [("ftp://example.org/", Reason.BAD_SCHEME), ("http://example.org/" + "a" * 3000, Reason.URL_TOO_LONG),
-     ("http:///nohost", Reason.BAD_URL)],
+    [
+        ("ftp://example.org/", Reason.BAD_SCHEME),
+        ("http://example.org/" + "a" * 3000, Reason.URL_TOO_LONG),
+        ("http:///nohost", Reason.BAD_URL),
+    ],
 )
 def test_urls_refused_before_any_request(fetcher, url, reason):
     failed(fetcher.get(url, LIMITS), reason)

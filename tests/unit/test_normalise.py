@@ -18,8 +18,12 @@ FETCHED = Fetched(
     content_type="text/html", body=b"<html>", body_hash="ab" * 32, etag=None,
     last_modified=None, elapsed_s=0.1,
 )  # fmt: skip
-EXTRACTED = Extracted(body="Para one\x00.\n\n  Para   two.", title=" Page title ", authors=("A. Writer",),
-                      extractor="trafilatura-x")
+EXTRACTED = Extracted(
+    body="Para one\x00.\n\n  Para   two.",
+    title=" Page title ",
+    authors=("A. Writer",),
+    extractor="trafilatura-x",
+)
 
 
 def test_builds_a_clean_article():
@@ -39,10 +43,19 @@ def test_builds_a_clean_article():
 def test_published_prefers_page_then_feed_then_guess():
     page_time = datetime(2026, 11, 20, 5, 0, tzinfo=UTC)
     guess = datetime(2026, 11, 20, tzinfo=UTC)
-    assert normalise(JOB, FETCHED, replace(EXTRACTED, published=page_time), now=NOW).published_at == page_time
-    assert normalise(JOB, FETCHED, replace(EXTRACTED, date_guess=guess), now=NOW).published_at == FEED_DATE
+    assert (
+        normalise(JOB, FETCHED, replace(EXTRACTED, published=page_time), now=NOW).published_at
+        == page_time
+    )
+    assert (
+        normalise(JOB, FETCHED, replace(EXTRACTED, date_guess=guess), now=NOW).published_at
+        == FEED_DATE
+    )
     no_feed_date = replace(JOB, published=None)
-    assert normalise(no_feed_date, FETCHED, replace(EXTRACTED, date_guess=guess), now=NOW).published_at == guess
+    assert (
+        normalise(no_feed_date, FETCHED, replace(EXTRACTED, date_guess=guess), now=NOW).published_at
+        == guess
+    )
 
 
 def test_feed_update_time_used_when_later_than_published():
@@ -55,10 +68,10 @@ def test_feed_update_time_used_when_later_than_published():
 def test_declared_canonical_trusted_only_on_the_same_site():
     final = "https://www.tribune.example/2026/story-amp-version"
     same_site = "https://tribune.example/2026/story"
-    assert choose_canonical(JOB, final, same_site) == same_site
-    assert choose_canonical(JOB, final, "/2026/story") == "https://www.tribune.example/2026/story"
-    assert choose_canonical(JOB, final, "https://aggregator.example/x") == final
-    assert choose_canonical(JOB, final, "javascript:void(0)") == final
+    assert choose_canonical(final, same_site) == same_site
+    assert choose_canonical(final, "/2026/story") == "https://www.tribune.example/2026/story"
+    assert choose_canonical(final, "https://aggregator.example/x") == final
+    assert choose_canonical(final, "javascript:void(0)") == final
 
 
 def test_fields_are_bounded():

@@ -22,20 +22,24 @@ def test_loads_a_valid_registry(fixtures):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ('[[feeds]]\nkey = "Bad Key"\nurl = "https://x.example/f"', "feed #1 ('Bad Key'), field key"),
+        (
+            '[[feeds]]\nkey = "Bad Key"\nurl = "https://x.example/f"',
+            "feed #1 ('Bad Key'), field key",
+        ),
         ('[[feeds]]\nkey = "a"\nurl = "ftp://x.example/f"', "must be an absolute http(s) URL"),
         ('[[feeds]]\nkey = "a"', "field url: Field required"),
         ('[[feeds]]\nkey = "a"\nurl = "https://x.example/f"\ncolour = "red"', "field colour"),
-        ('[[feeds]]\nkey = "a"\nurl = "https://x.example/f"\ninterval_minutes = 0', "interval_minutes"),
+        (
+            '[[feeds]]\nkey = "a"\nurl = "https://x.example/f"\ninterval_minutes = 0',
+            "interval_minutes",
+        ),
         ("feeds = [", "not valid TOML"),
         (
-            '[[feeds]]\nkey = "a"\nurl = "https://x.example/f"\n'
-            '[[feeds]]\nkey = "a"\nurl = "https://x.example/g"',
+            '[[feeds]]\nkey = "a"\nurl = "https://x.example/f"\n[[feeds]]\nkey = "a"\nurl = "https://x.example/g"',
             "duplicate key 'a'",
         ),
         (
-            '[[feeds]]\nkey = "a"\nurl = "https://x.example/f"\n'
-            '[[feeds]]\nkey = "b"\nurl = "https://x.example/f"',
+            '[[feeds]]\nkey = "a"\nurl = "https://x.example/f"\n[[feeds]]\nkey = "b"\nurl = "https://x.example/f"',
             "duplicate url",
         ),
     ],

@@ -1,7 +1,6 @@
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
-import pytest
 
 from ingest.errors import UrlRejected
 from ingest.urls import RULES_VERSION, article_id_for, canonical_url
@@ -55,8 +54,13 @@ def test_canonical_url_never_raises_anything_but_a_rejection(text):
     st.sampled_from(["http", "https", "HTTP"]),
     st.from_regex(r"[a-z]{1,10}(\.[a-z]{2,5}){1,2}", fullmatch=True),
     st.lists(st.from_regex(r"[A-Za-z0-9._~%-]{0,8}", fullmatch=True), max_size=4),
-    st.lists(st.tuples(st.sampled_from(["utm_source", "id", "q", "fbclid", "p"]),
-                       st.from_regex(r"[a-z0-9]{0,5}", fullmatch=True)), max_size=4),
+    st.lists(
+        st.tuples(
+            st.sampled_from(["utm_source", "id", "q", "fbclid", "p"]),
+            st.from_regex(r"[a-z0-9]{0,5}", fullmatch=True),
+        ),
+        max_size=4,
+    ),
     st.sampled_from(["", "#x", "#"]),
 )
 def test_canonical_url_is_idempotent(scheme, host, segments, params, fragment):

@@ -83,7 +83,8 @@ def print_report(
     if ledger is None:
         console.print(f"[red]run {run_id} has not loaded anything (no ledger row)[/red]")
         return
-    table = Table(title=f"run {run_id}", show_header=False, title_justify="left")
+    console.print(f"[bold]run[/bold] {run_id}")
+    table = Table(show_header=False)
     table.add_column(style="bold")
     table.add_column(justify="right")
     rows = [

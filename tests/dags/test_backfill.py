@@ -1,0 +1,168 @@
+"""`airflow backfill create` on a real `airflow standalone`: backfills store nothing twice.
+
+The slowest test of the suite (about a minute): it starts Airflow's scheduler, API server
+and DAG processor in their own process group, with their own Airflow home.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select, update
+
+from ingest import warehouse as wh
+from ingest.pipeline import run_once
+from ingest.settings import load_settings
+
+pytestmark = [pytest.mark.airflow, pytest.mark.slow]
+
+AIRFLOW = Path(sys.executable).with_name("airflow")
+DAGS = Path(__file__).parents[2] / "dags"
+STEP = timedelta(minutes=15)
+SHIFT = timedelta(hours=3)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def floor(moment: datetime) -> datetime:
+    return moment.replace(minute=moment.minute - moment.minute % 15, second=0, microsecond=0)
+
+
+@pytest.fixture(scope="module")
+def captured(tmp_path_factory, demo_site):
+    """A warehouse loaded three hours ago (as far as its fetch times say)."""
+    home = tmp_path_factory.mktemp("backfill")
+    feeds = home / "feeds.toml"
+    feeds.write_text(demo_site.feeds_toml())
+    settings = load_settings(home=home, page_deadline_s=2.0)
+    engine = wh.make_engine(settings.resolved_warehouse_url)
+    run_once(engine, settings, feeds)
+    with wh.transaction(engine) as conn:
+        for article_id, fetched_at in conn.execute(
+            select(wh.articles.c.article_id, wh.articles.c.fetched_at)
+        ).all():
+            conn.execute(
+                update(wh.articles)
+                .where(wh.articles.c.article_id == article_id)
+                .values(fetched_at=fetched_at - SHIFT)
+            )
+    return home, feeds, engine
+
+
+@pytest.fixture(scope="module")
+def standalone(captured):
+    home, feeds, engine = captured
+    port = free_port()
+    airflow_home = home / "airflow"
+    airflow_home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "INGEST_"))}
+    env.update(
+        AIRFLOW_HOME=str(airflow_home),
+        AIRFLOW__CORE__DAGS_FOLDER=str(DAGS),
+        AIRFLOW__CORE__LOAD_EXAMPLES="False",
+        AIRFLOW__CORE__PARALLELISM="2",
+        AIRFLOW__API__PORT=str(port),
+        AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"http://127.0.0.1:{port}/execution/",
+        AIRFLOW__API_AUTH__JWT_SECRET="b" * 64,
+        AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS="True",
+        AIRFLOW_CONN_NEWS_WAREHOUSE=str(engine.url.render_as_string(hide_password=False)),
+        INGEST_HOME=str(home),
+        INGEST_FEEDS_FILE=str(feeds),
+        INGEST_PAGE_DEADLINE_S="2",
+        PATH=f"{AIRFLOW.parent}:{os.environ['PATH']}",
+    )
+    log = (home / "standalone.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-c",
+         "import os, signal; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+         "os.execvp('airflow', ['airflow', 'standalone'])"],
+        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+
+    def cli(*args: str) -> str:
+        return subprocess.run(
+            [str(AIRFLOW), *args], env=env, check=True, capture_output=True, text=True, timeout=120
+        ).stdout
+
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            assert proc.poll() is None, (home / "standalone.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "airflow standalone did not become ready"
+            try:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{port}/api/v2/monitor/health", timeout=2
+                ) as r:
+                    if json.load(r)["scheduler"]["status"] == "healthy" and "news_ingest" in cli(
+                        "dags", "list", "-o", "plain"
+                    ):
+                        break
+            except (OSError, KeyError, subprocess.CalledProcessError):
+                pass
+            time.sleep(2)
+        yield cli, airflow_home / "airflow.db"
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+
+
+def test_backfill_over_a_captured_interval_stores_nothing_twice(captured, standalone):
+    _, _, engine = captured
+    cli, metadata_db = standalone
+    with engine.connect() as conn:
+        before = conn.execute(select(func.count()).select_from(wh.articles)).scalar_one()
+        first, last = conn.execute(
+            select(func.min(wh.articles.c.fetched_at), func.max(wh.articles.c.fetched_at))
+        ).one()
+    start, end = floor(first) - STEP, floor(last)
+    expected_runs = int((end - start) / STEP) + 1
+
+    cli("backfill", "create", "--dag-id", "news_ingest",
+        "--from-date", start.isoformat(), "--to-date", end.isoformat())  # fmt: skip
+    cli("dags", "unpause", "news_ingest")
+
+    deadline = time.monotonic() + 300
+    while True:
+        with sqlite3.connect(metadata_db) as meta:
+            states = [s for (s,) in meta.execute(
+                "select state from dag_run where dag_id='news_ingest' and run_type='backfill'")]  # fmt: skip
+        if len(states) == expected_runs and all(s in ("success", "failed") for s in states):
+            break
+        assert time.monotonic() < deadline, f"backfill still running: {states}"
+        time.sleep(2)
+    assert states == ["success"] * expected_runs
+
+    with engine.connect() as conn:
+        ledgers = conn.execute(
+            select(wh.load_ledger).where(wh.load_ledger.c.run_id.like("backfill__%"))
+        ).all()
+        after = conn.execute(select(func.count()).select_from(wh.articles)).scalar_one()
+        dupes = conn.execute(
+            select(wh.articles.c.canonical_url).group_by(wh.articles.c.canonical_url)
+            .having(func.count() > 1)
+        ).all()  # fmt: skip
+    assert len(ledgers) == expected_runs
+    assert sum(row.rows_in for row in ledgers) == before  # every capture was re-extracted
+    assert all((row.inserted, row.updated) == (0, 0) for row in ledgers)
+    assert after == before
+    assert dupes == []

@@ -87,10 +87,13 @@ def standalone(captured):
         PATH=f"{AIRFLOW.parent}:{os.environ['PATH']}",
     )
     log = (home / "standalone.log").open("wb")
+    # A child started in the background may inherit SIGINT as ignored; restore it first.
+    launcher = (
+        "import os, signal; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+        "os.execvp('airflow', ['airflow', 'standalone'])"
+    )
     proc = subprocess.Popen(
-        [sys.executable, "-c",
-         "import os, signal; signal.signal(signal.SIGINT, signal.SIG_DFL); "
-         "os.execvp('airflow', ['airflow', 'standalone'])"],
+        [sys.executable, "-c", launcher],
         env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
 

@@ -1,0 +1,63 @@
+"""Benchmarks: run every bench in one process, print ratios, optionally write the report.
+
+Timings on shared machines are noisy, so each comparison is measured in the same run,
+interleaved, and reported as a ratio to a baseline measured alongside it.
+
+    make bench            # = uv run python bench/run.py --write docs/benchmarks.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import shlex
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import bench_e2e  # noqa: E402 - after the path tweak above
+import bench_extract  # noqa: E402
+
+BENCHES = {"extract": bench_extract.run, "e2e": bench_e2e.run}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--write", type=Path, help="write the Markdown report here")
+    parser.add_argument("--only", choices=sorted(BENCHES), action="append")
+    args = parser.parse_args()
+    sections = []
+    for name, bench in BENCHES.items():
+        if args.only and name not in args.only:
+            continue
+        print(f"== {name}", flush=True)
+        sections.append(bench())
+    if args.write:
+        command = "make bench" if not args.only else "uv run python bench/run.py " + " ".join(
+            f"--only {shlex.quote(o)}" for o in args.only
+        )
+        header = [
+            "# Benchmarks",
+            "",
+            f"Produced by `{command}` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC "
+            f"({platform.python_implementation()} {platform.python_version()}, "
+            f"{platform.machine()}, {_cpus()} CPUs). Numbers are from one run on a shared, "
+            "noisy machine: compare the ratios, which are measured within the same run, "
+            "more than the absolute rates.",
+            "",
+        ]
+        args.write.write_text("\n".join(header + [line for s in sections for line in s]) + "\n")
+        print(f"report written to {args.write}")
+    return 0
+
+
+def _cpus() -> int:
+    import os  # noqa: PLC0415
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

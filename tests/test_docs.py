@@ -1,0 +1,30 @@
+"""The documentation keeps up with the code it describes."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from ingest import warehouse
+from ingest.settings import Settings
+
+DOCS = Path(__file__).parents[1] / "docs"
+
+
+def section(text: str, heading: str) -> str:
+    match = re.search(rf"^## `{heading}`\n(.*?)(?=^## |\Z)", text, re.M | re.S)
+    assert match, f"docs/schema.md has no section for {heading}"
+    return match.group(1)
+
+
+@pytest.mark.parametrize("table", sorted(warehouse.metadata.tables))
+def test_every_column_is_documented(table):
+    body = section((DOCS / "schema.md").read_text(), table)
+    documented = set(re.findall(r"^\| `(\w+)` \|", body, re.M))
+    assert documented == {c.name for c in warehouse.metadata.tables[table].columns}
+
+
+def test_every_setting_is_documented():
+    text = (DOCS / "configuration.md").read_text()
+    for name in Settings.model_fields:
+        assert f"`INGEST_{name.upper()}`" in text, name

@@ -17,8 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import bench_e2e  # noqa: E402 - after the path tweak above
-import bench_extract  # noqa: E402
+import bench_e2e
+import bench_extract
 
 BENCHES = {"extract": bench_extract.run, "e2e": bench_e2e.run}
 
@@ -35,8 +35,11 @@ def main() -> int:
         print(f"== {name}", flush=True)
         sections.append(bench())
     if args.write:
-        command = "make bench" if not args.only else "uv run python bench/run.py " + " ".join(
-            f"--only {shlex.quote(o)}" for o in args.only
+        command = (
+            "make bench"
+            if not args.only
+            else "uv run python bench/run.py "
+            + " ".join(f"--only {shlex.quote(o)}" for o in args.only)
         )
         header = [
             "# Benchmarks",

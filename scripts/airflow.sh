@@ -17,12 +17,17 @@ fi
 PASSWORD="$(python -c 'import json, sys; print(json.load(open(sys.argv[1]))["admin"])' "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE")"
 
 AIRFLOW_PID=""
+group_alive() {  # any live (non-zombie) process in process group $1?
+  ps -e -o pgid=,stat= | awk -v g="$1" '$1 == g && $2 !~ /^Z/ {found = 1} END {exit !found}'
+}
 cleanup() {
   if [ -n "$AIRFLOW_PID" ]; then
     echo "stopping Airflow ..."
-    kill -INT -- "-$AIRFLOW_PID" 2>/dev/null || true
-    for _ in $(seq 1 30); do pgrep -g "$AIRFLOW_PID" >/dev/null || break; sleep 1; done
-    kill -TERM -- "-$AIRFLOW_PID" 2>/dev/null || true
+    # INT, then TERM, then KILL: the triggerer and idle LocalExecutor workers can outlive both.
+    for signal in INT TERM KILL; do
+      kill -"$signal" -- "-$AIRFLOW_PID" 2>/dev/null || break
+      for _ in $(seq 1 10); do group_alive "$AIRFLOW_PID" || break 2; sleep 1; done
+    done
   fi
   stop_demo_site
 }

@@ -12,7 +12,7 @@ DOCS = Path(__file__).parents[1] / "docs"
 
 
 def section(text: str, heading: str) -> str:
-    match = re.search(rf"^## `{heading}`\n(.*?)(?=^## |\Z)", text, re.M | re.S)
+    match = re.search(rf"^## `{heading}`\n(.*?)(?=^## |\Z)", text, re.MULTILINE | re.DOTALL)
     assert match, f"docs/schema.md has no section for {heading}"
     return match.group(1)
 
@@ -20,7 +20,7 @@ def section(text: str, heading: str) -> str:
 @pytest.mark.parametrize("table", sorted(warehouse.metadata.tables))
 def test_every_column_is_documented(table):
     body = section((DOCS / "schema.md").read_text(), table)
-    documented = set(re.findall(r"^\| `(\w+)` \|", body, re.M))
+    documented = set(re.findall(r"^\| `(\w+)` \|", body, re.MULTILINE))
     assert documented == {c.name for c in warehouse.metadata.tables[table].columns}
 
 

@@ -120,13 +120,37 @@ def standalone(captured):
             time.sleep(2)
         yield cli, airflow_home / "airflow.db"
     finally:
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop_group(proc)
         log.close()
+
+
+def stop_group(proc: subprocess.Popen) -> None:
+    """INT, then TERM, then KILL the whole group: idle workers can outlive the first two."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            proc.poll()  # reap our own child so it does not count as alive
+            if not group_alive(proc.pid):
+                proc.wait()
+                return
+            time.sleep(0.5)
+    proc.wait()
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether any non-zombie process is left in the process group (Linux /proc)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
 
 
 def test_backfill_over_a_captured_interval_stores_nothing_twice(captured, standalone):

@@ -206,16 +206,7 @@ def _poll_one(
         fetch_rows.append(_fetch_row(run_id, "feed", result))
         stats.feeds_unchanged += 1
         warehouse.record_poll_success(
-            engine,
-            target,
-            now=now,
-            interval=interval,
-            status=result.status,
-            etag=result.etag,
-            last_modified=result.last_modified,
-            body_hash=None,
-            seen=0,
-            new=0,
+            engine, target, result, now=now, interval=interval, seen=0, new=0
         )
         return
     parsed = parse.parse_feed(
@@ -245,16 +236,7 @@ def _poll_one(
     if parsed.ttl_minutes:
         interval = max(interval, timedelta(minutes=min(parsed.ttl_minutes, 24 * 60)))
     warehouse.record_poll_success(
-        engine,
-        target,
-        now=now,
-        interval=interval,
-        status=result.status,
-        etag=result.etag,
-        last_modified=result.last_modified,
-        body_hash=result.body_hash,
-        seen=len(parsed.entries),
-        new=new,
+        engine, target, result, now=now, interval=interval, seen=len(parsed.entries), new=new
     )
     log.debug("feed %s: %d entries, %d new", target.key, len(parsed.entries), new)
 

@@ -53,6 +53,7 @@ from ingest.models import (
     EntryState,
     FeedEntry,
     FeedSpec,
+    Fetched,
     LoadResult,
     PageJob,
     PollTarget,
@@ -376,6 +377,17 @@ def sync_feeds(engine: Engine, specs: Sequence[FeedSpec], now: datetime) -> int:
     return len(specs)
 
 
+def _poll_target(row: Any) -> PollTarget:  # noqa: ANN401 - a Row of feeds
+    return PollTarget(
+        key=row.feed_key,
+        url=row.url,
+        etag=row.etag,
+        last_modified=row.last_modified,
+        body_hash=row.body_hash,
+        interval_minutes=row.interval_minutes,
+    )
+
+
 def due_feeds(engine: Engine, at: datetime) -> list[PollTarget]:
     """Enabled feeds whose next due time is at or before ``at``, oldest-due first."""
     query = (
@@ -385,59 +397,36 @@ def due_feeds(engine: Engine, at: datetime) -> list[PollTarget]:
         .order_by(feeds.c.next_due_at.nulls_first(), feeds.c.feed_key)
     )
     with engine.connect() as conn:
-        return [
-            PollTarget(
-                key=row.feed_key,
-                url=row.url,
-                etag=row.etag,
-                last_modified=row.last_modified,
-                body_hash=row.body_hash,
-                interval_minutes=row.interval_minutes,
-            )
-            for row in conn.execute(query)
-        ]
+        return [_poll_target(row) for row in conn.execute(query)]
 
 
 def feeds_by_key(engine: Engine, keys: Sequence[str]) -> list[PollTarget]:
     """Poll targets for the given feed keys (in key order)."""
     query = select(feeds).where(feeds.c.feed_key.in_(keys)).order_by(feeds.c.feed_key)
     with engine.connect() as conn:
-        return [
-            PollTarget(
-                key=r.feed_key,
-                url=r.url,
-                etag=r.etag,
-                last_modified=r.last_modified,
-                body_hash=r.body_hash,
-                interval_minutes=r.interval_minutes,
-            )
-            for r in conn.execute(query)
-        ]
+        return [_poll_target(row) for row in conn.execute(query)]
 
 
 def record_poll_success(
     engine: Engine,
     target: PollTarget,
+    fetched: Fetched,
     *,
     now: datetime,
     interval: timedelta,
-    status: int,
-    etag: str | None,
-    last_modified: str | None,
-    body_hash: str | None,
     seen: int,
     new: int,
 ) -> None:
-    """Store a successful poll: validators, counters, next due time."""
+    """Store a successful poll (a 304 included): validators, counters, next due time."""
     with transaction(engine) as conn:
         conn.execute(
             update(feeds)
             .where(feeds.c.feed_key == target.key)
             .values(
-                etag=etag if etag is not None else target.etag,
-                last_modified=last_modified if last_modified is not None else target.last_modified,
-                body_hash=body_hash if body_hash is not None else target.body_hash,
-                last_status=status,
+                etag=fetched.etag or target.etag,
+                last_modified=fetched.last_modified or target.last_modified,
+                body_hash=target.body_hash if fetched.not_modified else fetched.body_hash,
+                last_status=fetched.status,
                 last_polled_at=now,
                 last_success_at=now,
                 consecutive_failures=0,

@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError, StatementError
 from helpers import article
 from ingest import warehouse as wh
 from ingest.errors import WarehouseError
-from ingest.models import DedupeResult, EntryState, FeedEntry, FeedSpec, Reason
+from ingest.models import DedupeResult, EntryState, FeedEntry, FeedSpec, Fetched, Reason
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 SPECS = [
@@ -71,17 +71,9 @@ def test_due_feeds_respect_next_due_and_backoff(engine):
     wh.sync_feeds(engine, SPECS, T0)
     targets = wh.due_feeds(engine, T0)
     assert [t.key for t in targets] == ["a", "b"]
+    fetched = Fetched("u", "u", 200, "application/rss+xml", b"<rss/>", "h", '"e"', None, 0.1)
     wh.record_poll_success(
-        engine,
-        targets[0],
-        now=T0,
-        interval=timedelta(minutes=15),
-        status=200,
-        etag='"e"',
-        last_modified=None,
-        body_hash="h",
-        seen=3,
-        new=2,
+        engine, targets[0], fetched, now=T0, interval=timedelta(minutes=15), seen=3, new=2
     )
     for n in (1, 2, 3):
         assert (

@@ -1,0 +1,114 @@
+"""The composer's steps against a local HTTP server: polling, queueing, fetching, loading."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from ingest import pipeline
+from ingest import warehouse as wh
+from ingest.models import FeedSpec
+
+PAGE = (Path(__file__).parent / "fixtures" / "article.html").read_bytes()
+
+
+def rss(items: list[tuple[str, str]]) -> str:
+    body = "".join(
+        f"<item><title>{t}</title><link>{link}</link><guid>{t}</guid></item>" for t, link in items
+    )
+    return f'<rss version="2.0"><channel><title>T</title>{body}</channel></rss>'
+
+
+@pytest.fixture
+def feed(httpserver, engine, now):
+    wh.sync_feeds(engine, [FeedSpec(key="t", url=httpserver.url_for("/feed.xml"))], now)
+    return httpserver
+
+
+def poll(engine, settings, run_id="r"):
+    return pipeline.poll_shard(engine, settings, ["t"], run_id)
+
+
+def make_due(engine):
+    with wh.transaction(engine) as conn:
+        conn.execute(wh.feeds.update().values(next_due_at=None))
+
+
+def test_same_body_without_validators_is_not_parsed_again(feed, engine, settings):
+    feed.expect_request("/feed.xml").respond_with_data(
+        rss([("a", feed.url_for("/a"))]), content_type="application/rss+xml"
+    )
+    first = poll(engine, settings)
+    assert (first["entries_seen"], first["entries_new"]) == (1, 1)
+    make_due(engine)
+    second = poll(engine, settings)
+    assert second["feeds_unchanged"] == 1
+    assert second["entries_seen"] == 0
+
+
+def test_changed_feed_queues_only_new_entries(feed, engine, settings):
+    feed.expect_ordered_request("/feed.xml").respond_with_data(rss([("a", feed.url_for("/a"))]))
+    feed.expect_ordered_request("/feed.xml").respond_with_data(
+        rss([("a", feed.url_for("/a")), ("b", feed.url_for("/b?utm_source=x"))])
+    )
+    poll(engine, settings)
+    make_due(engine)
+    second = poll(engine, settings)
+    assert (second["entries_seen"], second["entries_new"]) == (2, 1)
+    jobs = wh.pending_jobs(engine, limit=10, max_attempts=3)
+    assert sorted(j.canonical_url for j in jobs) == [feed.url_for("/a"), feed.url_for("/b")]
+
+
+def test_failing_feed_is_counted_and_backed_off_not_dropped(feed, engine, settings):
+    feed.expect_request("/feed.xml").respond_with_data("down", status=503)
+    result = poll(engine, settings)
+    assert result["feeds_failed"] == 1
+    assert result["failures"] == {"http_5xx": 1}
+    with engine.connect() as conn:
+        row = conn.execute(select(wh.feeds)).one()
+    assert row.enabled
+    assert row.consecutive_failures == 1
+    assert row.last_error == "http_5xx: HTTP 503"
+    assert row.next_due_at > row.last_polled_at
+
+
+def test_entry_with_unusable_link_is_recorded_failed(feed, engine, settings):
+    feed.expect_request("/feed.xml").respond_with_data(
+        rss([("ok", feed.url_for("/ok")), ("bad", "mailto:desk@example.org")])
+    )
+    result = poll(engine, settings)
+    assert result["failures"] == {"bad_scheme": 1}
+    with engine.connect() as conn:
+        states = dict(conn.execute(select(wh.feed_entries.c.guid, wh.feed_entries.c.state)).all())
+    assert states == {"ok": "pending", "bad": "failed"}
+
+
+def test_fetch_and_load_one_page_then_nothing_twice(feed, engine, settings):
+    feed.expect_request("/feed.xml").respond_with_data(rss([("a", feed.url_for("/a"))]))
+    feed.expect_request("/a").respond_with_data(PAGE, content_type="text/html")
+    poll(engine, settings)
+    shards = pipeline.plan_page_shards(engine, settings)
+    assert [s["items"] for s in shards] == [["localhost"]]
+    fetched = pipeline.fetch_shard(engine, settings, shards[0]["items"], "r")
+    assert (fetched["pages_fetched"], fetched["articles_extracted"]) == (1, 1)
+    loaded = pipeline.load_run(engine, "r")
+    assert loaded.inserted == 1
+    assert pipeline.plan_page_shards(engine, settings) == []  # queue drained
+    archived = list(settings.resolved_archive_dir.rglob("*.gz"))
+    assert len(archived) == 1
+
+
+def test_soft_page_failure_is_retried_then_given_up(feed, engine, settings):
+    feed.expect_request("/feed.xml").respond_with_data(rss([("a", feed.url_for("/a"))]))
+    feed.expect_request("/a").respond_with_data("busy", status=503)
+    poll(engine, settings)
+    for attempt in range(settings.max_fetch_attempts):
+        assert pipeline.plan_page_shards(engine, settings), attempt
+        result = pipeline.fetch_shard(engine, settings, ["localhost"], f"r{attempt}")
+        assert result["failures"] == {"http_5xx": 1}
+    assert pipeline.plan_page_shards(engine, settings) == []
+    with engine.connect() as conn:
+        row = conn.execute(select(wh.feed_entries)).one()
+    assert (row.state, row.last_error, row.attempts) == ("failed", "http_5xx", 3)

@@ -6,6 +6,8 @@ starts (the CLI, a DAG task) and hand the result down.
 
 from __future__ import annotations
 
+import difflib
+import os
 from pathlib import Path
 
 from pydantic import Field, ValidationError, model_validator
@@ -65,7 +67,20 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Read and validate ``INGEST_*`` settings; explicit overrides win over the environment."""
+    """Read and validate ``INGEST_*`` settings; explicit overrides win over the environment.
+
+    An ``INGEST_*`` variable that is not a setting is an error (a typo would otherwise be
+    ignored silently).
+    """
+    known = {f"INGEST_{name.upper()}" for name in Settings.model_fields}
+    unknown = sorted(k for k in os.environ if k.startswith("INGEST_") and k not in known)
+    if unknown:
+        hints = [
+            f"{name}" + (f" (did you mean {close[0]}?)" if close else "")
+            for name in unknown
+            for close in [difflib.get_close_matches(name, known, n=1)]
+        ]
+        raise ConfigError("unknown settings: " + ", ".join(hints))
     clean = {k: v for k, v in overrides.items() if v is not None}
     try:
         return Settings(**clean)  # type: ignore[arg-type]

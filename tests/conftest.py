@@ -33,14 +33,52 @@ def settings(tmp_path):
     return load_settings(home=tmp_path / "var", page_deadline_s=2.0, feed_deadline_s=2.0)
 
 
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """A PostgreSQL server for the session. Required under CI=true; elsewhere a skip says why."""
+    from pgcluster import Cluster, find_bindir
+
+    bindir = find_bindir()
+    if bindir is None:
+        message = "no PostgreSQL server binaries (install Debian's postgresql: make test does)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL is required in CI: {message}")
+        pytest.skip(message)
+    cluster = Cluster(bindir)
+    cluster.start()
+    yield cluster
+    cluster.stop()
+
+
 @pytest.fixture
-def engine(tmp_path):
+def warehouse_url(request, tmp_path):
+    """A fresh, empty warehouse URL on each backend the test is parametrised over."""
+    backend = getattr(request, "param", "sqlite")
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'warehouse.db'}"
+        return
+    cluster = request.getfixturevalue("pg_cluster")
+    with cluster.database() as url:
+        yield url
+
+
+@pytest.fixture
+def engine(warehouse_url):
+    """A migrated warehouse engine (SQLite, or PostgreSQL where parametrised)."""
     from ingest import warehouse
 
-    eng = warehouse.make_engine(f"sqlite:///{tmp_path / 'warehouse.db'}")
+    eng = warehouse.make_engine(warehouse_url)
     warehouse.upgrade(eng)
     yield eng
     eng.dispose()
+
+
+def pytest_generate_tests(metafunc):
+    """Every test that uses a warehouse runs on SQLite and on PostgreSQL (unless sqlite_only)."""
+    if "warehouse_url" in metafunc.fixturenames and not metafunc.definition.get_closest_marker(
+        "sqlite_only"
+    ):
+        metafunc.parametrize("warehouse_url", ["sqlite", "postgresql"], indirect=True)
 
 
 @pytest.fixture

@@ -19,6 +19,10 @@ class WarehouseError(IngestError):
     """The warehouse cannot be reached or is not at the expected schema revision."""
 
 
+class WarehouseUnavailable(WarehouseError):  # noqa: N818 - names a state, like TimeoutError's kin
+    """The warehouse connection failed or dropped; retrying the transaction may succeed."""
+
+
 class FetchError(IngestError):
     """A fetch failed for a reason that is the item's, not the run's.
 

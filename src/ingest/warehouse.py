@@ -43,10 +43,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.types import TypeDecorator
 
 from ingest import PIPELINE_VERSION
-from ingest.errors import WarehouseError
+from ingest.errors import WarehouseError, WarehouseUnavailable
 from ingest.models import (
     Article,
     DedupeResult,
@@ -324,13 +325,39 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
             conn.commit()
 
 
+def sanitised(exc: DBAPIError) -> WarehouseError:
+    """A database error without row data or credentials, safe to log.
+
+    PostgreSQL's DETAIL ("Failing row contains (...)") and the statement's parameters are
+    dropped; the primary message, SQLSTATE and error class stay.
+    """
+    orig = exc.orig
+    diag = getattr(orig, "diag", None)
+    primary = getattr(diag, "message_primary", None) or (
+        str(orig).splitlines()[0] if orig is not None else ""
+    )
+    sqlstate = getattr(orig, "sqlstate", None)
+    kind = type(orig).__name__ if orig is not None else type(exc).__name__
+    message = f"{kind}{f' [{sqlstate}]' if sqlstate else ''}: {primary}"[:500]
+    if exc.connection_invalidated or isinstance(exc, OperationalError):
+        return WarehouseUnavailable(message)
+    return WarehouseError(message)
+
+
 @contextmanager
 def transaction(engine: Engine) -> Iterator[Connection]:
-    """One write transaction; committed on success, rolled back on any error."""
-    with engine.connect() as conn:
-        conn.execution_options(ingest_write=True)
-        with conn.begin():
-            yield conn
+    """One write transaction; committed on success, rolled back on any error.
+
+    Database errors come out as :class:`WarehouseError` (or ``WarehouseUnavailable`` when
+    the connection failed), with a message that carries no row data.
+    """
+    try:
+        with engine.connect() as conn:
+            conn.execution_options(ingest_write=True)
+            with conn.begin():
+                yield conn
+    except DBAPIError as exc:
+        raise sanitised(exc) from None
 
 
 def _insert(conn: Connection, table: Table) -> Any:  # noqa: ANN401 - dialect-specific Insert
@@ -537,8 +564,13 @@ def record_entries(
                 article_id=article_id,
                 last_run_id=run_id,
             )
-            result = conn.execute(stmt.on_conflict_do_nothing(index_elements=["entry_id"]))
-            new += result.rowcount or 0
+            # RETURNING, not rowcount: psycopg reports -1 for an upsert's rowcount.
+            inserted = conn.execute(
+                stmt.on_conflict_do_nothing(index_elements=["entry_id"]).returning(
+                    feed_entries.c.entry_id
+                )
+            ).first()
+            new += inserted is not None
     return new
 
 

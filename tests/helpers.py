@@ -2,7 +2,9 @@
 
 from datetime import UTC, datetime
 
-from ingest.models import Article
+from ingest import warehouse
+from ingest.dedupe import dedupe_batch
+from ingest.models import Article, LoadResult
 from ingest.textutil import content_hash
 from ingest.urls import article_id_for
 
@@ -18,3 +20,9 @@ def article(url: str, body: str = "Body text.", *, feed="f", guid=None, publishe
         raw_hash=None, fetched_at=T0, extracted_at=T0, extractor_version="x",
         pipeline_version="0", url_rules_version=1,
     )  # fmt: skip
+
+
+def load(engine, run_id: str, batch, *, now: datetime, **kwargs) -> LoadResult:
+    """Load articles as a run would (each queued under its own canonical URL)."""
+    staged = [(a.canonical_url, a) for a in batch]
+    return warehouse.load_batch(engine, run_id, staged, dedupe_batch, now=now, **kwargs)

@@ -18,10 +18,9 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from ingest import archive, dedupe, extract, fetch, normalise, parse, registry, warehouse
-from ingest.errors import UrlRejected
+from ingest.errors import UrlRejected, WarehouseUnavailable
 from ingest.models import (
     Article,
-    EntryState,
     Extracted,
     Fetched,
     FetchFailure,
@@ -369,24 +368,29 @@ def load_run(
     *,
     interval: tuple[datetime | None, datetime | None] = (None, None),
     counters: dict[str, int] | None = None,
+    attempts: int = 3,
+    fault: warehouse.FaultHook | None = None,
 ) -> LoadResult:
-    """Dedupe what the run staged (in memory and against the warehouse), then load it."""
+    """Dedupe what the run staged (in memory and against the warehouse), then load it.
+
+    The load is one transaction; if the warehouse connection drops mid-way it rolls back
+    and is tried again (``attempts`` times in all, with a short back-off).
+    """
     staged = warehouse.staged_articles(engine, run_id)
-    candidates = [article for _, article in staged]
-    known_content, known_guids = warehouse.known_keys(engine, candidates)
-    verdict = dedupe.dedupe_batch(candidates, known_content=known_content, known_guids=known_guids)
-    unique_ids = {id(a) for a in verdict.unique}
-    duplicate_of = {id(d.article): d for d in verdict.duplicates}
-    links: list[tuple[str, EntryState, str, str | None]] = []
-    for queue_url, article in staged:
-        if id(article) in unique_ids:
-            links.append((queue_url, EntryState.STORED, article.article_id, None))
-        else:
-            dup = duplicate_of[id(article)]
-            links.append((queue_url, EntryState.DUPLICATE, dup.of_article_id, dup.kind.value))
-    return warehouse.load(
-        engine, run_id, verdict, links=links, now=_now(), interval=interval, counters=counters
-    )
+    for attempt in range(1, attempts + 1):
+        try:
+            return warehouse.load_batch(
+                engine, run_id, staged, dedupe.dedupe_batch,
+                now=_now(), interval=interval, counters=counters, fault=fault,
+            )  # fmt: skip
+        except WarehouseUnavailable as exc:
+            if attempt == attempts:
+                raise
+            log.warning(
+                "load of run %s failed (%s); retrying (%d/%d)", run_id, exc, attempt, attempts
+            )
+            time.sleep(min(2.0**attempt, 30.0))
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 # --------------------------------------------------------------------------- one-shot

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from alembic import command
 from alembic.config import Config
@@ -254,10 +255,10 @@ CONTENT_COLUMNS = (
 # --------------------------------------------------------------------------- engine
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:  # noqa: ANN401 - DB-API objects
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any, busy_timeout_ms: int) -> None:  # noqa: ANN401 - DB-API objects
     cursor = dbapi_conn.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
@@ -270,8 +271,11 @@ def _sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql(f"BEGIN {mode}")
 
 
-def make_engine(url: str) -> Engine:
-    """An Engine for a warehouse URL; SQLite gets WAL, a busy timeout and eager locking."""
+def make_engine(url: str, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> Engine:
+    """An Engine for a warehouse URL; SQLite gets WAL, a busy timeout and eager locking.
+
+    ``postgresql://`` URLs use psycopg 3.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -279,11 +283,15 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(
             parsed,
             hide_parameters=True,
-            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "isolation_level": None},
+            connect_args={"timeout": busy_timeout_ms / 1000, "isolation_level": None},
         )
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(
+            engine, "connect", lambda conn, rec: _sqlite_pragmas(conn, rec, busy_timeout_ms)
+        )
         event.listen(engine, "begin", _sqlite_begin)
         return engine
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
     return create_engine(parsed, hide_parameters=True, pool_pre_ping=True)
 
 
@@ -766,35 +774,6 @@ def staged_articles(engine: Engine, run_id: str) -> list[tuple[str, Article]]:
         return [(row.queue_url, _from_payload(row.payload)) for row in conn.execute(query)]
 
 
-def known_keys(
-    engine: Engine, batch: Sequence[Article]
-) -> tuple[dict[str, str], dict[tuple[str, str], str]]:
-    """Stored ``content_hash -> article_id`` and ``(feed, guid) -> article_id`` for a batch."""
-    hashes = sorted({a.content_hash for a in batch})
-    guids = sorted({(a.feed_key, a.guid) for a in batch if a.feed_key and a.guid})
-    with engine.connect() as conn:
-        content: dict[str, str] = {}
-        for chunk in _chunks(hashes, 500):
-            for content_hash_, article_id in conn.execute(
-                select(articles.c.content_hash, articles.c.article_id)
-                .where(articles.c.content_hash.in_(chunk))
-                .order_by(articles.c.first_seen_at, articles.c.article_id)
-            ).all():
-                content.setdefault(content_hash_, article_id)
-        guid_map: dict[tuple[str, str], str] = {}
-        for feed_key, guid in guids:
-            found = conn.execute(
-                select(feed_entries.c.article_id).where(
-                    feed_entries.c.feed_key == feed_key,
-                    feed_entries.c.guid == guid,
-                    feed_entries.c.article_id.is_not(None),
-                )
-            ).scalar_one_or_none()
-            if found:
-                guid_map[(feed_key, guid)] = found
-    return content, guid_map
-
-
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -819,74 +798,74 @@ def ledger_entry(engine: Engine, run_id: str) -> LoadResult | None:
     )
 
 
-def load(
+class Decide(Protocol):
+    """The dedupe decision the composer hands to :func:`load_batch`."""
+
+    def __call__(
+        self,
+        candidates: Sequence[Article],
+        *,
+        known_content: Mapping[str, str],
+        known_guids: Mapping[tuple[str, str], str],
+    ) -> DedupeResult:
+        """Split candidates into unique articles and duplicates of known ones."""
+
+
+#: Called between write chunks with the connection and the rows written so far (tests
+#: use it to crash or cut the connection mid-batch).
+FaultHook = Callable[[Connection, int], None]
+
+LOAD_LOCK_KEY = 0x6E657773  # "news": one advisory lock serialises loads on PostgreSQL
+WRITE_CHUNK = 500
+
+
+def load_batch(
     engine: Engine,
     run_id: str,
-    result: DedupeResult,
+    staged: Sequence[tuple[str, Article]],
+    decide: Decide,
     *,
-    links: Sequence[tuple[str, EntryState, str, str | None]],
     now: datetime,
     interval: tuple[datetime | None, datetime | None] = (None, None),
     counters: Mapping[str, int] | None = None,
+    fault: FaultHook | None = None,
 ) -> LoadResult:
-    """Upsert a deduplicated batch, link its feed entries and write the ledger: one transaction.
+    """Dedupe and load one run's articles, link their feed entries, write the ledger row.
 
-    New articles are inserted; stored ones are rewritten only when a content column
-    changed (``first_seen_at`` is kept); unchanged ones are left alone. A run that has a
-    ledger row already loaded: nothing is written again.
+    All in one transaction, under a lock that serialises loads (``BEGIN IMMEDIATE`` on
+    SQLite, an advisory lock on PostgreSQL), so dedupe decisions see every committed
+    article and two loaders never race. ``staged`` pairs each article with the queue URL
+    its page was fetched for. New articles are inserted; stored ones are rewritten only
+    when a content column changed (``first_seen_at`` is kept); unchanged ones are not
+    written. A row that cannot be stored is rejected alone, with its reason on the feed
+    entries. A run that already has a ledger row writes nothing and returns that row.
     """
-    counters = counters or {}
     previous = ledger_entry(engine, run_id)
     if previous is not None:
         log.info("run %s already loaded; nothing to do", run_id)
         return previous
-    # If a second loader of the same run races us, the ledger's primary key makes one of
-    # the two transactions fail and roll back whole; its retry then finds the ledger row.
     with transaction(engine) as conn:
-        batch = sorted(result.unique, key=lambda a: a.article_id)
-        stored = {
-            row.article_id: row
-            for chunk in _chunks([a.article_id for a in batch], 500)
-            for row in conn.execute(
-                select(articles.c.article_id, *(articles.c[c] for c in CONTENT_COLUMNS)).where(
-                    articles.c.article_id.in_(chunk)
-                )
-            )
-        }
-        inserted = updated = unchanged = 0
-        for article in batch:
-            values = _article_row(article, run_id, now)
-            old = stored.get(article.article_id)
-            if old is not None and all(_same(getattr(old, c), values[c]) for c in CONTENT_COLUMNS):
-                unchanged += 1
-                continue
-            stmt = _insert(conn, articles).values(**values)
-            update_cols = {
-                c: stmt.excluded[c]
-                for c in values
-                if c not in ("article_id", "first_seen_at", "cluster_id", "is_representative")
-            }
-            changed = or_(
-                *(articles.c[c].is_distinct_from(stmt.excluded[c]) for c in CONTENT_COLUMNS)
-            )
-            conn.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=["article_id"], set_=update_cols, where=changed
-                )
-            )
-            if old is None:
-                inserted += 1
-            else:
-                updated += 1
-        for queue_url, state, article_id, kind in sorted(links):
-            _link_entries(conn, queue_url, state, article_id, kind, run_id)
-        loaded = LoadResult(
+        if conn.dialect.name == "postgresql":
+            conn.execute(select(func.pg_advisory_xact_lock(LOAD_LOCK_KEY)))
+        if conn.execute(select(load_ledger.c.run_id).where(load_ledger.c.run_id == run_id)).first():
+            conn.rollback()
+            return ledger_entry(engine, run_id) or _missing_ledger(run_id)
+        accepted, rejected = _validated(staged)
+        candidates = [article for _, article in accepted]
+        known_content, known_guids = _known_keys(conn, candidates)
+        verdict = decide(candidates, known_content=known_content, known_guids=known_guids)
+        links = _links(accepted, verdict)
+        inserted, updated, unchanged = _upsert(conn, verdict.unique, run_id, now, fault)
+        for queue_url, state, article_id, kind, error in sorted(links + rejected, key=_link_key):
+            _link_entries(conn, queue_url, state, article_id, kind, run_id, error)
+        result = LoadResult(
             run_id=run_id,
-            rows_in=len(result.unique) + len(result.duplicates),
+            rows_in=len(staged),
             inserted=inserted,
             updated=updated,
             skipped=unchanged,
         )
+        counters = counters or {}
         conn.execute(
             load_ledger.insert().values(
                 run_id=run_id,
@@ -897,12 +876,12 @@ def load(
                 entries_seen=counters.get("entries_seen", 0),
                 entries_new=counters.get("entries_new", 0),
                 pages_fetched=counters.get("pages_fetched", 0),
-                pages_failed=counters.get("pages_failed", 0),
-                rows_in=loaded.rows_in,
+                pages_failed=counters.get("pages_failed", 0) + len(rejected),
+                rows_in=result.rows_in,
                 inserted=inserted,
                 updated=updated,
                 skipped=unchanged,
-                duplicates=len(result.duplicates),
+                duplicates=len(verdict.duplicates),
                 started_at=now,
                 finished_at=datetime.now(UTC),
                 pipeline_version=PIPELINE_VERSION,
@@ -910,15 +889,168 @@ def load(
         )
         conn.execute(delete(article_staging).where(article_staging.c.run_id == run_id))
     log.info(
-        "run %s loaded: %d in, %d inserted, %d updated, %d unchanged, %d duplicates",
-        run_id,
-        loaded.rows_in,
-        inserted,
-        updated,
-        unchanged,
-        len(result.duplicates),
-    )
-    return loaded
+        "run %s loaded: %d in, %d inserted, %d updated, %d unchanged, %d duplicates, %d rejected",
+        run_id, result.rows_in, inserted, updated, unchanged, len(verdict.duplicates),
+        len(rejected),
+    )  # fmt: skip
+    return result
+
+
+def _missing_ledger(run_id: str) -> LoadResult:  # pragma: no cover - seen inside the lock
+    raise WarehouseError(f"ledger row of run {run_id} vanished")
+
+
+_Link = tuple[str, EntryState, str | None, str | None, str | None]
+
+
+def _link_key(link: _Link) -> tuple[str, str]:
+    return (link[0], link[1].value)
+
+
+def _links(accepted: Sequence[tuple[str, Article]], verdict: DedupeResult) -> list[_Link]:
+    """Which queue URL becomes which article (stored, or a duplicate of another)."""
+    unique_ids = {id(a) for a in verdict.unique}
+    duplicate_of = {id(d.article): d for d in verdict.duplicates}
+    links: list[_Link] = []
+    for queue_url, article in accepted:
+        if id(article) in unique_ids:
+            links.append((queue_url, EntryState.STORED, article.article_id, None, None))
+        else:
+            dup = duplicate_of[id(article)]
+            links.append((queue_url, EntryState.DUPLICATE, dup.of_article_id, dup.kind.value, None))
+    return links
+
+
+def _validated(
+    staged: Sequence[tuple[str, Article]],
+) -> tuple[list[tuple[str, Article]], list[_Link]]:
+    """Clean every text field; reject (with a reason) a row that still cannot be stored."""
+    accepted: list[tuple[str, Article]] = []
+    rejected: list[_Link] = []
+    for queue_url, article in staged:
+        problem = _row_problem(article)
+        if problem:
+            log.warning("article %s rejected: %s", article.article_id, problem)
+            rejected.append((queue_url, EntryState.FAILED, None, None, f"rejected_row: {problem}"))
+            continue
+        accepted.append((queue_url, _storable(article)))
+    return accepted, rejected
+
+
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
+
+
+def _storable(article: Article) -> Article:
+    """NUL bytes and lone surrogates out of every text field (PostgreSQL rejects them)."""
+    changes: dict[str, Any] = {}
+    for field in dataclasses.fields(Article):
+        value = getattr(article, field.name)
+        if isinstance(value, str) and _UNSTORABLE.search(value):
+            changes[field.name] = _UNSTORABLE.sub("", value)
+        elif isinstance(value, tuple) and any(_UNSTORABLE.search(v) for v in value):
+            changes[field.name] = tuple(_UNSTORABLE.sub("", v) for v in value)
+    return dataclasses.replace(article, **changes) if changes else article
+
+
+MAX_STORED_BODY_CHARS = 5_000_000
+MAX_STORED_FIELD_CHARS = 100_000
+
+
+def _row_problem(article: Article) -> str | None:  # noqa: PLR0911 - a checklist
+    if not article.canonical_url.startswith(("http://", "https://")):
+        return "canonical URL is not http(s)"
+    if len(article.canonical_url) > MAX_STORED_FIELD_CHARS:
+        return "canonical URL too long"
+    if not article.body.strip():
+        return "empty body"
+    if len(article.body) > MAX_STORED_BODY_CHARS:
+        return f"body of {len(article.body)} characters exceeds {MAX_STORED_BODY_CHARS}"
+    if article.title and len(article.title) > MAX_STORED_FIELD_CHARS:
+        return f"title of {len(article.title)} characters exceeds {MAX_STORED_FIELD_CHARS}"
+    for name in ("published_at", "updated_at", "fetched_at", "extracted_at"):
+        value = getattr(article, name)
+        if value is not None and value.tzinfo is None:
+            return f"{name} has no time zone"
+    return None
+
+
+def _known_keys(
+    conn: Connection, batch: Sequence[Article]
+) -> tuple[dict[str, str], dict[tuple[str, str], str]]:
+    """Stored ``content_hash -> article_id`` and ``(feed, guid) -> article_id`` for a batch."""
+    content: dict[str, str] = {}
+    for chunk in _chunks(sorted({a.content_hash for a in batch}), WRITE_CHUNK):
+        for content_hash_, article_id in conn.execute(
+            select(articles.c.content_hash, articles.c.article_id)
+            .where(articles.c.content_hash.in_(chunk))
+            .order_by(articles.c.first_seen_at, articles.c.article_id)
+        ).all():
+            content.setdefault(content_hash_, article_id)
+    guid_map: dict[tuple[str, str], str] = {}
+    by_feed: dict[str, set[str]] = {}
+    for a in batch:
+        if a.feed_key and a.guid:
+            by_feed.setdefault(a.feed_key, set()).add(a.guid)
+    for feed_key, guids in sorted(by_feed.items()):
+        for chunk in _chunks(sorted(guids), WRITE_CHUNK):
+            for guid, article_id in conn.execute(
+                select(feed_entries.c.guid, feed_entries.c.article_id).where(
+                    feed_entries.c.feed_key == feed_key,
+                    feed_entries.c.guid.in_(chunk),
+                    feed_entries.c.article_id.is_not(None),
+                )
+            ).all():
+                guid_map[(feed_key, guid)] = article_id
+    return content, guid_map
+
+
+def _upsert(
+    conn: Connection,
+    unique: Sequence[Article],
+    run_id: str,
+    now: datetime,
+    fault: FaultHook | None,
+) -> tuple[int, int, int]:
+    """Write new and changed articles in key order; return (inserted, updated, unchanged)."""
+    batch = sorted(unique, key=lambda a: a.article_id)
+    stored: dict[str, Any] = {}
+    for chunk in _chunks([a.article_id for a in batch], WRITE_CHUNK):
+        for row in conn.execute(
+            select(articles.c.article_id, *(articles.c[c] for c in CONTENT_COLUMNS)).where(
+                articles.c.article_id.in_(chunk)
+            )
+        ):
+            stored[row.article_id] = row
+    rows: list[dict[str, Any]] = []
+    inserted = updated = unchanged = 0
+    for article in batch:
+        values = _article_row(article, run_id, now)
+        old = stored.get(article.article_id)
+        if old is None:
+            inserted += 1
+        elif all(_same(getattr(old, c), values[c]) for c in CONTENT_COLUMNS):
+            unchanged += 1
+            continue
+        else:
+            updated += 1
+        rows.append(values)
+    written = 0
+    for chunk in _chunks(rows, WRITE_CHUNK):
+        stmt = _insert(conn, articles).values(list(chunk))
+        keep = ("article_id", "first_seen_at", "cluster_id", "is_representative")
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["article_id"],
+                set_={c: stmt.excluded[c] for c in chunk[0] if c not in keep},
+                where=or_(
+                    *(articles.c[c].is_distinct_from(stmt.excluded[c]) for c in CONTENT_COLUMNS)
+                ),
+            )
+        )
+        written += len(chunk)
+        if fault is not None:
+            fault(conn, written)
+    return inserted, updated, unchanged
 
 
 def _same(old: Any, new: Any) -> bool:  # noqa: ANN401 - column values
@@ -966,9 +1098,10 @@ def _link_entries(
     conn: Connection,
     queue_url: str,
     state: EntryState,
-    article_id: str,
+    article_id: str | None,
     duplicate_kind: str | None,
     run_id: str,
+    error: str | None = None,
 ) -> None:
     conn.execute(
         update(feed_entries)
@@ -980,8 +1113,8 @@ def _link_entries(
             state=state.value,
             article_id=article_id,
             duplicate_kind=duplicate_kind,
-            last_error=None,
-            last_error_detail=None,
+            last_error=error.split(":", 1)[0] if error else None,
+            last_error_detail=error,
             last_run_id=run_id,
         )
     )

@@ -7,10 +7,10 @@ from alembic.migration import MigrationContext
 from sqlalchemy import func, inspect, select, text
 from sqlalchemy.exc import StatementError
 
-from helpers import article
+from helpers import article, load
 from ingest import warehouse as wh
 from ingest.errors import WarehouseError
-from ingest.models import DedupeResult, EntryState, FeedEntry, FeedSpec, Fetched, Reason
+from ingest.models import EntryState, FeedEntry, FeedSpec, Fetched, Reason
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 SPECS = [
@@ -108,7 +108,7 @@ def entry(guid, link):
 def test_record_entries_counts_new_once_and_links_known_urls(engine):
     wh.sync_feeds(engine, SPECS, T0)
     stored = article("https://a.example/old", "old body")
-    wh.load(engine, "r0", DedupeResult(unique=(stored,)), links=[], now=T0)
+    load(engine, "r0", [stored], now=T0)
     batch = [
         (entry("1", "https://a.example/new"), "https://a.example/new"),
         (entry("2", "https://a.example/old?utm_source=x"), "https://a.example/old"),
@@ -157,11 +157,9 @@ def test_soft_failures_retry_then_fail_hard_failures_fail_at_once(engine):
 
 
 def test_loading_twice_writes_nothing_the_second_time(engine):
-    batch = DedupeResult(
-        unique=(article("https://a.example/1", "one"), article("https://a.example/2", "two"))
-    )
-    first = wh.load(engine, "run-1", batch, links=[], now=T0)
-    second = wh.load(engine, "run-2", batch, links=[], now=T0 + timedelta(hours=1))
+    batch = [article("https://a.example/1", "one"), article("https://a.example/2", "two")]
+    first = load(engine, "run-1", batch, now=T0)
+    second = load(engine, "run-2", batch, now=T0 + timedelta(hours=1))
     assert (first.inserted, first.updated, first.skipped) == (2, 0, 0)
     assert (second.inserted, second.updated, second.skipped) == (0, 0, 2)
     assert {r["last_run_id"] for r in rows(engine, wh.articles)} == {"run-1"}
@@ -169,11 +167,9 @@ def test_loading_twice_writes_nothing_the_second_time(engine):
 
 def test_changed_content_updates_in_place_and_keeps_first_seen(engine):
     a = article("https://a.example/1", "first version")
-    wh.load(engine, "run-1", DedupeResult(unique=(a,)), links=[], now=T0)
+    load(engine, "run-1", [a], now=T0)
     edited = replace(a, body="second version", content_hash="changed")
-    result = wh.load(
-        engine, "run-2", DedupeResult(unique=(edited,)), links=[], now=T0 + timedelta(days=1)
-    )
+    result = load(engine, "run-2", [edited], now=T0 + timedelta(days=1))
     assert result.updated == 1
     (row,) = rows(engine, wh.articles)
     assert row["body"] == "second version"
@@ -183,9 +179,9 @@ def test_changed_content_updates_in_place_and_keeps_first_seen(engine):
 
 
 def test_a_run_loads_once_even_when_retried(engine):
-    batch = DedupeResult(unique=(article("https://a.example/1", "one"),))
-    wh.load(engine, "run-1", batch, links=[], now=T0, counters={"feeds_polled": 4})
-    again = wh.load(engine, "run-1", batch, links=[], now=T0)
+    batch = [article("https://a.example/1", "one")]
+    load(engine, "run-1", batch, now=T0, counters={"feeds_polled": 4})
+    again = load(engine, "run-1", batch, now=T0)
     assert again.already_loaded
     assert again.inserted == 1  # what the run did, reported again; nothing new written
     with engine.connect() as conn:
@@ -198,20 +194,34 @@ def test_staging_round_trip_preserves_the_article(engine):
     wh.stage(engine, "run-1", [("https://a.example/queue", a)], T0)
     wh.stage(engine, "run-1", [("https://a.example/queue", a)], T0)
     assert wh.staged_articles(engine, "run-1") == [("https://a.example/queue", a)]
-    wh.load(engine, "run-1", DedupeResult(unique=(a,)), links=[], now=T0)
+    load(engine, "run-1", [a], now=T0)
     assert wh.staged_articles(engine, "run-1") == []
 
 
 def test_datetimes_come_back_aware_utc(engine):
     a = article("https://a.example/tz", "tz", published=datetime(2026, 1, 1, 9, tzinfo=UTC))
-    wh.load(engine, "r", DedupeResult(unique=(a,)), links=[], now=T0)
+    load(engine, "r", [a], now=T0)
     (row,) = rows(engine, wh.articles)
     assert row["published_at"] == datetime(2026, 1, 1, 9, tzinfo=UTC)
     assert row["published_at"].tzinfo is not None
     naive = datetime(2026, 1, 1)  # noqa: DTZ001 - the point of the test
-    bad = replace(a, article_id="b" * 32, canonical_url="https://a.example/n", published_at=naive)
-    with pytest.raises(StatementError, match="naive"):
-        wh.load(engine, "r2", DedupeResult(unique=(bad,)), links=[], now=T0)
+    with pytest.raises(StatementError, match="naive"), wh.transaction(engine) as conn:
+        conn.execute(wh.articles.update().values(published_at=naive))
+
+
+def test_a_row_that_cannot_be_stored_is_rejected_alone(engine):
+    good = article("https://a.example/good", "good body")
+    naive = replace(
+        article("https://a.example/naive", "naive body"),
+        published_at=datetime(2026, 1, 1),  # noqa: DTZ001 - the point of the test
+    )
+    empty = article("https://a.example/empty", "   ")
+    result = load(engine, "r", [good, naive, empty], now=T0)
+    assert result.inserted == 1
+    assert [r["article_id"] for r in rows(engine, wh.articles)] == [good.article_id]
+    with engine.connect() as conn:
+        ledger = conn.execute(select(wh.load_ledger)).one()
+    assert ledger.pages_failed == 2
 
 
 @pytest.mark.parametrize(

@@ -158,7 +158,7 @@ def test_hostile_text_is_cleaned_or_bounded_and_the_rest_of_the_batch_lands(engi
             title="S\udfffurrogate",
             authors=("A\x00uthor",),
             extractor="x",
-        ),  # fmt: skip
+        ),
         Extracted(body="A one-megabyte title follows.", title="t" * 1_000_000, extractor="x"),
         Extracted(body="word " * 10_000_000, title="A fifty-megabyte body", extractor="x"),
     ]

@@ -322,11 +322,26 @@ def url_from_connection(
     raise WarehouseError(f"unsupported warehouse connection type {conn_type!r}")
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Apply the Alembic migrations up to ``revision`` (idempotent)."""
+def _alembic_config() -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    with engine.connect() as conn:
+    return config
+
+
+def head_revision() -> str:
+    """The newest migration's revision id."""
+    from alembic.script import ScriptDirectory  # noqa: PLC0415 - rarely needed
+
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    if head is None:  # pragma: no cover - the package ships its migrations
+        raise WarehouseError("no migrations found")
+    return head
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Apply the Alembic migrations up to ``revision`` (idempotent)."""
+    config = _alembic_config()
+    with reading(engine) as conn:
         config.attributes["connection"] = conn
         command.upgrade(config, revision)
         if conn.in_transaction():
@@ -350,6 +365,16 @@ def sanitised(exc: DBAPIError) -> WarehouseError:
     if exc.connection_invalidated or isinstance(exc, OperationalError):
         return WarehouseUnavailable(message)
     return WarehouseError(message)
+
+
+@contextmanager
+def reading(engine: Engine) -> Iterator[Connection]:
+    """A read-only connection; errors come out sanitised, like :func:`transaction`'s."""
+    try:
+        with engine.connect() as conn:
+            yield conn
+    except DBAPIError as exc:
+        raise sanitised(exc) from None
 
 
 @contextmanager
@@ -431,14 +456,14 @@ def due_feeds(engine: Engine, at: datetime) -> list[PollTarget]:
         .where(or_(feeds.c.next_due_at.is_(None), feeds.c.next_due_at <= at))
         .order_by(feeds.c.next_due_at.nulls_first(), feeds.c.feed_key)
     )
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         return [_poll_target(row) for row in conn.execute(query)]
 
 
 def feeds_by_key(engine: Engine, keys: Sequence[str]) -> list[PollTarget]:
     """Poll targets for the given feed keys (in key order)."""
     query = select(feeds).where(feeds.c.feed_key.in_(keys)).order_by(feeds.c.feed_key)
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         return [_poll_target(row) for row in conn.execute(query)]
 
 
@@ -624,7 +649,7 @@ def pending_hosts(engine: Engine, *, max_attempts: int) -> list[tuple[str, int]]
         .group_by(feed_entries.c.host)
         .order_by(feed_entries.c.host)
     )
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         return [(host, n) for host, n in conn.execute(query).all()]
 
 
@@ -643,7 +668,7 @@ def pending_jobs(
     if hosts is not None:
         query = query.where(feed_entries.c.host.in_(list(hosts)))
     jobs: dict[str, PageJob] = {}
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         for row in conn.execute(query):
             if row.canonical_url in jobs:
                 continue
@@ -770,7 +795,7 @@ def staged_articles(engine: Engine, run_id: str) -> list[tuple[str, Article]]:
         .where(article_staging.c.run_id == run_id)
         .order_by(article_staging.c.queue_url)
     )
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         return [(row.queue_url, _from_payload(row.payload)) for row in conn.execute(query)]
 
 
@@ -784,7 +809,7 @@ def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
 
 def ledger_entry(engine: Engine, run_id: str) -> LoadResult | None:
     """The ledger row of a run that has already loaded, if any."""
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         row = conn.execute(select(load_ledger).where(load_ledger.c.run_id == run_id)).first()
     if row is None:
         return None
@@ -1125,7 +1150,7 @@ def _link_entries(
 
 def counts(engine: Engine) -> dict[str, Any]:
     """Table-level numbers for ``ingest stats`` and the demo summary."""
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         states: dict[str, int] = dict(
             conn.execute(
                 select(feed_entries.c.state, func.count()).group_by(feed_entries.c.state)
@@ -1156,7 +1181,7 @@ def counts(engine: Engine) -> dict[str, Any]:
 
 def run_report(engine: Engine, run_id: str) -> dict[str, Any]:
     """What one run did: its ledger row and its failures by reason."""
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         ledger = conn.execute(select(load_ledger).where(load_ledger.c.run_id == run_id)).first()
         reasons: dict[str, int] = dict(
             conn.execute(
@@ -1185,7 +1210,7 @@ def latest_articles(engine: Engine, limit: int = 5) -> list[dict[str, Any]]:
         .order_by(articles.c.published_at.desc().nulls_last(), articles.c.article_id)
         .limit(limit)
     )
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         return [dict(row._mapping) for row in conn.execute(query)]  # noqa: SLF001 - public Row API
 
 
@@ -1203,7 +1228,7 @@ def captured_between(
         .order_by(articles.c.fetched_at, articles.c.article_id)
         .limit(limit)
     )
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         return [
             (
                 PageJob(

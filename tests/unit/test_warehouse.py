@@ -9,7 +9,7 @@ from sqlalchemy.exc import StatementError
 
 from helpers import article, load
 from ingest import warehouse as wh
-from ingest.errors import WarehouseError
+from ingest.errors import WarehouseError, WarehouseUnavailable
 from ingest.models import EntryState, FeedEntry, FeedSpec, Fetched, Reason
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -38,7 +38,8 @@ def test_migrations_create_exactly_the_declared_schema(engine):
 def test_upgrade_is_idempotent(engine):
     wh.upgrade(engine)
     with engine.connect() as conn:
-        assert conn.execute(text("select version_num from alembic_version")).scalar_one() == "0001"
+        version = conn.execute(text("select version_num from alembic_version")).scalar_one()
+    assert version == wh.head_revision()
 
 
 @pytest.mark.sqlite_only
@@ -241,3 +242,37 @@ def test_url_from_connection(fields, expected):
 def test_url_from_unknown_connection_type():
     with pytest.raises(WarehouseError):
         wh.url_from_connection("mysql", "h")
+
+
+def test_a_failed_connection_never_shows_the_password(caplog):
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    secret = "s3cret-Passw0rd"
+    for url in (f"postgresql://ingest:{secret}@127.0.0.1:{port}/news",
+                f"postgresql+psycopg://ingest:{secret}@127.0.0.1:{port}/news"):  # fmt: skip
+        engine = wh.make_engine(url)
+        assert secret not in repr(engine.url)
+        assert secret not in str(engine)
+        with pytest.raises(WarehouseUnavailable) as info, wh.transaction(engine):
+            pass
+        assert secret not in str(info.value)
+        assert "connection" in str(info.value).lower()
+        with pytest.raises(WarehouseUnavailable) as info:
+            wh.counts(engine)
+        assert secret not in str(info.value)
+    assert secret not in caplog.text
+
+
+def test_upgrade_from_the_first_revision_keeps_data(warehouse_url):
+    engine = wh.make_engine(warehouse_url)
+    wh.upgrade(engine, "0001")
+    wh.sync_feeds(engine, SPECS, T0)
+    wh.upgrade(engine)  # every later revision, on top of data
+    assert [t.key for t in wh.due_feeds(engine, T0)] == ["a", "b"]
+    with engine.connect() as conn:
+        head = conn.execute(text("select version_num from alembic_version")).scalar_one()
+    assert head == wh.head_revision()
+    engine.dispose()

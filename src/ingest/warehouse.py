@@ -9,6 +9,7 @@ overwritten.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -34,6 +35,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    bindparam,
     create_engine,
     delete,
     event,
@@ -45,6 +47,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.sql import column as sa_column
+from sqlalchemy.sql import table as sa_table
 from sqlalchemy.types import TypeDecorator
 
 from ingest import PIPELINE_VERSION
@@ -881,8 +885,7 @@ def load_batch(
         verdict = decide(candidates, known_content=known_content, known_guids=known_guids)
         links = _links(accepted, verdict)
         inserted, updated, unchanged = _upsert(conn, verdict.unique, run_id, now, fault)
-        for queue_url, state, article_id, kind, error in sorted(links + rejected, key=_link_key):
-            _link_entries(conn, queue_url, state, article_id, kind, run_id, error)
+        _link_entries(conn, sorted(links + rejected, key=_link_key), run_id)
         result = LoadResult(
             run_id=run_id,
             rows_in=len(staged),
@@ -965,15 +968,23 @@ def _validated(
 _UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
 
 
+_TEXT_FIELDS = tuple(f.name for f in dataclasses.fields(Article) if "str" in str(f.type))
+
+
+def _unstorable(value: str) -> bool:
+    # Fast path: ASCII without NUL is always storable; only then run the regex.
+    return "\x00" in value or (not value.isascii() and _UNSTORABLE.search(value) is not None)
+
+
 def _storable(article: Article) -> Article:
     """NUL bytes and lone surrogates out of every text field (PostgreSQL rejects them)."""
     changes: dict[str, Any] = {}
-    for field in dataclasses.fields(Article):
-        value = getattr(article, field.name)
-        if isinstance(value, str) and _UNSTORABLE.search(value):
-            changes[field.name] = _UNSTORABLE.sub("", value)
-        elif isinstance(value, tuple) and any(_UNSTORABLE.search(v) for v in value):
-            changes[field.name] = tuple(_UNSTORABLE.sub("", v) for v in value)
+    for name in _TEXT_FIELDS:
+        value = getattr(article, name)
+        if isinstance(value, str) and _unstorable(value):
+            changes[name] = _UNSTORABLE.sub("", value)
+        elif isinstance(value, tuple) and any(_unstorable(v) for v in value):
+            changes[name] = tuple(_UNSTORABLE.sub("", v) for v in value)
     return dataclasses.replace(article, **changes) if changes else article
 
 
@@ -1029,6 +1040,45 @@ def _known_keys(
     return content, guid_map
 
 
+_KEEP_ON_UPDATE = ("article_id", "first_seen_at", "cluster_id", "is_representative")
+
+
+def _copy_upsert(conn: Connection, rows: Sequence[dict[str, Any]], fault: FaultHook | None) -> None:
+    """PostgreSQL: COPY the rows into a temporary table, then one INSERT ... ON CONFLICT.
+
+    COPY is the fastest way in; the single set-based upsert keeps the same semantics as
+    the executemany path (rewrite only when a content column differs).
+    """
+    columns = list(rows[0])
+    conn.exec_driver_sql(
+        "CREATE TEMPORARY TABLE articles_load (LIKE articles INCLUDING DEFAULTS) ON COMMIT DROP"
+    )
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    json_columns = {c.name for c in articles.c if isinstance(c.type, JSON)} | {"authors", "tags"}
+    copy_sql = f"COPY articles_load ({', '.join(columns)}) FROM STDIN"
+    written = 0
+    for chunk in _chunks(rows, WRITE_CHUNK):
+        with cursor.copy(copy_sql) as copy:
+            for row in chunk:
+                copy.write_row(
+                    [json.dumps(row[c]) if c in json_columns else row[c] for c in columns]
+                )
+        written += len(chunk)
+        if fault is not None:
+            fault(conn, written)
+    staged = sa_table("articles_load", *(sa_column(c) for c in columns))
+    stmt = postgresql.insert(articles).from_select(
+        columns, select(*(staged.c[c] for c in columns)).order_by(staged.c.article_id)
+    )
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["article_id"],
+            set_={c: stmt.excluded[c] for c in columns if c not in _KEEP_ON_UPDATE},
+            where=or_(*(articles.c[c].is_distinct_from(stmt.excluded[c]) for c in CONTENT_COLUMNS)),
+        )
+    )
+
+
 def _upsert(
     conn: Connection,
     unique: Sequence[Article],
@@ -1059,22 +1109,22 @@ def _upsert(
         else:
             updated += 1
         rows.append(values)
+    if rows and conn.dialect.name == "postgresql":
+        _copy_upsert(conn, rows, fault)
+        return inserted, updated, unchanged
     written = 0
-    for chunk in _chunks(rows, WRITE_CHUNK):
-        stmt = _insert(conn, articles).values(list(chunk))
-        keep = ("article_id", "first_seen_at", "cluster_id", "is_representative")
-        conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["article_id"],
-                set_={c: stmt.excluded[c] for c in chunk[0] if c not in keep},
-                where=or_(
-                    *(articles.c[c].is_distinct_from(stmt.excluded[c]) for c in CONTENT_COLUMNS)
-                ),
-            )
+    if rows:
+        stmt = _insert(conn, articles)
+        upsert = stmt.on_conflict_do_update(
+            index_elements=["article_id"],
+            set_={c: stmt.excluded[c] for c in rows[0] if c not in _KEEP_ON_UPDATE},
+            where=or_(*(articles.c[c].is_distinct_from(stmt.excluded[c]) for c in CONTENT_COLUMNS)),
         )
-        written += len(chunk)
-        if fault is not None:
-            fault(conn, written)
+        for chunk in _chunks(rows, WRITE_CHUNK):
+            conn.execute(upsert, list(chunk))  # executemany: compiled once, pipelined by psycopg
+            written += len(chunk)
+            if fault is not None:
+                fault(conn, written)
     return inserted, updated, unchanged
 
 
@@ -1119,30 +1169,38 @@ def _article_row(article: Article, run_id: str, now: datetime) -> dict[str, Any]
     }
 
 
-def _link_entries(
-    conn: Connection,
-    queue_url: str,
-    state: EntryState,
-    article_id: str | None,
-    duplicate_kind: str | None,
-    run_id: str,
-    error: str | None = None,
-) -> None:
-    conn.execute(
+def _link_entries(conn: Connection, links: Sequence[_Link], run_id: str) -> None:
+    """Point the pending feed entries of each queue URL at their article (or failure)."""
+    if not links:
+        return
+    stmt = (
         update(feed_entries)
         .where(
-            feed_entries.c.canonical_url == queue_url,
+            feed_entries.c.canonical_url == bindparam("b_queue_url"),
             feed_entries.c.state == EntryState.PENDING.value,
         )
         .values(
-            state=state.value,
-            article_id=article_id,
-            duplicate_kind=duplicate_kind,
-            last_error=error.split(":", 1)[0] if error else None,
-            last_error_detail=error,
+            state=bindparam("b_state"),
+            article_id=bindparam("b_article_id"),
+            duplicate_kind=bindparam("b_kind"),
+            last_error=bindparam("b_error"),
+            last_error_detail=bindparam("b_detail"),
             last_run_id=run_id,
         )
     )
+    params = [
+        {
+            "b_queue_url": queue_url,
+            "b_state": state.value,
+            "b_article_id": article_id,
+            "b_kind": kind,
+            "b_error": error.split(":", 1)[0] if error else None,
+            "b_detail": error,
+        }
+        for queue_url, state, article_id, kind, error in links
+    ]
+    for chunk in _chunks(params, WRITE_CHUNK):
+        conn.execute(stmt, list(chunk))
 
 
 # --------------------------------------------------------------------------- reads

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 import trafilatura
 from dateutil import parser as dateparser
+from lxml import etree
 from trafilatura.settings import Document
 
 from ingest.models import Extracted, Miss, Reason
@@ -29,30 +30,47 @@ MIN_BODY_CHARS = 80
 
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
 _META_CHARSET = re.compile(
-    rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_\-:.]+)""", re.IGNORECASE
+    rb"""<meta[^>]{0,500}?charset\s*=\s*["']?\s*([a-zA-Z0-9_\-:.]+)""", re.IGNORECASE
 )
-_HTML_SNIFF = re.compile(
-    rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body)", re.IGNORECASE | re.DOTALL
-)
-_PUBLISHED_META = re.compile(
-    r"""<meta[^>]+(?:property|name|itemprop)\s*=\s*["'](?:article:published_time|datePublished|"""
-    r"""pubdate|publishdate|date)["'][^>]*>""",
-    re.IGNORECASE,
-)
-_MODIFIED_META = re.compile(
-    r"""<meta[^>]+(?:property|name|itemprop)\s*=\s*["'](?:article:modified_time|dateModified|"""
-    r"""og:updated_time)["'][^>]*>""",
-    re.IGNORECASE,
+_HTML_SNIFF = re.compile(  # a BOM and an XML declaration may come first
+    rb"^(?:\xef\xbb\xbf)?\s*(?:<\?xml[^>]{0,200}\?>\s*)?(?:<!--.{0,2000}?-->\s*)*"
+    rb"<(?:!doctype\s+html|html|head|body)",
+    re.IGNORECASE | re.DOTALL,
 )
 _HTML_LANG = re.compile(
-    r"""<html\b[^>]*?\slang\s*=\s*["']?([a-zA-Z]{2,3}(?:[-_][a-zA-Z0-9]{2,8})?)""", re.IGNORECASE
-)
-_CONTENT_ATTR = re.compile(r"""content\s*=\s*["']([^"']{4,64})["']""", re.IGNORECASE)
-_CANONICAL = re.compile(
-    r"""<link[^>]+rel\s*=\s*["']canonical["'][^>]*>|<meta[^>]+property\s*=\s*["']og:url["'][^>]*>""",
+    r"""<html\b[^>]{0,500}?\slang\s*=\s*["']?([a-zA-Z]{2,3}(?:[-_][a-zA-Z0-9]{2,8})?)""",
     re.IGNORECASE,
 )
-_HREF_OR_CONTENT = re.compile(r"""(?:href|content)\s*=\s*["']([^"']{1,2048})["']""", re.IGNORECASE)
+# Bounded, linear scans (no nested unbounded repeats: a page of "<meta <meta ..." stays fast).
+_HEAD_TAG = re.compile(r"<(meta|link)\b([^<>]{0,2000})>", re.IGNORECASE)
+_ATTR = re.compile(r"""([a-zA-Z_:.-]{1,64})\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""")
+_PUBLISHED_KEYS = ("article:published_time", "datepublished", "pubdate", "publishdate", "date")
+_MODIFIED_KEYS = ("article:modified_time", "datemodified", "og:updated_time")
+SCAN_CHARS = 300_000
+
+
+def _head_metadata(html: str) -> tuple[dict[str, str], str | None]:
+    """``<meta>`` name/property/itemprop -> content (first wins), and the declared URL."""
+    metas: dict[str, str] = {}
+    canonical: str | None = None
+    og_url: str | None = None
+    for tag, raw_attrs in _HEAD_TAG.findall(html[:SCAN_CHARS]):
+        attrs = {
+            m.group(1).lower(): m.group(2) or m.group(3) or m.group(4) or ""
+            for m in _ATTR.finditer(raw_attrs)
+        }
+        if tag.lower() == "link":
+            if canonical is None and "canonical" in attrs.get("rel", "").lower().split():
+                canonical = attrs.get("href")
+            continue
+        key = (attrs.get("property") or attrs.get("name") or attrs.get("itemprop") or "").lower()
+        if key and "content" in attrs:
+            metas.setdefault(key, attrs["content"].strip())
+            if key == "og:url" and og_url is None:
+                og_url = attrs["content"].strip()
+    declared = canonical or og_url
+    return metas, declared.strip() if declared else None
+
 
 # Lines news templates leave inside a body; general patterns, not per-site rules.
 _BOILERPLATE_LINE = re.compile(
@@ -95,39 +113,32 @@ def decode_html(body: bytes, content_type: str | None) -> str | None:
     for name in candidates:
         try:
             return body.decode(name)
-        except (LookupError, UnicodeDecodeError):
+        except (LookupError, UnicodeError):  # unknown codec, or one that is not a charset
             continue
     return body.decode("cp1252", errors="replace")
 
 
-def _parse_time(value: str | None) -> datetime | None:
-    if not value:
+def _parse_time(value: str | None) -> tuple[datetime, bool] | None:
+    """A datetime in UTC, and whether the text stated its time zone."""
+    if not value or len(value) > 64:  # noqa: PLR2004 - no date needs more
         return None
+    text = value.strip()
     try:
-        parsed = dateparser.isoparse(value.strip())
-    except (ValueError, OverflowError):
         try:
-            parsed = dateparser.parse(value.strip())
-        except (ValueError, OverflowError):
-            return None
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+            parsed = dateparser.isoparse(text)
+        except ValueError:
+            parsed = dateparser.parse(text)
+        if parsed.tzinfo is None:
+            return parsed.replace(tzinfo=UTC), False
+        return parsed.astimezone(UTC), True
+    except (ValueError, OverflowError, TypeError):
+        return None
 
 
-def _meta_time(html: str, pattern: re.Pattern[str]) -> datetime | None:
-    for tag in pattern.findall(html[:200_000]):
-        content = _CONTENT_ATTR.search(tag)
-        if content and (parsed := _parse_time(content.group(1))):
+def _meta_time(metas: dict[str, str], keys: tuple[str, ...]) -> tuple[datetime, bool] | None:
+    for key in keys:
+        if key in metas and (parsed := _parse_time(metas[key])):
             return parsed
-    return None
-
-
-def _declared_url(html: str) -> str | None:
-    for tag in _CANONICAL.findall(html[:200_000]):
-        found = _HREF_OR_CONTENT.search(tag)
-        if found:
-            return found.group(1).strip()
     return None
 
 
@@ -174,33 +185,47 @@ def extract_document(html: str, url: str | None) -> Extracted | Miss:
     if title and first.casefold() == title.casefold():
         body = rest  # the headline is the title field, not the body's first paragraph
     lang = _HTML_LANG.search(html[:4096])
+    metas, declared = _head_metadata(html)
+    published = _meta_time(metas, _PUBLISHED_KEYS)  # zone-less times only as a guess
+    updated = _meta_time(metas, _MODIFIED_KEYS)
+    guess = _parse_time(doc.date)
     if len(body) < MIN_BODY_CHARS:
         return Miss(Reason.EMPTY_EXTRACTION, f"only {len(body)} characters of text")
     return Extracted(
         body=body,
         title=title,
         authors=_split_list(doc.author, ";"),
-        published=_meta_time(html, _PUBLISHED_META),
-        updated=_meta_time(html, _MODIFIED_META),
+        published=published[0] if published and published[1] else None,
+        updated=updated[0] if updated else None,
         language=clean_inline(doc.language or (lang.group(1).lower() if lang else None), 16),
         site_name=clean_inline(doc.sitename, 200),
         tags=_split_list(list(doc.tags or []) + list(doc.categories or []), ","),
         image_url=clean_inline(doc.image, 2048),
         description=clean_inline(doc.description, 2000),
-        page_url=_declared_url(html),
-        date_guess=_parse_time(doc.date),
+        page_url=declared,
+        date_guess=(published[0] if published else None) or (guess[0] if guess else None),
         extractor=EXTRACTOR_VERSION,
     )
+
+
+#: What hostile markup can make the parsers raise; such a page is a miss, not a crash.
+EXTRACTION_ERRORS = (
+    ValueError, UnicodeError, OverflowError, LookupError, RecursionError, etree.LxmlError,
+)  # fmt: skip
 
 
 def extract_page(body: bytes, content_type: str | None, url: str | None) -> Extracted | Miss:
     """Extract an article from fetched bytes, or say why there is none."""
     if not is_html(content_type, body):
         return Miss(Reason.NOT_HTML, f"content type {content_type or 'unknown'}")
-    html = decode_html(body, content_type)
-    if html is None or not html.strip():
-        return Miss(Reason.UNDECODABLE, "empty or undecodable page")
-    return extract_document(html, url)
+    try:
+        html = decode_html(body, content_type)
+        if html is None or not html.strip():
+            return Miss(Reason.UNDECODABLE, "empty or undecodable page")
+        return extract_document(html, url)
+    except EXTRACTION_ERRORS as exc:
+        log.warning("extraction of %s failed: %s: %s", url, type(exc).__name__, exc)
+        return Miss(Reason.EXTRACT_ERROR, f"{type(exc).__name__}: {exc}"[:300])
 
 
 def extract_body(html: str, url: str | None) -> str:

@@ -142,6 +142,19 @@ def check_url(url: str, max_length: int) -> None:
         raise _Failed(Reason.BAD_URL, "no host")
 
 
+def _redirect_target(url: str, status: int, location: str | None) -> str:
+    if not location:
+        raise _Failed(Reason.PROTOCOL_ERROR, f"HTTP {status} without Location")
+    try:
+        return str(urljoin(url, location.strip()))
+    except ValueError as exc:
+        raise _Failed(Reason.BAD_URL, f"redirect to {location[:100]!r}: {exc}") from None
+
+
+def _header_safe(value: str) -> bool:
+    return value.isascii() and value.isprintable() and len(value) <= 1024  # noqa: PLR2004 - header sanity
+
+
 class Fetcher:
     """One HTTP client for one task: bounded GETs with conditional requests."""
 
@@ -182,9 +195,10 @@ class Fetcher:
                 check_url(current, limits.max_url_length)
                 headers = {"Accept": limits.accept, "Accept-Encoding": "gzip, deflate"}
                 if validators is not None and not redirects:
-                    if validators.etag:
+                    # Only validators that are valid header values go back to the server.
+                    if validators.etag and _header_safe(validators.etag):
                         headers["If-None-Match"] = validators.etag
-                    if validators.last_modified:
+                    if validators.last_modified and _header_safe(validators.last_modified):
                         headers["If-Modified-Since"] = validators.last_modified
                 result = self._one_request(current, headers, limits, deadline)
                 if isinstance(result, str):  # a redirect target
@@ -228,10 +242,7 @@ class Fetcher:
             with self._client.stream("GET", url, headers=headers, timeout=timeout) as resp:
                 status = resp.status_code
                 if status in REDIRECT_STATUSES:
-                    location = resp.headers.get("location")
-                    if not location:
-                        raise _Failed(Reason.PROTOCOL_ERROR, f"HTTP {status} without Location")
-                    return str(urljoin(url, location.strip()))
+                    return _redirect_target(url, status, resp.headers.get("location"))
                 if status == 304:  # noqa: PLR2004 - HTTP status
                     return status, None, b"", 0, resp.headers
                 if status >= 400:  # noqa: PLR2004 - HTTP status class
@@ -244,8 +255,8 @@ class Fetcher:
             raise _Failed(Reason.CONNECT_ERROR, str(exc)[:200]) from None
         except httpx.TransportError as exc:
             raise _Failed(Reason.PROTOCOL_ERROR, f"{type(exc).__name__}: {exc}"[:200]) from None
-        except httpx.InvalidURL as exc:
-            raise _Failed(Reason.BAD_URL, str(exc)[:200]) from None
+        except (httpx.InvalidURL, ValueError, UnicodeError) as exc:  # e.g. an IDN httpx refuses
+            raise _Failed(Reason.BAD_URL, f"{type(exc).__name__}: {exc}"[:200]) from None
 
 
 def _read_body(resp: httpx.Response, limits: Limits, deadline: float) -> tuple[bytes, int]:

@@ -32,6 +32,7 @@ class Reason(StrEnum):
     NOT_HTML = "not_html"
     UNDECODABLE = "undecodable"
     EMPTY_EXTRACTION = "empty_extraction"
+    EXTRACT_ERROR = "extract_error"
 
     @property
     def retryable(self) -> bool:

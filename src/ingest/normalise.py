@@ -3,9 +3,11 @@
 Rules (documented in docs/schema.md):
 
 - canonical URL: the page's own ``rel=canonical``/``og:url`` when it is on the host the
-  page was served from, else the URL after redirects; both through :mod:`ingest.urls`;
-- published time: the page's declared publication time, else the feed entry's date,
-  else the extractor's date-only guess; updated time: the page's, else the feed's when
+  page was served from (and is not just the site's root), else the URL after redirects;
+  both through :mod:`ingest.urls`;
+- published time: the page's declared publication time when it states a time zone, else
+  the feed entry's date, else the page's time without a zone or the extractor's date-only
+  guess (both read as UTC); updated time: the page's, else the feed's when
   later than the published time; all UTC;
 - text: NFC, no control characters, tidy whitespace, bounded lengths.
 """
@@ -13,7 +15,7 @@ Rules (documented in docs/schema.md):
 from __future__ import annotations
 
 from datetime import datetime
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 from ingest import PIPELINE_VERSION
 from ingest.errors import UrlRejected
@@ -27,14 +29,21 @@ def _site(host: str) -> str:
 
 
 def choose_canonical(final_url: str, declared: str | None) -> str:
-    """The canonical URL of a page, by the rules in this module's docstring."""
+    """The canonical URL of a page, by the rules in this module's docstring.
+
+    A declared canonical that is the site's root (a common CMS mistake that would fold
+    every article into one) is ignored unless the page itself is the root.
+    """
     served = canonical_url(final_url)
     if declared:
         try:
             candidate = canonical_url(urljoin(final_url, declared))
-        except UrlRejected:
+        except (UrlRejected, ValueError):
             return served
-        if _site(host_of(candidate)) == _site(host_of(served)):
+        is_root = urlsplit(candidate).path == "/" and not urlsplit(candidate).query
+        if _site(host_of(candidate)) == _site(host_of(served)) and (
+            not is_root or candidate == served
+        ):
             return candidate
     return served
 

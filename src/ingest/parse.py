@@ -16,6 +16,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin
+from xml.sax import SAXException
 
 import feedparser
 
@@ -28,6 +29,7 @@ _BLOCK_TAG = re.compile(
     r"</?(?:p|br|div|li|ul|ol|h[1-6]|tr|td|blockquote)\b[^>]{0,2000}>", re.IGNORECASE
 )
 _TAG = re.compile(r"<[^>]{0,2000}>")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 MAX_SUMMARY_CHARS = 2000
 MAX_FIELD_CHARS = 1000
 
@@ -50,15 +52,19 @@ def _text(value: Any, max_chars: int = MAX_FIELD_CHARS) -> str | None:  # noqa: 
 
 
 def _absolute(link: str | None, base: str) -> str | None:
-    if not link:
+    if not link or not isinstance(link, str):
         return None
-    return urljoin(base, link.strip())
+    try:
+        joined = urljoin(base, _CONTROL.sub("", link.strip()))
+    except ValueError:  # e.g. "http://[oops/x": not a URL at all
+        return None
+    return joined or None
 
 
 def _guid(entry: Any, link: str | None) -> str | None:  # noqa: ANN401 - feedparser entry
     guid = entry.get("id") or entry.get("guid")
-    if isinstance(guid, str) and guid.strip():
-        return guid.strip()[:MAX_FIELD_CHARS]
+    if isinstance(guid, str) and (guid := _CONTROL.sub("", guid).strip()):
+        return guid[:MAX_FIELD_CHARS]
     if link:
         return link
     title = entry.get("title") or ""
@@ -75,10 +81,27 @@ def _ttl(feed: Any) -> int | None:  # noqa: ANN401 - feedparser feed dict
     return None
 
 
+#: What hostile feed bytes can make feedparser (or our reading of its output) raise.
+PARSE_ERRORS = (ValueError, UnicodeError, OverflowError, LookupError, RecursionError, SAXException)
+
+
 def parse_feed(
     body: bytes, url: str, content_type: str | None = None, *, max_entries: int = 1000
 ) -> ParsedFeed | Miss:
-    """Parse feed bytes fetched from ``url``; relative links resolve against it."""
+    """Parse feed bytes fetched from ``url``; relative links resolve against it.
+
+    A feed that is not parseable at all, or that makes the parser raise, is a Miss.
+    """
+    try:
+        return _parse_feed(body, url, content_type, max_entries)
+    except PARSE_ERRORS as exc:
+        log.warning("feed %s could not be parsed: %s: %s", url, type(exc).__name__, exc)
+        return Miss(Reason.FEED_MALFORMED, f"{type(exc).__name__}: {exc}"[:300])
+
+
+def _parse_feed(
+    body: bytes, url: str, content_type: str | None, max_entries: int
+) -> ParsedFeed | Miss:
     # No content-location header: feedparser would "resolve" plain guids against it.
     # xml:base is still honoured; remaining relative links are joined to the feed URL.
     headers = {"content-type": content_type} if content_type else {}

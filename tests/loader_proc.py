@@ -19,8 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "tools"))
 
-from ingest import pipeline, warehouse
 from synthetic import synthetic
+
+from ingest import pipeline, warehouse
 
 
 def main() -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from werkzeug import Response
 
 from ingest import pipeline
 from ingest import warehouse as wh
@@ -112,3 +114,25 @@ def test_soft_page_failure_is_retried_then_given_up(feed, engine, settings):
     with engine.connect() as conn:
         row = conn.execute(select(wh.feed_entries)).one()
     assert (row.state, row.last_error, row.attempts) == ("failed", "http_5xx", 3)
+
+
+def test_shard_budget_leaves_the_rest_pending_and_keeps_what_was_done(feed, engine, tmp_path):
+    from ingest.settings import load_settings
+
+    settings = load_settings(home=tmp_path / "v", shard_budget_s=0.5, flush_every=1)
+    links = [(f"p{i}", feed.url_for(f"/p{i}")) for i in range(4)]
+    feed.expect_request("/feed.xml").respond_with_data(rss(links))
+
+    def slow_page(_request):
+        time.sleep(0.4)
+        return Response(PAGE, content_type="text/html")
+
+    for i in range(4):
+        feed.expect_request(f"/p{i}").respond_with_handler(slow_page)
+    poll(engine, settings)
+    result = pipeline.fetch_shard(engine, settings, ["localhost"], "r")
+    assert 1 <= result["articles_extracted"] < 4
+    assert len(wh.staged_articles(engine, "r")) == result["articles_extracted"]
+    assert pipeline.load_run(engine, "r").inserted == result["articles_extracted"]
+    left = wh.pending_jobs(engine, limit=10, max_attempts=3)
+    assert len(left) == 4 - result["articles_extracted"]

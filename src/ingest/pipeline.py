@@ -251,58 +251,99 @@ def plan_page_shards(engine: Engine, settings: Settings) -> list[Shard]:
 def fetch_shard(
     engine: Engine, settings: Settings, hosts: Sequence[str], run_id: str
 ) -> dict[str, Any]:
-    """Fetch, archive, extract and normalise the pending pages of some hosts; stage them."""
+    """Fetch, archive, extract and normalise the pending pages of some hosts; stage them.
+
+    Progress is saved every ``flush_every`` pages, and the shard stops taking new pages
+    after ``shard_budget_s`` (they stay pending for the next run), so a slow host cannot
+    push the task past its execution timeout and lose the work already done.
+    """
+    started = time.monotonic()
     stats = StepStats()
     jobs = warehouse.pending_jobs(
-        engine,
-        limit=settings.max_pages_per_run,
-        max_attempts=settings.max_fetch_attempts,
+        engine, limit=settings.max_pages_per_run, max_attempts=settings.max_fetch_attempts,
         hosts=hosts,
-    )
+    )  # fmt: skip
     raw = archive.RawArchive(settings.resolved_archive_dir)
     limits = fetch.Limits.for_kind(settings, "page")
-    staged: list[tuple[str, Article]] = []
-    failed: list[tuple[PageJob, Reason, str]] = []
-    fetch_rows: list[dict[str, Any]] = []
+    pending = _ShardBuffer(engine, settings, run_id, stats)
     with fetch.Fetcher(settings.user_agent) as fetcher:
-        for job in jobs:
-            result = fetcher.get(job.link, limits)
-            if isinstance(result, FetchFailure):
-                fetch_rows.append(_fetch_row(run_id, "page", result))
-                failed.append((job, result.reason, result.detail))
-                continue
-            stats.pages_fetched += 1
-            digest = raw.put(result.body, result.body_hash)
-            outcome = extract.extract_page(result.body, result.content_type, result.final_url)
-            if isinstance(outcome, Miss):
-                fetch_rows.append(
-                    _fetch_row(run_id, "page", result, outcome.reason, outcome.detail)
+        for done, job in enumerate(jobs):
+            if time.monotonic() - started > settings.shard_budget_s:
+                log.warning(
+                    "shard budget spent after %d of %d pages; the rest waits", done, len(jobs)
                 )
-                failed.append((job, outcome.reason, outcome.detail))
-                continue
-            fetch_rows.append(_fetch_row(run_id, "page", result))
-            article = _normalise(settings, job, result, outcome)
-            log.debug("page %s -> article %s (archived %s)", job.link, article.article_id, digest)
-            staged.append((job.canonical_url, article))
-    for _, reason, _ in failed:
-        stats.failures[reason.value] += 1
-    stats.pages_failed = len(failed)
-    stats.articles_extracted = len(staged)
-    now = _now()
-    warehouse.stage(engine, run_id, staged, now)
-    warehouse.mark_failed_jobs(
-        engine, failed, run_id=run_id, max_attempts=settings.max_fetch_attempts
-    )
-    warehouse.log_fetches(engine, fetch_rows)
+                break
+            pending.add(_fetch_one(settings, fetcher, limits, raw, job, run_id, stats))
+            if len(pending) >= settings.flush_every:
+                pending.flush()
+    pending.flush()
     log.info(
         "shard fetched %d pages for %d hosts: %d extracted, %d failed %s",
-        len(jobs),
-        len(hosts),
-        len(staged),
-        len(failed),
-        dict(stats.failures),
-    )
+        stats.pages_fetched + stats.pages_failed, len(hosts), stats.articles_extracted,
+        stats.pages_failed, dict(stats.failures),
+    )  # fmt: skip
     return stats.as_dict()
+
+
+_PageOutcome = tuple[dict[str, Any], tuple[str, Article] | None, tuple[PageJob, Reason, str] | None]
+
+
+def _fetch_one(
+    settings: Settings,
+    fetcher: fetch.Fetcher,
+    limits: fetch.Limits,
+    raw: archive.RawArchive,
+    job: PageJob,
+    run_id: str,
+    stats: StepStats,
+) -> _PageOutcome:
+    """One page: (fetch-log row, staged article or None, failure or None)."""
+    result = fetcher.get(job.link, limits)
+    if isinstance(result, FetchFailure):
+        stats.pages_failed += 1
+        stats.failures[result.reason.value] += 1
+        return _fetch_row(run_id, "page", result), None, (job, result.reason, result.detail)
+    stats.pages_fetched += 1
+    raw.put(result.body, result.body_hash)
+    outcome = extract.extract_page(result.body, result.content_type, result.final_url)
+    if isinstance(outcome, Miss):
+        stats.pages_failed += 1
+        stats.failures[outcome.reason.value] += 1
+        row = _fetch_row(run_id, "page", result, outcome.reason, outcome.detail)
+        return row, None, (job, outcome.reason, outcome.detail)
+    stats.articles_extracted += 1
+    article = _normalise(settings, job, result, outcome)
+    return _fetch_row(run_id, "page", result), (job.canonical_url, article), None
+
+
+class _ShardBuffer:
+    """Pages done but not yet saved: staged articles, failures and fetch-log rows."""
+
+    def __init__(self, engine: Engine, settings: Settings, run_id: str, stats: StepStats) -> None:
+        self.engine, self.settings, self.run_id, self.stats = engine, settings, run_id, stats
+        self.staged: list[tuple[str, Article]] = []
+        self.failed: list[tuple[PageJob, Reason, str]] = []
+        self.rows: list[dict[str, Any]] = []
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def add(self, outcome: _PageOutcome) -> None:
+        row, staged, failed = outcome
+        self.rows.append(row)
+        if staged:
+            self.staged.append(staged)
+        if failed:
+            self.failed.append(failed)
+
+    def flush(self) -> None:
+        warehouse.stage(self.engine, self.run_id, self.staged, _now())
+        warehouse.mark_failed_jobs(
+            self.engine, self.failed, run_id=self.run_id,
+            max_attempts=self.settings.max_fetch_attempts,
+        )  # fmt: skip
+        warehouse.log_fetches(self.engine, self.rows)
+        self.staged, self.failed, self.rows = [], [], []
 
 
 def _normalise(

@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     page_shard_hosts: int = Field(default=4, ge=1)
     max_pages_per_run: int = Field(default=2000, ge=1)
     max_fetch_attempts: int = Field(default=3, ge=1)
+    shard_budget_s: float = Field(default=1200.0, gt=0)
+    flush_every: int = Field(default=25, ge=1)
     fetch_log_keep_days: int = Field(default=30, ge=1)
 
     max_title_chars: int = Field(default=1000, ge=10)

@@ -81,8 +81,7 @@ def test_pathological_meta_soup_stays_fast():
 def test_bom_and_xml_declaration_are_still_html(fixtures):
     page = (
         b"\xef\xbb\xbf"
-        + b'<?xml version="1.0" encoding="utf-8"?>\n'
-        + (fixtures / "article.html").read_bytes()
+        b'<?xml version="1.0" encoding="utf-8"?>\n' + (fixtures / "article.html").read_bytes()
     )
     assert isinstance(extract_page(page, None, "https://courier.example/a"), Extracted)
 

@@ -151,10 +151,10 @@ def news_ingest() -> None:
         polled: list[dict[str, Any]], fetched: list[dict[str, Any]], reprocessed: dict[str, Any]
     ) -> dict[str, Any]:
         """Dedupe and load what this run staged; one transaction with its ledger row."""
-        from ingest.pipeline import StepStats, counters_of, load_run
+        from ingest.pipeline import StepStats, counters_of, housekeeping, load_run
 
         context = get_current_context()
-        _, engine = _warehouse()
+        settings, engine = _warehouse()
         # A failed upstream resolves to None: count what did arrive, load it anyway.
         stats = StepStats.total([p for p in [*polled, *fetched, reprocessed] if p])
         result = load_run(
@@ -171,6 +171,7 @@ def news_ingest() -> None:
             "failures": dict(stats.failures),
         }
         context["outlet_events"][NEW_ARTICLES].extra = summary
+        housekeeping(engine, settings)
         return summary
 
     @task(trigger_rule="one_failed", retries=0)

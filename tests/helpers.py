@@ -17,7 +17,8 @@ def article(url: str, body: str = "Body text.", *, feed="f", guid=None, publishe
         source="x.example", feed_key=feed, guid=guid or url, title="t", body=body,
         description=None, authors=(), language="en", published_at=published, updated_at=None,
         site_name=None, tags=(), image_url=None, word_count=2, content_hash=content_hash(body),
-        raw_hash=None, fetched_at=T0, extracted_at=T0, extractor_version="x",
+        raw_hash=None,
+        raw_content_type=None, fetched_at=T0, extracted_at=T0, extractor_version="x",
         pipeline_version="0", url_rules_version=1,
     )  # fmt: skip
 

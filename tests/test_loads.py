@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, text
+from synthetic import synthetic
 
 from helpers import T0
 from ingest import pipeline
@@ -20,7 +21,6 @@ from ingest import warehouse as wh
 from ingest.errors import WarehouseUnavailable
 from ingest.models import Extracted, Fetched, PageJob
 from ingest.normalise import normalise
-from synthetic import synthetic
 
 LOADER = Path(__file__).with_name("loader_proc.py")
 
@@ -63,12 +63,22 @@ def test_same_interval_loaded_twice_writes_nothing_the_second_time(engine):
 def test_retried_task_after_its_commit_writes_nothing(engine):
     stage(engine, "run", [synthetic(i) for i in range(50)])
     first = pipeline.load_run(engine, "run")
-    stage(engine, "run", [synthetic(i) for i in range(50)])  # the retried fetch task re-stages
-    again = pipeline.load_run(engine, "run")
+    again = pipeline.load_run(engine, "run")  # the load task retried after its commit
     assert again.already_loaded
-    assert (again.inserted, count(engine), count(engine, wh.load_ledger)) == (
-        first.inserted, 50, 1
-    )  # fmt: skip
+    assert again.inserted == first.inserted == 50
+    assert (count(engine), count(engine, wh.load_ledger)) == (50, 1)
+
+
+def test_a_cleared_run_that_stages_again_loads_again_without_duplicates(engine):
+    stage(engine, "run", [synthetic(i) for i in range(50)])
+    pipeline.load_run(engine, "run")
+    stage(engine, "run", [synthetic(i) for i in range(40, 60)])  # Airflow "Clear": same run id
+    second = pipeline.load_run(engine, "run")
+    assert (second.inserted, second.skipped) == (10, 10)
+    assert count(engine) == 60
+    with engine.connect() as conn:
+        seqs = conn.execute(select(wh.load_ledger.c.load_seq).order_by("load_seq")).scalars().all()
+    assert seqs == [1, 2]
 
 
 @pytest.mark.timeout(120)

@@ -67,7 +67,7 @@ def synthetic(index: int, *, seed: int = 1) -> Article:
         body=text, description=text[:200], authors=(f"Writer {index % 97}",), language="en",
         published_at=published, updated_at=None, site_name=f"Site {index % 50}",
         tags=("local", rng.choice(WORDS)), image_url=f"https://site{index % 50}.example/{index}.jpg",
-        word_count=word_count(text), content_hash=content_hash(text), raw_hash=None,
+        word_count=word_count(text), content_hash=content_hash(text), raw_hash=None, raw_content_type=None,
         fetched_at=published, extracted_at=published, extractor_version="synthetic",
         pipeline_version="0", url_rules_version=1,
     )  # fmt: skip

@@ -1,11 +1,14 @@
-"""Exact dedupe: one stored article per canonical URL, per feed guid and per body.
+"""Exact dedupe: one stored article per canonical URL and per body.
 
 Decides, for a batch of normalised candidates, which are new articles and which are
 copies of an article already stored (the ``known_*`` maps, read from the warehouse by the
 composer) or of an earlier candidate in the same batch. The earliest-published copy of a
 body is kept; a later copy is reported with the id of the article it duplicates.
 An article whose id is already stored is *not* a duplicate: it is an update, and the
-warehouse decides whether its content changed.
+warehouse decides whether its content changed. Feed guids deduplicate earlier, at the
+queue: an entry (feed, guid, canonical URL) is queued once. A guid re-used for another
+URL is a new entry, because feeds that repeat one guid for every item are common; if its
+page is the same story, the content hash says so here.
 """
 
 from __future__ import annotations
@@ -23,37 +26,24 @@ def _order(article: Article) -> tuple[datetime, str]:
 
 
 def dedupe_batch(
-    candidates: Sequence[Article],
-    *,
-    known_content: Mapping[str, str] | None = None,
-    known_guids: Mapping[tuple[str, str], str] | None = None,
+    candidates: Sequence[Article], *, known_content: Mapping[str, str] | None = None
 ) -> DedupeResult:
     """Split ``candidates`` into unique articles and duplicates.
 
     Args:
         candidates: normalised articles of one batch, in any order.
         known_content: ``content_hash -> article_id`` of stored articles.
-        known_guids: ``(feed_key, guid) -> article_id`` of stored articles.
     """
     known_content = known_content or {}
-    known_guids = known_guids or {}
     by_id: dict[str, Article] = {}
     by_hash: dict[str, str] = {}
-    by_guid: dict[tuple[str, str], str] = {}
     unique: list[Article] = []
     duplicates: list[Duplicate] = []
     for article in sorted(candidates, key=_order):
-        guid_key = (article.feed_key, article.guid) if article.feed_key and article.guid else None
         verdict: tuple[DuplicateKind, str] | None = None
         if article.article_id in by_id:
             verdict = (DuplicateKind.CANONICAL_URL, article.article_id)
-        elif (
-            guid_key
-            and (other := by_guid.get(guid_key) or known_guids.get(guid_key))
-            and other != article.article_id
-        ):
-            verdict = (DuplicateKind.GUID, other)
-        if verdict is None:
+        else:
             other = by_hash.get(article.content_hash) or known_content.get(article.content_hash)
             if other and other != article.article_id:
                 verdict = (DuplicateKind.CONTENT_HASH, other)
@@ -62,7 +52,5 @@ def dedupe_batch(
             continue
         by_id[article.article_id] = article
         by_hash.setdefault(article.content_hash, article.article_id)
-        if guid_key:
-            by_guid[guid_key] = article.article_id
         unique.append(article)
     return DedupeResult(unique=tuple(unique), duplicates=tuple(duplicates))

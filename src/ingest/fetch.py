@@ -77,8 +77,8 @@ class _Inflater:
         self.cap = cap
         self.total = 0
         # gzip: 16+MAX_WBITS; deflate: zlib-wrapped, with a raw-deflate fallback on error.
-        wbits = 16 + zlib.MAX_WBITS if encoding in ("gzip", "x-gzip") else zlib.MAX_WBITS
-        self._obj = zlib.decompressobj(wbits)
+        self._wbits = 16 + zlib.MAX_WBITS if encoding in ("gzip", "x-gzip") else zlib.MAX_WBITS
+        self._obj = zlib.decompressobj(self._wbits)
         self._raw_fallback = encoding == "deflate"
 
     def feed(self, data: bytes) -> bytes:
@@ -99,7 +99,11 @@ class _Inflater:
             out += piece
             data = self._obj.unconsumed_tail
             if self._obj.eof:
-                break
+                # gzip may have several members (RFC 1952): go on with the next one.
+                data = self._obj.unused_data + data
+                if not data.strip(b"\0") or self._wbits == zlib.MAX_WBITS:
+                    break
+                self._obj = zlib.decompressobj(self._wbits)
         return bytes(out)
 
     def flush(self) -> bytes:

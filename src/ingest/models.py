@@ -55,7 +55,6 @@ class DuplicateKind(StrEnum):
     """Which identity made a candidate a copy of an article already stored or staged."""
 
     CANONICAL_URL = "canonical_url"
-    GUID = "guid"
     CONTENT_HASH = "content_hash"
 
 
@@ -227,6 +226,7 @@ class Article:
     word_count: int
     content_hash: str
     raw_hash: str | None
+    raw_content_type: str | None
     fetched_at: datetime
     extracted_at: datetime
     extractor_version: str

@@ -89,6 +89,7 @@ def normalise(
         word_count=word_count(body),
         content_hash=content_hash(body),
         raw_hash=fetched.body_hash,
+        raw_content_type=(fetched.content_type or None) and fetched.content_type[:255],
         fetched_at=fetched_at or now,
         extracted_at=now,
         extractor_version=extracted.extractor,

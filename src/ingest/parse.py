@@ -115,14 +115,14 @@ def _parse_feed(
     feed = parsed.get("feed") or {}
     base = feed.get("link") if isinstance(feed.get("link"), str) else None
     entries: list[FeedEntry] = []
-    seen: set[str] = set()
+    seen: set[tuple[str, str]] = set()
     for raw in raw_entries[:max_entries]:
         link = _absolute(raw.get("link"), url)
         guid = _guid(raw, link)
-        if not link or not guid or guid in seen:
-            log.debug("feed %s: entry without link/guid or repeated guid skipped", url)
+        if not link or not guid or (guid, link) in seen:
+            log.debug("feed %s: entry without link/guid, or repeated, skipped", url)
             continue
-        seen.add(guid)
+        seen.add((guid, link))
         authors = raw.get("author")
         entries.append(
             FeedEntry(

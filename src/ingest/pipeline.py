@@ -374,32 +374,29 @@ def reprocess_interval(
     """
     stats = StepStats()
     raw = archive.RawArchive(settings.resolved_archive_dir)
-    staged: list[tuple[str, Article]] = []
-    captures = warehouse.captured_between(engine, start, end, limit=settings.max_pages_per_run)
-    for job, final_url, raw_hash, fetched_at in captures:
-        body = raw.get(raw_hash)
-        if body is None:
-            stats.failures["archive_missing"] += 1
-            continue
-        outcome = extract.extract_page(body, None, final_url)
-        if isinstance(outcome, Miss):
-            stats.failures[outcome.reason.value] += 1
-            continue
-        fetched = Fetched(
-            url=job.link,
-            final_url=final_url,
-            status=200,
-            content_type=None,
-            body=body,
-            body_hash=raw_hash,
-            etag=None,
-            last_modified=None,
-            elapsed_s=0.0,
-        )
-        staged.append((job.canonical_url, _normalise(settings, job, fetched, outcome, fetched_at)))
-    stats.articles_extracted = len(staged)
-    warehouse.stage(engine, run_id, staged, _now())
-    log.info("reprocessed %d archived pages captured in [%s, %s)", len(staged), start, end)
+    for captures in warehouse.captured_between(engine, start, end, batch=settings.flush_every * 20):
+        staged: list[tuple[str, Article]] = []
+        for job, final_url, raw_hash, content_type, fetched_at in captures:
+            body = raw.get(raw_hash)
+            if body is None:
+                stats.failures["archive_missing"] += 1
+                continue
+            outcome = extract.extract_page(body, content_type, final_url)
+            if isinstance(outcome, Miss):
+                stats.failures[outcome.reason.value] += 1
+                continue
+            fetched = Fetched(
+                url=job.link, final_url=final_url, status=200, content_type=content_type,
+                body=body, body_hash=raw_hash, etag=None, last_modified=None, elapsed_s=0.0,
+            )  # fmt: skip
+            staged.append(
+                (job.canonical_url, _normalise(settings, job, fetched, outcome, fetched_at))
+            )
+        warehouse.stage(engine, run_id, staged, _now())
+        stats.articles_extracted += len(staged)
+    log.info(
+        "reprocessed %d archived pages captured in [%s, %s)", stats.articles_extracted, start, end
+    )
     return stats.as_dict()
 
 
@@ -473,8 +470,13 @@ def run_once(
             progress("fetch", index + 1, len(page_shards))
     stats = StepStats.total(parts)
     loaded = load_run(engine, run_id, interval=(now, _now()), counters=counters_of(stats))
-    warehouse.prune_fetch_log(engine, now - timedelta(days=settings.fetch_log_keep_days))
+    housekeeping(engine, settings)
     return RunSummary(run_id, stats, loaded, time.monotonic() - started)
+
+
+def housekeeping(engine: Engine, settings: Settings) -> None:
+    """Keep the fetch log and abandoned staging rows bounded."""
+    warehouse.prune(engine, _now() - timedelta(days=settings.fetch_log_keep_days))
 
 
 def counters_of(stats: StepStats) -> dict[str, int]:

@@ -42,10 +42,10 @@ class _FeedModel(BaseModel):
 
     key: Annotated[str, Field(pattern=KEY_PATTERN)]
     url: Annotated[str, Field(min_length=10, max_length=2048)]
-    title: str | None = None
-    site: str | None = None
+    title: Annotated[str | None, Field(max_length=1000)] = None
+    site: Annotated[str | None, Field(max_length=200)] = None
     enabled: bool = True
-    tags: tuple[str, ...] = ()
+    tags: tuple[Annotated[str, Field(max_length=100)], ...] = ()
     language: Annotated[str | None, Field(max_length=16)] = None
     interval_minutes: Annotated[int | None, Field(ge=1, le=7 * 24 * 60)] = None
 

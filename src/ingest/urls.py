@@ -15,6 +15,7 @@ from ingest.errors import UrlRejected
 RULES_VERSION = 1
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
+MAX_HOST_LENGTH = 253  # DNS
 
 #: Query parameters that identify a campaign or a click, never a document.
 TRACKING_PARAMS = frozenset(
@@ -84,13 +85,15 @@ def _normalise_escapes(part: str) -> str:
 
 def _host(netloc_host: str, url: str) -> str:
     host = netloc_host.rstrip(".").lower()
-    if not host:
+    if not host or len(host) > MAX_HOST_LENGTH:
         raise UrlRejected("bad_url", url)
     if not host.isascii():
         try:
             host = host.encode("idna").decode("ascii")
         except UnicodeError:
             raise UrlRejected("bad_url", url) from None
+        if len(host) > MAX_HOST_LENGTH:
+            raise UrlRejected("bad_url", url)
     return host
 
 
@@ -123,7 +126,11 @@ def canonical_url(url: str, *, max_length: int = 2048) -> str:
         (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _is_tracking(k)
     ]
     query = urlencode(sorted(query_pairs), doseq=False)
-    return urlunsplit((scheme, netloc, path, query, ""))
+    result = urlunsplit((scheme, netloc, path, query, ""))
+    # Re-check: percent-encoding can grow a URL; indexes limit bytes, not characters.
+    if len(result.encode("utf-8")) > max_length:
+        raise UrlRejected("url_too_long", raw)
+    return result
 
 
 def article_id_for(canonical: str) -> str:

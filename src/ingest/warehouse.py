@@ -34,7 +34,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    UniqueConstraint,
     bindparam,
     create_engine,
     delete,
@@ -52,7 +51,7 @@ from sqlalchemy.sql import table as sa_table
 from sqlalchemy.types import TypeDecorator
 
 from ingest import PIPELINE_VERSION
-from ingest.errors import WarehouseError, WarehouseUnavailable
+from ingest.errors import ConfigError, WarehouseError, WarehouseUnavailable
 from ingest.models import (
     Article,
     DedupeResult,
@@ -155,7 +154,7 @@ feed_entries = Table(
     Column("article_id", Key),
     Column("duplicate_kind", String(16)),
     Column("last_run_id", String(250)),
-    UniqueConstraint("feed_key", "guid"),
+    Index(None, "feed_key", "guid"),
     Index(None, "state", "host"),
     Index(None, "canonical_url"),
     Index(None, "article_id"),
@@ -184,6 +183,7 @@ articles = Table(
     Column("word_count", Integer, nullable=False),
     Column("content_hash", String(64), nullable=False),
     Column("raw_hash", String(64)),
+    Column("raw_content_type", String(255)),
     Column("cluster_id", Key, nullable=False),
     Column("is_representative", Boolean, nullable=False),
     Column("first_seen_at", UTCDateTime, nullable=False),
@@ -231,6 +231,7 @@ load_ledger = Table(
     "load_ledger",
     metadata,
     Column("run_id", String(250), primary_key=True),
+    Column("load_seq", Integer, primary_key=True, autoincrement=False),
     Column("interval_start", UTCDateTime),
     Column("interval_end", UTCDateTime),
     Column("feeds_polled", Integer, nullable=False, default=0),
@@ -366,9 +367,16 @@ def sanitised(exc: DBAPIError) -> WarehouseError:
     sqlstate = getattr(orig, "sqlstate", None)
     kind = type(orig).__name__ if orig is not None else type(exc).__name__
     message = f"{kind}{f' [{sqlstate}]' if sqlstate else ''}: {primary}"[:500]
-    if exc.connection_invalidated or isinstance(exc, OperationalError):
-        return WarehouseUnavailable(message)
-    return WarehouseError(message)
+    transient = exc.connection_invalidated or (
+        # connection exceptions, shutdowns, serialization failures, deadlocks
+        (sqlstate or "").startswith(("08", "57P", "40"))
+        # SQLite: a lock held past the busy timeout
+        or (sqlstate is None and isinstance(exc, OperationalError)
+            and ("locked" in primary or "busy" in primary))
+        # psycopg before a connection exists (refused, unreachable)
+        or (sqlstate is None and isinstance(exc, OperationalError) and "connect" in primary)
+    )  # fmt: skip
+    return WarehouseUnavailable(message) if transient else WarehouseError(message)
 
 
 @contextmanager
@@ -409,8 +417,23 @@ def _insert(conn: Connection, table: Table) -> Any:  # noqa: ANN401 - dialect-sp
 
 
 def sync_feeds(engine: Engine, specs: Sequence[FeedSpec], now: datetime) -> int:
-    """Make the ``feeds`` table match the registry; feeds no longer listed are disabled."""
+    """Make the ``feeds`` table match the registry; feeds no longer listed are disabled.
+
+    A feed key is a permanent id (entries and articles refer to it): a URL already
+    registered under another key is a configuration error, not a silent rename.
+    """
     with transaction(engine) as conn:
+        registered = dict(conn.execute(select(feeds.c.url, feeds.c.feed_key)).all())
+        moved = [
+            f"{s.url} is registered as {registered[s.url]!r}, not {s.key!r}"
+            for s in specs
+            if registered.get(s.url, s.key) != s.key
+        ]
+        if moved:
+            raise ConfigError(
+                "feed keys are permanent ids; keep the old key (or give the feed a new URL): "
+                + "; ".join(moved)
+            )
         for spec in sorted(specs, key=lambda s: s.key):
             values = {
                 "url": spec.url,
@@ -538,9 +561,9 @@ def record_poll_failure(
 # --------------------------------------------------------------------------- entries
 
 
-def entry_id_for(feed_key: str, guid: str) -> str:
-    """Stable key of a feed entry."""
-    return article_id_for(f"{feed_key}\n{guid}")
+def entry_id_for(feed_key: str, guid: str, url: str) -> str:
+    """Stable key of a feed entry: its feed, its guid and its canonical URL."""
+    return article_id_for(f"{feed_key}\n{guid}\n{url}")
 
 
 def record_entries(
@@ -558,7 +581,7 @@ def record_entries(
     """
     if not entries:
         return 0
-    rows = {entry_id_for(feed_key, e.guid): (e, url) for e, url in entries}
+    rows = {entry_id_for(feed_key, e.guid, url): (e, url) for e, url in entries}
     with transaction(engine) as conn:
         existing = set(
             conn.execute(
@@ -625,7 +648,7 @@ def record_bad_entries(
     with transaction(engine) as conn:
         for entry, reason in bad:
             stmt = _insert(conn, feed_entries).values(
-                entry_id=entry_id_for(feed_key, entry.guid),
+                entry_id=entry_id_for(feed_key, entry.guid, entry.link),
                 feed_key=feed_key,
                 guid=entry.guid,
                 link=entry.link[:4096],
@@ -645,11 +668,23 @@ def record_bad_entries(
 
 
 def pending_hosts(engine: Engine, *, max_attempts: int) -> list[tuple[str, int]]:
-    """Hosts with pages waiting to be fetched, and how many distinct pages each."""
+    """Hosts with pages waiting to be fetched, and how many distinct pages each.
+
+    Entries whose attempts already reach ``max_attempts`` (the setting was lowered) are
+    marked failed here rather than left pending for ever.
+    """
+    with transaction(engine) as conn:
+        conn.execute(
+            update(feed_entries)
+            .where(
+                feed_entries.c.state == EntryState.PENDING.value,
+                feed_entries.c.attempts >= max_attempts,
+            )
+            .values(state=EntryState.FAILED.value)
+        )
     query = (
         select(feed_entries.c.host, func.count(feed_entries.c.canonical_url.distinct()))
         .where(feed_entries.c.state == EntryState.PENDING.value)
-        .where(feed_entries.c.attempts < max_attempts)
         .group_by(feed_entries.c.host)
         .order_by(feed_entries.c.host)
     )
@@ -660,35 +695,45 @@ def pending_hosts(engine: Engine, *, max_attempts: int) -> list[tuple[str, int]]
 def pending_jobs(
     engine: Engine, *, limit: int, max_attempts: int, hosts: Sequence[str] | None = None
 ) -> list[PageJob]:
-    """One page job per pending canonical URL (oldest entry first), at most ``limit``."""
-    query = (
-        select(feed_entries)
+    """One page job per pending canonical URL, oldest first, at most ``limit``."""
+    oldest = (
+        select(
+            feed_entries.c.canonical_url,
+            func.min(feed_entries.c.first_seen_at).label("first_seen"),
+        )
         .where(feed_entries.c.state == EntryState.PENDING.value)
         .where(feed_entries.c.attempts < max_attempts)
-        .order_by(
-            feed_entries.c.canonical_url, feed_entries.c.first_seen_at, feed_entries.c.entry_id
-        )
+        .group_by(feed_entries.c.canonical_url)
+        .order_by("first_seen", feed_entries.c.canonical_url)
+        .limit(limit)
     )
     if hosts is not None:
-        query = query.where(feed_entries.c.host.in_(list(hosts)))
+        oldest = oldest.where(feed_entries.c.host.in_(list(hosts)))
     jobs: dict[str, PageJob] = {}
     with reading(engine) as conn:
-        for row in conn.execute(query):
-            if row.canonical_url in jobs:
-                continue
-            if len(jobs) >= limit:
-                break
-            jobs[row.canonical_url] = PageJob(
-                entry_id=row.entry_id,
-                feed_key=row.feed_key,
-                guid=row.guid,
-                link=row.link,
-                canonical_url=row.canonical_url,
-                title=row.title,
-                published=row.published_at,
-                updated=row.entry_updated_at,
+        urls = [row.canonical_url for row in conn.execute(oldest)]
+        for chunk in _chunks(urls, WRITE_CHUNK):
+            rows = conn.execute(
+                select(feed_entries)
+                .where(feed_entries.c.state == EntryState.PENDING.value)
+                .where(feed_entries.c.canonical_url.in_(chunk))
+                .order_by(feed_entries.c.first_seen_at, feed_entries.c.entry_id)
             )
-    return list(jobs.values())
+            for row in rows:
+                jobs.setdefault(
+                    row.canonical_url,
+                    PageJob(
+                        entry_id=row.entry_id,
+                        feed_key=row.feed_key,
+                        guid=row.guid,
+                        link=row.link,
+                        canonical_url=row.canonical_url,
+                        title=row.title,
+                        published=row.published_at,
+                        updated=row.entry_updated_at,
+                    ),
+                )
+    return [jobs[url] for url in urls if url in jobs]
 
 
 def mark_failed_jobs(
@@ -738,11 +783,11 @@ def log_fetches(engine: Engine, rows: Iterable[Mapping[str, Any]]) -> None:
             conn.execute(fetch_log.insert(), batch)
 
 
-def prune_fetch_log(engine: Engine, older_than: datetime) -> int:
-    """Delete fetch-log rows older than ``older_than``; return how many went."""
+def prune(engine: Engine, older_than: datetime) -> None:
+    """Delete fetch-log rows, and staged rows of runs that never loaded, older than this."""
     with transaction(engine) as conn:
-        result = conn.execute(delete(fetch_log).where(fetch_log.c.fetched_at < older_than))
-        return int(result.rowcount)
+        conn.execute(delete(fetch_log).where(fetch_log.c.fetched_at < older_than))
+        conn.execute(delete(article_staging).where(article_staging.c.staged_at < older_than))
 
 
 # --------------------------------------------------------------------------- staging
@@ -812,9 +857,18 @@ def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
 
 
 def ledger_entry(engine: Engine, run_id: str) -> LoadResult | None:
-    """The ledger row of a run that has already loaded, if any."""
+    """The latest ledger row of a run that has loaded, if any."""
     with reading(engine) as conn:
-        row = conn.execute(select(load_ledger).where(load_ledger.c.run_id == run_id)).first()
+        return _latest_ledger(conn, run_id)
+
+
+def _latest_ledger(conn: Connection, run_id: str) -> LoadResult | None:
+    row = conn.execute(
+        select(load_ledger)
+        .where(load_ledger.c.run_id == run_id)
+        .order_by(load_ledger.c.load_seq.desc())
+        .limit(1)
+    ).first()
     if row is None:
         return None
     return LoadResult(
@@ -831,11 +885,7 @@ class Decide(Protocol):
     """The dedupe decision the composer hands to :func:`load_batch`."""
 
     def __call__(
-        self,
-        candidates: Sequence[Article],
-        *,
-        known_content: Mapping[str, str],
-        known_guids: Mapping[tuple[str, str], str],
+        self, candidates: Sequence[Article], *, known_content: Mapping[str, str]
     ) -> DedupeResult:
         """Split candidates into unique articles and duplicates of known ones."""
 
@@ -867,22 +917,26 @@ def load_batch(
     its page was fetched for. New articles are inserted; stored ones are rewritten only
     when a content column changed (``first_seen_at`` is kept); unchanged ones are not
     written. A row that cannot be stored is rejected alone, with its reason on the feed
-    entries. A run that already has a ledger row writes nothing and returns that row.
+    entries.
+
+    The run's staged rows are the idempotency token: they are deleted in the same
+    transaction. A load with nothing staged whose run already has a ledger row (a retry
+    after the commit) writes nothing and returns that row; a run loaded again with new
+    staged rows (Airflow's *Clear*, a reprocessing backfill) gets another ledger row.
     """
-    previous = ledger_entry(engine, run_id)
-    if previous is not None:
-        log.info("run %s already loaded; nothing to do", run_id)
-        return previous
     with transaction(engine) as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(select(func.pg_advisory_xact_lock(LOAD_LOCK_KEY)))
-        if conn.execute(select(load_ledger.c.run_id).where(load_ledger.c.run_id == run_id)).first():
-            conn.rollback()
-            return ledger_entry(engine, run_id) or _missing_ledger(run_id)
+        previous = _latest_ledger(conn, run_id)
+        still_staged = conn.execute(
+            select(article_staging.c.run_id).where(article_staging.c.run_id == run_id).limit(1)
+        ).first()
+        if previous is not None and still_staged is None:
+            log.info("run %s already loaded; nothing to do", run_id)
+            return previous
         accepted, rejected = _validated(staged)
         candidates = [article for _, article in accepted]
-        known_content, known_guids = _known_keys(conn, candidates)
-        verdict = decide(candidates, known_content=known_content, known_guids=known_guids)
+        verdict = decide(candidates, known_content=_known_content(conn, candidates))
         links = _links(accepted, verdict)
         inserted, updated, unchanged = _upsert(conn, verdict.unique, run_id, now, fault)
         _link_entries(conn, sorted(links + rejected, key=_link_key), run_id)
@@ -894,9 +948,15 @@ def load_batch(
             skipped=unchanged,
         )
         counters = counters or {}
+        seq = conn.execute(
+            select(func.coalesce(func.max(load_ledger.c.load_seq), 0)).where(
+                load_ledger.c.run_id == run_id
+            )
+        ).scalar_one()
         conn.execute(
             load_ledger.insert().values(
                 run_id=run_id,
+                load_seq=seq + 1,
                 interval_start=interval[0],
                 interval_end=interval[1],
                 feeds_polled=counters.get("feeds_polled", 0),
@@ -922,10 +982,6 @@ def load_batch(
         len(rejected),
     )  # fmt: skip
     return result
-
-
-def _missing_ledger(run_id: str) -> LoadResult:  # pragma: no cover - seen inside the lock
-    raise WarehouseError(f"ledger row of run {run_id} vanished")
 
 
 _Link = tuple[str, EntryState, str | None, str | None, str | None]
@@ -1010,10 +1066,8 @@ def _row_problem(article: Article) -> str | None:  # noqa: PLR0911 - a checklist
     return None
 
 
-def _known_keys(
-    conn: Connection, batch: Sequence[Article]
-) -> tuple[dict[str, str], dict[tuple[str, str], str]]:
-    """Stored ``content_hash -> article_id`` and ``(feed, guid) -> article_id`` for a batch."""
+def _known_content(conn: Connection, batch: Sequence[Article]) -> dict[str, str]:
+    """Stored ``content_hash -> article_id`` (earliest stored first) for a batch."""
     content: dict[str, str] = {}
     for chunk in _chunks(sorted({a.content_hash for a in batch}), WRITE_CHUNK):
         for content_hash_, article_id in conn.execute(
@@ -1022,22 +1076,7 @@ def _known_keys(
             .order_by(articles.c.first_seen_at, articles.c.article_id)
         ).all():
             content.setdefault(content_hash_, article_id)
-    guid_map: dict[tuple[str, str], str] = {}
-    by_feed: dict[str, set[str]] = {}
-    for a in batch:
-        if a.feed_key and a.guid:
-            by_feed.setdefault(a.feed_key, set()).add(a.guid)
-    for feed_key, guids in sorted(by_feed.items()):
-        for chunk in _chunks(sorted(guids), WRITE_CHUNK):
-            for guid, article_id in conn.execute(
-                select(feed_entries.c.guid, feed_entries.c.article_id).where(
-                    feed_entries.c.feed_key == feed_key,
-                    feed_entries.c.guid.in_(chunk),
-                    feed_entries.c.article_id.is_not(None),
-                )
-            ).all():
-                guid_map[(feed_key, guid)] = article_id
-    return content, guid_map
+    return content
 
 
 _KEEP_ON_UPDATE = ("article_id", "first_seen_at", "cluster_id", "is_representative")
@@ -1156,6 +1195,7 @@ def _article_row(article: Article, run_id: str, now: datetime) -> dict[str, Any]
         "word_count": article.word_count,
         "content_hash": article.content_hash,
         "raw_hash": article.raw_hash,
+        "raw_content_type": article.raw_content_type,
         "cluster_id": article.article_id,
         "is_representative": True,
         "first_seen_at": now,
@@ -1273,21 +1313,34 @@ def latest_articles(engine: Engine, limit: int = 5) -> list[dict[str, Any]]:
 
 
 def captured_between(
-    engine: Engine, start: datetime, end: datetime, *, limit: int
-) -> list[tuple[PageJob, str, str, datetime]]:
-    """Stored articles fetched in ``[start, end)`` with an archived page, for re-extraction.
+    engine: Engine, start: datetime, end: datetime, *, batch: int = 500
+) -> Iterator[list[tuple[PageJob, str, str, str | None, datetime]]]:
+    """Stored articles fetched in ``[start, end)`` with an archived page, in batches.
 
-    Each item is ``(job, final_url, raw_hash, fetched_at)``.
+    Each item is ``(job, final_url, raw_hash, raw_content_type, fetched_at)``; batches
+    follow ``(fetched_at, article_id)`` order, so the whole interval is covered.
     """
-    query = (
-        select(articles)
-        .where(articles.c.fetched_at >= start, articles.c.fetched_at < end)
-        .where(articles.c.raw_hash.is_not(None))
-        .order_by(articles.c.fetched_at, articles.c.article_id)
-        .limit(limit)
-    )
-    with reading(engine) as conn:
-        return [
+    after: tuple[datetime, str] | None = None
+    while True:
+        query = (
+            select(articles)
+            .where(articles.c.fetched_at >= start, articles.c.fetched_at < end)
+            .where(articles.c.raw_hash.is_not(None))
+            .order_by(articles.c.fetched_at, articles.c.article_id)
+            .limit(batch)
+        )
+        if after is not None:
+            query = query.where(
+                or_(
+                    articles.c.fetched_at > after[0],
+                    (articles.c.fetched_at == after[0]) & (articles.c.article_id > after[1]),
+                )
+            )
+        with reading(engine) as conn:
+            rows = conn.execute(query).all()
+        if not rows:
+            return
+        yield [
             (
                 PageJob(
                     entry_id="",
@@ -1300,7 +1353,9 @@ def captured_between(
                 ),
                 row.final_url,
                 row.raw_hash,
+                row.raw_content_type,
                 row.fetched_at,
             )
-            for row in conn.execute(query)
+            for row in rows
         ]
+        after = (rows[-1].fetched_at, rows[-1].article_id)

@@ -44,13 +44,6 @@ def test_stored_article_with_same_id_is_an_update_not_a_duplicate():
     assert result.unique == (a,)
 
 
-def test_guid_already_linked_to_another_article_is_a_duplicate():
-    moved = article("https://a.example/moved", "edited body", feed="f", guid="g-1")
-    result = dedupe_batch([moved], known_guids={("f", "g-1"): "e" * 32})
-    assert result.duplicates[0].kind is DuplicateKind.GUID
-    assert result.duplicates[0].of_article_id == "e" * 32
-
-
 def test_order_of_input_does_not_change_the_verdict():
     batch = [
         article(f"https://s{i}.example/w", "same", published=T0 + timedelta(minutes=i))

@@ -181,3 +181,11 @@ def test_dead_port_is_a_connect_error(fetcher):
 )
 def test_urls_refused_before_any_request(fetcher, url, reason):
     failed(fetcher.get(url, LIMITS), reason)
+
+
+def test_multi_member_gzip_is_read_whole(httpserver, fetcher):
+    data = gzip.compress(b"first member. ") + gzip.compress(b"second member.")
+    httpserver.expect_request("/mm").respond_with_data(data, headers={"Content-Encoding": "gzip"})
+    assert (
+        ok(fetcher.get(httpserver.url_for("/mm"), LIMITS)).body == b"first member. second member."
+    )

@@ -27,13 +27,15 @@ def test_rss2_plain_guid_is_kept_verbatim(fixtures):
     assert parse(fixtures, "rss2.xml").entries[1].guid == "tribune-1002"
 
 
-def test_repeated_guid_is_kept_once(fixtures):
-    guids = [e.guid for e in parse(fixtures, "rss2.xml").entries]
-    assert len(guids) == len(set(guids)) == 3
+def test_exact_repeats_are_skipped_but_a_reused_guid_with_another_link_is_kept(fixtures):
+    pairs = [(e.guid, e.link) for e in parse(fixtures, "rss2.xml").entries]
+    assert len(pairs) == len(set(pairs)) == 4
+    assert [g for g, _ in pairs].count("tribune-1002") == 2
+    assert [g for g, _ in pairs].count("tribune-1001") == 1
 
 
 def test_bad_date_gives_none_not_an_error(fixtures):
-    undated = parse(fixtures, "rss2.xml").entries[2]
+    undated = parse(fixtures, "rss2.xml").entries[3]
     assert undated.published is None
     assert undated.guid == undated.link  # no guid: the link stands in
 

@@ -56,6 +56,7 @@ def upgrade() -> None:
         sa.Column("word_count", sa.Integer(), nullable=False),
         sa.Column("content_hash", sa.String(length=64), nullable=False),
         sa.Column("raw_hash", sa.String(length=64), nullable=True),
+        sa.Column("raw_content_type", sa.String(length=255), nullable=True),
         sa.Column("cluster_id", sa.String(length=32), nullable=False),
         sa.Column("is_representative", sa.Boolean(), nullable=False),
         sa.Column("first_seen_at", sa.DateTime(timezone=True), nullable=False),
@@ -130,6 +131,7 @@ def upgrade() -> None:
     op.create_table(
         "load_ledger",
         sa.Column("run_id", sa.String(length=250), nullable=False),
+        sa.Column("load_seq", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("interval_start", sa.DateTime(timezone=True), nullable=True),
         sa.Column("interval_end", sa.DateTime(timezone=True), nullable=True),
         sa.Column("feeds_polled", sa.Integer(), nullable=False),
@@ -146,7 +148,7 @@ def upgrade() -> None:
         sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("pipeline_version", sa.String(length=40), nullable=False),
-        sa.PrimaryKeyConstraint("run_id", name=op.f("pk_load_ledger")),
+        sa.PrimaryKeyConstraint("run_id", "load_seq", name=op.f("pk_load_ledger")),
     )
     op.create_table(
         "feed_entries",
@@ -172,7 +174,6 @@ def upgrade() -> None:
             ["feed_key"], ["feeds.feed_key"], name=op.f("fk_feed_entries_feed_key_feeds")
         ),
         sa.PrimaryKeyConstraint("entry_id", name=op.f("pk_feed_entries")),
-        sa.UniqueConstraint("feed_key", "guid", name=op.f("uq_feed_entries_feed_key_guid")),
     )
     with op.batch_alter_table("feed_entries", schema=None) as batch_op:
         batch_op.create_index(
@@ -182,6 +183,9 @@ def upgrade() -> None:
             batch_op.f("ix_feed_entries_canonical_url"), ["canonical_url"], unique=False
         )
         batch_op.create_index(
+            batch_op.f("ix_feed_entries_feed_key_guid"), ["feed_key", "guid"], unique=False
+        )
+        batch_op.create_index(
             batch_op.f("ix_feed_entries_state_host"), ["state", "host"], unique=False
         )
 
@@ -189,6 +193,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("feed_entries", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_feed_entries_state_host"))
+        batch_op.drop_index(batch_op.f("ix_feed_entries_feed_key_guid"))
         batch_op.drop_index(batch_op.f("ix_feed_entries_canonical_url"))
         batch_op.drop_index(batch_op.f("ix_feed_entries_article_id"))
 

@@ -14,8 +14,9 @@ prepare -> plan_feeds -> poll[feed shard]* -> plan_pages -> fetch[host shard]* -
 * **Feeds:** the registry file named by `INGEST_FEEDS_FILE`, synced into `feeds` by `prepare`.
 * **Re-runs are safe:** feed entries, pages and articles are keyed; a run loads once
   (`load_ledger`); re-running or backfilling an interval stores nothing twice.
-* **Backfills** (`airflow backfill create --dag-id news_ingest ...`) re-extract the pages
-  captured in each interval from the raw archive with the current extractor.
+* **Backfills** (`airflow backfill create --dag-id news_ingest ...`) do not poll; they
+  re-extract the pages captured in each interval from the raw archive with the current
+  extractor (`--reprocess-behavior completed` for intervals that already ran).
 
 See docs/operations.md.
 """

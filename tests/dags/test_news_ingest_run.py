@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,31 +14,39 @@ from ingest.urls import article_id_for, canonical_url
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
 
 
-@pytest.fixture(scope="module")
-def ingest_env(tmp_path_factory, demo_site):
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def ingest_env(request, tmp_path_factory, demo_site):
     """INGEST_* settings and the news_warehouse Connection, as a deployment sets them."""
     home = tmp_path_factory.mktemp("ingest-home")
     feeds = home / "feeds.toml"
     feeds.write_text(demo_site.feeds_toml())
-    db = home / "connection-warehouse.db"
-    env = {
-        "INGEST_HOME": str(home),
-        "INGEST_FEEDS_FILE": str(feeds),
-        "INGEST_PAGE_DEADLINE_S": "2",
-        "AIRFLOW_CONN_NEWS_WAREHOUSE": f"sqlite:///{db}",
-    }
-    with pytest.MonkeyPatch.context() as mp:
+    with contextlib.ExitStack() as stack:
+        if request.param == "sqlite":
+            url = f"sqlite:///{home / 'connection-warehouse.db'}"
+            conn_uri = url
+        else:
+            url = stack.enter_context(request.getfixturevalue("pg_cluster").database())
+            conn_uri = url.replace("postgresql+psycopg://", "postgresql://")
+        env = {
+            "INGEST_HOME": str(home),
+            "INGEST_FEEDS_FILE": str(feeds),
+            "INGEST_PAGE_DEADLINE_S": "2",
+            "AIRFLOW_CONN_NEWS_WAREHOUSE": conn_uri,
+        }
+        mp = stack.enter_context(pytest.MonkeyPatch.context())
         for key, value in env.items():
             mp.setenv(key, value)
-        yield home, db
+        engine = wh.make_engine(url)
+        stack.callback(engine.dispose)
+        yield home, engine
 
 
 @pytest.fixture(scope="module")
 def first_run(dagbag, ingest_env):
-    home, db = ingest_env
+    home, engine = ingest_env
     dag = dagbag.get_dag("news_ingest")
     run = dag.test(logical_date=datetime.now(UTC))
-    return run, wh.make_engine(f"sqlite:///{db}"), home
+    return run, engine, home
 
 
 def scalar(engine, query):

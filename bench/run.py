@@ -16,11 +16,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1] / "tools"))
 
 import bench_e2e
 import bench_extract
+import bench_loads
 
-BENCHES = {"extract": bench_extract.run, "e2e": bench_e2e.run}
+BENCHES = {"extract": bench_extract.run, "e2e": bench_e2e.run, "loads": bench_loads.run}
 
 
 def main() -> int:

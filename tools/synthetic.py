@@ -47,18 +47,25 @@ WORDS = [
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
 
-def body(rng: random.Random, paragraphs: int) -> str:
-    return "\n".join(
-        " ".join(rng.choice(WORDS) for _ in range(rng.randint(40, 110))).capitalize() + "."
-        for _ in range(paragraphs)
-    )
+def _paragraph(rng: random.Random) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(rng.randint(40, 110))).capitalize() + "."
+
+
+_POOL_RNG = random.Random(20261125)
+POOL = tuple(_paragraph(_POOL_RNG) for _ in range(3000))
+
+
+def body(rng: random.Random, paragraphs: int, index: int) -> str:
+    """A unique body: a lead naming the story, then paragraphs from a shared pool."""
+    lead = f"Story number {index} begins with its own lead paragraph about the {rng.choice(WORDS)}."
+    return "\n".join([lead, *(POOL[rng.randrange(len(POOL))] for _ in range(paragraphs))])
 
 
 def synthetic(index: int, *, seed: int = 1) -> Article:
     """Article ``index``: deterministic, about 2-6 kB of body like real news."""
     rng = random.Random(seed * 1_000_003 + index)
     url = f"https://site{index % 50}.example/news/{index}"
-    text = body(rng, rng.randint(4, 9))
+    text = body(rng, rng.randint(4, 9), index)
     published = T0 + timedelta(minutes=index)
     return Article(
         article_id=article_id_for(url), canonical_url=url, url=url + "?utm_source=rss",

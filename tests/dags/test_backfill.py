@@ -194,8 +194,8 @@ def test_backfill_over_a_captured_interval_stores_nothing_twice(captured, standa
             break
         assert time.monotonic() < deadline, f"runs still going: {runs}"
         time.sleep(2)
-    assert backfill == ["success"] * expected_runs
-    assert "success" in scheduled, "a scheduled run ran alongside the backfill"
+    assert backfill == ["success"] * expected_runs, runs
+    assert "success" in scheduled, f"a scheduled run ran alongside the backfill: {runs}"
 
     with engine.connect() as conn:
         ledgers = conn.execute(

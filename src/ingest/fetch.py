@@ -10,6 +10,7 @@ look at it.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import zlib
 from dataclasses import dataclass
@@ -163,13 +164,28 @@ class Fetcher:
     """One HTTP client for one task: bounded GETs with conditional requests."""
 
     def __init__(self, user_agent: str, *, transport: httpx.BaseTransport | None = None) -> None:
-        self._client = httpx.Client(
+        self._user_agent = user_agent
+        self._transport = transport
+        self._client = self._new_client()
+        self._expired = threading.Event()
+
+    def _new_client(self) -> httpx.Client:
+        return httpx.Client(
             follow_redirects=False,
             trust_env=False,
-            headers={"User-Agent": user_agent},
-            transport=transport,
+            headers={"User-Agent": self._user_agent},
+            transport=self._transport,
             limits=httpx.Limits(max_connections=16, max_keepalive_connections=8),
         )
+
+    def _expire(self) -> None:
+        """Deadline watchdog: close the connections under a request that is still running.
+
+        httpx's timeouts bound each read, so a server that drips header or body bytes
+        could hold a request far past its deadline; closing the socket ends it.
+        """
+        self._expired.set()
+        self._client.close()
 
     def __enter__(self) -> Self:
         return self
@@ -242,6 +258,31 @@ class Fetcher:
         if remaining <= 0:
             raise _Failed(Reason.TIMEOUT, f"deadline of {limits.deadline_s:g}s reached")
         timeout = httpx.Timeout(remaining, connect=min(limits.connect_timeout_s, remaining))
+        self._expired.clear()
+        watchdog = threading.Timer(remaining, self._expire)
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            return self._exchange(url, headers, limits, deadline, timeout)
+        except (_Failed, httpx.HTTPError, RuntimeError, OSError) as exc:
+            if not self._expired.is_set():
+                raise
+            raise _Failed(
+                Reason.TIMEOUT, f"deadline of {limits.deadline_s:g}s reached ({type(exc).__name__})"
+            ) from None
+        finally:
+            watchdog.cancel()
+            if self._expired.is_set():  # the watchdog closed the pool: start a fresh one
+                self._client = self._new_client()
+
+    def _exchange(
+        self,
+        url: str,
+        headers: dict[str, str],
+        limits: Limits,
+        deadline: float,
+        timeout: httpx.Timeout,
+    ) -> str | tuple[int, str | None, bytes, int, httpx.Headers]:
         try:
             with self._client.stream("GET", url, headers=headers, timeout=timeout) as resp:
                 status = resp.status_code

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import (
+    ARRAY,
     JSON,
     Boolean,
     Column,
@@ -1038,6 +1039,10 @@ def _unstorable(value: str) -> bool:
 
 def _storable(article: Article) -> Article:
     """NUL bytes and lone surrogates out of every text field (PostgreSQL rejects them)."""
+    texts = [getattr(article, name) for name in _TEXT_FIELDS]
+    flat = "\n".join(t if isinstance(t, str) else "\n".join(t) for t in texts if t)
+    if not _unstorable(flat):  # the common case: one check for the whole row
+        return article
     changes: dict[str, Any] = {}
     for name in _TEXT_FIELDS:
         value = getattr(article, name)
@@ -1156,14 +1161,7 @@ def _upsert(
 ) -> tuple[int, int, int]:
     """Write new and changed articles in key order; return (inserted, updated, unchanged)."""
     batch = sorted(unique, key=lambda a: a.article_id)
-    stored: dict[str, Any] = {}
-    for chunk in _chunks([a.article_id for a in batch], WRITE_CHUNK):
-        for row in conn.execute(
-            select(articles.c.article_id, *(articles.c[c] for c in CONTENT_COLUMNS)).where(
-                articles.c.article_id.in_(chunk)
-            )
-        ):
-            stored[row.article_id] = row
+    stored = _stored_versions(conn, [a.article_id for a in batch])
     new: list[dict[str, Any]] = []
     changed: list[dict[str, Any]] = []
     unchanged = 0
@@ -1189,6 +1187,21 @@ def _upsert(
     elif new or changed:
         _executemany_upsert(conn, sorted([*new, *changed], key=lambda r: r["article_id"]), progress)
     return len(new), len(changed), unchanged
+
+
+def _stored_versions(conn: Connection, ids: Sequence[str]) -> dict[str, Any]:
+    """The content columns of the stored articles among ``ids``."""
+    columns = select(articles.c.article_id, *(articles.c[c] for c in CONTENT_COLUMNS))
+    if conn.dialect.name == "postgresql":  # one array parameter instead of IN lists
+        query = columns.where(
+            articles.c.article_id == func.any(bindparam("ids", type_=ARRAY(String)))
+        )
+        return {row.article_id: row for row in conn.execute(query, {"ids": list(ids)})}
+    stored: dict[str, Any] = {}
+    for chunk in _chunks(ids, WRITE_CHUNK):
+        for row in conn.execute(columns.where(articles.c.article_id.in_(chunk))):
+            stored[row.article_id] = row
+    return stored
 
 
 def _executemany_upsert(

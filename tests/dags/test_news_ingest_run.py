@@ -193,3 +193,26 @@ def test_second_run_stores_nothing_new(first_run, dagbag):
     with engine.connect() as conn:
         last_writers = set(conn.execute(select(wh.articles.c.last_run_id)).scalars())
     assert last_writers == {first.run_id}
+
+
+def test_load_task_run_again_after_its_commit_writes_nothing(first_run):
+    """The real `load` task, executed a second time by Airflow for the same run."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    run, engine, _ = first_run
+    before = scalar(engine, select(func.count()).select_from(wh.articles))
+    airflow = Path(sys.executable).with_name("airflow")
+    done = subprocess.run(
+        [str(airflow), "tasks", "test", "news_ingest", "load", run.run_id],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "already loaded" in done.stdout + done.stderr
+    assert scalar(engine, select(func.count()).select_from(wh.articles)) == before
+    with engine.connect() as conn:
+        ledgers = conn.execute(
+            select(wh.load_ledger).where(wh.load_ledger.c.run_id == run.run_id)
+        ).all()
+    assert len(ledgers) == 1

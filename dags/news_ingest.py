@@ -103,7 +103,13 @@ def news_ingest() -> None:
         if context["dag_run"].run_type == "backfill" or not feed_count:
             return []  # backfills re-extract from the archive; live polling is for live runs
         settings, engine = _warehouse()
-        at = context.get("data_interval_end") or context["logical_date"]
+        # A run triggered without a logical date (allowed in Airflow 3) has no interval:
+        # then the work due is what is due when the run was asked to run.
+        at = (
+            context.get("data_interval_end")
+            or context.get("logical_date")
+            or context["dag_run"].run_after
+        )
         return [dict(s) for s in plan_feed_shards(engine, settings, at)]
 
     @task(map_index_template="{{ shard['label'] }}")
@@ -142,7 +148,7 @@ def news_ingest() -> None:
         if context["dag_run"].run_type != "backfill":  # DagRunType is a str enum
             return {}
         settings, engine = _warehouse()
-        start, end = context["data_interval_start"], context["data_interval_end"]
+        start, end = context.get("data_interval_start"), context.get("data_interval_end")
         if start is None or end is None:
             return {}
         return reprocess_interval(engine, settings, start, end, _run_id())

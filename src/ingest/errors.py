@@ -23,18 +23,6 @@ class WarehouseUnavailable(WarehouseError):  # noqa: N818 - names a state, like 
     """The warehouse connection failed or dropped; retrying the transaction may succeed."""
 
 
-class FetchError(IngestError):
-    """A fetch failed for a reason that is the item's, not the run's.
-
-    Carries a :class:`~ingest.models.Reason` code; the pipeline records it and moves on.
-    """
-
-    def __init__(self, reason: str, detail: str = "") -> None:
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason = reason
-        self.detail = detail
-
-
 class UrlRejected(IngestError):  # noqa: N818 - reads as a verdict: "URL rejected"
     """A string that cannot be used as an http(s) URL; ``reason`` is a Reason code."""
 

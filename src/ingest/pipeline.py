@@ -30,7 +30,7 @@ from ingest.models import (
     Reason,
     Validators,
 )
-from ingest.urls import canonical_url, host_of
+from ingest.urls import canonical_url
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -492,7 +492,7 @@ def counters_of(stats: StepStats) -> dict[str, int]:
 
 
 __all__ = [
-    "RunSummary", "Shard", "StepStats", "counters_of", "fetch_shard", "host_of", "load_run",
-    "plan_feed_shards", "plan_page_shards", "poll_shard", "prepare", "reprocess_interval",
-    "run_once",
+    "RunSummary", "Shard", "StepStats", "counters_of", "fetch_shard", "housekeeping",
+    "load_run", "plan_feed_shards", "plan_page_shards", "poll_shard", "prepare",
+    "reprocess_interval", "run_once",
 ]  # fmt: skip

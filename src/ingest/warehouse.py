@@ -858,12 +858,6 @@ def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
 # --------------------------------------------------------------------------- load
 
 
-def ledger_entry(engine: Engine, run_id: str) -> LoadResult | None:
-    """The latest ledger row of a run that has loaded, if any."""
-    with reading(engine) as conn:
-        return _latest_ledger(conn, run_id)
-
-
 def _latest_ledger(conn: Connection, run_id: str) -> LoadResult | None:
     row = conn.execute(
         select(load_ledger)

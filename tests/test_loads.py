@@ -119,41 +119,55 @@ def test_loader_killed_mid_batch_then_rerun_gives_exactly_the_rows(engine, wareh
 
 
 def test_connection_dropped_mid_transaction_rolls_back_and_the_retry_succeeds(
-    engine, warehouse_url, request, caplog
+    engine, warehouse_url, caplog
 ):
-    """PostgreSQL: the server kills the load's backend mid-batch. SQLite has no connection
-    to drop; its transient failure is a write lock held past the busy timeout."""
+    """The load's connection is lost after part of the batch is written. PostgreSQL: the
+    server terminates its backend. SQLite (no server): the database handle is closed under
+    the transaction, which discards its writes as a dying process would."""
     batch = [synthetic(i) for i in range(1200)]
     stage(engine, "run", batch)
     faults = []
-    if engine.dialect.name == "postgresql":
 
-        def fault(conn, written):
-            if not faults:
-                faults.append(written)
-                pid = conn.execute(text("select pg_backend_pid()")).scalar_one()
-                other = wh.make_engine(warehouse_url)
-                with other.connect() as killer:
-                    killer.execute(text("select pg_terminate_backend(:pid)"), {"pid": pid})
-                other.dispose()
+    def fault(conn, written):
+        if faults:
+            return
+        faults.append(written)
+        if engine.dialect.name == "postgresql":
+            pid = conn.execute(text("select pg_backend_pid()")).scalar_one()
+            other = wh.make_engine(warehouse_url)
+            with other.connect() as killer:
+                killer.execute(text("select pg_terminate_backend(:pid)"), {"pid": pid})
+            other.dispose()
+        else:
+            conn.connection.dbapi_connection.close()
 
-        result = pipeline.load_run(engine, "run", fault=fault)
-        assert "retrying (1/3)" in caplog.text  # the first attempt died with its backend
-    else:
-        impatient = wh.make_engine(warehouse_url, busy_timeout_ms=200)
-        holder = wh.make_engine(warehouse_url)
-        conn = holder.connect().execution_options(ingest_write=True)
-        conn.begin()  # BEGIN IMMEDIATE: holds the write lock
-        release = threading.Timer(1.0, lambda: (conn.rollback(), conn.close()))
-        release.start()
-        request.addfinalizer(release.cancel)
-        with pytest.raises(WarehouseUnavailable, match="locked"):
-            pipeline.load_run(impatient, "run", attempts=1)
-        faults.append(0)
-        result = pipeline.load_run(impatient, "run", attempts=3)
-    assert faults
+    result = pipeline.load_run(engine, "run", fault=fault)
+    assert faults and 0 < faults[0] < 1200  # it died mid-batch, with rows written
+    assert "retrying (1/3)" in caplog.text  # the first attempt died with its connection
     assert result.inserted == 1200
     assert count(engine) == 1200
+    assert count(engine, wh.load_ledger) == 1
+    assert count(engine, wh.article_staging) == 0
+
+
+@pytest.mark.sqlite_only
+def test_sqlite_write_lock_held_past_the_busy_timeout_is_retried(warehouse_url, request):
+    """SQLite's other transient failure: another writer holds the lock past busy_timeout."""
+    engine = wh.make_engine(warehouse_url)
+    wh.upgrade(engine)
+    stage(engine, "run", [synthetic(i) for i in range(300)])
+    impatient = wh.make_engine(warehouse_url, busy_timeout_ms=200)
+    holder = wh.make_engine(warehouse_url)
+    conn = holder.connect().execution_options(ingest_write=True)
+    conn.begin()  # BEGIN IMMEDIATE: holds the write lock
+    release = threading.Timer(1.0, lambda: (conn.rollback(), conn.close()))
+    release.start()
+    request.addfinalizer(release.cancel)
+    with pytest.raises(WarehouseUnavailable, match="locked"):
+        pipeline.load_run(impatient, "run", attempts=1)
+    result = pipeline.load_run(impatient, "run", attempts=3)
+    assert result.inserted == 300
+    assert count(engine) == 300
     assert count(engine, wh.load_ledger) == 1
 
 

@@ -23,7 +23,10 @@ def run() -> list[str]:
         feeds = Path(tmp) / "feeds.toml"
         feeds.write_text(site.feeds_toml())
         url = f"sqlite:///{tmp}/bench.db"
-        env = {**os.environ, "INGEST_HOME": tmp, "INGEST_PAGE_DEADLINE_S": str(PAGE_DEADLINE_S)}
+        env = {
+            **os.environ, "INGEST_HOME": tmp, "INGEST_PAGE_DEADLINE_S": str(PAGE_DEADLINE_S),
+            "INGEST_ALLOW_LOOPBACK": "true", "INGEST_POLITENESS_DELAY_S": "0.5",
+        }  # fmt: skip
         started = time.perf_counter()
         subprocess.run(  # noqa: S603 - our own CLI
             [str(ingest), "run", "--feeds", str(feeds), "--warehouse", url, "--no-progress"],

@@ -18,6 +18,10 @@ export INGEST_HOME="${INGEST_HOME:-$ROOT/var/demo}"
 export INGEST_FEEDS_FILE="${INGEST_FEEDS_FILE:-$INGEST_HOME/feeds.toml}"
 # The demo site's slow page drips for 8 s; the demo's page deadline cuts it at 3 s.
 export INGEST_PAGE_DEADLINE_S="${INGEST_PAGE_DEADLINE_S:-3}"
+# The demo site lives on 127.0.0.1-4: let the fetcher reach loopback (refused by default),
+# and be only mildly polite to our own local server (the default delay is 3 s per host).
+export INGEST_ALLOW_LOOPBACK="${INGEST_ALLOW_LOOPBACK:-true}"
+export INGEST_POLITENESS_DELAY_S="${INGEST_POLITENESS_DELAY_S:-0.5}"
 export PATH="$ROOT/.venv/bin:$PATH"
 mkdir -p "$INGEST_HOME"
 

@@ -30,7 +30,10 @@ def fixtures() -> Path:
 def settings(tmp_path):
     from ingest.settings import load_settings
 
-    return load_settings(home=tmp_path / "var", page_deadline_s=2.0, feed_deadline_s=2.0)
+    return load_settings(
+        home=tmp_path / "var", page_deadline_s=2.0, feed_deadline_s=2.0,
+        allow_loopback=True, politeness_delay_s=0.0,
+    )  # fmt: skip
 
 
 @pytest.fixture(scope="session")

@@ -18,6 +18,8 @@ def workdir(tmp_path, demo_site, monkeypatch):
     feeds.write_text(demo_site.feeds_toml())
     monkeypatch.setenv("INGEST_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("INGEST_PAGE_DEADLINE_S", "2")
+    monkeypatch.setenv("INGEST_ALLOW_LOOPBACK", "true")  # the demo site is on 127.0.0.x
+    monkeypatch.setenv("INGEST_POLITENESS_DELAY_S", "0.1")
     return tmp_path
 
 

@@ -26,6 +26,7 @@ def rss(items: list[tuple[str, str]]) -> str:
 @pytest.fixture
 def feed(httpserver, engine, now):
     wh.sync_feeds(engine, [FeedSpec(key="t", url=httpserver.url_for("/feed.xml"))], now)
+    httpserver.expect_request("/robots.txt").respond_with_data("", status=404)  # no rules
     return httpserver
 
 
@@ -119,7 +120,10 @@ def test_soft_page_failure_is_retried_then_given_up(feed, engine, settings):
 def test_shard_budget_leaves_the_rest_pending_and_keeps_what_was_done(feed, engine, tmp_path):
     from ingest.settings import load_settings
 
-    settings = load_settings(home=tmp_path / "v", shard_budget_s=0.5, flush_every=1)
+    settings = load_settings(
+        home=tmp_path / "v", shard_budget_s=0.5, flush_every=1, allow_loopback=True,
+        politeness_delay_s=0.0,
+    )  # fmt: skip
     links = [(f"p{i}", feed.url_for(f"/p{i}")) for i in range(4)]
     feed.expect_request("/feed.xml").respond_with_data(rss(links))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -165,6 +166,55 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ago(moment: object, now: datetime) -> str:
+    if not isinstance(moment, datetime):
+        return "-"
+    seconds = (moment - now).total_seconds()
+    span = abs(seconds)
+    text = f"{span / 3600:.1f}h" if span >= 3600 else f"{span / 60:.0f}m"  # noqa: PLR2004 - an hour
+    return f"in {text}" if seconds > 0 else f"{text} ago"
+
+
+def cmd_feeds(args: argparse.Namespace) -> int:
+    """Every feed's health and schedule; broken and failing feeds first."""
+    from ingest.warehouse import feed_health
+
+    now = datetime.now(UTC)
+    rows = feed_health(_engine(_settings(args)))
+    if args.broken:
+        rows = [r for r in rows if r["broken"] or r["consecutive_failures"]]
+    table = Table(title=f"feeds ({len(rows)})", title_justify="left")
+    for column in (
+        "feed",
+        "health",
+        "interval",
+        "new/h",
+        "last success",
+        "next poll",
+        "last error",
+    ):
+        table.add_column(column)
+    for r in rows:
+        if not r["enabled"]:
+            health = "disabled"
+        elif r["broken"]:
+            health = f"[red]BROKEN[/red] x{r['consecutive_failures']} ({r['failure_kind']})"
+        elif r["consecutive_failures"]:
+            health = f"[yellow]failing[/yellow] x{r['consecutive_failures']} ({r['failure_kind']})"
+        else:
+            health = "ok"
+        interval = r["poll_interval_s"]
+        table.add_row(
+            r["feed_key"], health,
+            f"{interval / 60:.0f}m" if interval else "-",
+            f"{r['new_per_hour']:.2f}" if r["new_per_hour"] is not None else "-",
+            _ago(r["last_success_at"], now), _ago(r["next_due_at"], now),
+            (r["last_error"] or "")[:80],
+        )  # fmt: skip
+    console.print(table)
+    return 1 if args.broken and any(r["broken"] for r in rows) else 0
+
+
 def cmd_import_opml(args: argparse.Namespace) -> int:
     """Append the feeds of an OPML file to a registry file (skipping known URLs)."""
     from ingest.registry import load_registry, parse_opml, to_toml
@@ -229,6 +279,14 @@ def build_parser() -> argparse.ArgumentParser:
     stats = sub.add_parser("stats", help="warehouse-wide numbers")
     warehouse_arg(stats)
     stats.set_defaults(func=cmd_stats)
+
+    feeds = sub.add_parser("feeds", help="each feed's health and schedule")
+    feeds.add_argument(
+        "--broken", action="store_true",
+        help="only failing and broken feeds; exit status 1 when any is broken",
+    )  # fmt: skip
+    warehouse_arg(feeds)
+    feeds.set_defaults(func=cmd_feeds)
 
     opml = sub.add_parser("import-opml", help="add the feeds of an OPML file to a registry")
     opml.add_argument("opml", type=Path)

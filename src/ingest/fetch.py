@@ -9,11 +9,14 @@ look at it.
 
 from __future__ import annotations
 
+import email.utils
 import logging
+import re
 import threading
 import time
 import zlib
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Literal, Self
 from urllib.parse import urljoin, urlsplit
@@ -21,6 +24,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from ingest.models import Fetched, FetchFailure, Reason, Validators
+from ingest.netguard import AddressBlocked, GuardedTransport, Resolver, system_resolver
 from ingest.textutil import sha256_hex
 
 if TYPE_CHECKING:
@@ -63,11 +67,51 @@ class Limits:
 
 
 class _Failed(Exception):  # noqa: N818 - internal control flow, never escapes this module
-    def __init__(self, reason: Reason, detail: str = "", status: int | None = None) -> None:
+    def __init__(
+        self,
+        reason: Reason,
+        detail: str = "",
+        status: int | None = None,
+        retry_after_s: float | None = None,
+    ) -> None:
         super().__init__(detail)
         self.reason = reason
         self.detail = detail
         self.status = status
+        self.retry_after_s = retry_after_s
+
+
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds a ``Retry-After`` header asks us to wait (RFC 9110: seconds or an HTTP date).
+
+    None when the header is absent or unreadable; a date in the past gives 0. Capping a
+    huge value is the caller's policy.
+    """
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(int(value[:12]))
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:  # "-0000" dates: RFC 9110 dates are GMT
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+_MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d{1,10})", re.IGNORECASE)
+
+
+def max_age_seconds(cache_control: str | None) -> int | None:
+    """``Cache-Control: max-age`` in seconds (``no-cache``/``no-store`` give 0)."""
+    if not cache_control:
+        return None
+    if re.search(r"(?:^|,)\s*no-(?:cache|store)\b", cache_control, re.IGNORECASE):
+        return 0
+    match = _MAX_AGE.search(cache_control)
+    return int(match.group(1)) if match else None
 
 
 class _Inflater:
@@ -123,13 +167,21 @@ def _decoders(content_encoding: str | None, cap: int) -> list[_Inflater]:
     return [_Inflater(e, cap) for e in reversed(layers)]
 
 
-def _status_failure(status: int) -> _Failed:
+def _status_failure(status: int, headers: httpx.Headers) -> _Failed:
     mapping = {404: Reason.NOT_FOUND, 410: Reason.GONE, 429: Reason.THROTTLED}
-    if status in mapping:
-        return _Failed(mapping[status], f"HTTP {status}", status)
-    if status >= 500:  # noqa: PLR2004 - HTTP status class
-        return _Failed(Reason.SERVER_ERROR, f"HTTP {status}", status)
-    return _Failed(Reason.CLIENT_ERROR, f"HTTP {status}", status)
+    reason = mapping.get(status) or (
+        Reason.SERVER_ERROR if status >= 500 else Reason.CLIENT_ERROR  # noqa: PLR2004 - HTTP status class
+    )
+    detail = f"HTTP {status}"
+    retry_after = None
+    if status in (429, 503):  # the statuses Retry-After comes with
+        raw = headers.get("retry-after")
+        retry_after = retry_after_seconds(raw)
+        if raw and retry_after is None:
+            detail += f"; unreadable Retry-After {raw[:60]!r}"
+        elif retry_after is not None:
+            detail += f"; Retry-After {retry_after:g}s"
+    return _Failed(reason, detail, status, retry_after)
 
 
 def check_url(url: str, max_length: int) -> None:
@@ -161,11 +213,28 @@ def _header_safe(value: str) -> bool:
 
 
 class Fetcher:
-    """One HTTP client for one task: bounded GETs with conditional requests."""
+    """One HTTP client: bounded GETs with conditional requests, to public addresses only.
 
-    def __init__(self, user_agent: str, *, transport: httpx.BaseTransport | None = None) -> None:
+    ``allow_loopback`` lets it reach 127.0.0.0/8 and ::1 (local sites); every other
+    non-public address is refused at connect time (:mod:`ingest.netguard`).
+    ``max_connections`` 1 gives one connection per host when a fetcher serves one host.
+    """
+
+    def __init__(
+        self,
+        user_agent: str,
+        *,
+        allow_loopback: bool = False,
+        max_connections: int = 16,
+        resolve: Resolver = system_resolver,
+    ) -> None:
         self._user_agent = user_agent
-        self._transport = transport
+        self._allow_loopback = allow_loopback
+        self._limits = httpx.Limits(
+            max_connections=max_connections,
+            max_keepalive_connections=max(1, max_connections // 2),
+        )
+        self._resolve = resolve
         self._client = self._new_client()
         self._expired = threading.Event()
 
@@ -174,8 +243,9 @@ class Fetcher:
             follow_redirects=False,
             trust_env=False,
             headers={"User-Agent": self._user_agent},
-            transport=self._transport,
-            limits=httpx.Limits(max_connections=16, max_keepalive_connections=8),
+            transport=GuardedTransport(
+                allow_loopback=self._allow_loopback, limits=self._limits, resolve=self._resolve
+            ),
         )
 
     def _expire(self) -> None:
@@ -238,6 +308,7 @@ class Fetcher:
                     elapsed_s=time.monotonic() - started,
                     redirects=tuple(redirects),
                     wire_bytes=wire,
+                    max_age_s=max_age_seconds(resp_headers.get("cache-control")),
                 )
             raise _Failed(Reason.TOO_MANY_REDIRECTS, f"more than {limits.max_redirects}")  # noqa: TRY301 - one exit for every failure
         except _Failed as failed:
@@ -249,6 +320,7 @@ class Fetcher:
                 status=failed.status,
                 elapsed_s=time.monotonic() - started,
                 final_url=current,
+                retry_after_s=failed.retry_after_s,
             )
 
     def _one_request(
@@ -291,9 +363,15 @@ class Fetcher:
                 if status == 304:  # noqa: PLR2004 - HTTP status
                     return status, None, b"", 0, resp.headers
                 if status >= 400:  # noqa: PLR2004 - HTTP status class
-                    raise _status_failure(status)
+                    raise _status_failure(status, resp.headers)
                 body, wire = _read_body(resp, limits, deadline)
                 return status, resp.headers.get("content-type"), body, wire, resp.headers
+        except AddressBlocked as exc:
+            raise _Failed(Reason.BLOCKED_ADDRESS, str(exc)[:300]) from None
+        except httpx.ConnectTimeout:
+            raise _Failed(
+                Reason.CONNECT_TIMEOUT, f"no connection within {timeout.connect}s"
+            ) from None
         except httpx.TimeoutException as exc:
             raise _Failed(Reason.TIMEOUT, type(exc).__name__) from None
         except httpx.ConnectError as exc:

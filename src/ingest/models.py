@@ -21,6 +21,10 @@ class Reason(StrEnum):
     THROTTLED = "http_429"
     TIMEOUT = "timeout"
     CONNECT_ERROR = "connect_error"
+    CONNECT_TIMEOUT = "connect_timeout"
+    BLOCKED_ADDRESS = "blocked_address"  # SSRF guard: private, loopback, link-local...
+    ROBOTS_DISALLOWED = "robots_disallowed"
+    ROBOTS_UNAVAILABLE = "robots_unavailable"  # robots.txt answered 5xx: the host waits
     PROTOCOL_ERROR = "protocol_error"
     TOO_LARGE = "too_large"
     TOO_MANY_REDIRECTS = "too_many_redirects"
@@ -33,6 +37,8 @@ class Reason(StrEnum):
     UNDECODABLE = "undecodable"
     EMPTY_EXTRACTION = "empty_extraction"
     EXTRACT_ERROR = "extract_error"
+    TIME_BUDGET = "time_budget"  # parsing or extraction overran; its worker was killed
+    WORKER_CRASHED = "worker_crashed"  # the worker died (memory limit, crash)
 
     @property
     def retryable(self) -> bool:
@@ -46,7 +52,9 @@ _RETRYABLE = frozenset(
         Reason.THROTTLED,
         Reason.TIMEOUT,
         Reason.CONNECT_ERROR,
+        Reason.CONNECT_TIMEOUT,
         Reason.PROTOCOL_ERROR,
+        Reason.ROBOTS_UNAVAILABLE,
     }
 )
 
@@ -80,11 +88,13 @@ class FeedSpec:
     tags: tuple[str, ...] = ()
     language: str | None = None
     interval_minutes: int | None = None
+    min_interval_minutes: int | None = None
+    max_interval_minutes: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class PollTarget:
-    """A feed due for polling, with the validators of its last successful fetch."""
+    """A feed due for polling: validators of its last fetch and its scheduling state."""
 
     key: str
     url: str
@@ -92,6 +102,40 @@ class PollTarget:
     last_modified: str | None = None
     body_hash: str | None = None
     interval_minutes: int | None = None
+    min_interval_minutes: int | None = None
+    max_interval_minutes: int | None = None
+    poll_interval_s: float | None = None
+    new_per_hour: float | None = None
+    last_success_at: datetime | None = None
+    consecutive_failures: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduledPoll:
+    """The scheduler's decision after one poll of a feed (see :mod:`ingest.schedule`)."""
+
+    due_at: datetime
+    interval_s: float
+    new_per_hour: float | None
+    consecutive_failures: int = 0
+    broken: bool = False
+    failure_kind: str | None = None  # "soft" or "hard" after a failure
+
+
+@dataclass(frozen=True, slots=True)
+class HostState:
+    """What we remember of a host between runs: politeness and its robots.txt."""
+
+    host: str
+    next_eligible_at: datetime | None = None  # no request before this (Retry-After, robots 5xx)
+    last_request_at: datetime | None = None
+    crawl_delay_s: float | None = None
+    robots_status: int | None = None  # None: never fetched; 0: unreachable
+    robots_txt: str | None = None
+    robots_fetched_at: datetime | None = None
+    robots_expires_at: datetime | None = None
+    throttled_count: int = 0
+    last_throttle: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +162,7 @@ class Fetched:
     elapsed_s: float
     redirects: tuple[str, ...] = ()
     wire_bytes: int = 0
+    max_age_s: int | None = None  # Cache-Control: max-age, when the server sent one
 
     @property
     def not_modified(self) -> bool:
@@ -135,6 +180,7 @@ class FetchFailure:
     status: int | None = None
     elapsed_s: float = 0.0
     final_url: str | None = None
+    retry_after_s: float | None = None  # from a 429/503's Retry-After, capped; None: absent
 
 
 @dataclass(frozen=True, slots=True)

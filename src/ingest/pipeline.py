@@ -17,20 +17,34 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypedDict
 
-from ingest import archive, dedupe, extract, fetch, normalise, parse, registry, warehouse
+from ingest import (
+    archive,
+    crawl,
+    dedupe,
+    extract,
+    fetch,
+    normalise,
+    parse,
+    registry,
+    schedule,
+    warehouse,
+)
 from ingest.errors import UrlRejected, WarehouseUnavailable
 from ingest.models import (
     Article,
     Extracted,
     Fetched,
     FetchFailure,
+    HostState,
     Miss,
     PageJob,
+    ParsedFeed,
     PollTarget,
     Reason,
     Validators,
 )
-from ingest.urls import canonical_url
+from ingest.sandbox import Sandbox
+from ingest.urls import canonical_url, host_of
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -61,6 +75,7 @@ class StepStats:
     entries_new: int = 0
     pages_fetched: int = 0
     pages_failed: int = 0
+    pages_deferred: int = 0
     articles_extracted: int = 0
     failures: Counter[str] = field(default_factory=Counter)
 
@@ -122,9 +137,13 @@ def poll_shard(
     stats = StepStats()
     limits = fetch.Limits.for_kind(settings, "feed")
     fetch_rows: list[dict[str, Any]] = []
-    with fetch.Fetcher(settings.user_agent) as fetcher:
+    with (
+        fetch.Fetcher(settings.user_agent, allow_loopback=settings.allow_loopback) as fetcher,
+        Sandbox(settings.workers, settings.worker_memory_mb) as box,
+    ):
+        poller = _Poller(engine, settings, fetcher, box, limits, run_id, stats, fetch_rows)
         for target in warehouse.feeds_by_key(engine, feed_keys):
-            _poll_one(engine, settings, fetcher, limits, target, run_id, stats, fetch_rows)
+            poller.poll(target)
     warehouse.log_fetches(engine, fetch_rows)
     log.info(
         "shard polled %d feeds: %d failed, %d unchanged, %d entries seen, %d new",
@@ -166,84 +185,137 @@ def _fetch_row(
     }  # fmt: skip
 
 
-def _poll_one(
-    engine: Engine,
-    settings: Settings,
-    fetcher: fetch.Fetcher,
-    limits: fetch.Limits,
-    target: PollTarget,
-    run_id: str,
-    stats: StepStats,
-    fetch_rows: list[dict[str, Any]],
-) -> None:
-    interval = timedelta(minutes=target.interval_minutes or settings.poll_interval_minutes)
-    validators = Validators(target.etag, target.last_modified, target.body_hash)
-    stats.feeds_polled += 1
-    result = fetcher.get(target.url, limits, validators)
-    now = _now()
+@dataclass(slots=True)
+class _Poller:
+    """Polls feeds one by one: fetch, parse in the sandbox, queue entries, schedule."""
 
-    def fail(reason: Reason, detail: str, status: int | None) -> None:
-        stats.feeds_failed += 1
-        stats.failures[reason.value] += 1
-        failures = warehouse.record_poll_failure(
-            engine,
-            target,
-            now=now,
-            interval=interval,
-            reason=reason,
-            detail=detail,
-            status=status,
+    engine: Engine
+    settings: Settings
+    fetcher: fetch.Fetcher
+    box: Sandbox
+    limits: fetch.Limits
+    run_id: str
+    stats: StepStats
+    fetch_rows: list[dict[str, Any]]
+
+    def _timing(self, target: PollTarget) -> tuple[schedule.FeedTiming, schedule.Bounds]:
+        settings = self.settings
+        bounds = schedule.Bounds.for_feed(
+            fixed_minutes=target.interval_minutes,
+            min_minutes=target.min_interval_minutes,
+            max_minutes=target.max_interval_minutes,
+            default_min_minutes=settings.feed_min_interval_minutes,
+            default_max_minutes=settings.feed_max_interval_minutes,
         )
-        log.warning("feed %s failed (%s, %d in a row): %s", target.key, reason, failures, detail)
+        timing = schedule.FeedTiming(
+            interval_s=target.poll_interval_s,
+            new_per_hour=target.new_per_hour,
+            last_success_at=target.last_success_at,
+            consecutive_failures=target.consecutive_failures,
+        )
+        return timing, bounds
 
-    if isinstance(result, FetchFailure):
-        fetch_rows.append(_fetch_row(run_id, "feed", result))
-        fail(result.reason, result.detail, result.status)
-        return
-    unchanged = result.not_modified or result.body_hash == target.body_hash
-    if unchanged:
-        fetch_rows.append(_fetch_row(run_id, "feed", result))
-        stats.feeds_unchanged += 1
+    def _fail(
+        self,
+        target: PollTarget,
+        now: datetime,
+        reason: Reason,
+        detail: str,
+        status: int | None,
+        retry_after_s: float | None = None,
+    ) -> None:
+        settings = self.settings
+        timing, bounds = self._timing(target)
+        plan = schedule.after_failure(
+            timing, bounds, now=now, reason=reason,
+            default_s=settings.poll_interval_minutes * 60.0,
+            broken_after=settings.feed_broken_after, retry_after_s=retry_after_s,
+            max_retry_after_s=settings.max_retry_after_s,
+        )  # fmt: skip
+        self.stats.feeds_failed += 1
+        self.stats.failures[reason.value] += 1
+        warehouse.record_poll_failure(
+            self.engine, target, now=now, plan=plan, reason=reason, detail=detail, status=status
+        )
+        log.warning(
+            "feed %s failed (%s, %s, %d in a row%s; next poll %s): %s",
+            target.key, reason, plan.failure_kind, plan.consecutive_failures,
+            ", BROKEN" if plan.broken else "", plan.due_at.isoformat(), detail,
+        )  # fmt: skip
+
+    def _succeed(
+        self,
+        target: PollTarget,
+        now: datetime,
+        result: Fetched,
+        parsed: ParsedFeed | None,
+        new: int,
+    ) -> None:
+        timing, bounds = self._timing(target)
+        entries = len(parsed.entries) if parsed else 0
+        plan = schedule.after_success(
+            timing, bounds, now=now, new_items=new, entries=entries,
+            default_s=self.settings.poll_interval_minutes * 60.0,
+            ttl_s=parsed.ttl_minutes * 60.0 if parsed and parsed.ttl_minutes else None,
+            max_age_s=result.max_age_s,
+        )  # fmt: skip
         warehouse.record_poll_success(
-            engine, target, result, now=now, interval=interval, seen=0, new=0
+            self.engine, target, result, now=now, plan=plan, seen=entries, new=new
         )
-        return
-    parsed = parse.parse_feed(
-        result.body,
-        result.final_url,
-        result.content_type,
-        max_entries=settings.max_entries_per_feed,
-    )
-    if isinstance(parsed, Miss):
-        fetch_rows.append(_fetch_row(run_id, "feed", result, parsed.reason, parsed.detail))
-        fail(parsed.reason, parsed.detail, result.status)
-        return
-    fetch_rows.append(_fetch_row(run_id, "feed", result, None, parsed.warning or ""))
-    good: list[tuple[FeedEntry, str]] = []
-    bad: list[tuple[FeedEntry, str]] = []
-    for entry in parsed.entries:
-        try:
-            good.append((entry, canonical_url(entry.link, max_length=settings.max_url_length)))
-        except UrlRejected as exc:
-            bad.append((entry, exc.reason))
-    new = warehouse.record_entries(engine, target.key, good, run_id=run_id, now=now)
-    warehouse.record_bad_entries(engine, target.key, bad, run_id=run_id, now=now)
-    for _, reason in bad:
-        stats.failures[reason] += 1
-    stats.entries_seen += len(parsed.entries)
-    stats.entries_new += new
-    if parsed.ttl_minutes:
-        interval = max(interval, timedelta(minutes=min(parsed.ttl_minutes, 24 * 60)))
-    warehouse.record_poll_success(
-        engine, target, result, now=now, interval=interval, seen=len(parsed.entries), new=new
-    )
-    log.debug("feed %s: %d entries, %d new", target.key, len(parsed.entries), new)
+
+    def poll(self, target: PollTarget) -> None:
+        """Poll one feed and record the outcome; never raises for what the feed does."""
+        settings, stats = self.settings, self.stats
+        validators = Validators(target.etag, target.last_modified, target.body_hash)
+        stats.feeds_polled += 1
+        result = self.fetcher.get(target.url, self.limits, validators)
+        now = _now()
+        if isinstance(result, FetchFailure):
+            self.fetch_rows.append(_fetch_row(self.run_id, "feed", result))
+            self._fail(
+                target, now, result.reason, result.detail, result.status, result.retry_after_s
+            )
+            return
+        if result.not_modified or result.body_hash == target.body_hash:
+            self.fetch_rows.append(_fetch_row(self.run_id, "feed", result))
+            stats.feeds_unchanged += 1
+            self._succeed(target, now, result, None, 0)
+            return
+        parsed = self.box.run(
+            settings.parse_budget_s, parse.parse_feed, result.body, result.final_url,
+            result.content_type, max_entries=settings.max_entries_per_feed,
+        )  # fmt: skip
+        if isinstance(parsed, Miss):
+            self.fetch_rows.append(
+                _fetch_row(self.run_id, "feed", result, parsed.reason, parsed.detail)
+            )
+            self._fail(target, now, parsed.reason, parsed.detail, result.status)
+            return
+        self.fetch_rows.append(_fetch_row(self.run_id, "feed", result, None, parsed.warning or ""))
+        good: list[tuple[FeedEntry, str]] = []
+        bad: list[tuple[FeedEntry, str]] = []
+        for entry in parsed.entries:
+            try:
+                good.append((entry, canonical_url(entry.link, max_length=settings.max_url_length)))
+            except UrlRejected as exc:
+                bad.append((entry, exc.reason))
+        new = warehouse.record_entries(self.engine, target.key, good, run_id=self.run_id, now=now)
+        warehouse.record_bad_entries(self.engine, target.key, bad, run_id=self.run_id, now=now)
+        for _, reason in bad:
+            stats.failures[reason] += 1
+        stats.entries_seen += len(parsed.entries)
+        stats.entries_new += new
+        self._succeed(target, now, result, parsed, new)
+        log.debug("feed %s: %d entries, %d new", target.key, len(parsed.entries), new)
 
 
 def plan_page_shards(engine: Engine, settings: Settings) -> list[Shard]:
     """Hosts with pending pages, grouped into shards (all pages of a host in one shard)."""
     hosts = [
-        h for h, _ in warehouse.pending_hosts(engine, max_attempts=settings.max_fetch_attempts)
+        h
+        for h, _ in warehouse.pending_hosts(
+            engine, max_attempts=settings.max_fetch_attempts, at=_now()
+        )
     ]
     return _shards(hosts, settings.page_shard_hosts)
 
@@ -253,34 +325,53 @@ def fetch_shard(
 ) -> dict[str, Any]:
     """Fetch, archive, extract and normalise the pending pages of some hosts; stage them.
 
-    Progress is saved every ``flush_every`` pages, and the shard stops taking new pages
-    after ``shard_budget_s`` (they stay pending for the next run), so a slow host cannot
-    push the task past its execution timeout and lose the work already done.
+    Hosts are fetched concurrently and each one politely (:mod:`ingest.crawl`). Progress
+    is saved every ``flush_every`` pages, and the shard stops taking new pages after
+    ``shard_budget_s`` (they stay pending for the next run), so a slow host cannot push
+    the task past its execution timeout and lose the work already done.
     """
-    started = time.monotonic()
     stats = StepStats()
     jobs = warehouse.pending_jobs(
         engine, limit=settings.max_pages_per_run, max_attempts=settings.max_fetch_attempts,
         hosts=hosts,
     )  # fmt: skip
+    by_host: dict[str, list[PageJob]] = {}
+    for job in jobs:
+        by_host.setdefault(host_of(job.canonical_url), []).append(job)
+    states = warehouse.host_states(engine, sorted(by_host))
+    now = _now()
+    waiting = [h for h, s in states.items() if s.next_eligible_at and s.next_eligible_at > now]
+    for host in waiting:  # asked us to wait since the plan was made
+        del by_host[host]
     raw = archive.RawArchive(settings.resolved_archive_dir)
-    limits = fetch.Limits.for_kind(settings, "page")
     pending = _ShardBuffer(engine, settings, run_id, stats)
-    with fetch.Fetcher(settings.user_agent) as fetcher:
-        for done, job in enumerate(jobs):
-            if time.monotonic() - started > settings.shard_budget_s:
-                log.warning(
-                    "shard budget spent after %d of %d pages; the rest waits", done, len(jobs)
-                )
-                break
-            pending.add(_fetch_one(settings, fetcher, limits, raw, job, run_id, stats))
+    finished: list[HostState] = []
+
+    def on_outcome(outcome: crawl.Outcome) -> None:
+        if isinstance(outcome, HostState):
+            finished.append(outcome)
+        elif isinstance(outcome, crawl.RobotsFetch):
+            pending.rows.append(_fetch_row(run_id, "robots", outcome.result))
+        else:
+            pending.add(_page_outcome(settings, outcome, run_id, stats))
             if len(pending) >= settings.flush_every:
                 pending.flush()
-    pending.flush()
+
+    try:
+        with Sandbox(settings.workers, settings.worker_memory_mb) as box:
+            crawl.crawl_hosts(
+                settings, box, raw, by_host, states, budget_s=settings.shard_budget_s,
+                on_outcome=on_outcome,
+            )  # fmt: skip
+    finally:
+        pending.flush()
+        warehouse.save_host_states(engine, finished, _now())
     log.info(
-        "shard fetched %d pages for %d hosts: %d extracted, %d failed %s",
-        stats.pages_fetched + stats.pages_failed, len(hosts), stats.articles_extracted,
-        stats.pages_failed, dict(stats.failures),
+        "shard fetched %d pages for %d hosts (%d waiting): %d extracted, %d failed, "
+        "%d deferred %s",
+        stats.pages_fetched + stats.pages_failed, len(by_host), len(waiting),
+        stats.articles_extracted, stats.pages_failed, stats.pages_deferred,
+        dict(stats.failures),
     )  # fmt: skip
     return stats.as_dict()
 
@@ -288,32 +379,35 @@ def fetch_shard(
 _PageOutcome = tuple[dict[str, Any], tuple[str, Article] | None, tuple[PageJob, Reason, str] | None]
 
 
-def _fetch_one(
-    settings: Settings,
-    fetcher: fetch.Fetcher,
-    limits: fetch.Limits,
-    raw: archive.RawArchive,
-    job: PageJob,
-    run_id: str,
-    stats: StepStats,
+def _page_outcome(
+    settings: Settings, result: crawl.PageResult, run_id: str, stats: StepStats
 ) -> _PageOutcome:
-    """One page: (fetch-log row, staged article or None, failure or None)."""
-    result = fetcher.get(job.link, limits)
-    if isinstance(result, FetchFailure):
+    """One page: (fetch-log row, staged article or None, failure or None); counts it."""
+    job, fetched = result.job, result.fetched
+    if result.deferred:
+        assert isinstance(fetched, FetchFailure)  # noqa: S101 - a deferral is a failed fetch
+        stats.pages_deferred += 1
+        stats.failures[fetched.reason.value] += 1
+        return _fetch_row(run_id, "page", fetched), None, None
+    if result.failure is not None:
+        reason, detail = result.failure
         stats.pages_failed += 1
-        stats.failures[result.reason.value] += 1
-        return _fetch_row(run_id, "page", result), None, (job, result.reason, result.detail)
+        stats.failures[reason.value] += 1
+        if fetched is None:  # refused before any request (robots.txt)
+            row = _fetch_row(
+                run_id, "page", FetchFailure(url=job.link, reason=reason, detail=detail)
+            )
+        elif isinstance(fetched, FetchFailure):
+            row = _fetch_row(run_id, "page", fetched)
+        else:
+            stats.pages_fetched += 1
+            row = _fetch_row(run_id, "page", fetched, reason, detail)
+        return row, None, (job, reason, detail)
+    assert isinstance(fetched, Fetched) and result.extracted is not None  # noqa: S101, PT018 - PageResult's contract
     stats.pages_fetched += 1
-    raw.put(result.body, result.body_hash)
-    outcome = extract.extract_page(result.body, result.content_type, result.final_url)
-    if isinstance(outcome, Miss):
-        stats.pages_failed += 1
-        stats.failures[outcome.reason.value] += 1
-        row = _fetch_row(run_id, "page", result, outcome.reason, outcome.detail)
-        return row, None, (job, outcome.reason, outcome.detail)
     stats.articles_extracted += 1
-    article = _normalise(settings, job, result, outcome)
-    return _fetch_row(run_id, "page", result), (job.canonical_url, article), None
+    article = _normalise(settings, job, fetched, result.extracted)
+    return _fetch_row(run_id, "page", fetched), (job.canonical_url, article), None
 
 
 class _ShardBuffer:
@@ -374,26 +468,31 @@ def reprocess_interval(
     """
     stats = StepStats()
     raw = archive.RawArchive(settings.resolved_archive_dir)
-    for captures in warehouse.captured_between(engine, start, end, batch=settings.flush_every * 20):
-        staged: list[tuple[str, Article]] = []
-        for job, final_url, raw_hash, content_type, fetched_at in captures:
-            body = raw.get(raw_hash)
-            if body is None:
-                stats.failures["archive_missing"] += 1
-                continue
-            outcome = extract.extract_page(body, content_type, final_url)
-            if isinstance(outcome, Miss):
-                stats.failures[outcome.reason.value] += 1
-                continue
-            fetched = Fetched(
-                url=job.link, final_url=final_url, status=200, content_type=content_type,
-                body=body, body_hash=raw_hash, etag=None, last_modified=None, elapsed_s=0.0,
-            )  # fmt: skip
-            staged.append(
-                (job.canonical_url, _normalise(settings, job, fetched, outcome, fetched_at))
-            )
-        warehouse.stage(engine, run_id, staged, _now())
-        stats.articles_extracted += len(staged)
+    with Sandbox(settings.workers, settings.worker_memory_mb) as box:
+        for captures in warehouse.captured_between(
+            engine, start, end, batch=settings.flush_every * 20
+        ):
+            staged: list[tuple[str, Article]] = []
+            for job, final_url, raw_hash, content_type, fetched_at in captures:
+                body = raw.get(raw_hash)
+                if body is None:
+                    stats.failures["archive_missing"] += 1
+                    continue
+                outcome = box.run(
+                    settings.extract_budget_s, extract.extract_page, body, content_type, final_url
+                )
+                if isinstance(outcome, Miss):
+                    stats.failures[outcome.reason.value] += 1
+                    continue
+                fetched = Fetched(
+                    url=job.link, final_url=final_url, status=200, content_type=content_type,
+                    body=body, body_hash=raw_hash, etag=None, last_modified=None, elapsed_s=0.0,
+                )  # fmt: skip
+                staged.append(
+                    (job.canonical_url, _normalise(settings, job, fetched, outcome, fetched_at))
+                )
+            warehouse.stage(engine, run_id, staged, _now())
+            stats.articles_extracted += len(staged)
     log.info(
         "reprocessed %d archived pages captured in [%s, %s)", stats.articles_extracted, start, end
     )

@@ -10,7 +10,9 @@ File format (docs/configuration.md)::
     enabled = true                   # optional, default true
     tags = ["regional"]              # optional
     language = "en"                  # optional hint
-    interval_minutes = 30            # optional per-feed poll interval
+    interval_minutes = 30            # optional: a fixed poll interval for this feed
+    min_interval_minutes = 10        # optional: bounds of the adaptive interval
+    max_interval_minutes = 360       #   (defaults: INGEST_FEED_MIN/MAX_INTERVAL_MINUTES)
 """
 
 from __future__ import annotations
@@ -25,7 +27,14 @@ from xml.etree.ElementTree import ParseError
 
 from defusedxml import ElementTree
 from defusedxml.common import DefusedXmlException
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from ingest.errors import ConfigError
 from ingest.models import FeedSpec
@@ -48,6 +57,15 @@ class _FeedModel(BaseModel):
     tags: tuple[Annotated[str, Field(max_length=100)], ...] = ()
     language: Annotated[str | None, Field(max_length=16)] = None
     interval_minutes: Annotated[int | None, Field(ge=1, le=7 * 24 * 60)] = None
+    min_interval_minutes: Annotated[int | None, Field(ge=1, le=7 * 24 * 60)] = None
+    max_interval_minutes: Annotated[int | None, Field(ge=1, le=7 * 24 * 60)] = None
+
+    @model_validator(mode="after")
+    def _ordered_bounds(self) -> _FeedModel:
+        low, high = self.min_interval_minutes, self.max_interval_minutes
+        if low is not None and high is not None and low > high:
+            raise ValueError("min_interval_minutes is above max_interval_minutes")
+        return self
 
     @field_validator("url")
     @classmethod
@@ -182,6 +200,8 @@ def to_toml(specs: Sequence[FeedSpec]) -> str:
             "tags",
             "language",
             "interval_minutes",
+            "min_interval_minutes",
+            "max_interval_minutes",
         ):
             v = getattr(spec, name)
             if v is None or v == () or (name == "enabled" and v is True):

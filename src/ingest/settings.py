@@ -39,10 +39,31 @@ class Settings(BaseSettings):
     max_redirects: int = Field(default=5, ge=0, le=20)
     max_url_length: int = Field(default=2048, ge=64)
     max_entries_per_feed: int = Field(default=1000, ge=1)
+    allow_loopback: bool = Field(
+        default=False, description="Let the fetcher reach 127.0.0.0/8 and ::1 (local sites)."
+    )
 
     poll_interval_minutes: int = Field(default=15, ge=1)
+    feed_min_interval_minutes: int = Field(default=5, ge=1)
+    feed_max_interval_minutes: int = Field(default=24 * 60, ge=1)
+    feed_broken_after: int = Field(default=5, ge=1)
+    max_retry_after_s: float = Field(default=24 * 3600.0, gt=0)
+    throttle_default_s: float = Field(default=300.0, gt=0)
+
+    politeness_delay_s: float = Field(default=3.0, ge=0)
+    max_crawl_delay_s: float = Field(default=60.0, ge=0)
+    max_parallel_hosts: int = Field(default=16, ge=1)
+    respect_robots: bool = True
+    robots_ttl_s: float = Field(default=24 * 3600.0, gt=0)
+    robots_retry_s: float = Field(default=600.0, gt=0)
+    robots_user_agent: str = Field(default="news-ingest", min_length=1)
+
+    parse_budget_s: float = Field(default=30.0, gt=0)
+    extract_budget_s: float = Field(default=20.0, gt=0)
+    worker_memory_mb: int = Field(default=1024, ge=128)
+    workers: int = Field(default=2, ge=1, description="Parse/extract worker processes per task.")
     feed_shard_size: int = Field(default=8, ge=1)
-    page_shard_hosts: int = Field(default=4, ge=1)
+    page_shard_hosts: int = Field(default=16, ge=1)
     max_pages_per_run: int = Field(default=2000, ge=1)
     max_fetch_attempts: int = Field(default=3, ge=1)
     shard_budget_s: float = Field(default=1200.0, gt=0)
@@ -55,6 +76,8 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _absolute_home(self) -> Settings:
         object.__setattr__(self, "home", self.home.expanduser().resolve())
+        if self.feed_min_interval_minutes > self.feed_max_interval_minutes:
+            raise ValueError("feed_min_interval_minutes is above feed_max_interval_minutes")
         return self
 
     @property

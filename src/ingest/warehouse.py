@@ -14,7 +14,7 @@ import logging
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -28,6 +28,7 @@ from sqlalchemy import (
     DateTime,
     Dialect,
     Engine,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -39,6 +40,7 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
+    false,
     func,
     or_,
     select,
@@ -61,10 +63,12 @@ from ingest.models import (
     FeedEntry,
     FeedSpec,
     Fetched,
+    HostState,
     LoadResult,
     PageJob,
     PollTarget,
     Reason,
+    ScheduledPoll,
 )
 from ingest.urls import article_id_for, host_of
 
@@ -72,7 +76,6 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-MAX_POLL_BACKOFF = timedelta(hours=24)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -120,6 +123,13 @@ feeds = Table(
     Column("tags", JSONList, nullable=False, default=list),
     Column("language", String(16)),
     Column("interval_minutes", Integer),
+    Column("min_interval_minutes", Integer),
+    Column("max_interval_minutes", Integer),
+    Column("poll_interval_s", Integer),
+    Column("new_per_hour", Float),
+    Column("failure_kind", String(8)),
+    Column("broken", Boolean, nullable=False, default=False, server_default=false()),
+    Column("broken_since", UTCDateTime),
     Column("etag", Text),
     Column("last_modified", Text),
     Column("body_hash", String(64)),
@@ -132,6 +142,22 @@ feeds = Table(
     Column("items_seen", Integer, nullable=False, default=0),
     Column("items_new", Integer, nullable=False, default=0),
     Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+hosts = Table(
+    "hosts",
+    metadata,
+    Column("host", String(255), primary_key=True),
+    Column("next_eligible_at", UTCDateTime),
+    Column("last_request_at", UTCDateTime),
+    Column("crawl_delay_s", Float),
+    Column("robots_status", Integer),
+    Column("robots_txt", Text),
+    Column("robots_fetched_at", UTCDateTime),
+    Column("robots_expires_at", UTCDateTime),
+    Column("throttled_count", Integer, nullable=False, default=0, server_default="0"),
+    Column("last_throttle", Text),
     Column("updated_at", UTCDateTime, nullable=False),
 )
 
@@ -445,6 +471,8 @@ def sync_feeds(engine: Engine, specs: Sequence[FeedSpec], now: datetime) -> int:
                 "tags": list(spec.tags),
                 "language": spec.language,
                 "interval_minutes": spec.interval_minutes,
+                "min_interval_minutes": spec.min_interval_minutes,
+                "max_interval_minutes": spec.max_interval_minutes,
             }
             stmt = _insert(conn, feeds).values(
                 feed_key=spec.key, created_at=now, updated_at=now, **values
@@ -474,6 +502,12 @@ def _poll_target(row: Any) -> PollTarget:  # noqa: ANN401 - a Row of feeds
         last_modified=row.last_modified,
         body_hash=row.body_hash,
         interval_minutes=row.interval_minutes,
+        min_interval_minutes=row.min_interval_minutes,
+        max_interval_minutes=row.max_interval_minutes,
+        poll_interval_s=row.poll_interval_s,
+        new_per_hour=row.new_per_hour,
+        last_success_at=row.last_success_at,
+        consecutive_failures=row.consecutive_failures,
     )
 
 
@@ -502,11 +536,11 @@ def record_poll_success(
     fetched: Fetched,
     *,
     now: datetime,
-    interval: timedelta,
+    plan: ScheduledPoll,
     seen: int,
     new: int,
 ) -> None:
-    """Store a successful poll (a 304 included): validators, counters, next due time."""
+    """Store a successful poll (a 304 included): validators, counters, the next poll."""
     with transaction(engine) as conn:
         conn.execute(
             update(feeds)
@@ -519,8 +553,13 @@ def record_poll_success(
                 last_polled_at=now,
                 last_success_at=now,
                 consecutive_failures=0,
+                failure_kind=None,
+                broken=False,
+                broken_since=None,
                 last_error=None,
-                next_due_at=now + interval,
+                next_due_at=plan.due_at,
+                poll_interval_s=round(plan.interval_s),
+                new_per_hour=plan.new_per_hour,
                 items_seen=feeds.c.items_seen + seen,
                 items_new=feeds.c.items_new + new,
                 updated_at=now,
@@ -533,31 +572,44 @@ def record_poll_failure(
     target: PollTarget,
     *,
     now: datetime,
-    interval: timedelta,
+    plan: ScheduledPoll,
     reason: Reason,
     detail: str,
     status: int | None,
-) -> int:
-    """Store a failed poll; the next try backs off exponentially (capped at 24 h)."""
+) -> None:
+    """Store a failed poll: its reason, the back-off, and the broken flag when it is due."""
     with transaction(engine) as conn:
-        previous: int = conn.execute(
-            select(feeds.c.consecutive_failures).where(feeds.c.feed_key == target.key)
-        ).scalar_one()
-        failures = previous + 1
-        delay = min(interval * (2 ** min(failures - 1, 16)), MAX_POLL_BACKOFF)
         conn.execute(
             update(feeds)
             .where(feeds.c.feed_key == target.key)
             .values(
                 last_status=status,
                 last_polled_at=now,
-                consecutive_failures=failures,
+                consecutive_failures=plan.consecutive_failures,
+                failure_kind=plan.failure_kind,
+                broken=plan.broken,
+                broken_since=(func.coalesce(feeds.c.broken_since, now) if plan.broken else None),
                 last_error=f"{reason.value}: {detail}"[:500],
-                next_due_at=now + delay,
+                next_due_at=plan.due_at,
                 updated_at=now,
             )
         )
-    return failures
+
+
+def feed_health(engine: Engine) -> list[dict[str, Any]]:
+    """Every feed's schedule and health, broken and failing feeds first (``ingest feeds``)."""
+    query = select(
+        feeds.c.feed_key, feeds.c.enabled, feeds.c.broken, feeds.c.broken_since,
+        feeds.c.consecutive_failures, feeds.c.failure_kind, feeds.c.last_error,
+        feeds.c.last_status, feeds.c.last_polled_at, feeds.c.last_success_at,
+        feeds.c.next_due_at, feeds.c.poll_interval_s, feeds.c.new_per_hour,
+        feeds.c.items_seen, feeds.c.items_new,
+    ).order_by(
+        feeds.c.enabled.desc(), feeds.c.broken.desc(), feeds.c.consecutive_failures.desc(),
+        feeds.c.feed_key,
+    )  # fmt: skip
+    with reading(engine) as conn:
+        return [dict(row._mapping) for row in conn.execute(query)]  # noqa: SLF001 - Row API
 
 
 # --------------------------------------------------------------------------- entries
@@ -669,9 +721,13 @@ def record_bad_entries(
             conn.execute(stmt.on_conflict_do_nothing(index_elements=["entry_id"]))
 
 
-def pending_hosts(engine: Engine, *, max_attempts: int) -> list[tuple[str, int]]:
+def pending_hosts(
+    engine: Engine, *, max_attempts: int, at: datetime | None = None
+) -> list[tuple[str, int]]:
     """Hosts with pages waiting to be fetched, and how many distinct pages each.
 
+    With ``at``, hosts that asked us to wait (``hosts.next_eligible_at`` after ``at``:
+    a Retry-After, an unreachable robots.txt) are left out; their pages stay pending.
     Entries whose attempts already reach ``max_attempts`` (the setting was lowered) are
     marked failed here rather than left pending for ever.
     """
@@ -690,8 +746,43 @@ def pending_hosts(engine: Engine, *, max_attempts: int) -> list[tuple[str, int]]
         .group_by(feed_entries.c.host)
         .order_by(feed_entries.c.host)
     )
+    if at is not None:
+        waiting = select(hosts.c.host).where(hosts.c.next_eligible_at > at)
+        query = query.where(feed_entries.c.host.not_in(waiting))
     with reading(engine) as conn:
         return [(host, n) for host, n in conn.execute(query).all()]
+
+
+_HOST_FIELDS = tuple(f.name for f in dataclasses.fields(HostState))
+
+
+def host_states(engine: Engine, names: Sequence[str]) -> dict[str, HostState]:
+    """The stored state of these hosts (a host never seen gets an empty state)."""
+    states = {name: HostState(host=name) for name in names}
+    with reading(engine) as conn:
+        for chunk in _chunks(sorted(states), WRITE_CHUNK):
+            for row in conn.execute(select(hosts).where(hosts.c.host.in_(chunk))):
+                states[row.host] = HostState(**{f: getattr(row, f) for f in _HOST_FIELDS})
+    return states
+
+
+def save_host_states(engine: Engine, states: Sequence[HostState], now: datetime) -> None:
+    """Upsert host states (in host order, so concurrent savers cannot deadlock)."""
+    if not states:
+        return
+    rows = [
+        {**{f: getattr(s, f) for f in _HOST_FIELDS}, "updated_at": now}
+        for s in sorted(states, key=lambda s: s.host)
+    ]
+    with transaction(engine) as conn:
+        stmt = _insert(conn, hosts)
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[hosts.c.host],
+                set_={c: stmt.excluded[c] for c in rows[0] if c != "host"},
+            ),
+            rows,
+        )
 
 
 def pending_jobs(

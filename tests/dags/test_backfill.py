@@ -60,7 +60,10 @@ def captured(request, tmp_path_factory, demo_site):
 
 
 def _load_three_hours_ago(home, feeds, url):
-    settings = load_settings(home=home, page_deadline_s=2.0, warehouse_url=url)
+    settings = load_settings(
+        home=home, page_deadline_s=2.0, warehouse_url=url, allow_loopback=True,
+        politeness_delay_s=0.2,
+    )  # fmt: skip
     engine = wh.make_engine(url)
     run_once(engine, settings, feeds)
     with wh.transaction(engine) as conn:
@@ -97,6 +100,8 @@ def standalone(captured):
         INGEST_HOME=str(home),
         INGEST_FEEDS_FILE=str(feeds),
         INGEST_PAGE_DEADLINE_S="2",
+        INGEST_ALLOW_LOOPBACK="true",
+        INGEST_POLITENESS_DELAY_S="0.2",
         PATH=f"{AIRFLOW.parent}:{os.environ['PATH']}",
     )
     log = (home / "standalone.log").open("wb")

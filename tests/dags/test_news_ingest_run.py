@@ -31,6 +31,8 @@ def ingest_env(request, tmp_path_factory, demo_site):
             "INGEST_HOME": str(home),
             "INGEST_FEEDS_FILE": str(feeds),
             "INGEST_PAGE_DEADLINE_S": "2",
+            "INGEST_ALLOW_LOOPBACK": "true",  # the demo site is on 127.0.0.x
+            "INGEST_POLITENESS_DELAY_S": "0.2",
             "AIRFLOW_CONN_NEWS_WAREHOUSE": conn_uri,
         }
         mp = stack.enter_context(pytest.MonkeyPatch.context())

@@ -15,7 +15,7 @@ LIMITS = Limits(deadline_s=3.0, max_bytes=64 * 1024, connect_timeout_s=2.0)
 
 @pytest.fixture
 def fetcher():
-    with Fetcher("news-ingest-tests/1") as f:
+    with Fetcher("news-ingest-tests/1", allow_loopback=True) as f:
         yield f
 
 

@@ -109,7 +109,7 @@ def test_canonical_pointing_at_the_site_root_is_ignored():
 
 def test_non_ascii_validator_is_not_sent(httpserver):
     httpserver.expect_request("/feed").respond_with_data("ok")
-    with Fetcher("t") as fetcher:
+    with Fetcher("t", allow_loopback=True) as fetcher:
         result = fetcher.get(httpserver.url_for("/feed"), LIMITS, Validators(etag='"café"'))
     assert not isinstance(result, FetchFailure)
 
@@ -118,7 +118,7 @@ def test_redirect_to_an_idn_httpx_refuses_is_a_bad_url(httpserver):
     httpserver.expect_request("/r").respond_with_data(
         "", 302, headers={"Location": "http://xn--a.com/"}
     )
-    with Fetcher("t") as fetcher:
+    with Fetcher("t", allow_loopback=True) as fetcher:
         result = fetcher.get(httpserver.url_for("/r"), LIMITS)
     assert isinstance(result, FetchFailure)
     assert result.reason is Reason.BAD_URL

@@ -11,7 +11,7 @@ from sqlalchemy.exc import StatementError
 from helpers import article, load
 from ingest import warehouse as wh
 from ingest.errors import WarehouseError, WarehouseUnavailable
-from ingest.models import EntryState, FeedEntry, FeedSpec, Fetched, Reason
+from ingest.models import EntryState, FeedEntry, FeedSpec, Fetched, Reason, ScheduledPoll
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 SPECS = [
@@ -78,29 +78,35 @@ def test_due_feeds_respect_next_due_and_backoff(engine):
     targets = wh.due_feeds(engine, T0)
     assert [t.key for t in targets] == ["a", "b"]
     fetched = Fetched("u", "u", 200, "application/rss+xml", b"<rss/>", "h", '"e"', None, 0.1)
-    wh.record_poll_success(
-        engine, targets[0], fetched, now=T0, interval=timedelta(minutes=15), seen=3, new=2
-    )
+    success = ScheduledPoll(due_at=T0 + timedelta(minutes=15), interval_s=900, new_per_hour=2.0)
+    wh.record_poll_success(engine, targets[0], fetched, now=T0, plan=success, seen=3, new=2)
     for n in (1, 2, 3):
-        assert (
-            wh.record_poll_failure(
-                engine,
-                targets[1],
-                now=T0,
-                interval=timedelta(minutes=10),
-                reason=Reason.SERVER_ERROR,
-                detail="HTTP 503",
-                status=503,
-            )
-            == n
-        )
+        failure = ScheduledPoll(
+            due_at=T0 + timedelta(minutes=40), interval_s=600, new_per_hour=None,
+            consecutive_failures=n, broken=n == 3, failure_kind="soft",
+        )  # fmt: skip
+        wh.record_poll_failure(
+            engine, targets[1], now=T0 + timedelta(seconds=n), plan=failure,
+            reason=Reason.SERVER_ERROR, detail="HTTP 503", status=503,
+        )  # fmt: skip
     assert wh.due_feeds(engine, T0 + timedelta(minutes=14)) == []
     assert [t.key for t in wh.due_feeds(engine, T0 + timedelta(minutes=15))] == ["a"]
     by_key = {r["feed_key"]: r for r in rows(engine, wh.feeds)}
-    assert by_key["b"]["next_due_at"] == T0 + timedelta(minutes=40)  # 10 min * 2**2
+    assert by_key["b"]["next_due_at"] == T0 + timedelta(minutes=40)
     assert by_key["b"]["last_error"] == "http_5xx: HTTP 503"
+    assert (by_key["b"]["broken"], by_key["b"]["broken_since"]) == (True, T0 + timedelta(seconds=3))
     assert by_key["a"]["etag"] == '"e"'
     assert (by_key["a"]["items_seen"], by_key["a"]["items_new"]) == (3, 2)
+    assert (by_key["a"]["poll_interval_s"], by_key["a"]["new_per_hour"]) == (900, 2.0)
+    [a, b] = wh.due_feeds(engine, T0 + timedelta(days=1))  # the state comes back to the poller
+    assert (a.poll_interval_s, a.new_per_hour, a.last_success_at) == (900, 2.0, T0)
+    assert b.consecutive_failures == 3
+    # a success clears the broken flag
+    wh.record_poll_success(
+        engine, b, fetched, now=T0 + timedelta(hours=1), plan=success, seen=0, new=0
+    )
+    row = {r["feed_key"]: r for r in rows(engine, wh.feeds)}["b"]
+    assert (row["broken"], row["broken_since"], row["consecutive_failures"]) == (False, None, 0)
 
 
 def entry(guid, link):
@@ -270,9 +276,22 @@ def test_a_failed_connection_never_shows_the_password(caplog):
 def test_upgrade_from_the_first_revision_keeps_data(warehouse_url):
     engine = wh.make_engine(warehouse_url)
     wh.upgrade(engine, "0001")
-    wh.sync_feeds(engine, SPECS, T0)
+    with engine.begin() as conn:  # rows as revision 0001 knew them
+        for key in ("a", "b"):
+            conn.execute(
+                text(
+                    "INSERT INTO feeds (feed_key, url, enabled, tags, consecutive_failures,"
+                    " items_seen, items_new, created_at, updated_at)"
+                    " VALUES (:k, :u, :t, '[]', 2, 0, 0, :now, :now)"
+                ),
+                {"k": key, "u": f"http://example.org/{key}.xml", "t": True, "now": T0},
+            )
     wh.upgrade(engine)  # every later revision, on top of data
-    assert [t.key for t in wh.due_feeds(engine, T0)] == ["a", "b"]
+    targets = wh.due_feeds(engine, T0)
+    assert [t.key for t in targets] == ["a", "b"]
+    assert [t.consecutive_failures for t in targets] == [2, 2]
+    health = wh.feed_health(engine)
+    assert [(h["feed_key"], h["broken"]) for h in health] == [("a", False), ("b", False)]
     with engine.connect() as conn:
         head = conn.execute(text("select version_num from alembic_version")).scalar_one()
     assert head == wh.head_revision()

@@ -1,0 +1,105 @@
+"""Time and memory budgets for CPU work on hostile input: parsing feeds, extracting pages.
+
+A pathological page (or a catastrophic regex on a crafted feed) can hold a CPU for
+minutes, and Python cannot interrupt a thread stuck in C code. So that work runs in
+worker processes (pebble's ``ProcessPool``): a task that overruns its budget has its
+worker killed and replaced, and the item gets the reason ``time_budget``. Each worker
+also runs under an address-space limit (``RLIMIT_AS``), so a memory bomb ends in that
+worker (``worker_crashed``) instead of in the task's process.
+
+Workers start from a fork server that has already imported the parser and extractor,
+so a new worker costs a fork, not an interpreter start, and nothing is forked from a
+process with threads running (the Airflow task, the fetch threads).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import resource
+from concurrent.futures import TimeoutError as FutureTimeout
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+from pebble import ProcessExpired, ProcessPool
+
+from ingest.models import Miss, Reason
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: Modules the fork server imports once, so workers start warm.
+PRELOAD = ["ingest.extract", "ingest.parse"]
+#: A worker is replaced after this many tasks (bounds slow leaks in C libraries).
+MAX_TASKS_PER_WORKER = 500
+
+
+def _limit_memory(megabytes: int) -> None:
+    limit = megabytes * 1024 * 1024
+    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
+class Sandbox:
+    """A small pool of worker processes running functions under a budget.
+
+    Use as a context manager; :meth:`run` may be called from several threads at once.
+    """
+
+    def __init__(self, workers: int, memory_mb: int) -> None:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(PRELOAD)
+        self._pool = ProcessPool(
+            max_workers=workers,
+            max_tasks=MAX_TASKS_PER_WORKER,
+            initializer=_limit_memory,
+            initargs=(memory_mb,),
+            context=context,
+        )
+
+    def run(self, budget_s: float, function: Any, *args: Any, **kwargs: Any) -> Any | Miss:  # noqa: ANN401 - whatever the function returns
+        """``function(*args, **kwargs)`` in a worker; a :class:`Miss` when it overran or died.
+
+        ``function`` must be importable by name (a module-level function) and its
+        arguments and result picklable.
+        """
+        name = getattr(function, "__name__", "task")
+        future = self._pool.schedule(function, args=args, kwargs=kwargs, timeout=budget_s)
+        try:
+            return future.result()
+        except FutureTimeout:
+            log.warning("%s overran its %gs budget; its worker was killed", name, budget_s)
+            return Miss(Reason.TIME_BUDGET, f"{name} ran past its {budget_s:g}s budget")
+        except ProcessExpired as exc:
+            log.warning("%s: worker died (%s)", name, exc)
+            return Miss(Reason.WORKER_CRASHED, f"{name}: worker died ({exc})"[:300])
+        except MemoryError:
+            return Miss(Reason.WORKER_CRASHED, f"{name}: worker memory limit reached")
+        except Exception as exc:
+            # The functions run here turn every input error into a Miss themselves: an
+            # exception that still escapes is a bug, so it is logged loudly, with its trace.
+            log.exception("%s raised in its worker", name)
+            return Miss(Reason.WORKER_CRASHED, f"{name}: {type(exc).__name__}: {exc}"[:300])
+
+    def close(self) -> None:
+        """Let running tasks finish, then stop the workers."""
+        self._pool.close()  # type: ignore[no-untyped-call]
+        self._pool.join()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self._pool.stop()  # type: ignore[no-untyped-call]
+            self._pool.join()

@@ -1,0 +1,139 @@
+"""When to poll a feed next: adaptive intervals, publisher hints, back-off, broken flag.
+
+Pure functions over a feed's scheduling state; the warehouse stores the state and the
+composer calls these after each poll. The rules (docs/operations.md repeats them):
+
+* **Adaptive interval.** After each successful poll the feed's rate of new items is
+  updated (an exponentially weighted mean of new items per hour, weight 0.3 for the
+  newest observation). The interval aims at about one new item per poll:
+  ``3600 / rate`` seconds, grown at most 2x per poll when a feed goes quiet, shrunk at
+  once when it gets busy, and cut to the minimum when a poll found only new items (the
+  feed may have scrolled items past us). Always within the feed's bounds (default
+  5 min to 24 h; per feed ``min_interval_minutes``/``max_interval_minutes``, or a fixed
+  ``interval_minutes``).
+* **Publisher hints.** RSS ``<ttl>`` and ``Cache-Control: max-age`` push the next poll
+  out to at least that long (still within the maximum); a ``Retry-After`` on 429/503
+  sets it, capped at ``max_retry_after_s`` (24 h by default).
+* **Failures.** A soft failure (timeouts, connection errors, 5xx, 429) backs off from the
+  current interval, doubling per failure in a row. A hard one (404, 410, other 4xx, not a
+  feed, refused address, too large...) backs off from one hour, doubling. Both are capped
+  at the maximum interval.
+* **Broken.** ``feed_broken_after`` failures in a row flag the feed broken, with its last
+  error. A broken feed is still polled, at the maximum interval, and the next success
+  clears the flag: nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from ingest.models import Reason, ScheduledPoll
+
+RATE_WEIGHT = 0.3
+HARD_FAILURE_BASE_S = 3600.0
+MAX_GROWTH = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class Bounds:
+    """A feed's interval bounds in seconds."""
+
+    min_s: float
+    max_s: float
+
+    def clamp(self, seconds: float) -> float:
+        """``seconds`` within the bounds."""
+        return min(max(seconds, self.min_s), self.max_s)
+
+    @classmethod
+    def for_feed(
+        cls,
+        *,
+        fixed_minutes: int | None,
+        min_minutes: int | None,
+        max_minutes: int | None,
+        default_min_minutes: int,
+        default_max_minutes: int,
+    ) -> Bounds:
+        """The bounds of one feed: a fixed interval, else its own bounds, else the defaults."""
+        if fixed_minutes:
+            return cls(fixed_minutes * 60.0, fixed_minutes * 60.0)
+        low = (min_minutes or default_min_minutes) * 60.0
+        high = (max_minutes or default_max_minutes) * 60.0
+        return cls(min(low, high), max(low, high))
+
+
+@dataclass(frozen=True, slots=True)
+class FeedTiming:
+    """What the scheduler remembers of a feed between polls."""
+
+    interval_s: float | None = None
+    new_per_hour: float | None = None
+    last_success_at: datetime | None = None
+    consecutive_failures: int = 0
+
+
+def after_success(
+    timing: FeedTiming,
+    bounds: Bounds,
+    *,
+    now: datetime,
+    new_items: int,
+    entries: int,
+    default_s: float,
+    ttl_s: float | None = None,
+    max_age_s: float | None = None,
+) -> ScheduledPoll:
+    """Schedule the next poll of a feed that just answered (a 304 counts: 0 new items)."""
+    previous = bounds.clamp(timing.interval_s or default_s)
+    rate = timing.new_per_hour
+    if timing.last_success_at is not None and now > timing.last_success_at:
+        hours = (now - timing.last_success_at).total_seconds() / 3600
+        observed = new_items / hours
+        rate = observed if rate is None else RATE_WEIGHT * observed + (1 - RATE_WEIGHT) * rate
+    if entries and new_items >= entries:
+        interval = bounds.min_s  # every item was new: items may have scrolled past us
+    elif rate:
+        interval = min(3600.0 / rate, previous * MAX_GROWTH)
+    elif rate is None:
+        interval = previous  # nothing to go on yet
+    else:
+        interval = previous * MAX_GROWTH
+    interval = bounds.clamp(interval)
+    wait = max(interval, min(max(ttl_s or 0, max_age_s or 0), bounds.max_s))
+    return ScheduledPoll(
+        due_at=now + timedelta(seconds=wait), interval_s=interval, new_per_hour=rate
+    )
+
+
+def after_failure(
+    timing: FeedTiming,
+    bounds: Bounds,
+    *,
+    now: datetime,
+    reason: Reason,
+    default_s: float,
+    broken_after: int,
+    retry_after_s: float | None = None,
+    max_retry_after_s: float = 86400.0,
+) -> ScheduledPoll:
+    """Schedule the next poll of a feed whose poll failed, and say whether it is broken."""
+    failures = timing.consecutive_failures + 1
+    interval = bounds.clamp(timing.interval_s or default_s)
+    soft = reason.retryable
+    base = interval if soft else max(interval, HARD_FAILURE_BASE_S)
+    wait = min(base * 2 ** min(failures - 1, 20), bounds.max_s)
+    broken = failures >= broken_after
+    if broken:
+        wait = bounds.max_s
+    if retry_after_s is not None:
+        wait = max(wait, min(retry_after_s, max_retry_after_s))
+    return ScheduledPoll(
+        due_at=now + timedelta(seconds=wait),
+        interval_s=interval,
+        new_per_hour=timing.new_per_hour,
+        consecutive_failures=failures,
+        broken=broken,
+        failure_kind="soft" if soft else "hard",
+    )

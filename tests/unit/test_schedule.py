@@ -1,0 +1,138 @@
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ingest.models import Reason
+from ingest.schedule import Bounds, FeedTiming, after_failure, after_success
+
+T0 = datetime(2026, 11, 25, 12, tzinfo=UTC)
+BOUNDS = Bounds(5 * 60.0, 24 * 3600.0)
+DEFAULT = 15 * 60.0
+
+
+def succeed(timing, *, new=0, entries=20, hours=1.0, **hints):
+    now = (timing.last_success_at or T0) + timedelta(hours=hours)
+    plan = after_success(
+        timing, BOUNDS, now=now, new_items=new, entries=entries, default_s=DEFAULT, **hints
+    )
+    return plan, FeedTiming(plan.interval_s, plan.new_per_hour, now, 0)
+
+
+def test_first_poll_keeps_the_default_interval():
+    plan = after_success(FeedTiming(), BOUNDS, now=T0, new_items=3, entries=20, default_s=DEFAULT)
+    assert plan.interval_s == DEFAULT
+    assert plan.due_at == T0 + timedelta(seconds=DEFAULT)
+
+
+def test_a_busy_feed_is_polled_about_once_per_new_item():
+    timing = FeedTiming(DEFAULT, None, T0, 0)
+    for _ in range(10):
+        plan, timing = succeed(timing, new=6, hours=1.0)  # 6 new per hour
+    assert plan.new_per_hour == pytest.approx(6.0)
+    assert plan.interval_s == pytest.approx(600.0)  # 3600 / 6
+
+
+def test_a_quiet_feed_backs_off_to_the_maximum_gradually():
+    timing = FeedTiming(DEFAULT, 4.0, T0, 0)
+    intervals = []
+    for _ in range(20):
+        plan, timing = succeed(timing, new=0, hours=timing.interval_s / 3600)
+        intervals.append(plan.interval_s)
+    assert intervals == sorted(intervals)
+    assert all(b <= 2 * a for a, b in zip(intervals, intervals[1:], strict=False))
+    assert intervals[-1] == BOUNDS.max_s
+
+
+def test_a_poll_with_only_new_items_drops_to_the_minimum():
+    plan, _ = succeed(FeedTiming(3600.0, 1.0, T0, 0), new=20, entries=20)
+    assert plan.interval_s == BOUNDS.min_s
+
+
+def test_ttl_and_max_age_push_the_next_poll_out_within_the_maximum():
+    timing = FeedTiming(DEFAULT, 6.0, T0, 0)
+    plan, _ = succeed(timing, new=6, ttl_s=7200.0)
+    assert plan.due_at - (T0 + timedelta(hours=1)) == timedelta(hours=2)
+    plan, _ = succeed(timing, new=6, max_age_s=3 * 86400.0)  # absurd: capped at 24 h
+    assert plan.due_at - (T0 + timedelta(hours=1)) == timedelta(hours=24)
+    assert plan.interval_s < 7200  # hints delay one poll; they do not change the rate
+
+
+def test_a_fixed_interval_is_kept():
+    bounds = Bounds.for_feed(
+        fixed_minutes=30, min_minutes=None, max_minutes=None,
+        default_min_minutes=5, default_max_minutes=1440,
+    )  # fmt: skip
+    plan = after_success(
+        FeedTiming(1800.0, 50.0, T0, 0), bounds, now=T0 + timedelta(hours=1), new_items=100,
+        entries=100, default_s=DEFAULT,
+    )  # fmt: skip
+    assert plan.interval_s == 1800.0
+
+
+def test_per_feed_bounds_override_the_defaults():
+    bounds = Bounds.for_feed(
+        fixed_minutes=None, min_minutes=60, max_minutes=120,
+        default_min_minutes=5, default_max_minutes=1440,
+    )  # fmt: skip
+    assert (bounds.min_s, bounds.max_s) == (3600.0, 7200.0)
+
+
+def fail(timing, reason, **kw):
+    return after_failure(
+        timing, BOUNDS, now=T0, reason=reason, default_s=DEFAULT, broken_after=5, **kw
+    )
+
+
+def test_soft_failures_back_off_from_the_interval_and_hard_ones_from_an_hour():
+    timing = FeedTiming(DEFAULT, 1.0, T0, 0)
+    soft = [fail(FeedTiming(DEFAULT, 1.0, T0, n), Reason.TIMEOUT) for n in range(3)]
+    assert [p.due_at - T0 for p in soft] == [timedelta(minutes=m) for m in (15, 30, 60)]
+    assert {p.failure_kind for p in soft} == {"soft"}
+    hard = fail(timing, Reason.NOT_FOUND)
+    assert (hard.due_at - T0, hard.failure_kind) == (timedelta(hours=1), "hard")
+
+
+def test_retry_after_is_honoured_and_capped():
+    timing = FeedTiming(DEFAULT, 1.0, T0, 0)
+    assert fail(timing, Reason.THROTTLED, retry_after_s=7200).due_at == T0 + timedelta(hours=2)
+    huge = fail(timing, Reason.THROTTLED, retry_after_s=88 * 3600, max_retry_after_s=86400)
+    assert huge.due_at == T0 + timedelta(hours=24)
+    short = fail(timing, Reason.THROTTLED, retry_after_s=1)  # never sooner than the back-off
+    assert short.due_at == T0 + timedelta(minutes=15)
+
+
+def test_the_fifth_failure_in_a_row_flags_the_feed_broken_and_it_is_still_polled():
+    plans = [fail(FeedTiming(DEFAULT, None, T0, n), Reason.SERVER_ERROR) for n in range(7)]
+    assert [p.broken for p in plans] == [False] * 4 + [True] * 3
+    assert [p.consecutive_failures for p in plans] == list(range(1, 8))
+    assert plans[-1].due_at == T0 + timedelta(hours=24)  # at the maximum interval, not dropped
+
+
+@given(
+    interval=st.none() | st.floats(1, 10**7),
+    rate=st.none() | st.floats(0, 10**6),
+    hours=st.floats(0.001, 1000),
+    new=st.integers(0, 5000),
+    entries=st.integers(0, 5000),
+    ttl=st.none() | st.floats(0, 10**8),
+    max_age=st.none() | st.floats(0, 10**8),
+)
+def test_the_next_poll_is_always_within_the_bounds(
+    interval, rate, hours, new, entries, ttl, max_age
+):
+    plan = after_success(
+        FeedTiming(interval, rate, T0, 0), BOUNDS, now=T0 + timedelta(hours=hours),
+        new_items=new, entries=entries, default_s=DEFAULT, ttl_s=ttl, max_age_s=max_age,
+    )  # fmt: skip
+    wait = (plan.due_at - (T0 + timedelta(hours=hours))).total_seconds()
+    assert BOUNDS.min_s <= plan.interval_s <= BOUNDS.max_s
+    assert BOUNDS.min_s <= wait <= BOUNDS.max_s + 1e-6
+
+
+@given(failures=st.integers(0, 10**6), reason=st.sampled_from(list(Reason)),
+       retry_after=st.none() | st.floats(0, 10**9))  # fmt: skip
+def test_back_off_is_always_bounded(failures, reason, retry_after):
+    plan = fail(FeedTiming(DEFAULT, None, T0, failures), reason, retry_after_s=retry_after)
+    assert timedelta(0) < plan.due_at - T0 <= timedelta(hours=24)

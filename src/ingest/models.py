@@ -37,6 +37,12 @@ class Reason(StrEnum):
     UNDECODABLE = "undecodable"
     EMPTY_EXTRACTION = "empty_extraction"
     EXTRACT_ERROR = "extract_error"
+    # Warnings on a feed that was still read (fetch_log.reason of a successful poll):
+    FEED_RECOVERED = "feed_recovered"  # not well-formed; entries recovered anyway
+    FEED_TRUNCATED = "feed_truncated"  # more entries than INGEST_MAX_ENTRIES_PER_FEED
+    DUPLICATE_GUIDS = "duplicate_guids"  # one guid on entries with different links
+    BAD_DATES = "bad_dates"  # entry dates that could not be read (left empty)
+    ENCODING_MISMATCH = "encoding_mismatch"  # declared a single-byte charset, was UTF-8
     TIME_BUDGET = "time_budget"  # parsing or extraction overran; its worker was killed
     WORKER_CRASHED = "worker_crashed"  # the worker died (memory limit, crash)
 
@@ -203,8 +209,9 @@ class ParsedFeed:
     title: str | None
     link: str | None
     entries: tuple[FeedEntry, ...]
-    warning: str | None = None  # feedparser's bozo text when entries were still recovered
+    warning: str | None = None  # what was wrong with a feed that was still read
     ttl_minutes: int | None = None
+    warnings: tuple[Reason, ...] = ()  # typed: feed_recovered, feed_truncated, ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -99,9 +99,45 @@ def parse_feed(
         return Miss(Reason.FEED_MALFORMED, f"{type(exc).__name__}: {exc}"[:300])
 
 
+_XML_DECL_ENCODING = re.compile(
+    rb"^(\s*<\?xml[^>]{0,200}?encoding=[\"'])([A-Za-z0-9._-]{1,40})", re.IGNORECASE
+)
+_CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9._-]{1,40})", re.IGNORECASE)
+_SINGLE_BYTE = re.compile(
+    r"^(?:iso-?8859-?1|latin-?1|l1|windows-1252|cp1252|us-ascii|ascii)$", re.IGNORECASE
+)
+
+
+def _fix_encoding_lie(body: bytes, content_type: str | None) -> tuple[bytes, str | None, bool]:
+    """Relabel as UTF-8 a feed that declares Latin-1 but is valid, non-ASCII UTF-8.
+
+    Such bytes are vanishingly unlikely in real Latin-1 text, and left alone its titles
+    come out as mojibake ("CafÃ©"). Returns (body, content type, relabelled).
+    """
+    declared = []
+    match = _XML_DECL_ENCODING.match(body)
+    if match:
+        declared.append(match.group(2).decode("ascii"))
+    header = _CHARSET.search(content_type or "")
+    if header:
+        declared.append(header.group(1))
+    if not declared or not all(_SINGLE_BYTE.match(d) for d in declared) or body.isascii():
+        return body, content_type, False
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return body, content_type, False
+    if match:
+        body = body[: match.start(2)] + b"utf-8" + body[match.end(2) :]
+    if header and content_type:
+        content_type = content_type[: header.start(1)] + "utf-8" + content_type[header.end(1) :]
+    return body, content_type, True
+
+
 def _parse_feed(
     body: bytes, url: str, content_type: str | None, max_entries: int
 ) -> ParsedFeed | Miss:
+    body, content_type, relabelled = _fix_encoding_lie(body, content_type)
     # No content-location header: feedparser would "resolve" plain guids against it.
     # xml:base is still honoured; remaining relative links are joined to the feed URL.
     headers = {"content-type": content_type} if content_type else {}
@@ -116,6 +152,12 @@ def _parse_feed(
     base = feed.get("link") if isinstance(feed.get("link"), str) else None
     entries: list[FeedEntry] = []
     seen: set[tuple[str, str]] = set()
+    links_of_guid: dict[str, str] = {}
+    notes: dict[Reason, str] = {}
+    if relabelled:
+        notes[Reason.ENCODING_MISMATCH] = "declared a single-byte charset; read as UTF-8"
+    if len(raw_entries) > max_entries:
+        notes[Reason.FEED_TRUNCATED] = f"{len(raw_entries)} entries; the first {max_entries} read"
     for raw in raw_entries[:max_entries]:
         link = _absolute(raw.get("link"), url)
         guid = _guid(raw, link)
@@ -123,28 +165,34 @@ def _parse_feed(
             log.debug("feed %s: entry without link/guid, or repeated, skipped", url)
             continue
         seen.add((guid, link))
-        authors = raw.get("author")
+        if links_of_guid.setdefault(guid, link) != link:
+            notes[Reason.DUPLICATE_GUIDS] = f"guid {guid[:80]!r} on several links"
+        published = _utc(dict.get(raw, "published_parsed") or dict.get(raw, "created_parsed"))
+        updated = _utc(dict.get(raw, "updated_parsed"))
+        # dict.get: FeedParserDict.get maps updated<->published with a warning.
+        for field in ("published", "updated", "created"):
+            text = dict.get(raw, field)
+            if text and not _utc(dict.get(raw, f"{field}_parsed")):
+                notes[Reason.BAD_DATES] = f"unreadable {field} date {str(text)[:60]!r}"
         entries.append(
             FeedEntry(
                 guid=guid,
                 link=link,
                 title=_text(raw.get("title")),
-                # dict.get: FeedParserDict.get maps updated<->published with a warning.
-                published=_utc(dict.get(raw, "published_parsed") or dict.get(raw, "created_parsed"))
-                or _utc(dict.get(raw, "updated_parsed")),
-                updated=_utc(dict.get(raw, "updated_parsed")),
+                published=published or updated,
+                updated=updated,
                 summary=_text(raw.get("summary"), MAX_SUMMARY_CHARS),
-                author=_text(authors),
+                author=_text(raw.get("author")),
             )
         )
-    warning = None
     if parsed.get("bozo"):
         problem = parsed.get("bozo_exception")
-        warning = f"{type(problem).__name__}: {problem}"[:300]
+        notes[Reason.FEED_RECOVERED] = f"{type(problem).__name__}: {problem}"[:300]
     return ParsedFeed(
         title=_text(feed.get("title")),
         link=_absolute(base, url),
         entries=tuple(entries),
-        warning=warning,
+        warning="; ".join(f"{r.value}: {d}" for r, d in notes.items())[:500] or None,
         ttl_minutes=_ttl(feed),
+        warnings=tuple(notes),
     )

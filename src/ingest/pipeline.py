@@ -291,7 +291,14 @@ class _Poller:
             )
             self._fail(target, now, parsed.reason, parsed.detail, result.status)
             return
-        self.fetch_rows.append(_fetch_row(self.run_id, "feed", result, None, parsed.warning or ""))
+        self.fetch_rows.append(
+            _fetch_row(
+                self.run_id, "feed", result, parsed.warnings[0] if parsed.warnings else None,
+                parsed.warning or "",
+            )
+        )  # fmt: skip
+        if parsed.warnings:
+            log.warning("feed %s read with warnings: %s", target.key, parsed.warning)
         good: list[tuple[FeedEntry, str]] = []
         bad: list[tuple[FeedEntry, str]] = []
         for entry in parsed.entries:

@@ -91,7 +91,7 @@ class Rules:
     def of(cls, state: HostState, user_agent: str) -> Rules:
         """Rules from a stored state (fetch it first when it is not fresh)."""
         status = state.robots_status
-        reachable = status is not None and status != UNREACHABLE and status < 500  # noqa: PLR2004 - HTTP status class
+        reachable = status is not None and status not in (UNREACHABLE, 429) and status < 500  # noqa: PLR2004 - HTTP status class
         parser = None
         if reachable and state.robots_txt and status is not None and status < 300:  # noqa: PLR2004 - HTTP status class
             try:

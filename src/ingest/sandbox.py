@@ -10,13 +10,22 @@ worker (``worker_crashed``) instead of in the task's process.
 Workers start from a fork server that has already imported the parser and extractor,
 so a new worker costs a fork, not an interpreter start, and nothing is forked from a
 process with threads running (the Airflow task, the fetch threads).
+
+multiprocessing would also re-run the host program's main script in every new worker
+(to find functions defined there). Under Airflow that script is ``airflow`` itself, whose
+import fails inside a task (the metadata database is off limits there). Our functions
+live in importable modules, so while a sandbox is open the main module is marked as
+"nothing to re-import" (``__spec__.name == "__main__"``, which multiprocessing skips).
 """
 
 from __future__ import annotations
 
+import importlib.machinery
 import logging
 import multiprocessing
 import resource
+import sys
+import threading
 from concurrent.futures import TimeoutError as FutureTimeout
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -43,6 +52,34 @@ def _limit_memory(megabytes: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
 
 
+_MAIN_LOCK = threading.Lock()
+_MAIN_USERS = 0
+
+
+def _hide_main_script() -> None:
+    """Stop multiprocessing from re-running the host's main script in new workers."""
+    global _MAIN_USERS  # noqa: PLW0603 - one process-wide setting, reference-counted
+    with _MAIN_LOCK:
+        main = sys.modules.get("__main__")
+        if _MAIN_USERS == 0 and main is not None and getattr(main, "__spec__", None) is None:
+            main.__spec__ = importlib.machinery.ModuleSpec("__main__", None)
+            main.__dict__["_ingest_sandbox_spec"] = True
+        _MAIN_USERS += 1
+
+
+def _restore_main_script() -> None:
+    global _MAIN_USERS  # noqa: PLW0603 - one process-wide setting, reference-counted
+    with _MAIN_LOCK:
+        _MAIN_USERS -= 1
+        main = sys.modules.get("__main__")
+        if (
+            _MAIN_USERS == 0
+            and main is not None
+            and main.__dict__.pop("_ingest_sandbox_spec", False)
+        ):
+            main.__spec__ = None
+
+
 class Sandbox:
     """A small pool of worker processes running functions under a budget.
 
@@ -50,6 +87,7 @@ class Sandbox:
     """
 
     def __init__(self, workers: int, memory_mb: int) -> None:
+        _hide_main_script()
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(PRELOAD)
         self._pool = ProcessPool(
@@ -86,8 +124,11 @@ class Sandbox:
 
     def close(self) -> None:
         """Let running tasks finish, then stop the workers."""
-        self._pool.close()  # type: ignore[no-untyped-call]
-        self._pool.join()
+        try:
+            self._pool.close()  # type: ignore[no-untyped-call]
+            self._pool.join()
+        finally:
+            _restore_main_script()
 
     def __enter__(self) -> Self:
         return self
@@ -100,6 +141,9 @@ class Sandbox:
     ) -> None:
         if exc_type is None:
             self.close()
-        else:
+            return
+        try:
             self._pool.stop()  # type: ignore[no-untyped-call]
             self._pool.join()
+        finally:
+            _restore_main_script()

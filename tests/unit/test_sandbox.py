@@ -1,5 +1,7 @@
+import os
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -62,3 +64,31 @@ def test_the_real_parser_and_extractor_run_in_it(sandbox, fixtures):
     extracted = sandbox.run(10, extract.extract_page, html, "text/html", "http://example.org/a")
     assert isinstance(extracted, Extracted)
     assert extracted == extract.extract_page(html, "text/html", "http://example.org/a")
+
+
+def test_workers_never_re_run_the_host_programs_main_script(tmp_path):
+    """Under Airflow the main script is `airflow`, which cannot be imported inside a task:
+    a worker must not re-run it (multiprocessing does, for functions defined there)."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "host_program.py"
+    script.write_text(
+        "import sys\n"
+        "if __name__ != '__main__':\n"
+        "    raise SystemExit('the main script was re-run in a worker')\n"
+        "from ingest.sandbox import Sandbox\n"
+        "import sandbox_tasks\n"
+        "with Sandbox(workers=1, memory_mb=256) as box:\n"
+        "    first = box.run(5, sandbox_tasks.echo, 'ok')\n"
+        "    killed = box.run(0.3, sandbox_tasks.spin, 5)\n"  # the replacement worker too
+        "    again = box.run(5, sandbox_tasks.echo, 'ok')\n"
+        "print(first, killed.reason.value, again, sys.modules['__main__'].__spec__)\n"
+    )
+    tests_dir = str(Path(tasks.__file__).parent)
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60,
+        env={**os.environ, "PYTHONPATH": tests_dir},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["ok", "time_budget", "ok", "None"]  # and restored after

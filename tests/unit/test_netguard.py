@@ -18,7 +18,7 @@ REFUSED = [
     "fd00::1", "fc12:3456::1",  # IPv6 unique-local
     "::ffff:8.8.8.8", "::ffff:127.0.0.1", "::ffff:10.0.0.1",  # IPv4-mapped
     "64:ff9b::a00:1", "2002:a00:1::1",  # NAT64 / 6to4 embedding an IPv4 address
-    "0.0.0.0", "::",  # unspecified
+    "0.0.0.0", "::",  # unspecified  # noqa: S104 - addresses to refuse, not to bind
     "192.0.2.1", "198.51.100.1", "203.0.113.9", "240.0.0.1",  # documentation, reserved
 ]  # fmt: skip
 PUBLIC = ["8.8.8.8", "1.1.1.1", "93.184.216.34", "2606:4700:4700::1111", "2a00:1450::1"]
@@ -106,7 +106,7 @@ def test_the_address_connected_is_the_address_checked(httpserver):
 def test_a_host_with_some_inside_addresses_is_reached_on_a_public_one_only(httpserver):
     httpserver.expect_request("/a").respond_with_data("hello")
     with Fetcher(
-        "t", allow_loopback=True, resolve=lambda h, p: ["10.0.0.7", "169.254.1.1", "127.0.0.1"]
+        "t", allow_loopback=True, resolve=lambda _h, _p: ["10.0.0.7", "169.254.1.1", "127.0.0.1"]
     ) as fetcher:
         result = fetcher.get(f"http://mixed.example:{httpserver.port}/a", LIMITS)
     assert isinstance(result, Fetched) and result.body == b"hello"

@@ -1,3 +1,4 @@
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -41,7 +42,7 @@ def test_a_quiet_feed_backs_off_to_the_maximum_gradually():
         plan, timing = succeed(timing, new=0, hours=timing.interval_s / 3600)
         intervals.append(plan.interval_s)
     assert intervals == sorted(intervals)
-    assert all(b <= 2 * a for a, b in zip(intervals, intervals[1:], strict=False))
+    assert all(b <= 2 * a for a, b in itertools.pairwise(intervals))
     assert intervals[-1] == BOUNDS.max_s
 
 

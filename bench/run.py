@@ -20,9 +20,15 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "tools"))
 
 import bench_e2e
 import bench_extract
+import bench_fetch
 import bench_loads
 
-BENCHES = {"extract": bench_extract.run, "e2e": bench_e2e.run, "loads": bench_loads.run}
+BENCHES = {
+    "extract": bench_extract.run,
+    "e2e": bench_e2e.run,
+    "fetch": bench_fetch.run,
+    "loads": bench_loads.run,
+}
 
 
 def main() -> int:

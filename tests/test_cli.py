@@ -7,6 +7,7 @@ import urllib.request
 import pytest
 from sqlalchemy import func, select
 
+from ingest import cli
 from ingest import warehouse as wh
 from ingest.cli import main
 from ingest.registry import load_registry
@@ -61,6 +62,24 @@ def test_report_and_stats(workdir, capsys):
     assert main(["stats", "--warehouse", url]) == 0
     out = capsys.readouterr().out
     assert "entries stored" in out and "failed: http_404" in out
+
+
+def test_feeds_shows_health_and_flags_broken_feeds(workdir, demo_site, capsys, monkeypatch):
+    monkeypatch.setenv("INGEST_FEED_BROKEN_AFTER", "1")  # the malformed feed breaks at once
+    monkeypatch.setattr(cli.console, "width", 250)  # one table row per line
+    url = f"sqlite:///{workdir / 'f.db'}"
+    main(["run", "--feeds", str(workdir / "feeds.toml"), "--warehouse", url, "--no-progress"])
+    capsys.readouterr()
+    assert main(["feeds", "--warehouse", url]) == 0
+    out = capsys.readouterr().out
+    malformed = next(f.key for f in demo_site.feeds if f.malformed)
+    lines = [line for line in out.splitlines() if "│" in line and "feed" not in line.split("│")[1]]
+    assert "BROKEN" in next(line for line in lines if malformed in line)
+    assert sum("ok" in line.split("│")[2] for line in lines) == len(demo_site.feeds) - 1
+    assert main(["feeds", "--broken", "--warehouse", url]) == 1  # an alert can key on this
+    out = capsys.readouterr().out
+    assert malformed in out and "feed_malformed" in out
+    assert "feeds (1)" in out
 
 
 def test_report_on_an_empty_warehouse_is_a_clear_error(tmp_path, capsys):

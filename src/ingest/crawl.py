@@ -177,7 +177,9 @@ class _HostCrawler:
             return state, None
         crawl_delay = rules.crawl_delay()
         if crawl_delay:
-            pace.delay = max(pace.delay, min(crawl_delay, settings.max_crawl_delay_s))
+            slower = max(pace.delay, min(crawl_delay, settings.max_crawl_delay_s))
+            pace.next_at += slower - pace.delay  # the request just made counts too
+            pace.delay = slower
             state = dataclasses.replace(state, crawl_delay_s=crawl_delay)
         return state, rules
 

@@ -24,7 +24,6 @@ class Reason(StrEnum):
     CONNECT_TIMEOUT = "connect_timeout"
     BLOCKED_ADDRESS = "blocked_address"  # SSRF guard: private, loopback, link-local...
     ROBOTS_DISALLOWED = "robots_disallowed"
-    ROBOTS_UNAVAILABLE = "robots_unavailable"  # robots.txt answered 5xx: the host waits
     PROTOCOL_ERROR = "protocol_error"
     TOO_LARGE = "too_large"
     TOO_MANY_REDIRECTS = "too_many_redirects"
@@ -60,7 +59,6 @@ _RETRYABLE = frozenset(
         Reason.CONNECT_ERROR,
         Reason.CONNECT_TIMEOUT,
         Reason.PROTOCOL_ERROR,
-        Reason.ROBOTS_UNAVAILABLE,
     }
 )
 

@@ -1,0 +1,98 @@
+"""Politeness and concurrency of page fetching, timed at the server."""
+
+from __future__ import annotations
+
+import itertools
+import time
+
+import pytest
+from faultserver import FaultServer
+
+from ingest import pipeline
+from ingest import warehouse as wh
+from ingest.settings import load_settings
+
+pytestmark = pytest.mark.slow
+
+DELAY = 0.4
+PAGES = 5
+
+
+@pytest.fixture
+def hosts():
+    with (
+        FaultServer("127.0.0.5", pages=PAGES, robots="User-agent: *\nAllow: /\n") as a,
+        FaultServer("127.0.0.6", pages=PAGES, robots="User-agent: *\nCrawl-delay: 1\n") as b,
+    ):
+        yield a, b
+
+
+def setup(tmp_path, servers, **overrides):
+    feeds = tmp_path / "feeds.toml"
+    feeds.write_text(
+        "".join(
+            f'[[feeds]]\nkey = "h{i}"\nurl = "{s.url("/pages/feed.xml")}"\n\n'
+            for i, s in enumerate(servers)
+        )
+    )
+    settings = load_settings(
+        home=tmp_path / "home", allow_loopback=True, politeness_delay_s=DELAY, **overrides
+    )
+    engine = wh.make_engine(settings.resolved_warehouse_url)
+    pipeline.prepare(engine, feeds)
+    for shard in pipeline.plan_feed_shards(engine, settings, pipeline._now()):
+        pipeline.poll_shard(engine, settings, shard["items"], "r")
+    return settings, engine
+
+
+def starts(server, prefix):
+    return [r.at for r in server.requests if r.path.startswith(prefix)]
+
+
+def test_requests_to_one_host_keep_the_delay_and_hosts_overlap(hosts, tmp_path):
+    a, b = hosts
+    settings, engine = setup(tmp_path, hosts)
+    [shard] = pipeline.plan_page_shards(engine, settings)
+    started = time.monotonic()
+    stats = pipeline.fetch_shard(engine, settings, shard["items"], "r")
+    elapsed = time.monotonic() - started
+    assert stats["articles_extracted"] == 2 * PAGES
+    for server, delay in ((a, DELAY), (b, 1.0)):  # b's robots.txt asks for 1 s
+        times = [r.at for r in server.requests if r.path == "/robots.txt" or (r.path.startswith("/pages/") and r.path.endswith(".html"))]  # fmt: skip
+        assert len(times) == PAGES + 1  # robots.txt, then the pages
+        gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+        assert min(gaps) >= delay - 0.02, gaps
+    # b alone needs 5 x 1 s; a runs alongside it, not after it
+    assert elapsed < PAGES * 1.0 + PAGES * DELAY, elapsed
+    with engine.connect() as conn:
+        crawl_delays = dict(conn.execute(wh.hosts.select().with_only_columns(
+            wh.hosts.c.host, wh.hosts.c.crawl_delay_s)).all())  # fmt: skip
+    assert crawl_delays == {"127.0.0.5": None, "127.0.0.6": 1.0}
+
+
+def test_the_delay_runs_on_across_runs_and_robots_is_fetched_once_per_ttl(hosts, tmp_path):
+    a, _ = hosts
+    settings, engine = setup(tmp_path, [a], max_pages_per_run=2)
+    pipeline.fetch_shard(engine, settings, ["127.0.0.5"], "r1")
+    pipeline.fetch_shard(engine, settings, ["127.0.0.5"], "r2")  # at once: must still wait
+    pages = [r.at for r in a.requests if r.path.endswith(".html")]
+    assert len(pages) == 4
+    gaps = [later - earlier for earlier, later in itertools.pairwise(pages)]
+    assert min(gaps) >= DELAY - 0.02, gaps
+    assert len(a.hits("/robots.txt")) == 1
+
+
+def test_a_throttled_host_is_left_out_until_its_retry_after(tmp_path):
+    with FaultServer("127.0.0.7", robots="User-agent: *\nAllow: /\n") as server:
+        feeds = tmp_path / "feeds.toml"
+        feeds.write_text(
+            f'[[feeds]]\nkey = "t"\nurl = "{server.url("/feed-to?path=/x/retry-after%3Fvalue%3D2")}"\n'
+        )
+        settings = load_settings(home=tmp_path / "h", allow_loopback=True, politeness_delay_s=0)
+        engine = wh.make_engine(settings.resolved_warehouse_url)
+        pipeline.prepare(engine, feeds)
+        pipeline.poll_shard(engine, settings, ["t"], "r")
+        assert pipeline.fetch_shard(engine, settings, ["127.0.0.7"], "r")["pages_deferred"] == 1
+        assert pipeline.plan_page_shards(engine, settings) == []  # waiting: no shard, no sleep
+        time.sleep(2.1)
+        assert [s["items"] for s in pipeline.plan_page_shards(engine, settings)] == [["127.0.0.7"]]

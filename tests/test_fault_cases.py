@@ -54,6 +54,7 @@ class Case:
     page: bool = False  # the path is a page: wrap it in /feed-to
     stored: int = 0  # articles the bad host itself should land
     extra: dict = field(default_factory=dict)
+    settings: dict = field(default_factory=dict)  # overrides for this case
 
 
 def page(path: str, reason: str, **kw) -> Case:
@@ -117,6 +118,10 @@ CASES = {
     "relative-links": Case("/x/relative-links", "http_404", "page", stored=2),
     "bad-dates": Case("/x/bad-dates", "bad_dates", "feed", stored=5),
     "feed-5xx": Case("/x/status?code=500", "http_5xx", "feed"),
+    # feedparser needs seconds for 50k items: with a 0.3 s budget its worker is killed
+    "feed-parse-over-its-time-budget": Case(
+        "/x/big-feed?n=50000", "time_budget", "feed", settings={"parse_budget_s": 0.3}
+    ),
 }
 
 
@@ -158,10 +163,12 @@ def test_fault_case(name, good, bad, tmp_path):  # noqa: PLR0912, PLR0915 - one 
     feeds = tmp_path / "feeds.toml"
     feeds.write_text(feeds_toml(good, url))
     settings = load_settings(
-        home=tmp_path / "home", allow_loopback=True, politeness_delay_s=0.0,
-        connect_timeout_s=1.0, feed_deadline_s=2.0, page_deadline_s=2.0,
-        page_max_bytes=2 * 1024 * 1024, max_entries_per_feed=5, parse_budget_s=10.0,
-        worker_memory_mb=512,
+        **{
+            "home": tmp_path / "home", "allow_loopback": True, "politeness_delay_s": 0.0,
+            "connect_timeout_s": 1.0, "feed_deadline_s": 2.0, "page_deadline_s": 2.0,
+            "page_max_bytes": 2 * 1024 * 1024, "max_entries_per_feed": 5,
+            "parse_budget_s": 10.0, "worker_memory_mb": 512, **case.settings,
+        }
     )  # fmt: skip
     engine = wh.make_engine(settings.resolved_warehouse_url)
 

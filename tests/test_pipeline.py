@@ -142,3 +142,45 @@ def test_shard_budget_leaves_the_rest_pending_and_keeps_what_was_done(feed, engi
     )  # same page: 1 stored, rest copies
     left = wh.pending_jobs(engine, limit=10, max_attempts=3)
     assert len(left) == 4 - result["articles_extracted"]
+
+
+def feed_row(engine):
+    with engine.connect() as conn:
+        return conn.execute(select(wh.feeds).where(wh.feeds.c.feed_key == "t")).one()
+
+
+def seconds_until(moment):
+    from datetime import UTC, datetime
+
+    return (moment - datetime.now(UTC)).total_seconds()
+
+
+def test_a_feeds_retry_after_and_max_age_set_its_next_poll(feed, engine, settings):
+    feed.expect_oneshot_request("/feed.xml").respond_with_data(
+        "slow down", status=429, headers={"Retry-After": "7200"}
+    )
+    poll(engine, settings)
+    row = feed_row(engine)
+    assert (row.failure_kind, row.consecutive_failures) == ("soft", 1)
+    assert row.last_error.startswith("http_429: HTTP 429; Retry-After 7200s")
+    assert 7190 < seconds_until(row.next_due_at) <= 7200
+    make_due(engine)
+    feed.expect_oneshot_request("/feed.xml").respond_with_data(
+        rss([("a", feed.url_for("/a"))]), headers={"Cache-Control": "public, max-age=5400"}
+    )
+    poll(engine, settings)
+    row = feed_row(engine)
+    assert (row.consecutive_failures, row.failure_kind, row.broken) == (0, None, False)
+    assert 5390 < seconds_until(row.next_due_at) <= 5400  # max-age beats the 15 min interval
+    assert row.poll_interval_s == 15 * 60
+
+
+def test_a_feed_failing_again_and_again_is_flagged_broken_not_dropped(feed, engine, settings):
+    feed.expect_request("/feed.xml").respond_with_data("gone", status=404)
+    for _ in range(settings.feed_broken_after):
+        make_due(engine)
+        poll(engine, settings)
+    row = feed_row(engine)
+    assert (row.broken, row.consecutive_failures, row.failure_kind) == (True, 5, "hard")
+    assert row.enabled and row.broken_since is not None
+    assert 23.9 * 3600 < seconds_until(row.next_due_at) <= 24 * 3600  # polled daily from now on

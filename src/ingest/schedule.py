@@ -7,8 +7,8 @@ composer calls these after each poll. The rules (docs/operations.md repeats them
   updated (an exponentially weighted mean of new items per hour, weight 0.3 for the
   newest observation). The interval aims at about one new item per poll:
   ``3600 / rate`` seconds, grown at most 2x per poll when a feed goes quiet, shrunk at
-  once when it gets busy, and cut to the minimum when a poll found only new items (the
-  feed may have scrolled items past us). Always within the feed's bounds (default
+  once when it gets busy, and cut to the minimum when a poll (not the first) found only
+  new items (the feed may have scrolled items past us). Always within the feed's bounds (default
   5 min to 24 h; per feed ``min_interval_minutes``/``max_interval_minutes``, or a fixed
   ``interval_minutes``).
 * **Publisher hints.** RSS ``<ttl>`` and ``Cache-Control: max-age`` push the next poll
@@ -92,8 +92,8 @@ def after_success(
         hours = (now - timing.last_success_at).total_seconds() / 3600
         observed = new_items / hours
         rate = observed if rate is None else RATE_WEIGHT * observed + (1 - RATE_WEIGHT) * rate
-    if entries and new_items >= entries:
-        interval = bounds.min_s  # every item was new: items may have scrolled past us
+    if timing.last_success_at is not None and entries and new_items >= entries:
+        interval = bounds.min_s  # every item new since last time: some may have scrolled past
     elif rate:
         interval = min(3600.0 / rate, previous * MAX_GROWTH)
     elif rate is None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import itertools
 import time
+from urllib.parse import quote
 
 import pytest
 from faultserver import FaultServer
+from sqlalchemy import select
 
 from ingest import pipeline
 from ingest import warehouse as wh
@@ -96,3 +98,49 @@ def test_a_throttled_host_is_left_out_until_its_retry_after(tmp_path):
         assert pipeline.plan_page_shards(engine, settings) == []  # waiting: no shard, no sleep
         time.sleep(2.1)
         assert [s["items"] for s in pipeline.plan_page_shards(engine, settings)] == [["127.0.0.7"]]
+
+
+def test_a_redirect_to_another_host_is_requeued_there_and_obeys_its_robots(tmp_path):
+    robots_b = "User-agent: *\nDisallow: /\n"
+    with (
+        FaultServer("127.0.0.8", robots="User-agent: *\nAllow: /\n") as a,
+        FaultServer("127.0.0.9", robots=robots_b) as b,
+    ):
+        target = quote(b.url("/pages/1.html"), safe="")
+        feeds = tmp_path / "feeds.toml"
+        feeds.write_text(
+            f'[[feeds]]\nkey = "a"\nurl = "{a.url("/feed-to?path=" + quote("/x/redirect-to?to=" + target, safe=""))}"\n'
+        )
+        settings = load_settings(home=tmp_path / "h", allow_loopback=True, politeness_delay_s=0)
+        engine = wh.make_engine(settings.resolved_warehouse_url)
+        pipeline.prepare(engine, feeds)
+        pipeline.poll_shard(engine, settings, ["a"], "r")
+        first = pipeline.fetch_shard(engine, settings, ["127.0.0.8"], "r1")
+        assert first["failures"] == {"redirected_offsite": 1}
+        assert b.hits("/pages/") == []  # not fetched through a: b's crawler decides
+        with engine.connect() as conn:
+            entry = conn.execute(select(wh.feed_entries)).one()
+        assert (entry.state, entry.host, entry.link) == ("pending", "127.0.0.9", b.url("/pages/1.html"))
+        assert [s["items"] for s in pipeline.plan_page_shards(engine, settings)] == [["127.0.0.9"]]
+        second = pipeline.fetch_shard(engine, settings, ["127.0.0.9"], "r2")
+        assert second["failures"] == {"robots_disallowed": 1}
+        assert b.hits("/pages/") == []
+        with engine.connect() as conn:
+            assert conn.execute(select(wh.feed_entries.c.state)).scalar_one() == "failed"
+
+
+def test_same_host_redirect_hops_keep_the_pace(tmp_path):
+    with FaultServer("127.0.0.11", robots="User-agent: *\nAllow: /\n") as server:
+        feeds = tmp_path / "feeds.toml"
+        path = quote("/x/redirect-chain?n=3", safe="")
+        feeds.write_text(f'[[feeds]]\nkey = "c"\nurl = "{server.url("/feed-to?path=" + path)}"\n')
+        settings = load_settings(home=tmp_path / "h", allow_loopback=True, politeness_delay_s=DELAY)
+        engine = wh.make_engine(settings.resolved_warehouse_url)
+        pipeline.prepare(engine, feeds)
+        pipeline.poll_shard(engine, settings, ["c"], "r")
+        stats = pipeline.fetch_shard(engine, settings, ["127.0.0.11"], "r")
+        assert stats["articles_extracted"] == 1
+        hops = [r.at for r in server.requests if r.path == "/robots.txt" or r.path.startswith("/x/")]
+        assert len(hops) == 5  # robots.txt, then n=3, 2, 1, 0
+        gaps = [later - earlier for earlier, later in itertools.pairwise(hops)]
+        assert min(gaps) >= DELAY - 0.02, gaps

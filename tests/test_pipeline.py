@@ -184,3 +184,27 @@ def test_a_feed_failing_again_and_again_is_flagged_broken_not_dropped(feed, engi
     assert (row.broken, row.consecutive_failures, row.failure_kind) == (True, 5, "hard")
     assert row.enabled and row.broken_since is not None
     assert 23.9 * 3600 < seconds_until(row.next_due_at) <= 24 * 3600  # polled daily from now on
+
+
+def rss_with_ttl(ttl: str) -> str:
+    return rss([("a", "http://localhost/a")]).replace("<channel>", f"<channel><ttl>{ttl}</ttl>", 1)
+
+
+def test_a_feeds_ttl_holds_on_304s_too_and_a_huge_one_is_capped(feed, engine, settings):
+    feed.expect_oneshot_request("/feed.xml").respond_with_data(
+        rss_with_ttl("240"), headers={"ETag": '"v1"'}
+    )
+    poll(engine, settings)
+    assert 239 * 60 < seconds_until(feed_row(engine).next_due_at) <= 240 * 60
+    make_due(engine)
+    feed.expect_oneshot_request("/feed.xml").respond_with_data("", status=304)
+    poll(engine, settings)
+    row = feed_row(engine)
+    assert row.ttl_minutes == 240
+    assert 239 * 60 < seconds_until(row.next_due_at) <= 240 * 60  # not the 15 min default
+    make_due(engine)
+    feed.expect_oneshot_request("/feed.xml").respond_with_data(rss_with_ttl("9" * 400))
+    poll(engine, settings)  # a 400-digit ttl: no overflow, capped (a week; the poll at 24 h)
+    row = feed_row(engine)
+    assert (row.consecutive_failures, row.ttl_minutes) == (0, 7 * 24 * 60)
+    assert 23.9 * 3600 < seconds_until(row.next_due_at) <= 24 * 3600

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from ingest import archive, extract, fetch, robots
+from ingest import archive, extract, fetch, netguard, robots, urls
 from ingest.models import (
     Extracted,
     Fetched,
@@ -54,7 +54,9 @@ class PageResult:
     """One page's outcome, handed to the caller's thread.
 
     ``extracted`` is set when the page became text; ``failure`` when it failed (with its
-    reason); neither when the page was deferred (the host throttled us).
+    reason); neither when the page was deferred (the host throttled us) or redirects to
+    another host (``redirect``: the page is re-queued there, to be fetched by that host's
+    own polite crawler, after its robots.txt).
     """
 
     job: PageJob
@@ -62,6 +64,7 @@ class PageResult:
     extracted: Extracted | None = None
     failure: tuple[Reason, str] | None = None
     deferred: bool = False
+    redirect: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,8 +94,22 @@ class _Pace:
         self.next_at = time.monotonic() + self.delay
 
 
+@dataclass(slots=True)
+class _HostRun:
+    """One host's crawl in progress: its latest state, pace and robots.txt rules."""
+
+    state: HostState
+    pace: _Pace
+    rules: robots.Rules | None = None
+
+    def requested(self) -> None:
+        """A request to the host starts now."""
+        self.pace.started()
+        self.state = dataclasses.replace(self.state, last_request_at=_utcnow())
+
+
 class _HostCrawler:
-    """Fetches one host's pages in order, politely; runs on a worker thread."""
+    """Fetches one host's pages in order, politely; runs on a worker thread per host."""
 
     def __init__(
         self,
@@ -108,80 +125,99 @@ class _HostCrawler:
         self.limits = fetch.Limits.for_kind(settings, "page")
 
     def run(self, state: HostState, jobs: Sequence[PageJob]) -> None:
-        final = state
-        try:
-            final = self._crawl(state, jobs)
-        except Exception:  # a bug must not hang the shard; the jobs stay pending
-            log.exception("crawl of host %s stopped by an unexpected error", state.host)
-        finally:
-            self.out.put(final)
-
-    def _crawl(self, state: HostState, jobs: Sequence[PageJob]) -> HostState:
-        settings = self.settings
-        pace = _Pace(settings.politeness_delay_s)
+        pace = _Pace(self.settings.politeness_delay_s)
         if state.last_request_at is not None:  # the delay runs on from the previous run
             since = (_utcnow() - state.last_request_at).total_seconds()
             pace.next_at += max(0.0, min(pace.delay - since, pace.delay))
+        host = _HostRun(state, pace)
+        try:
+            self._crawl(host, jobs)
+        except Exception:  # a bug must not hang the shard; the jobs stay pending
+            log.exception("crawl of host %s stopped by an unexpected error", state.host)
+        finally:
+            self.out.put(host.state)  # the latest state: requests made, robots, throttles
+
+    def _crawl(self, host: _HostRun, jobs: Sequence[PageJob]) -> None:
+        settings = self.settings
         with fetch.Fetcher(
             settings.user_agent, allow_loopback=settings.allow_loopback, max_connections=1
         ) as fetcher:
-            rules = None
-            if settings.respect_robots:
-                state, rules = self._robots(fetcher, state, jobs, pace)
-                if rules is None:
-                    return state
+            if settings.respect_robots and not self._robots(fetcher, host, jobs):
+                return
             for job in jobs:
-                if rules is not None and not rules.allows(job.link):
+                if host.rules is not None and not host.rules.allows(job.link):
                     self.out.put(
                         PageResult(job, None, failure=(Reason.ROBOTS_DISALLOWED, "robots.txt"))
                     )
                     continue
-                if not self._wait_until(pace.next_at):
+                if not self._wait_until(host.pace.next_at):
                     break
-                pace.started()
-                state = dataclasses.replace(state, last_request_at=_utcnow())
-                result = fetcher.get(job.link, self.limits)
+                host.requested()
+                result = fetcher.get(
+                    job.link, self.limits,
+                    on_redirect=lambda _from, to: self._redirect_hop(host, to),
+                )  # fmt: skip
                 if isinstance(result, FetchFailure) and _throttled(result):
-                    state = self._throttle(state, result)
+                    host.state = self._throttle(host.state, result)
                     self.out.put(PageResult(job, result, deferred=True))
                     break  # the rest of this host waits for a later run
+                if isinstance(result, FetchFailure) and result.reason is Reason.REDIRECTED_OFFSITE:
+                    self.out.put(PageResult(job, result, redirect=result.final_url))
+                    continue
                 self.out.put(self._process(job, result))
-        return state
 
-    def _robots(
-        self, fetcher: fetch.Fetcher, state: HostState, jobs: Sequence[PageJob], pace: _Pace
-    ) -> tuple[HostState, robots.Rules | None]:
-        """The host's robots.txt rules (fetched when stale); None: do not fetch now."""
+    def _redirect_hop(self, host: _HostRun, target: str) -> tuple[Reason, str] | None:
+        """Follow a redirect hop now only if it stays on this host, paced and allowed."""
+        target_host = urls.host_of(target)
+        if target_host != host.state.host:
+            # An address we would refuse anyway fails now; a name is re-queued under its
+            # host (and checked when that host's crawler connects).
+            problem = netguard.literal_problem(
+                target_host, allow_loopback=self.settings.allow_loopback
+            )
+            if problem:
+                return Reason.BLOCKED_ADDRESS, f"redirect to {target[:200]}: {problem}"
+            return Reason.REDIRECTED_OFFSITE, f"redirects to another host: {target[:300]}"
+        if host.rules is not None and not host.rules.allows(target):
+            return Reason.ROBOTS_DISALLOWED, f"robots.txt (redirect to {target[:300]})"
+        if not self._wait_until(host.pace.next_at):
+            return Reason.TIMEOUT, "shard budget spent before a redirect hop"
+        host.requested()
+        return None
+
+    def _robots(self, fetcher: fetch.Fetcher, host: _HostRun, jobs: Sequence[PageJob]) -> bool:
+        """Load the host's robots.txt rules (fetched when stale); False: fetch nothing now."""
         settings = self.settings
-        if not robots.is_fresh(state, _utcnow()):
-            if not self._wait_until(pace.next_at):
-                return state, None
-            pace.started()
-            state = dataclasses.replace(state, last_request_at=_utcnow())
+        if not robots.is_fresh(host.state, _utcnow()):
+            if not self._wait_until(host.pace.next_at):
+                return False
+            host.requested()
             limits = dataclasses.replace(
                 self.limits, deadline_s=min(self.limits.deadline_s, ROBOTS_DEADLINE_S),
-                max_bytes=robots.MAX_ROBOTS_BYTES * 4, accept="text/plain, */*;q=0.5",
+                max_bytes=robots.MAX_ROBOTS_BYTES, truncate=True, accept="text/plain, */*;q=0.5",
             )  # fmt: skip
             result = fetcher.get(robots.robots_url(jobs[0].link), limits)
-            self.out.put(RobotsFetch(state.host, result))
-            state = robots.remember(
-                state, result, now=_utcnow(), ttl_s=settings.robots_ttl_s,
-                retry_s=settings.robots_retry_s,
-            )  # fmt: skip
-        rules = robots.Rules.of(state, settings.robots_user_agent)
-        if not rules.reachable:
+            self.out.put(RobotsFetch(host.state.host, result))
+            retry_s = settings.robots_retry_s
+            if isinstance(result, FetchFailure) and result.retry_after_s is not None:
+                retry_s = max(retry_s, min(result.retry_after_s, settings.max_retry_after_s))
+            host.state = robots.remember(
+                host.state, result, now=_utcnow(), ttl_s=settings.robots_ttl_s, retry_s=retry_s
+            )
+        host.rules = robots.Rules.of(host.state, settings.robots_user_agent)
+        if not host.rules.reachable:
             log.warning(
                 "robots.txt of %s unreachable (status %s): its %d pages wait until %s",
-                state.host, state.robots_status, len(jobs), state.next_eligible_at,
+                host.state.host, host.state.robots_status, len(jobs), host.state.next_eligible_at,
             )  # fmt: skip
-            return state, None
-        crawl_delay = rules.crawl_delay()
+            return False
+        crawl_delay = host.rules.crawl_delay()
         if crawl_delay:
-            slower = max(pace.delay, min(crawl_delay, settings.max_crawl_delay_s))
-            pace.next_at += slower - pace.delay  # the request just made counts too
-            pace.delay = slower
-            state = dataclasses.replace(state, crawl_delay_s=crawl_delay)
-        return state, rules
+            slower = max(host.pace.delay, min(crawl_delay, settings.max_crawl_delay_s))
+            host.pace.next_at += slower - host.pace.delay  # the request just made counts too
+            host.pace.delay = slower
+            host.state = dataclasses.replace(host.state, crawl_delay_s=crawl_delay)
+        return True
 
     def _wait_until(self, moment: float) -> bool:
         """Sleep until ``moment`` (politeness); False when the shard's budget runs out first."""

@@ -15,6 +15,7 @@ import re
 import threading
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
@@ -51,6 +52,7 @@ class Limits:
     max_redirects: int = 5
     max_url_length: int = 2048
     accept: str = PAGE_ACCEPT
+    truncate: bool = False  # past max_bytes keep the first max_bytes instead of failing
 
     @classmethod
     def for_kind(cls, settings: Settings, kind: Literal["feed", "page"]) -> Limits:
@@ -117,9 +119,10 @@ def max_age_seconds(cache_control: str | None) -> int | None:
 class _Inflater:
     """Streaming decoder for one Content-Encoding layer, bounded in output."""
 
-    def __init__(self, encoding: str, cap: int) -> None:
+    def __init__(self, encoding: str, cap: int, *, truncate: bool = False) -> None:
         self.encoding = encoding
         self.cap = cap
+        self.truncate = truncate
         self.total = 0
         # gzip: 16+MAX_WBITS; deflate: zlib-wrapped, with a raw-deflate fallback on error.
         self._wbits = 16 + zlib.MAX_WBITS if encoding in ("gzip", "x-gzip") else zlib.MAX_WBITS
@@ -140,6 +143,9 @@ class _Inflater:
             self._raw_fallback = False
             self.total += len(piece)
             if self.total > self.cap:
+                if self.truncate:  # keep what fits; the reader stops at the cap
+                    out += piece[: len(piece) - (self.total - self.cap)]
+                    break
                 raise _Failed(Reason.TOO_LARGE, f"decompressed body exceeds {self.cap} bytes")
             out += piece
             data = self._obj.unconsumed_tail
@@ -155,7 +161,7 @@ class _Inflater:
         return self._obj.flush()
 
 
-def _decoders(content_encoding: str | None, cap: int) -> list[_Inflater]:
+def _decoders(content_encoding: str | None, cap: int, *, truncate: bool = False) -> list[_Inflater]:
     layers = [e.strip().lower() for e in (content_encoding or "").split(",") if e.strip()]
     layers = [e for e in layers if e != "identity"]
     if len(layers) > MAX_STACKED_ENCODINGS:
@@ -164,7 +170,7 @@ def _decoders(content_encoding: str | None, cap: int) -> list[_Inflater]:
     if unknown:
         raise _Failed(Reason.BAD_ENCODING, f"unsupported content-encoding {unknown[0]!r}")
     # Encodings are listed in the order applied; undo them last-first.
-    return [_Inflater(e, cap) for e in reversed(layers)]
+    return [_Inflater(e, cap, truncate=truncate) for e in reversed(layers)]
 
 
 def _status_failure(status: int, headers: httpx.Headers) -> _Failed:
@@ -228,34 +234,19 @@ class Fetcher:
         max_connections: int = 16,
         resolve: Resolver = system_resolver,
     ) -> None:
-        self._user_agent = user_agent
-        self._allow_loopback = allow_loopback
         self._limits = httpx.Limits(
             max_connections=max_connections,
             max_keepalive_connections=max(1, max_connections // 2),
         )
-        self._resolve = resolve
-        self._client = self._new_client()
-        self._expired = threading.Event()
-
-    def _new_client(self) -> httpx.Client:
-        return httpx.Client(
+        self._transport = GuardedTransport(
+            allow_loopback=allow_loopback, limits=self._limits, resolve=resolve
+        )
+        self._client = httpx.Client(
             follow_redirects=False,
             trust_env=False,
-            headers={"User-Agent": self._user_agent},
-            transport=GuardedTransport(
-                allow_loopback=self._allow_loopback, limits=self._limits, resolve=self._resolve
-            ),
+            headers={"User-Agent": user_agent},
+            transport=self._transport,
         )
-
-    def _expire(self) -> None:
-        """Deadline watchdog: close the connections under a request that is still running.
-
-        httpx's timeouts bound each read, so a server that drips header or body bytes
-        could hold a request far past its deadline; closing the socket ends it.
-        """
-        self._expired.set()
-        self._client.close()
 
     def __enter__(self) -> Self:
         return self
@@ -273,9 +264,19 @@ class Fetcher:
         self._client.close()
 
     def get(
-        self, url: str, limits: Limits, validators: Validators | None = None
+        self,
+        url: str,
+        limits: Limits,
+        validators: Validators | None = None,
+        *,
+        on_redirect: Callable[[str, str], tuple[Reason, str] | None] | None = None,
     ) -> Fetched | FetchFailure:
-        """GET ``url`` within ``limits``; send conditional headers from ``validators``."""
+        """GET ``url`` within ``limits``; send conditional headers from ``validators``.
+
+        ``on_redirect(from_url, to_url)`` is asked before each redirect hop is followed
+        (the crawler paces same-host hops and checks robots.txt there); a ``(reason,
+        detail)`` answer ends the fetch with that reason and ``final_url`` = the target.
+        """
         started = time.monotonic()
         deadline = started + limits.deadline_s
         current = url
@@ -292,7 +293,10 @@ class Fetcher:
                         headers["If-Modified-Since"] = validators.last_modified
                 result = self._one_request(current, headers, limits, deadline)
                 if isinstance(result, str):  # a redirect target
+                    verdict = on_redirect(current, result) if on_redirect else None
                     current = result
+                    if verdict is not None:  # the caller will not follow this hop now
+                        raise _Failed(*verdict)  # noqa: TRY301 - one exit for every failure
                     redirects.append(current)
                     continue
                 status, content_type, body, wire, resp_headers = result
@@ -330,22 +334,34 @@ class Fetcher:
         if remaining <= 0:
             raise _Failed(Reason.TIMEOUT, f"deadline of {limits.deadline_s:g}s reached")
         timeout = httpx.Timeout(remaining, connect=min(limits.connect_timeout_s, remaining))
-        self._expired.clear()
-        watchdog = threading.Timer(remaining, self._expire)
+        # httpx's timeouts bound each read, so a server dripping header or body bytes could
+        # hold a request far past its deadline. The watchdog shuts the request's sockets at
+        # the deadline; the backend also bounds DNS and connects by it.
+        backend = self._transport.backend
+        token = backend.begin(deadline)
+        expired = threading.Event()
+
+        def expire() -> None:
+            expired.set()
+            backend.expire(token)
+
+        watchdog = threading.Timer(remaining, expire)
         watchdog.daemon = True
         watchdog.start()
         try:
-            return self._exchange(url, headers, limits, deadline, timeout)
+            result = self._exchange(url, headers, limits, deadline, timeout)
         except (_Failed, httpx.HTTPError, RuntimeError, OSError) as exc:
-            if not self._expired.is_set():
+            if not expired.is_set():
                 raise
             raise _Failed(
                 Reason.TIMEOUT, f"deadline of {limits.deadline_s:g}s reached ({type(exc).__name__})"
             ) from None
         finally:
             watchdog.cancel()
-            if self._expired.is_set():  # the watchdog closed the pool: start a fresh one
-                self._client = self._new_client()
+            backend.finish(token)
+        if expired.is_set():  # the shut socket read as an end of body: it is truncated
+            raise _Failed(Reason.TIMEOUT, f"deadline of {limits.deadline_s:g}s reached")
+        return result
 
     def _exchange(
         self,
@@ -383,24 +399,41 @@ class Fetcher:
 
 
 def _read_body(resp: httpx.Response, limits: Limits, deadline: float) -> tuple[bytes, int]:
-    """Read the raw body under the deadline and inflate it under the size cap."""
-    decoders = _decoders(resp.headers.get("content-encoding"), limits.max_bytes)
-    declared = resp.headers.get("content-length")
-    if not decoders and declared and declared.isdigit() and int(declared) > limits.max_bytes:
-        raise _Failed(Reason.TOO_LARGE, f"Content-Length {declared} > {limits.max_bytes}")
+    """Read the raw body under the deadline and inflate it under the size cap.
+
+    Past the cap the body fails as ``too_large``, or with ``limits.truncate`` its first
+    ``max_bytes`` are kept and the rest is not read (robots.txt: RFC 9309 reads 500 KiB).
+    """
     out = bytearray()
+    wire = 0
+    try:
+        wire = _read_into(out, resp, limits, deadline)
+    except _Failed as failed:
+        if not (limits.truncate and failed.reason is Reason.TOO_LARGE):
+            raise
+    return bytes(out[: limits.max_bytes]), wire
+
+
+def _read_into(out: bytearray, resp: httpx.Response, limits: Limits, deadline: float) -> int:
+    decoders = _decoders(
+        resp.headers.get("content-encoding"), limits.max_bytes, truncate=limits.truncate
+    )
+    declared = resp.headers.get("content-length")
+    too_long = declared and declared.isdigit() and int(declared) > limits.max_bytes
+    if not decoders and too_long and not limits.truncate:
+        raise _Failed(Reason.TOO_LARGE, f"Content-Length {declared} > {limits.max_bytes}")
     wire = 0
     for chunk in resp.iter_raw():
         wire += len(chunk)
         if time.monotonic() > deadline:
             raise _Failed(Reason.TIMEOUT, f"deadline of {limits.deadline_s:g}s reached mid-body")
-        if wire > limits.max_bytes:
+        if wire > limits.max_bytes and not limits.truncate:
             raise _Failed(Reason.TOO_LARGE, f"body exceeds {limits.max_bytes} bytes on the wire")
         data = chunk
         for decoder in decoders:
             data = decoder.feed(data)
         out += data
-        if len(out) > limits.max_bytes:
+        if len(out) > limits.max_bytes or (limits.truncate and len(out) >= limits.max_bytes):
             raise _Failed(Reason.TOO_LARGE, f"body exceeds {limits.max_bytes} bytes")
     for index, decoder in enumerate(decoders):
         tail = decoder.flush()
@@ -409,4 +442,4 @@ def _read_body(resp: httpx.Response, limits: Limits, deadline: float) -> tuple[b
         out += tail
     if len(out) > limits.max_bytes:
         raise _Failed(Reason.TOO_LARGE, f"body exceeds {limits.max_bytes} bytes")
-    return bytes(out), wire
+    return wire

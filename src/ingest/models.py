@@ -24,6 +24,7 @@ class Reason(StrEnum):
     CONNECT_TIMEOUT = "connect_timeout"
     BLOCKED_ADDRESS = "blocked_address"  # SSRF guard: private, loopback, link-local...
     ROBOTS_DISALLOWED = "robots_disallowed"
+    REDIRECTED_OFFSITE = "redirected_offsite"  # re-queued under the host it redirects to
     PROTOCOL_ERROR = "protocol_error"
     TOO_LARGE = "too_large"
     TOO_MANY_REDIRECTS = "too_many_redirects"
@@ -44,6 +45,7 @@ class Reason(StrEnum):
     ENCODING_MISMATCH = "encoding_mismatch"  # declared a single-byte charset, was UTF-8
     TIME_BUDGET = "time_budget"  # parsing or extraction overran; its worker was killed
     WORKER_CRASHED = "worker_crashed"  # the worker died (memory limit, crash)
+    INTERNAL_ERROR = "internal_error"  # a bug of ours met this item (logged with its trace)
 
     @property
     def retryable(self) -> bool:
@@ -112,6 +114,7 @@ class PollTarget:
     new_per_hour: float | None = None
     last_success_at: datetime | None = None
     consecutive_failures: int = 0
+    ttl_minutes: int | None = None  # the feed's RSS ttl, as last read
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,9 +14,12 @@ local sites (the demo, the tests, the benchmarks).
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import socket
 import ssl
+import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -26,6 +29,9 @@ import httpx
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], list[str]]
 
+#: The only IPv6 addresses the web is on: global unicast (RFC 4291); the rest (IPv4-
+#: compatible ::/96, IPv4-translated ::ffff:0:0:0/96, site-local fec0::/10...) is refused.
+_GLOBAL_UNICAST_V6 = ipaddress.ip_network("2000::/3")
 #: IPv6 prefixes that carry an IPv4 address inside: refused rather than unwrapped.
 _EMBEDDED_V4 = tuple(
     ipaddress.ip_network(n) for n in ("64:ff9b::/96", "64:ff9b:1::/48", "2002::/16", "2001::/32")
@@ -48,6 +54,8 @@ def address_problem(address: IPAddress, *, allow_loopback: bool) -> str | None: 
             return f"{address} is an IPv4-mapped address"
         if any(address in net for net in _EMBEDDED_V4):
             return f"{address} embeds an IPv4 address (NAT64/6to4/Teredo)"
+        if address not in _GLOBAL_UNICAST_V6 and not address.is_loopback:
+            return f"{address} is not a global unicast IPv6 address"
     if address.is_unspecified:
         return f"{address} is unspecified"
     if address.is_loopback:
@@ -61,6 +69,15 @@ def address_problem(address: IPAddress, *, allow_loopback: bool) -> str | None: 
     return None
 
 
+def literal_problem(host: str, *, allow_loopback: bool) -> str | None:
+    """Why an IP-literal host is refused (None for a name, or an allowed address)."""
+    try:
+        address = ipaddress.ip_address(host.strip("[]").split("%", 1)[0])
+    except ValueError:
+        return None
+    return address_problem(address, allow_loopback=allow_loopback)
+
+
 def system_resolver(host: str, port: int) -> list[str]:
     """The addresses ``getaddrinfo`` gives for a host, in its order, without repeats."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
@@ -68,12 +85,80 @@ def system_resolver(host: str, port: int) -> list[str]:
 
 
 class GuardedBackend(httpcore.NetworkBackend):
-    """httpcore's sync network backend, connecting only to addresses that pass the check."""
+    """httpcore's sync network backend, connecting only to addresses that pass the check.
+
+    It also holds the current request's deadline (:meth:`begin`): name resolution and
+    every connection attempt get only what is left of it, nothing connects after it, and
+    :meth:`expire` shuts down the backend's sockets (pooled keep-alive ones included: the
+    request may be running on one), so a read stuck on a dripping server ends at once.
+    One request at a time per backend (one per fetcher).
+    """
 
     def __init__(self, *, allow_loopback: bool, resolve: Resolver = system_resolver) -> None:
         self._allow_loopback = allow_loopback
         self._resolve = resolve
         self._inner = httpcore.SyncBackend()
+        self._lock = threading.Lock()
+        self._token = 0
+        self._deadline: float | None = None
+        self._expired = False
+        self._sockets: list[socket.socket] = []
+
+    def begin(self, deadline: float) -> int:
+        """A request starts, to end by ``deadline`` (``time.monotonic()``); its token."""
+        with self._lock:
+            self._token += 1
+            self._deadline, self._expired = deadline, False
+            self._sockets = [s for s in self._sockets if s.fileno() != -1]  # drop closed ones
+            return self._token
+
+    def finish(self, token: int) -> None:
+        """Request ``token`` is over: a watchdog firing late must not touch the next one."""
+        with self._lock:
+            if token == self._token:
+                self._token += 1
+                self._deadline = None
+
+    def expire(self, token: int) -> None:
+        """The deadline of request ``token`` passed: shut its sockets (a late call is a no-op)."""
+        with self._lock:
+            if token != self._token:
+                return
+            self._expired = True
+            sockets, self._sockets = self._sockets, []  # an expired socket is never reused
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def _remaining(self, host: str) -> float | None:
+        if self._deadline is None:
+            return None
+        left = self._deadline - time.monotonic()
+        if left <= 0 or self._expired:
+            raise httpcore.ConnectTimeout(f"deadline reached before connecting to {host!r}")
+        return left
+
+    def _lookup(self, host: str, port: int) -> list[str]:
+        """Resolve in a helper thread, so a stuck resolver cannot outlast the deadline."""
+        left = self._remaining(host)
+        if left is None:
+            return self._resolve(host, port)
+        answer: list[list[str] | BaseException] = []
+
+        def work() -> None:
+            try:
+                answer.append(self._resolve(host, port))
+            except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+                answer.append(exc)
+
+        worker = threading.Thread(target=work, name=f"resolve-{host}", daemon=True)
+        worker.start()
+        worker.join(left)
+        if not answer:
+            raise httpcore.ConnectTimeout(f"no DNS answer for {host!r} before the deadline")
+        if isinstance(answer[0], BaseException):
+            raise answer[0]
+        return answer[0]
 
     def connect_tcp(
         self,
@@ -89,9 +174,9 @@ class GuardedBackend(httpcore.NetworkBackend):
         except ValueError:
             try:
                 candidates = [
-                    ipaddress.ip_address(a.split("%", 1)[0]) for a in self._resolve(host, port)
+                    ipaddress.ip_address(a.split("%", 1)[0]) for a in self._lookup(host, port)
                 ]
-            except (OSError, UnicodeError) as exc:
+            except (OSError, UnicodeError, ValueError) as exc:
                 raise httpcore.ConnectError(f"cannot resolve {host!r}: {exc}") from exc
         refused: list[str] = []
         error: Exception | None = None
@@ -100,15 +185,30 @@ class GuardedBackend(httpcore.NetworkBackend):
             if problem:
                 refused.append(problem)
                 continue
+            left = self._remaining(host)
+            budget = timeout if left is None else min(timeout or left, left)
             try:
-                return self._inner.connect_tcp(
-                    str(address), port, timeout, local_address, socket_options
+                stream = self._inner.connect_tcp(
+                    str(address), port, budget, local_address, socket_options
                 )
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 error = exc
+                continue
+            self._track(stream, host)
+            return stream
         if error is not None:
             raise error
         raise AddressBlocked(host, refused or ["no address"])
+
+    def _track(self, stream: httpcore.NetworkStream, host: str) -> None:
+        sock = stream.get_extra_info("socket")
+        with self._lock:
+            if not self._expired:
+                if isinstance(sock, socket.socket):
+                    self._sockets.append(sock)
+                return
+        stream.close()  # connected just as the deadline passed
+        raise httpcore.ConnectTimeout(f"deadline reached while connecting to {host!r}")
 
     def connect_unix_socket(
         self,
@@ -141,10 +241,11 @@ class GuardedTransport(httpx.HTTPTransport):
         verify: ssl.SSLContext | bool = True,
     ) -> None:
         super().__init__(limits=limits, trust_env=False, verify=verify)
+        self.backend = GuardedBackend(allow_loopback=allow_loopback, resolve=resolve)
         self._pool = httpcore.ConnectionPool(
             ssl_context=httpx.create_ssl_context(verify=verify, trust_env=False),
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
-            network_backend=GuardedBackend(allow_loopback=allow_loopback, resolve=resolve),
+            network_backend=self.backend,
         )

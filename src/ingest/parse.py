@@ -31,6 +31,7 @@ _BLOCK_TAG = re.compile(
 _TAG = re.compile(r"<[^>]{0,2000}>")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 MAX_SUMMARY_CHARS = 2000
+MAX_TTL_MINUTES = 7 * 24 * 60
 MAX_FIELD_CHARS = 1000
 
 
@@ -77,7 +78,9 @@ def _guid(entry: Any, link: str | None) -> str | None:  # noqa: ANN401 - feedpar
 def _ttl(feed: Any) -> int | None:  # noqa: ANN401 - feedparser feed dict
     raw = feed.get("ttl")
     if isinstance(raw, str) and raw.strip().isdigit():
-        return int(raw.strip())
+        digits = raw.strip().lstrip("0") or "0"
+        # A ttl over a week is a week (and 400 digits must not reach int() or float()).
+        return MAX_TTL_MINUTES if len(digits) > 6 else min(int(digits), MAX_TTL_MINUTES)  # noqa: PLR2004 - a million minutes is past any cap
     return None
 
 

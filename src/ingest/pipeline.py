@@ -29,7 +29,7 @@ from ingest import (
     schedule,
     warehouse,
 )
-from ingest.errors import UrlRejected, WarehouseUnavailable
+from ingest.errors import UrlRejected, WarehouseError, WarehouseUnavailable
 from ingest.models import (
     Article,
     Extracted,
@@ -253,18 +253,37 @@ class _Poller:
     ) -> None:
         timing, bounds = self._timing(target)
         entries = len(parsed.entries) if parsed else 0
+        # A 304 (or the same body again) carries no ttl: the one read last time still holds.
+        ttl = parsed.ttl_minutes if parsed else target.ttl_minutes
         plan = schedule.after_success(
             timing, bounds, now=now, new_items=new, entries=entries,
             default_s=self.settings.poll_interval_minutes * 60.0,
-            ttl_s=parsed.ttl_minutes * 60.0 if parsed and parsed.ttl_minutes else None,
-            max_age_s=result.max_age_s,
+            ttl_s=ttl * 60.0 if ttl else None, max_age_s=result.max_age_s,
         )  # fmt: skip
         warehouse.record_poll_success(
-            self.engine, target, result, now=now, plan=plan, seen=entries, new=new
-        )
+            self.engine, target, result, now=now, plan=plan, seen=entries, new=new,
+            ttl_minutes=ttl,
+        )  # fmt: skip
 
     def poll(self, target: PollTarget) -> None:
-        """Poll one feed and record the outcome; never raises for what the feed does."""
+        """Poll one feed and record the outcome; never raises for what the feed does.
+
+        An unexpected error in our own code is that feed's failure (``internal_error``,
+        logged with its trace), not the shard's: the other feeds are still polled and the
+        feed backs off (and is flagged broken) like any failing feed. Warehouse errors
+        still end the task, so that Airflow retries it.
+        """
+        try:
+            self._poll(target)
+        except WarehouseError:
+            raise
+        except Exception as exc:
+            log.exception("feed %s: unexpected error while polling", target.key)
+            self._fail(
+                target, _now(), Reason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}"[:300], None
+            )
+
+    def _poll(self, target: PollTarget) -> None:
         settings, stats = self.settings, self.stats
         validators = Validators(target.etag, target.last_modified, target.body_hash)
         stats.feeds_polled += 1
@@ -343,8 +362,8 @@ def fetch_shard(
         hosts=hosts,
     )  # fmt: skip
     by_host: dict[str, list[PageJob]] = {}
-    for job in jobs:
-        by_host.setdefault(host_of(job.canonical_url), []).append(job)
+    for job in jobs:  # the host we will ask (a redirected entry points at its new host)
+        by_host.setdefault(host_of(job.link), []).append(job)
     states = warehouse.host_states(engine, sorted(by_host))
     now = _now()
     waiting = [h for h, s in states.items() if s.next_eligible_at and s.next_eligible_at > now]
@@ -359,10 +378,16 @@ def fetch_shard(
             finished.append(outcome)
         elif isinstance(outcome, crawl.RobotsFetch):
             pending.rows.append(_fetch_row(run_id, "robots", outcome.result))
+        elif outcome.redirect is not None:
+            assert isinstance(outcome.fetched, FetchFailure)  # noqa: S101 - PageResult's contract
+            stats.pages_deferred += 1
+            stats.failures[Reason.REDIRECTED_OFFSITE.value] += 1
+            pending.rows.append(_fetch_row(run_id, "page", outcome.fetched))
+            pending.moved.append((outcome.job, outcome.redirect))
         else:
             pending.add(_page_outcome(settings, outcome, run_id, stats))
-            if len(pending) >= settings.flush_every:
-                pending.flush()
+        if len(pending) >= settings.flush_every:
+            pending.flush()
 
     try:
         with Sandbox(settings.workers, settings.worker_memory_mb) as box:
@@ -424,6 +449,7 @@ class _ShardBuffer:
         self.engine, self.settings, self.run_id, self.stats = engine, settings, run_id, stats
         self.staged: list[tuple[str, Article]] = []
         self.failed: list[tuple[PageJob, Reason, str]] = []
+        self.moved: list[tuple[PageJob, str]] = []
         self.rows: list[dict[str, Any]] = []
 
     def __len__(self) -> int:
@@ -443,8 +469,12 @@ class _ShardBuffer:
             self.engine, self.failed, run_id=self.run_id,
             max_attempts=self.settings.max_fetch_attempts,
         )  # fmt: skip
+        warehouse.requeue_jobs(
+            self.engine, self.moved, run_id=self.run_id,
+            max_attempts=self.settings.max_fetch_attempts,
+        )  # fmt: skip
         warehouse.log_fetches(self.engine, self.rows)
-        self.staged, self.failed, self.rows = [], [], []
+        self.staged, self.failed, self.moved, self.rows = [], [], [], []
 
 
 def _normalise(

@@ -11,7 +11,10 @@ What an answer means:
 
 The fetched text, status and expiry are kept in the host's :class:`HostState`
 (``hosts`` table), so each host's robots.txt is fetched at most once per ``robots_ttl_s``.
-Feeds are not checked: a feed URL is one the operator chose to subscribe to.
+Feeds are not checked: a feed URL is one the operator chose to subscribe to. Hosts are
+keyed by name: a host serving different robots.txt files on different ports gets the rules
+of the port its first queued page uses. A 429 or 503 on robots.txt with ``Retry-After``
+makes the host wait that long (if longer than ``robots_retry_s``).
 """
 
 from __future__ import annotations

@@ -59,9 +59,14 @@ class Bounds:
         """The bounds of one feed: a fixed interval, else its own bounds, else the defaults."""
         if fixed_minutes:
             return cls(fixed_minutes * 60.0, fixed_minutes * 60.0)
-        low = (min_minutes or default_min_minutes) * 60.0
-        high = (max_minutes or default_max_minutes) * 60.0
-        return cls(min(low, high), max(low, high))
+        low = float(min_minutes or default_min_minutes)
+        high = float(max_minutes or default_max_minutes)
+        if low > high:  # a feed's own bound wins over the other default
+            if max_minutes and not min_minutes:
+                low = high
+            else:
+                high = low
+        return cls(low * 60.0, high * 60.0)
 
 
 @dataclass(frozen=True, slots=True)

@@ -130,6 +130,7 @@ feeds = Table(
     Column("failure_kind", String(8)),
     Column("broken", Boolean, nullable=False, default=False, server_default=false()),
     Column("broken_since", UTCDateTime),
+    Column("ttl_minutes", Integer),
     Column("etag", Text),
     Column("last_modified", Text),
     Column("body_hash", String(64)),
@@ -508,6 +509,7 @@ def _poll_target(row: Any) -> PollTarget:  # noqa: ANN401 - a Row of feeds
         new_per_hour=row.new_per_hour,
         last_success_at=row.last_success_at,
         consecutive_failures=row.consecutive_failures,
+        ttl_minutes=row.ttl_minutes,
     )
 
 
@@ -539,8 +541,12 @@ def record_poll_success(
     plan: ScheduledPoll,
     seen: int,
     new: int,
+    ttl_minutes: int | None = None,
 ) -> None:
-    """Store a successful poll (a 304 included): validators, counters, the next poll."""
+    """Store a successful poll (a 304 included): validators, counters, the next poll.
+
+    ``ttl_minutes`` is the feed's RSS ttl when its body was read (kept for 304s).
+    """
     with transaction(engine) as conn:
         conn.execute(
             update(feeds)
@@ -558,6 +564,7 @@ def record_poll_success(
                 broken_since=None,
                 last_error=None,
                 next_due_at=plan.due_at,
+                ttl_minutes=ttl_minutes if not fetched.not_modified else target.ttl_minutes,
                 poll_interval_s=round(plan.interval_s),
                 new_per_hour=plan.new_per_hour,
                 items_seen=feeds.c.items_seen + seen,
@@ -863,6 +870,44 @@ def mark_failed_jobs(
                     .where(*where, feed_entries.c.attempts >= max_attempts)
                     .values(state=EntryState.FAILED.value)
                 )
+
+
+def requeue_jobs(
+    engine: Engine,
+    moves: Sequence[tuple[PageJob, str]],
+    *,
+    run_id: str,
+    max_attempts: int,
+) -> None:
+    """Point pending entries at the URL their page redirects to, on another host.
+
+    The page is then fetched by that host's own crawler (its politeness, its robots.txt)
+    in a later run. Each move uses an attempt, so redirects that bounce between hosts end
+    as ``failed`` after ``max_attempts``.
+    """
+    with transaction(engine) as conn:
+        for job, target in sorted(moves, key=lambda m: m[0].canonical_url):
+            where = (
+                feed_entries.c.canonical_url == job.canonical_url,
+                feed_entries.c.state == EntryState.PENDING.value,
+            )
+            conn.execute(
+                update(feed_entries)
+                .where(*where)
+                .values(
+                    link=target,
+                    host=host_of(target)[:255],
+                    attempts=feed_entries.c.attempts + 1,
+                    last_error=Reason.REDIRECTED_OFFSITE.value,
+                    last_error_detail=target[:500],
+                    last_run_id=run_id,
+                )
+            )
+            conn.execute(
+                update(feed_entries)
+                .where(*where, feed_entries.c.attempts >= max_attempts)
+                .values(state=EntryState.FAILED.value)
+            )
 
 
 # --------------------------------------------------------------------------- fetch log

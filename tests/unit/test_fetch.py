@@ -233,3 +233,18 @@ def test_dripping_headers_are_cut_at_the_total_deadline(header_drip, fetcher, ht
     assert time.monotonic() - started < 1.8
     httpserver.expect_request("/after").respond_with_data(b"fine")
     assert ok(fetcher.get(httpserver.url_for("/after"), LIMITS)).body == b"fine"  # still usable
+
+
+def test_truncate_keeps_the_first_bytes_instead_of_failing(httpserver, fetcher):
+    """robots.txt: RFC 9309 reads the first 500 KiB of a bigger file, it does not drop it."""
+    big = b"User-agent: *\n" + b"Disallow: /p\n" * 20000  # 260 KB
+    httpserver.expect_request("/plain").respond_with_data(big, content_type="text/plain")
+    httpserver.expect_request("/gz").respond_with_data(
+        gzip.compress(big), content_type="text/plain", headers={"Content-Encoding": "gzip"}
+    )
+    limits = Limits(deadline_s=3.0, max_bytes=10_000, truncate=True)
+    for path in ("/plain", "/gz"):
+        result = ok(fetcher.get(httpserver.url_for(path), limits))
+        assert result.body == big[:10_000], path
+    strict = Limits(deadline_s=3.0, max_bytes=10_000)
+    failed(fetcher.get(httpserver.url_for("/plain"), strict), Reason.TOO_LARGE)

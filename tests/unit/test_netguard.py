@@ -18,6 +18,8 @@ REFUSED = [
     "fd00::1", "fc12:3456::1",  # IPv6 unique-local
     "::ffff:8.8.8.8", "::ffff:127.0.0.1", "::ffff:10.0.0.1",  # IPv4-mapped
     "64:ff9b::a00:1", "2002:a00:1::1",  # NAT64 / 6to4 embedding an IPv4 address
+    "::a9fe:a9fe", "::7f00:1", "::ffff:0:a9fe:a9fe",  # IPv4-compatible, IPv4-translated
+    "fec0::1", "100::1", "2001:db8::1",  # site-local, discard-only, documentation
     "0.0.0.0", "::",  # unspecified  # noqa: S104 - addresses to refuse, not to bind
     "192.0.2.1", "198.51.100.1", "203.0.113.9", "240.0.0.1",  # documentation, reserved
 ]  # fmt: skip
@@ -110,3 +112,53 @@ def test_a_host_with_some_inside_addresses_is_reached_on_a_public_one_only(https
     ) as fetcher:
         result = fetcher.get(f"http://mixed.example:{httpserver.port}/a", LIMITS)
     assert isinstance(result, Fetched) and result.body == b"hello"
+
+
+def test_the_deadline_bounds_slow_dns_and_many_dead_addresses():
+    """A name with several addresses that never answer, or a resolver that hangs, must not
+    stretch a request past its total deadline (each attempt gets only what is left)."""
+    from faultserver import FaultServer
+
+    limits = Limits(deadline_s=1.0, max_bytes=1024, connect_timeout_s=1.0)
+    with FaultServer("127.0.0.1") as server:
+        port = int(server.blackhole_url.rsplit(":", 1)[1].strip("/"))
+        with Fetcher("t", allow_loopback=True, resolve=lambda _h, _p: ["127.0.0.1"] * 6) as f:
+            started = time.monotonic()
+            result = f.get(f"http://many.example:{port}/", limits)
+        elapsed = time.monotonic() - started
+        assert isinstance(result, FetchFailure), result
+        assert result.reason in (Reason.CONNECT_TIMEOUT, Reason.TIMEOUT), result
+        assert elapsed < 2.5, (elapsed, result)  # six attempts of 1 s each would be 6 s
+
+    def stuck_resolver(_host, _port):
+        time.sleep(5)
+        return ["127.0.0.1"]
+
+    with Fetcher("t", allow_loopback=True, resolve=stuck_resolver) as fetcher:
+        started = time.monotonic()
+        result = fetcher.get("http://slow-dns.example/", limits)
+    elapsed = time.monotonic() - started
+    assert isinstance(result, FetchFailure) and result.reason is Reason.CONNECT_TIMEOUT, result
+    assert elapsed < 2.5, (elapsed, result)  # the resolver alone takes 5 s
+
+
+def test_a_fetcher_keeps_working_after_its_watchdog_fired(httpserver):
+    from werkzeug import Response
+
+    def drip(_request):
+        def body():
+            for _ in range(50):
+                yield b"x"
+                time.sleep(0.1)
+
+        return Response(body(), content_type="text/html")
+
+    httpserver.expect_request("/slow").respond_with_handler(drip)
+    httpserver.expect_request("/fine").respond_with_data("fine")
+    limits = Limits(deadline_s=0.5, max_bytes=1024)
+    with Fetcher("t", allow_loopback=True) as fetcher:
+        for _ in range(3):
+            slow = fetcher.get(httpserver.url_for("/slow"), limits)
+            assert isinstance(slow, FetchFailure) and slow.reason is Reason.TIMEOUT, slow
+            fine = fetcher.get(httpserver.url_for("/fine"), LIMITS)
+            assert isinstance(fine, Fetched) and fine.body == b"fine", fine

@@ -81,6 +81,18 @@ def test_per_feed_bounds_override_the_defaults():
     assert (bounds.min_s, bounds.max_s) == (3600.0, 7200.0)
 
 
+@pytest.mark.parametrize(
+    ("min_minutes", "max_minutes", "expected"),
+    [(None, 2, (120.0, 120.0)), (2000, None, (120000.0, 120000.0)), (None, None, (300.0, 86400.0))],
+)
+def test_a_feeds_own_bound_wins_over_the_other_default(min_minutes, max_minutes, expected):
+    bounds = Bounds.for_feed(
+        fixed_minutes=None, min_minutes=min_minutes, max_minutes=max_minutes,
+        default_min_minutes=5, default_max_minutes=1440,
+    )  # fmt: skip
+    assert (bounds.min_s, bounds.max_s) == expected
+
+
 def fail(timing, reason, **kw):
     return after_failure(
         timing, BOUNDS, now=T0, reason=reason, default_s=DEFAULT, broken_after=5, **kw

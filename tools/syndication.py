@@ -8,9 +8,11 @@ items with different labels are different stories and must never merge.
 Stories are generated from an invented vocabulary (towns, districts, streets, people,
 organisations, numbers and dates) and sentence templates grouped into twelve topics (council
 budget, harbour works, schools, flooding, football, courts, hospital, transport strike,
-festival, by-election, business opening, wildlife). Stories on the same topic therefore share a
-lot of vocabulary while different stories stay lexically distinct through their names, places,
-numbers and sentence choices.
+festival, by-election, business opening, wildlife). Each topic has three *angles*, distinct
+events it can report (a draft budget, an overspend warning, a sale of council buildings), each
+with its own lead sentence, headlines and sequel. Stories on the same topic share a lot of
+vocabulary; different stories stay lexically distinct through their names, places, numbers and
+sentence choices.
 
 Each label has exactly one *root* item. The roots are:
 
@@ -19,13 +21,17 @@ Each label has exactly one *root* item. The roots are:
 * four kinds of hard negative, each resembling one original but with its own label:
 
   - ``negative-topic``: another story on the same topic in the same week and place, sharing the
-    place names and topic words but with different people, numbers and events;
-  - ``follow-up``: a later story on the same subject that reuses one paragraph of the original
-    (verbatim or lightly copy-edited); at least 70% of its paragraphs are new;
+    place names and topic words (at least 32% of distinct words, by construction) but reporting
+    another angle with different people and numbers;
+  - ``follow-up``: the sequel of the original's angle 1-4 days later (the budget vote after the
+    draft budget), with the same people; it reuses one paragraph of the original (verbatim or
+    lightly copy-edited) and at least 70% of its paragraphs are new;
   - ``live-blog``: a page of short timestamped entries (``14:05 — ...``) about the same event,
     some of which reuse sentences of the original;
-  - ``shared-quote``: a different story that carries the original's long quoted paragraph
-    verbatim, with otherwise different text.
+  - ``shared-quote``: a story on another angle of the topic (in the same town or another) that
+    carries the original's long quoted paragraph verbatim, with otherwise different text.
+
+  Each hard-negative kind has ``round(0.35 * stories)`` roots, resembling distinct originals.
 
 About 70% of originals (and about 35% of the non-live-blog negatives) are republished 1-8 (1-3)
 times, 5 minutes to 3 days later. A republication has kind ``syndicated`` (published by another
@@ -48,6 +54,7 @@ Run ``python tools/syndication.py [stories] [seed]`` for a summary of a corpus.
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 import sys
@@ -115,7 +122,7 @@ MIN_SENTENCES = 2
 MIN_LIVE_ENTRIES, MAX_LIVE_ENTRIES = 12, 26
 LIVE_REUSE_SHARE = 0.4
 NEGATIVE_MIN_OVERLAP = 0.32  # distinct-word Jaccard of a negative-topic story with its source
-NEGATIVE_ATTEMPTS = 40
+NEGATIVE_ATTEMPTS = 300  # rarely more than a few are needed
 EM_DASH = "\N{EM DASH}"
 
 
@@ -557,24 +564,32 @@ _STANDARD_KEEP = ("town", "neighbour", "district", "street", "org", "org2", "ven
 
 
 @dataclass(frozen=True, slots=True)
+class _Angle:
+    """One kind of event on a topic, with its headlines and its sequel (for follow-ups)."""
+
+    lead: str  # the first sentence
+    headlines: tuple[str, ...]
+    follow_lead: str
+    follow_headlines: tuple[str, ...]
+    event: str  # what a live blog on it covers
+
+
+@dataclass(frozen=True, slots=True)
 class _Topic:
     key: str
     section: str
-    event: str  # what a live blog covers
     org: tuple[str, ...]
     org2: tuple[str, ...]
     venue: tuple[str, ...]
     roles: tuple[tuple[str, str], ...]  # (role, honorific; "" means Mr/Ms) for a, b, c, d
     words: tuple[str, ...]  # topic words for the {tw} slot
-    headlines: tuple[str, ...]  # headlines[k::3] go with leads[k]
-    follow_headlines: tuple[str, ...]  # follow_headlines[k::3] go with follow_leads[k]
-    leads: tuple[str, ...]
-    follow_leads: tuple[str, ...]
+    angles: tuple[_Angle, ...]  # three distinct events a story on this topic can report
     sentences: tuple[str, ...]
     quotes: tuple[str, ...]
     live: tuple[str, ...]
     extras: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     keep: tuple[str, ...] = _STANDARD_KEEP  # facts a negative-topic story shares with its original
+    distinct: tuple[str, ...] = ()  # facts a negative-topic story must not share (its own event)
     speaker: str = "a"  # who speaks the long quote
 
 
@@ -582,7 +597,6 @@ _TOPICS = (
     _Topic(
         key="council-budget",
         section="politics",
-        event="the budget meeting at {venue}",
         org=("{town} Borough Council", "{town} District Council"),
         org2=("the Regional Finance Board", "the Local Audit Office"),
         venue=("{town} Civic Centre", "the Guildhall in {town}"),
@@ -597,34 +611,28 @@ _TOPICS = (
             "bin collection schedule", "social care budget", "spending review", "funding settlement",
             "parking charge increase", "capital programme", "efficiency target",
         ),
-        headlines=(
-            "{town} council proposes {pct} council tax rise to close {money} gap",
-            "Council tax in {town} could rise by {pct} under draft budget",
-            "{a_s} sets out {money} savings plan for {town}",
-            "{town} budget: {n} services under review as council hunts for savings",
-            "Households in {town} warned of higher bills in council spending plan",
-            "Libraries and bin collections face cuts as {town} council draws up budget",
-            "{money} hole in {town} finances prompts council tax rise plan",
-            "{town} bill payers face {pct} council tax increase",
-            "No service safe as {town} council looks for {money} in savings",
-        ),
-        follow_headlines=(
-            "{town} councillors approve budget after marathon meeting",
-            "{town} budget passed by {n} votes to {m} despite opposition protest",
-            "Council tax rise confirmed in {town} as budget vote passes",
-            "Late-night meeting ends with {town} council tax rise approved",
-            "{org} votes through budget for the coming year",
-            "{b_s} attacks broken promises as {town} budget approved",
-        ),
-        leads=(
-            "{org} has proposed raising council tax by {pct} as it tries to close a budget gap of {money}.",
-            "Households in {town} face a {pct} rise in council tax under draft spending plans published on {weekday}.",
-            "Council leaders in {town} have set out proposals to save {money} over the next two years, warning that no service will be untouched.",
-        ),
-        follow_leads=(
-            "Councillors in {town} have approved a {pct} rise in council tax after a meeting at {venue} that ran late into the night.",
-            "{org} has voted through its budget for the coming year by {n} votes to {m}, ending weeks of argument over cuts.",
-            "The budget for {town} was finally approved on {weekday}, after a debate in which {b_s} accused the ruling group of broken promises.",
+        angles=(
+            _Angle(
+                lead="{org} has proposed raising council tax by {pct} as it tries to close a budget gap of {money}.",
+                headlines=("{town} council proposes {pct} council tax rise to close {money} gap", "{money} hole in {town} finances prompts council tax rise plan", "{town} bill payers face {pct} council tax increase"),
+                follow_lead="Councillors in {town} have approved a {pct} rise in council tax after a meeting at {venue} that ran late into the night.",
+                follow_headlines=("{town} councillors approve budget after marathon meeting", "Late-night meeting ends with {town} council tax rise approved"),
+                event="the budget meeting at {venue}",
+            ),
+            _Angle(
+                lead="{org} is heading for an overspend of {money} this year, largely because of rising demand for care services, a report to councillors has warned.",
+                headlines=("{town} council warned of {money} overspend", "Care costs push {town} council towards {money} overspend", "Overspend of {money} looms for {org}"),
+                follow_lead="{org} has frozen all non-essential spending for the rest of the year in an attempt to close a forecast overspend.",
+                follow_headlines=("{town} council freezes spending to tackle overspend", "Spending freeze ordered at {org}"),
+                event="the finance meeting at {venue}",
+            ),
+            _Angle(
+                lead="{org} plans to sell {n} buildings, including the old library on {street}, to raise {money} for repairs to schools and roads.",
+                headlines=("{town} council to sell {n} buildings to raise {money}", "Old library on {street} among {town} council sell-off sites", "{a_s} defends plan to sell {n} council buildings"),
+                follow_lead="The old library on {street} has been sold at auction, the first of {n} buildings that {org} is putting on the market.",
+                follow_headlines=("Old {town} library sold at auction", "First council building sold as {town} sell-off begins"),
+                event="the council debate on selling {n} buildings",
+            ),
         ),
         sentences=(
             "The draft budget includes plans to reduce opening hours at {n} libraries and to move bin collections to every three weeks.",
@@ -658,7 +666,6 @@ _TOPICS = (
     _Topic(
         key="harbour-works",
         section="local",
-        event="the harbour works at {town}",
         org=("{town} Harbour Authority", "the {town} Port Trust"),
         org2=("the Marine Works Agency", "{town} Borough Council"),
         venue=("the East Pier at {town}", "the north quay at {town}"),
@@ -673,34 +680,28 @@ _TOPICS = (
             "sea wall upgrade", "berthing fee increase", "ferry terminal", "fish market", "lock gate replacement",
             "marina expansion",
         ),
-        headlines=(
-            "{money} repairs to {town} harbour wall to begin in {month2}",
-            "Fishing crews fear disruption from {town} harbour works",
-            "{contractor} wins contract to rebuild {town} quayside",
-            "Harbour works in {town} will secure port for a generation, says {a_s}",
-            "{town} harbour to close to leisure boats for {n} weeks during repairs",
-            "{contractor} to rebuild {town} quayside in {money} deal",
-            "Go-ahead for {money} harbour wall scheme in {town}",
-            "{town} skippers warn of lost income during harbour closure",
-            "{town} quayside contract goes to {contractor}",
-        ),
-        follow_headlines=(
-            "Work finally starts on {town} harbour wall after weeks of delay",
-            "{town} harbour repairs hit by fresh setback as storm damage found",
-            "Fishing crews in {town} win compensation deal over harbour closure",
-            "Barges arrive as {town} harbour repairs get under way",
-            "Storm damage adds {money2} to cost of {town} harbour repairs",
-            "Compensation agreed for {town} fishing fleet hit by harbour works",
-        ),
-        leads=(
-            "Repairs to the crumbling harbour wall at {town} will begin in {month2} after {org} approved a {money} scheme.",
-            "Fishing crews in {town} say they face weeks of lost income while the harbour is partly closed for repair work.",
-            "A {money} contract to rebuild the quayside at {town} has been awarded to {contractor}.",
-        ),
-        follow_leads=(
-            "Diggers and barges moved on to the harbour at {town} on {weekday} as long-delayed repair work finally got under way.",
-            "Engineers working on the harbour wall at {town} have found storm damage that could add {money2} to the cost of repairs.",
-            "Fishing crews affected by the harbour works in {town} are to receive compensation under a deal agreed with {org}.",
+        angles=(
+            _Angle(
+                lead="Repairs to the crumbling harbour wall at {town} will begin in {month2} after {org} approved a {money} scheme.",
+                headlines=("{money} repairs to {town} harbour wall to begin in {month2}", "Go-ahead for {money} harbour wall scheme in {town}", "Harbour works in {town} will secure port for a generation, says {a_s}"),
+                follow_lead="Diggers and barges moved on to the harbour at {town} on {weekday} as long-delayed repair work on the wall finally got under way.",
+                follow_headlines=("Work finally starts on {town} harbour wall after weeks of delay", "Barges arrive as {town} harbour repairs get under way"),
+                event="the harbour wall works at {town}",
+            ),
+            _Angle(
+                lead="Fishing crews in {town} say they face weeks of lost income while the harbour is partly closed for repair work.",
+                headlines=("Fishing crews fear disruption from {town} harbour works", "{town} skippers warn of lost income during harbour closure", "{town} harbour to close to leisure boats for {n} weeks during repairs"),
+                follow_lead="Fishing crews affected by the harbour works in {town} are to receive compensation under a deal agreed with {org}.",
+                follow_headlines=("Fishing crews in {town} win compensation deal over harbour closure", "Compensation agreed for {town} fishing fleet hit by harbour works"),
+                event="the harbour closure at {town}",
+            ),
+            _Angle(
+                lead="A {money} contract to rebuild the quayside at {town} has been awarded to {contractor}.",
+                headlines=("{contractor} wins contract to rebuild {town} quayside", "{contractor} to rebuild {town} quayside in {money} deal", "{town} quayside contract goes to {contractor}"),
+                follow_lead="Engineers working on the quayside at {town} have found storm damage that could add {money2} to the cost of the contract.",
+                follow_headlines=("{town} quayside rebuild hit by setback as storm damage found", "Storm damage adds {money2} to cost of {town} quayside work"),
+                event="the quayside rebuild at {town}",
+            ),
         ),
         sentences=(
             "The wall, which dates from the 1880s, was badly damaged during storms in {past_year}.",
@@ -742,7 +743,6 @@ _TOPICS = (
     _Topic(
         key="school",
         section="education",
-        event="the consultation meeting at {venue}",
         org=("the {town} Learning Partnership", "the {town} Academy Trust"),
         org2=("the schools inspectorate", "the Teachers' Guild"),
         venue=("{district} Primary School", "{town} High School", "St Aldhelm's School in {town}"),
@@ -757,34 +757,28 @@ _TOPICS = (
             "building programme", "breakfast club", "school bus service", "staffing review",
             "special needs provision", "new sports hall", "uniform policy", "reading scheme",
         ),
-        headlines=(
-            "{venue} could close under plans to merge {town} schools",
-            "Parents vow to fight merger of {venue}",
-            "{money} building programme for {town} schools unveiled",
-            "Falling pupil numbers put {venue} under threat",
-            "Parents at {venue} launch campaign against merger",
-            "New classrooms and sports hall promised in {town} schools plan",
-            "Merger plan could spell end for {venue}",
-            "{venue} parents say they will fight merger plan",
-            "{org} unveils {money} plan to rebuild {town} schools",
-        ),
-        follow_headlines=(
-            "Decision on future of {venue} delayed after parent protest",
-            "{venue} will stay open, trust confirms after consultation",
-            "Parents at {venue} hand in petition to education chiefs",
-            "{venue} merger decision put back until {month2}",
-            "Reprieve for {venue} as merger plan is dropped",
-            "Petition to save {venue} handed to {org}",
-        ),
-        leads=(
-            "{venue} could close within two years under plans to merge schools in {town} that are losing pupils.",
-            "Parents at {venue} have vowed to fight proposals to merge it with a larger school on the other side of {town}.",
-            "A {money} programme to rebuild and extend schools across {town} has been unveiled by {org}.",
-        ),
-        follow_leads=(
-            "A decision on the future of {venue} has been put back until {month2} after hundreds of parents objected to merger plans.",
-            "{org} has confirmed that {venue} will stay open, following a consultation that drew {big} responses.",
-            "Parents campaigning to save {venue} have handed a petition to {org} at its offices in {town}.",
+        angles=(
+            _Angle(
+                lead="{venue} could close within two years under plans to merge schools in {town} that are losing pupils.",
+                headlines=("{venue} could close under plans to merge {town} schools", "Falling pupil numbers put {venue} under threat", "Merger plan could spell end for {venue}"),
+                follow_lead="{org} has confirmed that {venue} will stay open, following a consultation that drew {big} responses.",
+                follow_headlines=("{venue} will stay open, trust confirms after consultation", "Reprieve for {venue} as merger plan is dropped"),
+                event="the consultation meeting at {venue}",
+            ),
+            _Angle(
+                lead="Inspectors have praised {venue}, saying pupils are making strong progress in reading and that behaviour in lessons is excellent.",
+                headlines=("{venue} praised by inspectors", "Good report for {venue} as reading results improve", "Inspectors hail progress at {venue}"),
+                follow_lead="The head teacher of {venue} has been asked to support {n} other schools in {town} after its success with inspectors.",
+                follow_headlines=("{venue} head to help other {town} schools", "{venue} to share its methods with {n} schools"),
+                event="reaction to the inspection of {venue}",
+            ),
+            _Angle(
+                lead="A {money} programme to rebuild and extend schools across {town} has been unveiled by {org}.",
+                headlines=("{money} building programme for {town} schools unveiled", "New classrooms and sports hall promised in {town} schools plan", "{org} unveils {money} plan to rebuild {town} schools"),
+                follow_lead="Building work has started on the first of the new classrooms promised to schools in {town} under a {money} programme.",
+                follow_headlines=("Work begins on new {town} classrooms", "Diggers move in at {venue} as building programme starts"),
+                event="the schools building programme in {town}",
+            ),
         ),
         sentences=(
             "The school has {small} pupils on its roll but space for almost twice as many.",
@@ -818,7 +812,6 @@ _TOPICS = (
     _Topic(
         key="flooding",
         section="weather",
-        event="the flooding in {town}",
         org=("the Environment Watch agency", "the {river} Flood Partnership"),
         org2=("{town} Borough Council", "the county fire service"),
         venue=("{district} community centre", "the leisure centre in {district}"),
@@ -833,34 +826,28 @@ _TOPICS = (
             "storm surge", "evacuation plan", "road closure", "drainage network", "clean-up operation",
             "rest centre", "insurance claims process",
         ),
-        headlines=(
-            "Flood warnings issued for {town} as {river} rises",
-            "{storm}: homes evacuated in {district} as river bursts banks",
-            "Residents in {town} told to prepare for flooding as heavy rain forecast",
-            "{river} reaches record level at {town}",
-            "{n} streets flooded in {town} after night of torrential rain",
-            "Sandbags handed out in {district} ahead of {storm}",
-            "{town} on alert as {river} rises sharply overnight",
-            "Families moved from {district} homes as {storm} hits {town}",
-            "Up to {rain}mm of rain forecast for {town}",
-        ),
-        follow_headlines=(
-            "Clean-up begins in {town} as flood water recedes",
-            "Flooded {district} families face months out of their homes",
-            "{town} flood victims demand answers over barrier failure",
-            "Flood water drains away from {town} homes as clean-up starts",
-            "Months before {district} flood families can go home",
-            "Why did the {river} barrier fail? {town} residents want answers",
-        ),
-        leads=(
-            "Flood warnings have been issued for parts of {town} after the {river} rose sharply overnight.",
-            "Residents in {district} were moved from their homes in the early hours of {weekday} as {storm} brought torrential rain to {town}.",
-            "Forecasters have told people in {town} to prepare for flooding, with up to {rain} millimetres of rain expected in 24 hours.",
-        ),
-        follow_leads=(
-            "The clean-up has begun in {town} after flood water that swamped {small} homes finally drained away.",
-            "Families forced out of their homes in {district} by flooding have been told it could be months before they can return.",
-            "Residents of {town} are demanding to know why a flood barrier on the {river} failed to close during {storm}.",
+        angles=(
+            _Angle(
+                lead="Residents in {district} were moved from their homes in the early hours of {weekday} after the {river} burst its banks in {town}.",
+                headlines=("Homes evacuated in {district} as {river} bursts banks", "Flood warnings issued for {town} as {river} rises", "{storm} brings flooding to {town}"),
+                follow_lead="The clean-up has begun in {town} after flood water that swamped {small} homes finally drained away.",
+                follow_headlines=("Clean-up begins in {town} as flood water recedes", "Flood water drains away from {town} homes as clean-up starts"),
+                event="the flooding in {town}",
+            ),
+            _Angle(
+                lead="Households in {district} say they can no longer get flood insurance, even though their homes have not flooded since {past_year}.",
+                headlines=("{district} households refused flood insurance", "Flood insurance row in {town}", "Residents near the {river} struggle to insure homes"),
+                follow_lead="Insurers have agreed to review policies for homes in {district} after a meeting with residents and {org2}.",
+                follow_headlines=("Insurers to review {district} flood policies", "Hope for {district} residents in flood insurance row"),
+                event="the flood insurance meeting in {district}",
+            ),
+            _Angle(
+                lead="A {money} flood defence scheme for {town} has been approved, with work on new walls along the {river} due to start in {month2}.",
+                headlines=("{money} flood defence scheme approved for {town}", "New flood walls planned along the {river} in {town}", "Work on {town} flood defences to start in {month2}"),
+                follow_lead="Residents of {town} are demanding to know why work on flood defences along the {river} has been put back until {year}.",
+                follow_headlines=("Delay to {town} flood defences angers residents", "{town} flood walls put back to {year}"),
+                event="the flood defence plans for {town}",
+            ),
         ),
         sentences=(
             "The river peaked at just over {n} metres on {weekday} evening, according to {org}.",
@@ -899,7 +886,6 @@ _TOPICS = (
     _Topic(
         key="football",
         section="sport",
-        event="{team} against {rival}",
         org=("{team}",),
         org2=("the Northern Counties League", "the County Football Association"),
         venue=("the Quarry Ground", "Fenwick Park", "the Ropeworks Stadium", "Harbourside Park", "the Old Tannery Ground"),
@@ -914,34 +900,28 @@ _TOPICS = (
             "injury list", "transfer window", "promotion race", "cup run", "defensive record",
             "set-piece routine", "touchline ban",
         ),
-        headlines=(
-            "{team} beat {rival} {score_us}-{score_them} at {venue}",
-            "{scorer} strike earns {team} derby win over {rival}",
-            "{team} climb to {ordinal} after beating {rival}",
-            "Derby delight for {team} as {rival} beaten at {venue}",
-            "{rival} fall to {team} as {scorer} shines",
-            "{a_s} hails {team} spirit after victory over {rival}",
-            "{team} {score_us}-{score_them} {rival}: second-half goal settles derby",
-            "{scorer} the hero as {team} see off {rival} in front of {big}",
-            "Derby win lifts {team} to {ordinal}",
-        ),
-        follow_headlines=(
-            "{rival} manager {b_s} handed touchline ban after derby row",
-            "{team} confirm {scorer} will miss next match through injury",
-            "{team} fined by {org2} over derby crowd trouble",
-            "{n}-match ban for {rival} boss after clash with officials",
-            "Injury blow for {team} as {scorer} ruled out",
-            "{org2} punishes {team} after objects thrown onto pitch",
-        ),
-        leads=(
-            "{team} beat {rival} {score_us}-{score_them} at {venue} on {weekday}, with {scorer} scoring the decisive goal in the second half.",
-            "{scorer} was the hero for {team} as they beat local rivals {rival} in front of a crowd of {big}.",
-            "{team} moved up to {ordinal} in the table after a derby win over {rival} at {venue}.",
-        ),
-        follow_leads=(
-            "{rival} manager {b} has been handed a {n}-match touchline ban following a confrontation with officials at the end of the derby against {team}.",
-            "{team} will be without {scorer} for at least {n} weeks after the striker was injured in the derby win over {rival}.",
-            "{team} have been fined by {org2} after objects were thrown onto the pitch during the derby against {rival}.",
+        angles=(
+            _Angle(
+                lead="{team} beat {rival} {score_us}-{score_them} at {venue} on {weekday}, with {scorer} scoring the decisive goal in the second half.",
+                headlines=("{team} beat {rival} {score_us}-{score_them} at {venue}", "Derby delight for {team} as {rival} beaten at {venue}", "{team} {score_us}-{score_them} {rival}: second-half goal settles derby"),
+                follow_lead="{rival} manager {b} has been handed a touchline ban of {m} matches following a confrontation with officials at the end of the derby against {team}.",
+                follow_headlines=("{rival} manager {b_s} handed touchline ban after derby row", "{m}-match ban for {rival} boss after clash with officials"),
+                event="{team} against {rival}",
+            ),
+            _Angle(
+                lead="{scorer} was the hero for {team} as they beat local rivals {rival} in front of a crowd of {big}.",
+                headlines=("{scorer} strike earns {team} derby win over {rival}", "{rival} fall to {team} as {scorer} shines", "{scorer} the hero as {team} see off {rival}"),
+                follow_lead="{team} will be without {scorer} for at least {m} weeks after the striker was injured in the derby win over {rival}.",
+                follow_headlines=("{team} confirm {scorer} will miss next match through injury", "Injury blow for {team} as {scorer} ruled out"),
+                event="{team} against {rival}",
+            ),
+            _Angle(
+                lead="{team} moved up to {ordinal} in the table after a derby win over {rival} at {venue}.",
+                headlines=("{team} climb to {ordinal} after beating {rival}", "{a_s} hails {team} spirit after victory over {rival}", "Derby win lifts {team} to {ordinal}"),
+                follow_lead="{team} have been fined by {org2} after objects were thrown onto the pitch during the derby against {rival}.",
+                follow_headlines=("{team} fined by {org2} over derby crowd trouble", "{org2} punishes {team} after objects thrown onto pitch"),
+                event="{team} against {rival}",
+            ),
         ),
         sentences=(
             "The home side started brightly and should have been ahead inside ten minutes.",
@@ -978,11 +958,11 @@ _TOPICS = (
             "ordinal": ("second", "third", "fourth", "sixth", "seventh"),
         },
         keep=(*_STANDARD_KEEP, "team"),
+        distinct=("rival",),
     ),
     _Topic(
         key="court",
         section="courts",
-        event="the trial of {defendant}",
         org=("the Regional Prosecution Service",),
         org2=("{town} Constabulary", "the county police"),
         venue=("{town} Crown Court", "the Crown Court in {town}"),
@@ -997,34 +977,28 @@ _TOPICS = (
             "sentencing hearing", "guilty plea", "court order", "bail decision", "police investigation",
             "character evidence", "victim statement",
         ),
-        headlines=(
-            "Jury told of {charge} allegations as {town} trial begins",
-            "{defendant}, {age}, denies {charge} as trial opens at {venue}",
-            "Court hears CCTV evidence in {town} {charge} case",
-            "{district} {charge} case: jury sworn in at {venue}",
-            "{charge} trial: prosecution says {defendant} acted alone",
-            "Trial of {defendant} hears evidence from {n} witnesses",
-            "{age}-year-old from {district} goes on trial accused of {charge}",
-            "{defendant} pleads not guilty to {charge}",
-            "Jurors shown CCTV footage in {defendant} trial",
-        ),
-        follow_headlines=(
-            "{defendant} found guilty of {charge} after {n}-day trial",
-            "{defendant} jailed for {m} years for {charge}",
-            "Jury clears {defendant} of {charge}",
-            "Guilty verdict in {town} {charge} trial",
-            "{m}-year sentence for {district} {charge} offender",
-            "{defendant} walks free after {charge} trial",
-        ),
-        leads=(
-            "A {age}-year-old from {district} has gone on trial at {venue} accused of {charge}.",
-            "{defendant}, {age}, of {street}, {town}, denies a charge of {charge}, a jury at {venue} was told on {weekday}.",
-            "Jurors in the trial of {defendant} have been shown CCTV footage from {street} on the night of the alleged offence.",
-        ),
-        follow_leads=(
-            "{defendant} has been found guilty of {charge} following a trial lasting {n} days at {venue}.",
-            "A {age}-year-old from {district} has been jailed for {m} years after being convicted of {charge}.",
-            "{defendant} has walked free from {venue} after a jury returned a not guilty verdict on a charge of {charge}.",
+        angles=(
+            _Angle(
+                lead="A {age}-year-old from {district} has gone on trial at {venue} accused of {charge}.",
+                headlines=("Jury told of {charge} allegations as {town} trial begins", "{district} {charge} case: jury sworn in at {venue}", "{age}-year-old from {district} goes on trial accused of {charge}"),
+                follow_lead="{defendant} has been found guilty of {charge} following a trial lasting {m} days at {venue}.",
+                follow_headlines=("{defendant} found guilty of {charge} after {m}-day trial", "Guilty verdict in {town} {charge} trial"),
+                event="the trial of {defendant}",
+            ),
+            _Angle(
+                lead="{defendant}, {age}, of {street}, {town}, denies a charge of {charge}, a jury at {venue} was told on {weekday}.",
+                headlines=("{defendant}, {age}, denies {charge} as trial opens at {venue}", "{charge} trial: prosecution says {defendant} acted alone", "{defendant} pleads not guilty to {charge}"),
+                follow_lead="A {age}-year-old from {district} has been jailed for {m} years after being convicted of {charge}.",
+                follow_headlines=("{defendant} jailed for {m} years for {charge}", "{m}-year sentence for {district} {charge} offender"),
+                event="the trial of {defendant}",
+            ),
+            _Angle(
+                lead="Jurors in the trial of {defendant} have been shown CCTV footage from {street} on the night of the alleged offence.",
+                headlines=("Court hears CCTV evidence in {town} {charge} case", "Trial of {defendant} hears evidence from {n} witnesses", "Jurors shown CCTV footage in {defendant} trial"),
+                follow_lead="{defendant} has walked free from {venue} after a jury returned a not guilty verdict on a charge of {charge}.",
+                follow_headlines=("Jury clears {defendant} of {charge}", "{defendant} walks free after {charge} trial"),
+                event="the trial of {defendant}",
+            ),
         ),
         sentences=(
             "The court heard that the incident took place shortly after midnight on {street}.",
@@ -1058,12 +1032,12 @@ _TOPICS = (
             "defendant": ("{first} {surname}",),
             "charge": ("fraud", "arson", "dangerous driving", "theft from a charity", "assault", "burglary"),
         },
+        distinct=("defendant",),
         speaker="b",
     ),
     _Topic(
         key="hospital",
         section="health",
-        event="the pressures at {venue}",
         org=("the {town} Hospitals Trust", "{town} and {neighbour} Health Trust"),
         org2=("the Care Standards Commission", "the Health Workers' Alliance"),
         venue=("{town} General Hospital", "{town} Royal Infirmary"),
@@ -1078,34 +1052,28 @@ _TOPICS = (
             "new maternity unit", "staffing gap", "inspection rating", "car parking policy",
             "cancer screening programme", "outpatient clinic", "agency staff bill", "discharge lounge",
         ),
-        headlines=(
-            "Patients at {venue} waiting up to {n} hours in A&E",
-            "{venue} rated requires improvement by inspectors",
-            "{money} maternity unit approved for {venue}",
-            "Ambulances queue outside {venue} as beds run short",
-            "Inspectors criticise staffing at {venue}",
-            "New maternity unit for {venue} gets the go-ahead",
-            "{n}-hour waits at {venue} emergency department",
-            "Staff shortages and long delays found at {venue}",
-            "Plans approved for {money} {town} maternity unit",
-        ),
-        follow_headlines=(
-            "{venue} brings in extra beds after inspection warning",
-            "Inspectors return to {venue} months after critical report",
-            "Work starts on new maternity unit at {venue}",
-            "{n} extra beds opened at {venue}",
-            "Unannounced inspection at {venue}",
-            "Building begins on {venue} maternity unit",
-        ),
-        leads=(
-            "Patients arriving at the emergency department of {venue} waited up to {n} hours to be seen last month, new figures show.",
-            "Inspectors have rated {venue} as requiring improvement, citing staff shortages and long delays in the emergency department.",
-            "A {money} maternity unit is to be built at {venue} after plans were approved on {weekday}.",
-        ),
-        follow_leads=(
-            "{org} has opened {n} extra beds at {venue} following a critical report by inspectors.",
-            "Inspectors have made an unannounced return visit to {venue}, {n} weeks after rating it as requiring improvement.",
-            "Building work on the new maternity unit at {venue} began on {weekday}, with the first babies expected to be born there in {year}.",
+        angles=(
+            _Angle(
+                lead="Patients arriving at the emergency department of {venue} waited up to {n} hours to be seen last month, new figures show.",
+                headlines=("Patients at {venue} waiting up to {n} hours in A&E", "Ambulances queue outside {venue} as beds run short", "{n}-hour waits at {venue} emergency department"),
+                follow_lead="{org} has opened {m} extra beds at {venue} following a sharp rise in waiting times in the emergency department.",
+                follow_headlines=("{venue} opens extra beds to cut waits", "{m} extra beds opened at {venue}"),
+                event="the pressures at {venue}",
+            ),
+            _Angle(
+                lead="Inspectors have rated {venue} as requiring improvement, citing staff shortages and long delays in the emergency department.",
+                headlines=("{venue} rated requires improvement by inspectors", "Inspectors criticise staffing at {venue}", "Staff shortages and long delays found at {venue}"),
+                follow_lead="Inspectors have made an unannounced return visit to {venue}, weeks after rating it as requiring improvement.",
+                follow_headlines=("Inspectors return to {venue} weeks after critical report", "Unannounced inspection at {venue}"),
+                event="the inspection of {venue}",
+            ),
+            _Angle(
+                lead="A {money} maternity unit is to be built at {venue} after plans were approved on {weekday}.",
+                headlines=("{money} maternity unit approved for {venue}", "New maternity unit for {venue} gets the go-ahead", "Plans approved for {money} {town} maternity unit"),
+                follow_lead="Building work on the new maternity unit at {venue} began on {weekday}, with the first babies expected to be born there in {year}.",
+                follow_headlines=("Work starts on new maternity unit at {venue}", "Building begins on {venue} maternity unit"),
+                event="the maternity unit decision at {venue}",
+            ),
         ),
         sentences=(
             "The figures show that {pct} of patients were seen within four hours, well below the national target.",
@@ -1139,7 +1107,6 @@ _TOPICS = (
     _Topic(
         key="transport-strike",
         section="transport",
-        event="the {operator} strike",
         org=("{operator}",),
         org2=("the Transport Workers' Union", "the Road and Rail Staff Association"),
         venue=("{town} bus station", "the {operator} depot on {street}"),
@@ -1154,34 +1121,28 @@ _TOPICS = (
             "overtime ban", "replacement bus service", "fare rise", "pay deal", "school transport",
             "walkout",
         ),
-        headlines=(
-            "Bus drivers in {town} to strike for {n} days over pay",
-            "{town} commuters face disruption as {org2} announces walkout",
-            "Talks fail to avert {operator} strike",
-            "Drivers reject {pct} pay offer from {operator}",
-            "Strike threatens school buses across {town}",
-            "No deal in {operator} pay talks as strike looms",
-            "{operator} drivers to walk out after {pct} offer",
-            "Walkout by {operator} drivers to hit {town} from {date}",
-            "{operator} and union fail to reach agreement on pay",
-        ),
-        follow_headlines=(
-            "{operator} strike called off after last-minute talks",
-            "{town} bus drivers begin {n}-day strike",
-            "New pay offer put to {operator} drivers as strike ends",
-            "Last-minute deal averts {town} bus strike",
-            "Pickets out as {operator} strike begins",
-            "{operator} drivers to vote on improved pay offer",
-        ),
-        leads=(
-            "Bus drivers employed by {operator} in {town} are to strike for {n} days after rejecting a pay offer of {pct}.",
-            "Commuters in {town} face disruption from {date} after {org2} announced a walkout by drivers at {operator}.",
-            "Talks aimed at preventing a strike by {operator} drivers broke down on {weekday} without agreement.",
-        ),
-        follow_leads=(
-            "A strike by bus drivers in {town} has been called off after talks between {operator} and {org2} ran late into the night.",
-            "Picket lines formed outside {venue} before dawn on {weekday} as drivers at {operator} began a {n}-day strike.",
-            "Drivers at {operator} are to vote on an improved pay offer after the first phase of strike action ended.",
+        angles=(
+            _Angle(
+                lead="Bus drivers employed by {operator} in {town} have voted to strike after rejecting a pay offer of {pct}.",
+                headlines=("{operator} drivers vote to strike over {pct} pay offer", "Drivers reject {pct} pay offer from {operator}", "Strike vote by {town} bus drivers"),
+                follow_lead="Picket lines formed outside {venue} before dawn on {weekday} as drivers at {operator} began a {m}-day strike.",
+                follow_headlines=("{town} bus drivers begin {m}-day strike", "Pickets out as {operator} strike begins"),
+                event="the {operator} strike ballot",
+            ),
+            _Angle(
+                lead="An overtime ban by drivers at {operator} has led to the cancellation of {n} bus services a day in {town}, leaving commuters stranded.",
+                headlines=("Overtime ban hits {town} bus services", "{n} buses a day cancelled in {town} as drivers ban overtime", "Commuters stranded as {operator} cancels services"),
+                follow_lead="{operator} has brought in drivers from other depots to restore services hit by the overtime ban in {town}.",
+                follow_headlines=("{operator} restores services as overtime ban continues", "Drivers drafted in to keep {town} buses running"),
+                event="the {operator} overtime ban",
+            ),
+            _Angle(
+                lead="Talks aimed at preventing a strike by {operator} drivers broke down on {weekday} without agreement.",
+                headlines=("Talks fail to avert {operator} strike", "No deal in {operator} pay talks as strike looms", "{operator} and union fail to reach agreement on pay"),
+                follow_lead="A strike by bus drivers in {town} has been called off after new talks between {operator} and {org2} ran late into the night.",
+                follow_headlines=("{operator} strike called off after last-minute talks", "Last-minute deal averts {town} bus strike"),
+                event="the {operator} pay talks",
+            ),
         ),
         sentences=(
             "Around {big} passengers use the company's services in {town} every day.",
@@ -1218,7 +1179,6 @@ _TOPICS = (
     _Topic(
         key="festival",
         section="culture",
-        event="{fest}",
         org=("the {town} Festival Trust", "the organisers of {fest}"),
         org2=("{town} Borough Council", "the {town} Business Improvement District"),
         venue=("{district} Park", "the seafront at {town}", "the Market Square in {town}"),
@@ -1233,34 +1193,28 @@ _TOPICS = (
             "parade route", "sponsorship deal", "noise problem", "park and ride service", "craft market",
             "main stage",
         ),
-        headlines=(
-            "{fest} returns with {headliner} topping the bill",
-            "{fest} line-up announced as ticket sales open",
-            "Record crowds expected at {fest} this weekend",
-            "{headliner} to headline {fest}",
-            "Tickets for {fest} go on sale on {date}",
-            "{fest} organisers promise bigger event after {money2} funding boost",
-            "{headliner} confirmed for {fest}",
-            "{fest} promises biggest year yet as tickets go on sale",
-            "Funding boost of {money2} for {fest}",
-        ),
-        follow_headlines=(
-            "{fest} draws {big} visitors to {venue}",
-            "Organisers count the cost as rain hits {fest}",
-            "{fest} declared a success as town clears up",
-            "Crowds of {big} pack {venue} for {fest}",
-            "Rain washes out {fest} fireworks",
-            "Clean-up under way after record-breaking {fest}",
-        ),
-        leads=(
-            "{headliner} will top the bill at this year's {fest}, organisers announced on {weekday}.",
-            "Tickets for {fest} go on sale on {date}, with organisers promising the biggest event in its history.",
-            "Organisers of {fest} say they expect record crowds after securing a funding boost of {money2}.",
-        ),
-        follow_leads=(
-            "More than {big} people packed into {venue} over the weekend for {fest}.",
-            "Heavy rain forced organisers of {fest} to cancel the fireworks display on the final night.",
-            "The clean-up is under way in {town} after {fest}, which organisers say was the most successful yet.",
+        angles=(
+            _Angle(
+                lead="{headliner} will top the bill at {fest} this year, organisers announced on {weekday}.",
+                headlines=("{fest} returns with {headliner} topping the bill", "{headliner} to headline {fest}", "{headliner} confirmed for {fest}"),
+                follow_lead="{headliner} have pulled out of {fest} because of illness, just days after being announced as the headline act.",
+                follow_headlines=("{headliner} pull out of {fest}", "Blow for {fest} as headline act cancels"),
+                event="the {fest} line-up launch",
+            ),
+            _Angle(
+                lead="Roads in the centre of {town} will close for {fest}, with a park and ride service running from the edge of town.",
+                headlines=("Road closures planned in {town} for {fest}", "Park and ride to run during {fest}", "What you need to know about getting to {fest}"),
+                follow_lead="Traffic queues stretched for miles around {town} on the first day of {fest}, despite the park and ride service.",
+                follow_headlines=("Traffic chaos on first day of {fest}", "Long queues as crowds head to {fest}"),
+                event="getting to {fest}",
+            ),
+            _Angle(
+                lead="Organisers of {fest} say they expect record crowds after securing a funding boost of {money2}.",
+                headlines=("{fest} organisers promise bigger event after {money2} funding boost", "Funding boost of {money2} for {fest}", "Record crowds expected at {fest}"),
+                follow_lead="More than {big} people packed into {venue} over the weekend for {fest}, which organisers say was the most successful yet.",
+                follow_headlines=("{fest} draws {big} visitors to {venue}", "Record-breaking weekend for {fest}"),
+                event="{fest}",
+            ),
         ),
         sentences=(
             "The festival will run over three days, with music on two stages and a craft market along {street}.",
@@ -1305,7 +1259,6 @@ _TOPICS = (
     _Topic(
         key="by-election",
         section="politics",
-        event="the {district} by-election count",
         org=("{town} Borough Council",),
         org2=("{party_b}",),
         venue=("{town} Leisure Centre", "the Corn Exchange in {town}"),
@@ -1320,34 +1273,28 @@ _TOPICS = (
             "recount", "council majority", "ballot paper", "overnight count", "manifesto",
             "door-knocking campaign",
         ),
-        headlines=(
-            "Voters in {district} go to the polls in {town} by-election",
-            "{district} by-election: {n} candidates battle for council seat",
-            "Housing dominates {district} by-election campaign",
-            "Low turnout feared in {town} council by-election",
-            "{party_a} confident ahead of {district} by-election",
-            "{a_s} and {b_s} clash at {district} hustings",
-            "{district} chooses new councillor on {date}",
-            "Control of {org} could hinge on {district} by-election",
-            "Potholes and housing top the agenda in {district}",
-        ),
-        follow_headlines=(
-            "{party_a} wins {district} by-election with majority of {small}",
-            "Turnout of {pct} in {district} by-election as {party_a} holds seat",
-            "{district} by-election result: {a_s} elected after recount",
-            "{a_s} wins {district} seat for {party_a}",
-            "{party_a} hold {district} after late-night count",
-            "Recount confirms {a_s} as new {district} councillor",
-        ),
-        leads=(
-            "Voters in the {district} ward of {town} will choose a new councillor on {date} after the previous member stood down.",
-            "{n} candidates are standing in the {district} by-election, which could decide who controls {org}.",
-            "Housing and potholes have dominated the campaign in the {district} by-election, according to candidates.",
-        ),
-        follow_leads=(
-            "{a} of {party_a} has won the {district} by-election with a majority of {small}.",
-            "{party_a} held the {district} seat on {org} after a count that went on past midnight.",
-            "{a_s} was declared the winner of the {district} by-election after a recount at {venue}.",
+        angles=(
+            _Angle(
+                lead="Voters in the {district} ward of {town} will choose a new councillor on {date} after the previous member stood down.",
+                headlines=("Voters in {district} go to the polls in {town} by-election", "{district} chooses new councillor on {date}", "Low turnout feared in {town} council by-election"),
+                follow_lead="{a} of {party_a} has won the {district} by-election with a majority of {small}.",
+                follow_headlines=("{party_a} wins {district} by-election with majority of {small}", "{a_s} wins {district} seat for {party_a}"),
+                event="polling day in {district}",
+            ),
+            _Angle(
+                lead="{n} candidates are standing in the {district} by-election, which could decide who controls {org}.",
+                headlines=("{district} by-election: {n} candidates battle for council seat", "Control of {org} could hinge on {district} by-election", "{party_a} confident ahead of {district} by-election"),
+                follow_lead="{party_a} held the {district} seat on {org} after a count that went on past midnight.",
+                follow_headlines=("{party_a} hold {district} after late-night count", "Turnout of {pct} in {district} by-election as {party_a} holds seat"),
+                event="the {district} by-election campaign",
+            ),
+            _Angle(
+                lead="Housing and potholes dominated a lively hustings for the {district} by-election, held in a church hall on {weekday}.",
+                headlines=("Housing dominates {district} by-election hustings", "{a_s} and {b_s} clash at {district} hustings", "Potholes and housing top the agenda in {district}"),
+                follow_lead="{a_s} was declared the winner of the {district} by-election after a recount at {venue}.",
+                follow_headlines=("{district} by-election result: {a_s} elected after recount", "Recount confirms {a_s} as new {district} councillor"),
+                event="the {district} by-election hustings",
+            ),
         ),
         sentences=(
             "The seat became vacant when the sitting councillor stood down for health reasons.",
@@ -1381,11 +1328,12 @@ _TOPICS = (
             "party_a": ("the Civic Alliance", "the People's Forward Party", "the Liberal Centre"),
             "party_b": ("the Green Coast Movement", "the Independent Group", "the Community First Party"),
         },
+        keep=("town", "neighbour", "street", "org", "venue"),
+        distinct=("district",),
     ),
     _Topic(
         key="business-opening",
         section="business",
-        event="the opening of {biz} in {town}",
         org=("{biz}",),
         org2=("{town} Chamber of Commerce", "the {town} Traders' Association"),
         venue=("{district} Business Park", "the former bus depot on {street}"),
@@ -1400,34 +1348,28 @@ _TOPICS = (
             "shop front", "delivery traffic", "business rates deal", "supply chain", "customer car park",
             "grand opening", "local sourcing pledge",
         ),
-        headlines=(
-            "{biz} to open {facility} in {town} with {jobs} jobs",
-            "{money} investment brings {biz} to {district}",
-            "{biz} {facility} approved despite traffic fears",
-            "Jobs boost for {town} as {biz} confirms move",
-            "{biz} commits {money} to {town} site",
-            "Green light for {biz} {facility} in {district}",
-            "{jobs} new jobs as {biz} heads to {town}",
-            "{biz} picks {town} for {money} expansion",
-            "Traffic objections fail to stop {biz} plans in {district}",
-        ),
-        follow_headlines=(
-            "{biz} {facility} opens in {town}",
-            "First {jobs} staff start work at {biz} in {town}",
-            "Traffic concerns grow as {biz} opens in {district}",
-            "Ribbon cut at new {biz} {facility}",
-            "{biz} welcomes first {jobs} workers",
-            "{district} residents complain of {biz} delivery lorries",
-        ),
-        leads=(
-            "{biz} is to open a new {facility} in {town}, creating {jobs} jobs over the next two years.",
-            "A {money} investment will bring {biz} to {venue}, in what business leaders call a vote of confidence in {town}.",
-            "Planning permission has been granted for a {biz} {facility} in {district}, despite objections over traffic.",
-        ),
-        follow_leads=(
-            "{biz} has officially opened its {facility} in {town}, with {a} cutting the ribbon on {weekday} morning.",
-            "The first {jobs} staff have started work at the new {biz} {facility} at {venue}.",
-            "Residents near the new {biz} {facility} in {district} say delivery lorries are already causing problems.",
+        angles=(
+            _Angle(
+                lead="{biz} is to open a new {facility} in {town}, creating {jobs} jobs over the next two years.",
+                headlines=("{biz} to open {facility} in {town} with {jobs} jobs", "Jobs boost for {town} as {biz} confirms move", "{jobs} new jobs as {biz} heads to {town}"),
+                follow_lead="{biz} has officially opened its {facility} in {town}, with {a} cutting the ribbon on {weekday} morning.",
+                follow_headlines=("{biz} {facility} opens in {town}", "Ribbon cut at new {biz} {facility}"),
+                event="the arrival of {biz} in {town}",
+            ),
+            _Angle(
+                lead="A {money} investment will bring {biz} to {venue}, in what business leaders call a vote of confidence in {town}.",
+                headlines=("{money} investment brings {biz} to {district}", "{biz} commits {money} to {town} site", "{biz} picks {town} for {money} expansion"),
+                follow_lead="The first {jobs} staff have started work at the new {biz} {facility} at {venue}.",
+                follow_headlines=("First {jobs} staff start work at {biz} in {town}", "{biz} welcomes first {jobs} workers"),
+                event="the {biz} investment in {town}",
+            ),
+            _Angle(
+                lead="Planning permission has been granted for a {biz} {facility} in {district}, despite objections over traffic.",
+                headlines=("{biz} {facility} approved despite traffic fears", "Green light for {biz} {facility} in {district}", "Traffic objections fail to stop {biz} plans in {district}"),
+                follow_lead="Residents near the new {biz} {facility} in {district} say delivery lorries are already causing problems.",
+                follow_headlines=("Traffic concerns grow as {biz} opens in {district}", "{district} residents complain of {biz} delivery lorries"),
+                event="the planning decision on {biz}",
+            ),
         ),
         sentences=(
             "The company says it will recruit locally wherever possible and offer {n} apprenticeships each year.",
@@ -1466,11 +1408,11 @@ _TOPICS = (
             "facility": ("headquarters", "store", "warehouse", "workshop", "distribution centre"),
         },
         keep=("town", "neighbour", "district", "street", "org2", "venue"),
+        distinct=("biz",),
     ),
     _Topic(
         key="wildlife",
         section="environment",
-        event="the {species} at {reserve}",
         org=("the {town} Wildlife Trust", "the {neighbour} and {town} Nature Partnership"),
         org2=("the Countryside Agency", "the Rivers and Wetlands Board"),
         venue=("{reserve}",),
@@ -1485,34 +1427,28 @@ _TOPICS = (
             "nature reserve", "pollution incident", "footpath closure", "volunteer count", "wetland",
             "sightings log", "conservation plan",
         ),
-        headlines=(
-            "{species_cap} return to {reserve} after {n} years",
-            "Rare {species} spotted near {town} delight wildlife watchers",
-            "Footpath closed at {reserve} to protect breeding {species}",
-            "{species_cap} breeding at {reserve} for first time in decades",
-            "Volunteers count record number of {species} at {reserve}",
-            "Breeding {species} prompt path closure at {reserve}",
-            "Conservationists celebrate return of {species} to {reserve}",
-            "{species_cap} seen along estuary near {town}",
-            "Path at {reserve} shut for breeding season",
-        ),
-        follow_headlines=(
-            "{species_cap} at {reserve} raise first young in decades",
-            "Numbers of {species} at {reserve} fall after dry summer",
-            "Wetland work at {reserve} begins as {species} leave for winter",
-            "Success for {species} at {reserve} as young are raised",
-            "Dry summer hits {species} at {reserve}",
-            "Restoration starts at {reserve} wetland",
-        ),
-        leads=(
-            "{species_cap} have returned to breed at {reserve} near {town} for the first time in {n} years, conservationists say.",
-            "Wildlife watchers have reported sightings of {species} along the estuary near {town}, delighting volunteers at {org}.",
-            "A footpath at {reserve} is to close for the breeding season to protect a colony of {species}.",
-        ),
-        follow_leads=(
-            "The {species} that returned to {reserve} earlier this year have successfully raised young, {org} has confirmed.",
-            "Surveys at {reserve} suggest numbers of {species} have fallen sharply after a long dry summer.",
-            "Work to restore the wetland at {reserve} started on {weekday} after the last of the {species} moved away for the winter.",
+        angles=(
+            _Angle(
+                lead="{species_cap} have returned to breed at {reserve} near {town} for the first time in {n} years, conservationists say.",
+                headlines=("{species_cap} return to {reserve} after {n} years", "{species_cap} breeding at {reserve} for first time in decades", "Conservationists celebrate return of {species} to {reserve}"),
+                follow_lead="The {species} that returned to {reserve} earlier this year have successfully raised young, {org} has confirmed.",
+                follow_headlines=("{species_cap} at {reserve} raise first young in decades", "Success for {species} at {reserve} as young are raised"),
+                event="the {species} at {reserve}",
+            ),
+            _Angle(
+                lead="Volunteers at {reserve} counted a record {small} {species} during their annual survey, {org} says.",
+                headlines=("Volunteers count record number of {species} at {reserve}", "Record {species} count at {reserve}", "Annual survey finds more {species} than ever near {town}"),
+                follow_lead="Numbers of {species} at {reserve} have fallen sharply since last year's record count, according to a new survey.",
+                follow_headlines=("Numbers of {species} at {reserve} fall after dry summer", "Fewer {species} at {reserve} this year"),
+                event="the {species} survey at {reserve}",
+            ),
+            _Angle(
+                lead="A footpath at {reserve} is to close for the breeding season to protect a colony of {species}.",
+                headlines=("Footpath closed at {reserve} to protect breeding {species}", "Breeding {species} prompt path closure at {reserve}", "Path at {reserve} shut for breeding season"),
+                follow_lead="The footpath at {reserve} has reopened after the {species} left their breeding site for the winter.",
+                follow_headlines=("Footpath at {reserve} reopens", "Walkers return to {reserve} as breeding season ends"),
+                event="the breeding season at {reserve}",
+            ),
         ),
         sentences=(
             "The first sightings were reported by a dog walker early one morning in {month}.",
@@ -1550,9 +1486,9 @@ _TOPICS = (
             "reserve": ("{district} Marshes", "the {town} Estuary reserve", "{neighbour} Woods", "Saltings Nature Reserve"),
         },
         keep=(*_STANDARD_KEEP, "reserve"),
+        distinct=("species",),
     ),
 )  # fmt: skip
-TOPIC_KEYS = tuple(topic.key for topic in _TOPICS)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1594,9 +1530,15 @@ def _match_case(word: str, replacement: str) -> str:
     return _cap(replacement) if word[:1].isupper() else replacement
 
 
+@functools.cache
+def _any_word(words: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile(rf"\b(?:{'|'.join(words)})\b", flags=re.IGNORECASE)
+
+
 def _swap_words(text: str, mapping: Mapping[str, str], rng: random.Random, limit: int) -> str:
     """Replace up to ``limit`` distinct words of ``mapping`` found in ``text`` (case kept)."""
-    present = [w for w in mapping if re.search(rf"\b{w}\b", text, flags=re.IGNORECASE)]
+    found = {w.lower() for w in _any_word(tuple(mapping)).findall(text)}
+    present = [w for w in mapping if w in found]  # in mapping order: deterministic
     for word in rng.sample(present, min(limit, len(present))):
         text = _replace_word(text, word, mapping[word])
     return text
@@ -1677,6 +1619,7 @@ class _Root:
     publisher: Publisher
     title: str
     headlines: tuple[str, ...]  # title templates a republication may rewrite the title from
+    angle: int  # index of the topic angle (event) the story reports
     paragraphs: list[str]
     sentences: list[str]
     quote: int  # index of the long quoted paragraph, -1 when there is none
@@ -1718,7 +1661,7 @@ class _Writer:
         self.deck = _Deck(rng, topic.sentences, GENERAL_SENTENCES)
         self.sentences: list[str] = []
         self.avoid_text = " ".join(avoid)
-        self.written = [self.avoid_text]  # text a new sentence must not repeat
+        self.written = self.avoid_text  # text a new sentence must not repeat
 
     def fill(self, template: str) -> str:
         return _cap(_expand(template, self.facts, self.topic, self.rng))
@@ -1745,13 +1688,12 @@ class _Writer:
 
     def is_new(self, plain: str) -> bool:
         """Whether ``plain`` (ignoring its capital and full stop) is not yet in or avoided by the story."""
-        core = plain[1:-1]
-        return not any(core in text for text in self.written)
+        return plain[1:-1] not in self.written
 
     def paragraph(self, first: str | None = None) -> str:
         """A paragraph of 40-90 words, opening with ``first`` when given."""
         parts = [first] if first else []
-        self.written.extend(parts)
+        self.written += "".join(f"\n{p}" for p in parts)
         count = sum(_words(p) for p in parts)
         target = self.rng.randint(MIN_WORDS + 5, MAX_WORDS - 10)
         for _ in range(60):
@@ -1761,7 +1703,7 @@ class _Writer:
             if count + _words(sentence) > MAX_WORDS or not self.is_new(plain):
                 continue
             parts.append(sentence)
-            self.written.append(sentence)
+            self.written += f"\n{sentence}"
             count += _words(sentence)
         self.sentences.extend(parts)
         return " ".join(parts)
@@ -1818,7 +1760,7 @@ _GENERATED: dict[str, Callable[[random.Random, _Topic], str]] = {
     "rn": lambda rng, _: str(rng.randint(3, 12)),
     "rsmall": lambda rng, _: str(rng.randint(40, 900)),
     "rbig": lambda rng, _: f"{rng.randint(1200, 48000):,}",
-    "rpct": lambda rng, _: f"{rng.randint(2, 38)} per cent",
+    "rpct": lambda rng, _: f"{rng.randint(4, 45)} per cent",
     "rmoney2": lambda rng, _: f"£{rng.randint(12, 95) * 10},000",
     "vote": lambda rng, _: f"{rng.randint(62, 96)} per cent",
 }
@@ -1846,7 +1788,7 @@ def _numbers(rng: random.Random) -> dict[str, str]:
         "m": str(rng.randint(2, n - 1)),
         "small": str(rng.randint(40, 900)),
         "big": f"{rng.randint(1200, 48000):,}",
-        "pct": f"{rng.randint(2, 38)} per cent",
+        "pct": f"{rng.randint(2, 19)} per cent",
         "money": f"£{millions:g}m",
         "money2": f"£{rng.randint(12, 95) * 10},000",
         "rain": str(rng.randint(30, 120)),
@@ -1961,12 +1903,9 @@ class _Builder:
         minute = self.rng.randint(6 * 60, 22 * 60)
         return self.start + timedelta(days=day, minutes=minute)
 
-    def angle(self, leads: Sequence[str], headlines: Sequence[str]) -> tuple[str, tuple[str, ...]]:
-        """A lead template and the headline templates that go with it."""
-        at = self.rng.randrange(len(leads))
-        return leads[at], tuple(headlines[at :: len(leads)])
-
-    def root(self, kind: str, draft: _Draft, when: datetime, *, label: str | None = None) -> _Root:
+    def root(
+        self, kind: str, draft: _Draft, when: datetime, angle: int, *, label: str | None = None
+    ) -> _Root:
         return _Root(
             label=self.label() if label is None else label,
             kind=kind,
@@ -1975,6 +1914,7 @@ class _Builder:
             publisher=self.rng.choice(PUBLISHERS),
             title=draft.writer.fill(self.rng.choice(draft.headlines)),
             headlines=draft.headlines,
+            angle=angle,
             paragraphs=draft.paragraphs,
             sentences=draft.writer.sentences,
             quote=draft.quote,
@@ -1986,38 +1926,40 @@ class _Builder:
         topic = rng.choice(_TOPICS)
         when = self.publish_time()
         writer = _Writer(rng, topic, _facts(rng, topic, when))
-        lead, headlines = self.angle(topic.leads, topic.headlines)
+        angle = rng.randrange(len(topic.angles))
+        lead, headlines = topic.angles[angle].lead, topic.angles[angle].headlines
         count = rng.randint(MIN_PARAGRAPHS, MAX_PARAGRAPHS)
-        return self.root(ORIGINAL, _article(writer, lead, headlines, count), when)
+        return self.root(ORIGINAL, _article(writer, lead, headlines, count), when, angle)
 
     def negative_topic(self, source: _Root) -> _Root:
-        """Same topic, week and places; different people, numbers and events.
+        """Same topic, week and places; another event, other people and numbers.
 
-        Drafts are redrawn until one shares at least :data:`NEGATIVE_MIN_OVERLAP` of its distinct
-        words with the source (the best of :data:`NEGATIVE_ATTEMPTS` drafts otherwise).
+        The story reports another of the topic's angles, and the facts that define an event
+        (``topic.distinct``) differ. Drafts are redrawn until one shares at least
+        :data:`NEGATIVE_MIN_OVERLAP` of its distinct words with the source (the best of
+        :data:`NEGATIVE_ATTEMPTS` drafts otherwise).
         """
         rng = self.rng
         topic = source.topic
         offset = timedelta(minutes=rng.randint(-3 * 24 * 60, 3 * 24 * 60))
         when = max(self.start, source.published_at + offset)
+        keep = {key: source.facts[key] for key in topic.keep}
         source_words = _vocabulary(source.title, source.paragraphs)
         best: tuple[float, _Root] | None = None
         for _ in range(NEGATIVE_ATTEMPTS):
-            keep = {key: source.facts[key] for key in topic.keep}
             facts = _facts(rng, topic, when, keep)
-            for key in ("money", "pct", "n", "big"):
-                while facts[key] == source.facts[key]:
-                    facts[key] = _numbers(rng)[key]
+            while any(facts[key] == source.facts[key] for key in ("money", "pct", *topic.distinct)):
+                facts = _facts(rng, topic, when, keep)
             writer = _Writer(rng, topic, facts, avoid=[*source.sentences, *source.paragraphs])
-            lead, headlines = self.angle(topic.leads, topic.headlines)
+            angle = rng.choice([i for i in range(len(topic.angles)) if i != source.angle])
+            lead, headlines = topic.angles[angle].lead, topic.angles[angle].headlines
             near = len(source.paragraphs) + rng.randint(-2, 2)  # similar length, similar words
             count = min(MAX_PARAGRAPHS, max(MIN_PARAGRAPHS, near))
-            draft = self.root(
-                NEGATIVE_TOPIC, _article(writer, lead, headlines, count), when, label=""
-            )
-            overlap = _jaccard(source_words, _vocabulary(draft.title, draft.paragraphs))
+            draft = _article(writer, lead, headlines, count)
+            root = self.root(NEGATIVE_TOPIC, draft, when, angle, label="")
+            overlap = _jaccard(source_words, _vocabulary(root.title, root.paragraphs))
             if best is None or overlap > best[0]:
-                best = (overlap, draft)
+                best = (overlap, root)
             if overlap >= NEGATIVE_MIN_OVERLAP:
                 break
         assert best is not None  # noqa: S101 - NEGATIVE_ATTEMPTS >= 1
@@ -2029,7 +1971,7 @@ class _Builder:
         rng = self.rng
         topic = source.topic
         when = source.published_at + timedelta(minutes=rng.randint(24 * 60, 4 * 24 * 60))
-        redraw = {"n", "m", "small", "big", *_calendar(when, rng)}
+        redraw = {"m", "small", "big", *_calendar(when, rng)}
         keep = {k: v for k, v in source.facts.items() if k not in redraw}
         facts = _facts(rng, topic, when, keep)
         facts["prev_weekday"] = f"{source.published_at:%A}"
@@ -2038,14 +1980,14 @@ class _Builder:
             reused = _copy_edit(reused, rng)
         writer = _Writer(rng, topic, facts, avoid=[*source.sentences, *source.paragraphs])
         link = writer.fill(rng.choice(FOLLOW_UP_LINKS))
-        lead, headlines = self.angle(topic.follow_leads, topic.follow_headlines)
+        sequel = topic.angles[source.angle]
         count = rng.randint(MIN_PARAGRAPHS, MAX_PARAGRAPHS - 2)
-        draft = _article(writer, lead, headlines, count, reuse=reused)
+        draft = _article(writer, sequel.follow_lead, sequel.follow_headlines, count, reuse=reused)
         at = draft.paragraphs.index(reused)
         before = draft.paragraphs[at - 1]
         if at > 1 and at - 1 != draft.quote and _words(before) + _words(link) <= MAX_WORDS:
             draft.paragraphs[at - 1] = f"{before} {link}"
-        return self.root(FOLLOW_UP, draft, when)
+        return self.root(FOLLOW_UP, draft, when, source.angle)
 
     def live_blog(self, source: _Root) -> _Root:
         """Short timestamped entries on the same event, some reusing the source's sentences."""
@@ -2057,7 +1999,8 @@ class _Builder:
         rng.shuffle(entries)
         reusable = list(source.sentences)
         rng.shuffle(reusable)
-        lines = [writer.fill(rng.choice(LIVE_INTROS).replace("{event}", topic.event))]
+        event = topic.angles[source.angle].event
+        lines = [writer.fill(rng.choice(LIVE_INTROS).replace("{event}", event))]
         clock = when
         for index in range(rng.randint(MIN_LIVE_ENTRIES, MAX_LIVE_ENTRIES)):
             clock += timedelta(minutes=rng.randint(3, 25))
@@ -2068,19 +2011,22 @@ class _Builder:
             lines[1:] = lines[:0:-1]
         headline = writer.fill(rng.choice(source.headlines))
         titles = tuple(t.replace("{headline}", headline) for t in LIVE_TITLES)
-        return self.root(LIVE_BLOG, _Draft(writer, titles, lines, -1), when)
+        return self.root(LIVE_BLOG, _Draft(writer, titles, lines, -1), when, source.angle)
 
     def shared_quote(self, source: _Root) -> _Root:
-        """A different story carrying the source's long quoted paragraph verbatim."""
+        """A story on another angle of the topic carrying the source's long quote verbatim."""
         rng = self.rng
         topic = source.topic
         when = source.published_at + timedelta(minutes=rng.randint(60, 4 * 24 * 60))
         keep = {"town": source.facts["town"]} if rng.random() < 0.5 else {}  # noqa: PLR2004 - half
-        writer = _Writer(rng, topic, _facts(rng, topic, when, keep))
-        lead, headlines = self.angle(topic.leads, topic.headlines)
+        facts = _facts(rng, topic, when, keep)
+        writer = _Writer(rng, topic, facts, avoid=[*source.sentences, *source.paragraphs])
+        angle = rng.choice([i for i in range(len(topic.angles)) if i != source.angle])
+        lead, headlines = topic.angles[angle].lead, topic.angles[angle].headlines
         count = rng.randint(MIN_PARAGRAPHS, MAX_PARAGRAPHS)
         quote = source.paragraphs[source.quote]
-        return self.root(SHARED_QUOTE, _article(writer, lead, headlines, count, quote=quote), when)
+        draft = _article(writer, lead, headlines, count, quote=quote)
+        return self.root(SHARED_QUOTE, draft, when, angle)
 
     # -- items ----------------------------------------------------------------------------------
 
@@ -2139,7 +2085,9 @@ class _Builder:
         """1-3 publisher-specific lines, split into (prepended, appended)."""
         rng = self.rng
         style = publisher.style
-        other = rng.choice([o for o in self.originals if o.label != root.label] or self.originals)
+        other = rng.choice(self.originals)
+        while other.label == root.label and len(self.originals) > 1:
+            other = rng.choice(self.originals)
         values = {
             "wire": publisher.wire,
             "paper": publisher.name,

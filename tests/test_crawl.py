@@ -120,7 +120,11 @@ def test_a_redirect_to_another_host_is_requeued_there_and_obeys_its_robots(tmp_p
         assert b.hits("/pages/") == []  # not fetched through a: b's crawler decides
         with engine.connect() as conn:
             entry = conn.execute(select(wh.feed_entries)).one()
-        assert (entry.state, entry.host, entry.link) == ("pending", "127.0.0.9", b.url("/pages/1.html"))
+        assert (entry.state, entry.host, entry.link) == (
+            "pending",
+            "127.0.0.9",
+            b.url("/pages/1.html"),
+        )
         assert [s["items"] for s in pipeline.plan_page_shards(engine, settings)] == [["127.0.0.9"]]
         second = pipeline.fetch_shard(engine, settings, ["127.0.0.9"], "r2")
         assert second["failures"] == {"robots_disallowed": 1}
@@ -140,7 +144,9 @@ def test_same_host_redirect_hops_keep_the_pace(tmp_path):
         pipeline.poll_shard(engine, settings, ["c"], "r")
         stats = pipeline.fetch_shard(engine, settings, ["127.0.0.11"], "r")
         assert stats["articles_extracted"] == 1
-        hops = [r.at for r in server.requests if r.path == "/robots.txt" or r.path.startswith("/x/")]
+        hops = [
+            r.at for r in server.requests if r.path == "/robots.txt" or r.path.startswith("/x/")
+        ]
         assert len(hops) == 5  # robots.txt, then n=3, 2, 1, 0
         gaps = [later - earlier for earlier, later in itertools.pairwise(hops)]
         assert min(gaps) >= DELAY - 0.02, gaps

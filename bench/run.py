@@ -22,12 +22,14 @@ import bench_e2e
 import bench_extract
 import bench_fetch
 import bench_loads
+import bench_neardup
 
 BENCHES = {
     "extract": bench_extract.run,
     "e2e": bench_e2e.run,
     "fetch": bench_fetch.run,
     "loads": bench_loads.run,
+    "neardup": bench_neardup.run,
 }
 
 

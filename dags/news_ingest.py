@@ -5,7 +5,7 @@ normalises each article, removes duplicates, and upserts the result into the war
 Every run is a micro-batch; a successful load publishes the `news_articles` asset.
 
 ```
-prepare -> plan_feeds -> poll[feed shard]* -> plan_pages -> fetch[host shard]* -> load
+prepare -> plan_feeds -> poll[feed shard]* -> plan_pages -> fetch[host shard]* -> load -> cluster
                                                       reprocess (backfills only) -^
 ```
 
@@ -181,6 +181,16 @@ def news_ingest() -> None:
         housekeeping(engine, settings)
         return summary
 
+    @task
+    def cluster(loaded: dict[str, Any]) -> dict[str, int]:
+        """Put the articles not yet clustered in their story clusters (near-duplicates)."""
+        from ingest.pipeline import cluster_stories
+
+        del loaded  # ordering only: clusters are decided after the load
+        settings, engine = _warehouse()
+        result = cluster_stories(engine, settings)
+        return {"signed": result.signed, "joined": result.joined}
+
     @task(trigger_rule="one_failed", retries=0)
     def watcher() -> None:
         """Fail the run when any task failed, although `load` ran anyway (all_done)."""
@@ -192,7 +202,7 @@ def news_ingest() -> None:
     polled = poll.expand(shard=feed_shards)
     fetched = fetch.expand(shard=plan_pages(polled))
     loaded = load(polled, fetched, reprocess())
-    [polled, fetched, loaded] >> watcher()
+    [polled, fetched, loaded, cluster(loaded)] >> watcher()
 
 
 news_ingest()

@@ -146,6 +146,24 @@ class HostState:
 
 
 @dataclass(frozen=True, slots=True)
+class SignatureRecord:
+    """An article's near-duplicate signature as stored (see :mod:`ingest.neardup`)."""
+
+    data: bytes | None  # the MinHash values; None when the body was too short
+    shingle_count: int
+    title_key: int | None  # set for short bodies: matched on the title instead
+    bands: tuple[tuple[int, int], ...]  # (band, key) pairs of the LSH index
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterResult:
+    """What one clustering pass did."""
+
+    signed: int = 0  # articles that got a signature
+    joined: int = 0  # of those, articles that joined an existing story cluster
+
+
+@dataclass(frozen=True, slots=True)
 class Validators:
     """Conditional-GET validators and the body hash we saw last time."""
 

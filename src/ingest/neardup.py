@@ -17,7 +17,8 @@ quotes): MinHash LSH at these settings clustered with pairwise precision 1.000 a
 at precision 0.85 (docs/benchmarks.md has the table).
 
 A body too short to shingle meaningfully (under ``MIN_SHINGLES`` shingles) is matched on
-its normalised title instead (one extra band, ``TITLE_BAND``).
+its normalised title instead (one extra band, ``TITLE_BAND``), when the title has at
+least ``MIN_TITLE_WORDS`` words; such an article only ever matches another short one.
 """
 
 from __future__ import annotations
@@ -25,10 +26,13 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from datasketch import MinHash
+
+from ingest.models import SignatureRecord
 
 #: Bump when shingling, hashing or banding changes: stored signatures of another version
 #: are not comparable (``article_signatures.signature_version``).
@@ -103,9 +107,14 @@ class Signature:
         return cls(values, shingle_count, title_key)
 
 
+MIN_TITLE_WORDS = 4  # "Live updates" or "News" must not fold short items together
+
+
 def _title_key(title: str | None) -> int | None:
     words = _words(title or "")
-    return _key(b"title:" + " ".join(words).encode()) if words else None
+    if len(words) < MIN_TITLE_WORDS:
+        return None
+    return _key(b"title:" + " ".join(words).encode())
 
 
 def signature(body: str, title: str | None) -> Signature:
@@ -150,3 +159,31 @@ def similarity(a: Signature, b: Signature) -> Similarity:
     inter = jaccard * (a.shingle_count + b.shingle_count) / (1 + jaccard)
     containment = min(1.0, inter / min(a.shingle_count, b.shingle_count))
     return Similarity(jaccard, containment)
+
+
+class MinHashClusterer:
+    """The near-duplicate decisions the warehouse's clustering pass asks for."""
+
+    version = SIGNATURE_VERSION
+
+    def sign(self, title: str | None, body: str) -> SignatureRecord:
+        """The stored form of an article's signature."""
+        sig = signature(body, title)
+        data = sig.to_bytes() if sig.values else None
+        return SignatureRecord(data, sig.shingle_count, sig.title_key, tuple(sig.band_keys()))
+
+    def best_match(
+        self, record: SignatureRecord, candidates: Sequence[SignatureRecord]
+    ) -> int | None:
+        """Index of the most similar candidate that is a near-duplicate, if any."""
+        mine = Signature.from_stored(record.data or b"", record.shingle_count, record.title_key)
+        best: tuple[float, int] | None = None
+        for index, other in enumerate(candidates):
+            theirs = Signature.from_stored(other.data or b"", other.shingle_count, other.title_key)
+            sim = similarity(mine, theirs)
+            if sim.near_duplicate and (best is None or sim.score > best[0]):
+                best = (sim.score, index)
+        return best[1] if best else None
+
+
+CLUSTERER = MinHashClusterer()

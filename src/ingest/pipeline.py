@@ -23,6 +23,7 @@ from ingest import (
     dedupe,
     extract,
     fetch,
+    neardup,
     normalise,
     parse,
     registry,
@@ -32,6 +33,7 @@ from ingest import (
 from ingest.errors import UrlRejected, WarehouseError, WarehouseUnavailable
 from ingest.models import (
     Article,
+    ClusterResult,
     Extracted,
     Fetched,
     FetchFailure,
@@ -567,6 +569,16 @@ def load_run(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def cluster_stories(engine: Engine, settings: Settings) -> ClusterResult:
+    """Sign every new article and put it in its story cluster (near-duplicates)."""
+    result = warehouse.cluster_pending(
+        engine, neardup.CLUSTERER, now=_now(),
+        window=timedelta(days=settings.neardup_window_days), batch=settings.cluster_batch,
+    )  # fmt: skip
+    log.info("clustered %d articles: %d joined a story", result.signed, result.joined)
+    return result
+
+
 # --------------------------------------------------------------------------- one-shot
 
 
@@ -606,6 +618,7 @@ def run_once(
             progress("fetch", index + 1, len(page_shards))
     stats = StepStats.total(parts)
     loaded = load_run(engine, run_id, interval=(now, _now()), counters=counters_of(stats))
+    cluster_stories(engine, settings)
     housekeeping(engine, settings)
     return RunSummary(run_id, stats, loaded, time.monotonic() - started)
 
@@ -628,7 +641,8 @@ def counters_of(stats: StepStats) -> dict[str, int]:
 
 
 __all__ = [
-    "RunSummary", "Shard", "StepStats", "counters_of", "fetch_shard", "housekeeping",
+    "RunSummary", "Shard", "StepStats", "cluster_stories", "counters_of", "fetch_shard",
+    "housekeeping",
     "load_run", "plan_feed_shards", "plan_page_shards", "poll_shard", "prepare",
     "reprocess_interval", "run_once",
 ]  # fmt: skip

@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     flush_every: int = Field(default=25, ge=1)
     fetch_log_keep_days: int = Field(default=30, ge=1)
 
+    neardup_window_days: float = Field(default=7.0, gt=0)
+    cluster_batch: int = Field(default=500, ge=1)
+
     max_title_chars: int = Field(default=1000, ge=10)
     max_body_chars: int = Field(default=1_000_000, ge=1000)
 

@@ -14,7 +14,7 @@ import logging
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -23,6 +23,7 @@ from alembic.config import Config
 from sqlalchemy import (
     ARRAY,
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -32,7 +33,9 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -45,6 +48,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    tuple_,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -58,6 +62,7 @@ from ingest import PIPELINE_VERSION
 from ingest.errors import ConfigError, WarehouseError, WarehouseUnavailable
 from ingest.models import (
     Article,
+    ClusterResult,
     DedupeResult,
     EntryState,
     FeedEntry,
@@ -69,6 +74,7 @@ from ingest.models import (
     PollTarget,
     Reason,
     ScheduledPoll,
+    SignatureRecord,
 )
 from ingest.urls import article_id_for, host_of
 
@@ -226,6 +232,28 @@ articles = Table(
     Index(None, "content_hash"),
     Index(None, "source", "published_at"),
     Index(None, "cluster_id"),
+)
+
+article_signatures = Table(
+    "article_signatures",
+    metadata,
+    Column("article_id", Key, primary_key=True),
+    Column("signature_version", Integer, nullable=False),
+    Column("signature", LargeBinary),
+    Column("shingle_count", Integer, nullable=False),
+    Column("title_key", BigInteger),
+    Column("at", UTCDateTime, nullable=False),
+    Column("clustered_at", UTCDateTime, nullable=False),
+)
+
+signature_bands = Table(
+    "signature_bands",
+    metadata,
+    Column("band", SmallInteger, primary_key=True),
+    Column("band_key", BigInteger, primary_key=True),
+    Column("article_id", Key, primary_key=True),
+    Column("at", UTCDateTime, nullable=False),
+    Index(None, "article_id"),
 )
 
 article_staging = Table(
@@ -1117,6 +1145,168 @@ def load_batch(
         len(rejected),
     )  # fmt: skip
     return result
+
+
+# --------------------------------------------------------------------------- clusters
+
+
+class Clusterer(Protocol):
+    """The near-duplicate logic the composer hands to :func:`cluster_pending`."""
+
+    version: int
+
+    def sign(self, title: str | None, body: str) -> SignatureRecord:
+        """The signature of an article."""
+
+    def best_match(
+        self, signature: SignatureRecord, candidates: Sequence[SignatureRecord]
+    ) -> int | None:
+        """Index of the candidate that is the best near-duplicate, if any is."""
+
+
+def _lock_loads(conn: Connection) -> None:
+    if conn.dialect.name == "postgresql":
+        conn.execute(select(func.pg_advisory_xact_lock(LOAD_LOCK_KEY)))
+        conn.exec_driver_sql("SET LOCAL enable_seqscan = off")  # lookups by key only
+
+
+def cluster_pending(
+    engine: Engine,
+    clusterer: Clusterer,
+    *,
+    now: datetime,
+    window: timedelta,
+    batch: int = 500,
+) -> ClusterResult:
+    """Give every article without a (current) signature one, and put it in its story.
+
+    Articles are taken oldest first (publication time, else first seen), in batches of
+    ``batch``, each batch in one transaction under the load lock, so two workers never
+    decide at once and each decision sees every committed signature. An article joins the
+    cluster of its best near-duplicate published within ``window`` of it (among stored
+    signatures and the batch's own), else its own cluster stays. Each touched cluster's
+    representative is its earliest article (publication time, else first seen; then id).
+    An article whose signature is of an older version is re-signed and keeps its cluster.
+    """
+    signed = joined = 0
+    while True:
+        with transaction(engine) as conn:
+            _lock_loads(conn)
+            done, moved = _cluster_batch(conn, clusterer, now=now, window=window, batch=batch)
+        signed, joined = signed + done, joined + moved
+        if done < batch:
+            return ClusterResult(signed=signed, joined=joined)
+
+
+_AT = func.coalesce(articles.c.published_at, articles.c.first_seen_at)
+
+
+def _cluster_batch(
+    conn: Connection, clusterer: Clusterer, *, now: datetime, window: timedelta, batch: int
+) -> tuple[int, int]:
+    sig = article_signatures.c
+    rows = conn.execute(
+        select(
+            articles.c.article_id,
+            articles.c.title,
+            articles.c.body,
+            articles.c.cluster_id,
+            _AT.label("at"),
+            sig.article_id.label("signed_id"),
+        )
+        .outerjoin(article_signatures, sig.article_id == articles.c.article_id)
+        .where(or_(sig.article_id.is_(None), sig.signature_version != clusterer.version))
+        .order_by(_AT, articles.c.article_id)
+        .limit(batch)
+    ).all()
+    if not rows:
+        return 0, 0
+    resigned = [r.article_id for r in rows if r.signed_id is not None]
+    for chunk in _chunks(resigned, WRITE_CHUNK):
+        conn.execute(delete(signature_bands).where(signature_bands.c.article_id.in_(chunk)))
+        conn.execute(delete(article_signatures).where(sig.article_id.in_(chunk)))
+    local: dict[tuple[int, int], list[tuple[str, SignatureRecord, str, datetime]]] = {}
+    new_sigs: list[dict[str, Any]] = []
+    new_bands: list[dict[str, Any]] = []
+    moves: dict[str, str] = {}
+    for row in rows:
+        record = clusterer.sign(row.title, row.body)
+        cluster = row.cluster_id
+        if row.signed_id is None:  # a re-signed article keeps its cluster
+            found = _stored_candidates(conn, record, row.article_id, row.at, window)
+            for key in record.bands:
+                found += [
+                    (aid, rec, cl) for aid, rec, cl, at in local.get(key, ())
+                    if abs(at - row.at) <= window
+                ]  # fmt: skip
+            unique = list({aid: (aid, rec, cl) for aid, rec, cl in found}.values())
+            best = clusterer.best_match(record, [rec for _, rec, _ in unique])
+            if best is not None:
+                cluster = unique[best][2]
+                if cluster != row.cluster_id:
+                    moves[row.article_id] = cluster
+        for key in record.bands:
+            local.setdefault(key, []).append((row.article_id, record, cluster, row.at))
+            new_bands.append(
+                {"band": key[0], "band_key": key[1], "article_id": row.article_id, "at": row.at}
+            )
+        new_sigs.append({
+            "article_id": row.article_id, "signature_version": clusterer.version,
+            "signature": record.data, "shingle_count": record.shingle_count,
+            "title_key": record.title_key, "at": row.at, "clustered_at": now,
+        })  # fmt: skip
+    conn.execute(article_signatures.insert(), new_sigs)
+    for chunk in _chunks(new_bands, WRITE_CHUNK * 8):
+        conn.execute(signature_bands.insert(), list(chunk))
+    _move_to_clusters(conn, moves)
+    return len(rows), len(moves)
+
+
+def _stored_candidates(
+    conn: Connection, record: SignatureRecord, article_id: str, at: datetime, window: timedelta
+) -> list[tuple[str, SignatureRecord, str]]:
+    """Stored articles sharing a band with ``record``, within ``window`` of ``at``."""
+    if not record.bands:
+        return []
+    bands, sig = signature_bands.c, article_signatures.c
+    query = (
+        select(
+            sig.article_id, sig.signature, sig.shingle_count, sig.title_key, articles.c.cluster_id
+        )
+        .join(article_signatures, sig.article_id == bands.article_id)
+        .join(articles, articles.c.article_id == bands.article_id)
+        .where(tuple_(bands.band, bands.band_key).in_(list(record.bands)))
+        .where(bands.at.between(at - window, at + window), bands.article_id != article_id)
+        .distinct()
+    )
+    return [
+        (r.article_id, SignatureRecord(r.signature, r.shingle_count, r.title_key, ()), r.cluster_id)
+        for r in conn.execute(query)
+    ]
+
+
+def _move_to_clusters(conn: Connection, moves: Mapping[str, str]) -> None:
+    """Set the clusters of moved articles; re-elect the touched clusters' representatives."""
+    if not moves:
+        return
+    conn.execute(
+        update(articles)
+        .where(articles.c.article_id == bindparam("b_id"))
+        .values(cluster_id=bindparam("b_cluster")),
+        [{"b_id": aid, "b_cluster": cl} for aid, cl in sorted(moves.items())],
+    )
+    for cluster in sorted(set(moves.values())):
+        first = conn.execute(
+            select(articles.c.article_id)
+            .where(articles.c.cluster_id == cluster)
+            .order_by(_AT, articles.c.article_id)
+            .limit(1)
+        ).scalar_one()
+        conn.execute(
+            update(articles)
+            .where(articles.c.cluster_id == cluster)
+            .values(is_representative=articles.c.article_id == first)
+        )
 
 
 _Link = tuple[str, EntryState, str | None, str | None, str | None]

@@ -41,6 +41,7 @@ def test_news_ingest_shape(dagbag):
         "fetch",
         "reprocess",
         "load",
+        "cluster",
         "watcher",
     }
     assert dag.get_task("poll").map_index_template
@@ -52,6 +53,7 @@ def test_news_ingest_shape(dagbag):
     assert dag.timetable.can_be_scheduled
     assert timedelta(minutes=1) <= dag.timetable.delta <= timedelta(hours=1)
     assert dag.get_task("load").trigger_rule == "all_done"
+    assert dag.get_task("cluster").upstream_task_ids == {"load"}
 
 
 def test_dag_files_do_no_heavy_work_at_parse_time():

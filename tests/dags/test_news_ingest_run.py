@@ -228,3 +228,16 @@ def test_a_run_triggered_without_a_logical_date_succeeds(first_run, dagbag):
     assert run.logical_date is None
     assert run.state == "success"
     assert scalar(engine, select(func.count()).select_from(wh.articles)) == before
+
+
+def test_every_stored_article_is_signed_and_in_a_story_cluster(first_run):
+    run, engine, _ = first_run
+    assert run.state == "success"  # a failed cluster task would fail the run (watcher)
+    articles = scalar(engine, select(func.count()).select_from(wh.articles))
+    signed = scalar(engine, select(func.count()).select_from(wh.article_signatures))
+    representatives = scalar(
+        engine, select(func.count()).where(wh.articles.c.is_representative.is_(True))
+    )
+    clusters = scalar(engine, select(func.count(wh.articles.c.cluster_id.distinct())))
+    assert signed == articles
+    assert representatives == clusters  # one representative per story

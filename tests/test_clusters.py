@@ -1,0 +1,157 @@
+"""Story clusters in the warehouse: near-duplicates found through stored signatures.
+
+Runs on SQLite and PostgreSQL. The labelled corpus comes from tools/syndication.py.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from dataclasses import replace
+from datetime import timedelta
+
+from sqlalchemy import func, select
+from syndication import generate
+
+from helpers import T0, article, load
+from ingest import pipeline
+from ingest import warehouse as wh
+from ingest.settings import load_settings
+
+STORY = " ".join(
+    f"Paragraph {i}: the harbour council met on Tuesday to agree a plan for the ferry "
+    f"terminal, and {i * 3} objections were heard from residents of the east quay."
+    for i in range(12)
+)
+
+
+def clusters(engine):
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(
+                wh.articles.c.canonical_url,
+                wh.articles.c.cluster_id,
+                wh.articles.c.is_representative,
+            )
+        ).all()
+    return {r.canonical_url: (r.cluster_id, r.is_representative) for r in rows}
+
+
+def settings(tmp_path, **kw):
+    return load_settings(home=tmp_path, **kw)
+
+
+def titled(url, body, published, title):
+    return replace(article(url, body, published=published), title=title)
+
+
+def test_the_corpus_clusters_by_story_through_the_warehouse(engine, tmp_path):
+    items = generate(60, seed=3).items  # about 400 items
+    for n, start in enumerate(range(0, len(items), 80)):  # arrivals in several loads
+        batch = [
+            titled(it.url, it.body, it.published_at, it.title) for it in items[start : start + 80]
+        ]
+        load(engine, f"r{n}", batch, now=T0)
+        pipeline.cluster_stories(engine, settings(tmp_path))
+    stored = clusters(engine)
+    story = {it.url: it.story for it in items if it.url in stored}
+    assert len(story) > 0.95 * len(items)  # a few exact copies were deduplicated at load
+    truth = {frozenset(p) for p in itertools.combinations(story, 2) if story[p[0]] == story[p[1]]}
+    found = {
+        frozenset(p) for p in itertools.combinations(story, 2)
+        if stored[p[0]][0] == stored[p[1]][0]
+    }  # fmt: skip
+    hits = len(found & truth)
+    assert hits / len(found) >= 0.99  # precision
+    assert hits / len(truth) >= 0.95  # recall
+    by_cluster = {}
+    for cluster, representative in stored.values():
+        by_cluster.setdefault(cluster, []).append(representative)
+    assert all(reps.count(True) == 1 for reps in by_cluster.values())
+
+
+def test_a_copy_days_later_joins_within_the_window_only(engine, tmp_path):
+    s = settings(tmp_path, neardup_window_days=7)
+    load(engine, "a", [article("https://a.example/1", STORY, published=T0)], now=T0)
+    pipeline.cluster_stories(engine, s)
+    trimmed = "Supplied by a wire service.\n" + STORY[: len(STORY) // 2]
+    later = article("https://b.example/1", trimmed, published=T0 + timedelta(days=3))
+    much_later = article(
+        "https://c.example/1", trimmed + " More.", published=T0 + timedelta(days=30)
+    )
+    load(engine, "b", [later, much_later], now=T0)
+    result = pipeline.cluster_stories(engine, s)
+    assert (result.signed, result.joined) == (2, 1)
+    got = clusters(engine)
+    first = got["https://a.example/1"][0]
+    assert got["https://b.example/1"] == (first, False)
+    assert got["https://c.example/1"][0] != first  # 30 days apart: not compared
+    assert pipeline.cluster_stories(engine, s).signed == 0  # idempotent
+
+
+def test_an_earlier_original_arriving_later_becomes_the_representative(engine, tmp_path):
+    s = settings(tmp_path)
+    load(
+        engine,
+        "a",
+        [article("https://copy.example/1", STORY + " Extra line.", published=T0)],
+        now=T0,
+    )
+    pipeline.cluster_stories(engine, s)
+    original = article("https://wire.example/1", STORY, published=T0 - timedelta(hours=2))
+    load(engine, "b", [original], now=T0)
+    pipeline.cluster_stories(engine, s)
+    got = clusters(engine)
+    cluster = got["https://copy.example/1"][0]
+    assert got["https://wire.example/1"] == (cluster, True)
+    assert got["https://copy.example/1"] == (cluster, False)
+
+
+def test_different_stories_and_short_items_stay_apart(engine, tmp_path):
+    other = STORY.replace("harbour council", "school board").replace(
+        "ferry terminal", "new library"
+    )
+    other = " ".join(f"{w} {i}" for i, w in enumerate(other.split()))
+    short_a = titled(
+        "https://a.example/s", "Road closed.", T0, "Quay Street closed for resurfacing works"
+    )
+    short_b = titled(
+        "https://b.example/s", "Road shut.", T0, "Quay Street closed for resurfacing works"
+    )
+    short_c = titled("https://c.example/s", "Live.", T0, "Live updates")
+    short_d = titled("https://d.example/s", "Live now.", T0, "Live updates")
+    batch = [article("https://a.example/1", STORY), article("https://b.example/2", other),
+             short_a, short_b, short_c, short_d]  # fmt: skip
+    load(engine, "a", batch, now=T0)
+    pipeline.cluster_stories(engine, settings(tmp_path))
+    got = clusters(engine)
+    assert got["https://a.example/1"][0] != got["https://b.example/2"][0]
+    assert got["https://a.example/s"][0] == got["https://b.example/s"][0]  # same long title
+    assert got["https://c.example/s"][0] != got["https://d.example/s"][0]  # too generic
+
+
+def test_two_workers_clustering_at_once_sign_each_article_once(engine, warehouse_url, tmp_path):
+    items = generate(10, seed=5).items
+    load(engine, "a", [titled(it.url, it.body, it.published_at, it.title) for it in items], now=T0)
+    s = settings(tmp_path, cluster_batch=7)
+    results, errors = [], []
+
+    def work():
+        other = wh.make_engine(warehouse_url)
+        try:
+            results.append(pipeline.cluster_stories(other, s))
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            other.dispose()
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with engine.connect() as conn:
+        stored = conn.execute(select(func.count()).select_from(wh.articles)).scalar_one()
+        signed = conn.execute(select(func.count()).select_from(wh.article_signatures)).scalar_one()
+    assert sum(r.signed for r in results) == stored == signed

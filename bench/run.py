@@ -18,6 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parents[1] / "tools"))
 
+import bench_clusters
 import bench_e2e
 import bench_extract
 import bench_fetch
@@ -30,6 +31,7 @@ BENCHES = {
     "fetch": bench_fetch.run,
     "loads": bench_loads.run,
     "neardup": bench_neardup.run,
+    "clusters": bench_clusters.run,
 }
 
 

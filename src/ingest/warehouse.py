@@ -39,6 +39,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    and_,
     bindparam,
     create_engine,
     delete,
@@ -48,7 +49,6 @@ from sqlalchemy import (
     or_,
     select,
     text,
-    tuple_,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -1269,15 +1269,23 @@ def _stored_candidates(
     if not record.bands:
         return []
     bands, sig = signature_bands.c, article_signatures.c
+    # Two steps, and the bands as ORed equalities rather than a row-value IN: that way
+    # both backends probe the band index once per band (with a join or IN (VALUES ...)
+    # SQLite's planner scanned instead: cost grew linearly, 300 ms per article at 50k).
+    ids = conn.execute(
+        select(bands.article_id)
+        .where(or_(*(and_(bands.band == b, bands.band_key == k) for b, k in record.bands)))
+        .where(bands.at.between(at - window, at + window), bands.article_id != article_id)
+        .distinct()
+    ).scalars().all()  # fmt: skip
+    if not ids:
+        return []
     query = (
         select(
             sig.article_id, sig.signature, sig.shingle_count, sig.title_key, articles.c.cluster_id
         )
-        .join(article_signatures, sig.article_id == bands.article_id)
-        .join(articles, articles.c.article_id == bands.article_id)
-        .where(tuple_(bands.band, bands.band_key).in_(list(record.bands)))
-        .where(bands.at.between(at - window, at + window), bands.article_id != article_id)
-        .distinct()
+        .join(articles, articles.c.article_id == sig.article_id)
+        .where(sig.article_id.in_(sorted(ids)))
     )
     return [
         (r.article_id, SignatureRecord(r.signature, r.shingle_count, r.title_key, ()), r.cluster_id)

@@ -71,7 +71,7 @@ def _fill(engine: Engine, start: int, stop: int) -> None:
                     text(
                         f"INSERT INTO {table} {columns} {values} "
                         "FROM generate_series(:start, :stop - 1) AS i"
-                    ),  # fmt: skip
+                    ),
                     {"start": start, "stop": stop},
                 )
             else:
@@ -86,7 +86,7 @@ def _fill(engine: Engine, start: int, stop: int) -> None:
                     f"INSERT INTO signature_bands (band, band_key, article_id, at) "
                     f"{band_select} FROM generate_series(:start, :stop - 1) AS i, "
                     "generate_series(0, 31) AS b"
-                ),  # fmt: skip
+                ),
                 {"start": start, "stop": stop},
             )
         else:
@@ -119,7 +119,7 @@ def _storage_per_article(engine: Engine, count: int) -> float:
                     "'pk_signature_bands', 'ix_signature_bands_article_id', "
                     "'sqlite_autoindex_article_signatures_1', "
                     "'sqlite_autoindex_signature_bands_1')"
-                )  # fmt: skip
+                )
             ).scalar_one()
     return total / count
 

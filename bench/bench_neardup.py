@@ -12,13 +12,24 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import tempfile
 import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
+from sqlalchemy import select
 from syndication import Item, generate, same_story_pairs
 
 from ingest import neardup as nd
+from ingest import pipeline
+from ingest import warehouse as wh
+from ingest.dedupe import dedupe_batch
+from ingest.models import Article
+from ingest.settings import load_settings
+from ingest.textutil import content_hash, word_count
+from ingest.urls import article_id_for
 
 STORIES = 600
 
@@ -47,6 +58,66 @@ def _cluster_minhash(items: Sequence[Item]) -> dict[str, str]:
         for key in sig.band_keys():
             index.setdefault(key, []).append(item.item_id)
     return clusters
+
+
+def _cluster_in_warehouse(items: Sequence[Item]) -> dict[str, str]:
+    """The real path: loads of 200 items in arrival order, the `cluster` step after each.
+
+    The stored clusters are read back from the warehouse.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = wh.make_engine(f"sqlite:///{Path(tmp) / 'nd.db'}")
+        wh.upgrade(engine)
+        settings = load_settings(home=Path(tmp))
+        for n, start in enumerate(range(0, len(items), 200)):
+            staged = [(it.url, _article(it)) for it in items[start : start + 200]]
+            wh.load_batch(engine, f"r{n}", staged, dedupe_batch, now=datetime.now(UTC))
+            pipeline.cluster_stories(engine, settings)
+        with engine.connect() as conn:
+            rows = conn.execute(
+                select(
+                    wh.articles.c.canonical_url,
+                    wh.articles.c.content_hash,
+                    wh.articles.c.cluster_id,
+                )
+            ).all()
+        engine.dispose()
+    by_url = {row.canonical_url: row.cluster_id for row in rows}
+    by_hash = {row.content_hash: row.cluster_id for row in rows}
+    # An exact copy is not stored (dedupe at load): it belongs to the copy's cluster.
+    return {it.item_id: by_url.get(it.url) or by_hash[content_hash(it.body)] for it in items}
+
+
+def _article(item: Item) -> Article:
+    now = datetime.now(UTC)
+    return Article(
+        article_id=article_id_for(item.url),
+        canonical_url=item.url,
+        url=item.url,
+        final_url=item.url,
+        source=item.publisher,
+        feed_key=None,
+        guid=None,
+        title=item.title,
+        body=item.body,
+        description=None,
+        authors=(),
+        language="en",
+        published_at=item.published_at,
+        updated_at=None,
+        site_name=None,
+        tags=(),
+        image_url=None,
+        word_count=word_count(item.body),
+        content_hash=content_hash(item.body),
+        raw_hash=None,
+        raw_content_type=None,
+        fetched_at=now,
+        extracted_at=now,
+        extractor_version="bench",
+        pipeline_version="bench",
+        url_rules_version=1,
+    )
 
 
 def _simhash(body: str) -> int:
@@ -88,6 +159,11 @@ def run() -> list[str]:
             f"Jaccard >= {nd.JACCARD_THRESHOLD} or containment >= {nd.CONTAINMENT_THRESHOLD})",
             lambda: _cluster_minhash(items),
         ),
+        (
+            "MinHash LSH, **stored clusters**: loads of 200 then the `cluster` step, "
+            "through a SQLite warehouse",
+            lambda: _cluster_in_warehouse(items),
+        ),
         *[
             (f"SimHash 64-bit, Hamming <= {k}", lambda k=k: _cluster_simhash(items, k))
             for k in (3, 6, 10, 14)
@@ -101,8 +177,9 @@ def run() -> list[str]:
         f"{len(truth):,} same-story pairs). Items arrive in publication order and join the "
         "cluster of their best near-duplicate seen so far. Pairwise precision and recall of "
         "the clusters against the labels (target: precision >= 0.99, recall >= 0.95). Word "
-        "5-shingles for both methods. This measures the algorithm with an in-memory index; "
-        "the warehouse's stored clusters come next.",
+        "5-shingles for both methods. The first row is the algorithm over an in-memory "
+        "index; the second is the real path, the clusters the warehouse stores (an exact copy, "
+        "deduplicated at load, counts in the cluster of the article it copies).",
         "",
         "| method | precision | recall | ms per item |",
         "|---|---:|---:|---:|",

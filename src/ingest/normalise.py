@@ -3,8 +3,9 @@
 Rules (documented in docs/schema.md):
 
 - canonical URL: the page's own ``rel=canonical``/``og:url`` when it is on the host the
-  page was served from (and is not just the site's root), else the URL after redirects;
-  both through :mod:`ingest.urls`;
+  page was served from, or when the fetch itself went through it (the link or a redirect
+  hop confirms it), and is not just the site's root; else the URL after redirects; both
+  through :mod:`ingest.urls`;
 - published time: the page's declared publication time when it states a time zone, else
   the feed entry's date, else the page's time without a zone or the extractor's date-only
   guess (both read as UTC); updated time: the page's, else the feed's when
@@ -28,11 +29,14 @@ def _site(host: str) -> str:
     return host.removeprefix("www.")
 
 
-def choose_canonical(final_url: str, declared: str | None) -> str:
+def choose_canonical(final_url: str, declared: str | None, visited: tuple[str, ...] = ()) -> str:
     """The canonical URL of a page, by the rules in this module's docstring.
 
-    A declared canonical that is the site's root (a common CMS mistake that would fold
-    every article into one) is ignored unless the page itself is the root.
+    A declared canonical is trusted on the site that served the page, or on another site
+    when the fetch itself went through that URL (``visited``: the link and the redirect
+    hops, e.g. a publisher's link that redirected to its syndication partner). A declared
+    canonical that is the site's root (a common CMS mistake that would fold every article
+    into one) is ignored unless the page itself is the root.
     """
     served = canonical_url(final_url)
     if declared:
@@ -41,11 +45,22 @@ def choose_canonical(final_url: str, declared: str | None) -> str:
         except (UrlRejected, ValueError):
             return served
         is_root = urlsplit(candidate).path == "/" and not urlsplit(candidate).query
-        if _site(host_of(candidate)) == _site(host_of(served)) and (
+        same_site = _site(host_of(candidate)) == _site(host_of(served))
+        if (same_site or candidate in _canonical_all(visited)) and (
             not is_root or candidate == served
         ):
             return candidate
     return served
+
+
+def _canonical_all(urls: tuple[str, ...]) -> set[str]:
+    out = set()
+    for url in urls:
+        try:
+            out.add(canonical_url(url))
+        except UrlRejected:
+            continue
+    return out
 
 
 def normalise(
@@ -60,7 +75,9 @@ def normalise(
 ) -> Article:
     """Build the Article row for one page."""
     try:
-        canonical = choose_canonical(fetched.final_url, extracted.page_url)
+        canonical = choose_canonical(
+            fetched.final_url, extracted.page_url, (job.link, *fetched.redirects)
+        )
     except UrlRejected:
         canonical = job.canonical_url
     body = clean_text(extracted.body)[:max_body_chars]

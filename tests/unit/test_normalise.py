@@ -79,3 +79,11 @@ def test_fields_are_bounded():
     article = normalise(JOB, FETCHED, long, now=NOW, max_title_chars=100, max_body_chars=1000)
     assert len(article.title) == 100
     assert len(article.body) <= 1000
+
+
+def test_a_cross_site_canonical_is_trusted_when_the_redirects_confirm_it():
+    final = "https://partner.example/syndicated/123"
+    original = "https://publisher.example/2026/story"
+    assert choose_canonical(final, original) == final  # a claim alone is not trusted
+    assert choose_canonical(final, original, (original + "?utm_source=rss", final)) == original
+    assert choose_canonical(final, original, ("https://elsewhere.example/x",)) == final

@@ -39,6 +39,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", type=Path, help="write the Markdown report here")
     parser.add_argument("--only", choices=sorted(BENCHES), action="append")
+    parser.add_argument(
+        "--merge", action="store_true",
+        help="with --write: replace only this run's sections in the existing report",
+    )  # fmt: skip
     args = parser.parse_args()
     sections = []
     for name, bench in BENCHES.items():
@@ -50,7 +54,7 @@ def main() -> int:
         command = (
             "make bench"
             if not args.only
-            else "uv run python bench/run.py "
+            else "uv run python bench/run.py --write docs/benchmarks.md "
             + " ".join(f"--only {shlex.quote(o)}" for o in args.only)
         )
         header = [
@@ -63,9 +67,34 @@ def main() -> int:
             "more than the absolute rates.",
             "",
         ]
-        args.write.write_text("\n".join(header + [line for s in sections for line in s]) + "\n")
+        body = [line for s in sections for line in s]
+        if args.merge and args.write.exists():
+            old = args.write.read_text()
+            header = [
+                *old.split("\n## ", 1)[0].rstrip("\n").splitlines(),
+                "",
+                f"Sections marked *updated* were re-run on {datetime.now(UTC):%Y-%m-%d %H:%M} "
+                f"UTC with `{command} --merge`.",
+                "",
+            ]
+            body = _merged(old, sections)
+        args.write.write_text("\n".join(header + body) + "\n")
         print(f"report written to {args.write}")
     return 0
+
+
+def _merged(old: str, sections: list[list[str]]) -> list[str]:
+    """The old report's sections, with this run's replacing those of the same title."""
+    blocks: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in old.splitlines():
+        if line.startswith("## "):
+            current = blocks.setdefault(line, [])
+        if current is not None:
+            current.append(line)
+    for section in sections:
+        blocks[section[0]] = [*section[:1], "", "*updated*", *section[1:]]
+    return [line for block in blocks.values() for line in block]
 
 
 def _cpus() -> int:

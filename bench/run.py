@@ -71,19 +71,26 @@ def main() -> int:
         if args.merge and args.write.exists():
             old = args.write.read_text()
             header = [
-                *old.split("\n## ", 1)[0].rstrip("\n").splitlines(),
+                line
+                for line in old.split("\n## ", 1)[0].rstrip("\n").splitlines()
+                if not line.startswith("Sections marked")
+            ]
+            header = [
+                *header,
                 "",
-                f"Sections marked *updated* were re-run on {datetime.now(UTC):%Y-%m-%d %H:%M} "
-                f"UTC with `{command} --merge`.",
+                "Sections marked *updated* were re-run later, alone; each says when and how.",
                 "",
             ]
-            body = _merged(old, sections)
+            header = [line for i, line in enumerate(header) if line or (i and header[i - 1])]
+            body = _merged(
+                old, sections, f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, `{command} --merge`"
+            )
         args.write.write_text("\n".join(header + body) + "\n")
         print(f"report written to {args.write}")
     return 0
 
 
-def _merged(old: str, sections: list[list[str]]) -> list[str]:
+def _merged(old: str, sections: list[list[str]], how: str) -> list[str]:
     """The old report's sections, with this run's replacing those of the same title."""
     blocks: dict[str, list[str]] = {}
     current: list[str] | None = None
@@ -93,7 +100,7 @@ def _merged(old: str, sections: list[list[str]]) -> list[str]:
         if current is not None:
             current.append(line)
     for section in sections:
-        blocks[section[0]] = [*section[:1], "", "*updated*", *section[1:]]
+        blocks[section[0]] = [*section[:1], "", f"*updated {how}*", *section[1:]]
     return [line for block in blocks.values() for line in block]
 
 

@@ -351,7 +351,10 @@ class Fetcher:
         try:
             result = self._exchange(url, headers, limits, deadline, timeout)
         except (_Failed, httpx.HTTPError, RuntimeError, OSError) as exc:
-            if not expired.is_set():
+            # A connection that never came up keeps its own reason, even when the watchdog
+            # fired in the same instant (a DNS lookup or connect cut at the deadline).
+            connecting = isinstance(exc, _Failed) and exc.reason is Reason.CONNECT_TIMEOUT
+            if not expired.is_set() or connecting:
                 raise
             raise _Failed(
                 Reason.TIMEOUT, f"deadline of {limits.deadline_s:g}s reached ({type(exc).__name__})"

@@ -6,7 +6,7 @@ from ingest import warehouse
 from ingest.dedupe import dedupe_batch
 from ingest.models import Article, LoadResult
 from ingest.textutil import content_hash
-from ingest.urls import article_id_for
+from ingest.urls import RULES_VERSION, article_id_for
 
 T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
 
@@ -19,7 +19,7 @@ def article(url: str, body: str = "Body text.", *, feed="f", guid=None, publishe
         site_name=None, tags=(), image_url=None, word_count=2, content_hash=content_hash(body),
         raw_hash=None,
         raw_content_type=None, fetched_at=T0, extracted_at=T0, extractor_version="x",
-        pipeline_version="0", url_rules_version=1,
+        pipeline_version="0", url_rules_version=RULES_VERSION,
     )  # fmt: skip
 
 

@@ -252,6 +252,27 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rekey(args: argparse.Namespace) -> int:
+    """Apply the current URL rules to rows stored under older ones (merging coinciding ones)."""
+    from dataclasses import asdict
+
+    from ingest.pipeline import rekey_urls
+    from ingest.urls import RULES_VERSION
+    from ingest.warehouse import upgrade
+
+    engine = _engine(_settings(args))
+    upgrade(engine)
+    result = rekey_urls(engine, dry_run=args.dry_run)
+    title = f"re-key to URL rules v{RULES_VERSION}" + (
+        " (dry run: nothing written)" if args.dry_run else ""
+    )
+    table = Table(title=title, show_header=False, title_justify="left")
+    for key, value in asdict(result).items():
+        table.add_row(key.replace("_", " "), str(value))
+    console.print(table)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and docs)."""
     parser = argparse.ArgumentParser(prog="ingest", description=__doc__)
@@ -296,6 +317,15 @@ def build_parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="check a feeds registry file")
     validate.add_argument("feeds_file", type=Path)
     validate.set_defaults(func=cmd_validate)
+
+    rekey = sub.add_parser(
+        "rekey", help="apply the current URL rules to stored articles and entries"
+    )
+    rekey.add_argument(
+        "--dry-run", action="store_true", help="count what would change; write nothing"
+    )
+    warehouse_arg(rekey)
+    rekey.set_defaults(func=cmd_rekey)
 
     db = sub.add_parser("db", help="warehouse schema")
     db_sub = db.add_subparsers(dest="db_command", required=True)

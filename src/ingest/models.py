@@ -164,6 +164,22 @@ class ClusterResult:
 
 
 @dataclass(frozen=True, slots=True)
+class RekeyResult:
+    """What applying new URL rules to stored rows did (``ingest rekey``)."""
+
+    articles_checked: int = 0  # stale rows looked at
+    articles_moved: int = 0  # got a new key (canonical URL changed)
+    articles_merged: int = 0  # folded into another article with the same new key
+    articles_rejected: int = 0  # the new rules refuse their URL: left as they were
+    clusters_merged: int = 0  # story clusters joined because two of their articles merged
+    entries_checked: int = 0
+    entries_moved: int = 0
+    entries_merged: int = 0
+    entries_known: int = 0  # pending entries whose new URL is already an article
+    entries_rejected: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class Validators:
     """Conditional-GET validators and the body hash we saw last time."""
 

@@ -29,6 +29,11 @@ def _site(host: str) -> str:
     return host.removeprefix("www.")
 
 
+def source_of(canonical: str) -> str:
+    """The ``source`` of an article: its canonical URL's host without ``www.``."""
+    return _site(host_of(canonical))
+
+
 def choose_canonical(final_url: str, declared: str | None, visited: tuple[str, ...] = ()) -> str:
     """The canonical URL of a page, by the rules in this module's docstring.
 
@@ -90,7 +95,7 @@ def normalise(
         canonical_url=canonical,
         url=job.link,
         final_url=fetched.final_url,
-        source=_site(host_of(canonical)),
+        source=source_of(canonical),
         feed_key=job.feed_key,
         guid=job.guid,
         title=clean_inline(extracted.title or job.title, max_title_chars),

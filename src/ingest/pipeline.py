@@ -27,6 +27,7 @@ from ingest import (
     normalise,
     parse,
     registry,
+    rekey,
     schedule,
     warehouse,
 )
@@ -43,6 +44,7 @@ from ingest.models import (
     ParsedFeed,
     PollTarget,
     Reason,
+    RekeyResult,
     Validators,
 )
 from ingest.sandbox import Sandbox
@@ -117,12 +119,28 @@ def _shards(items: Sequence[str], size: int) -> list[Shard]:
 
 
 def prepare(engine: Engine, feeds_file: Path, now: datetime | None = None) -> int:
-    """Bring the schema to head and the ``feeds`` table in line with the registry file."""
+    """Bring the schema, the ``feeds`` table and the stored URL keys up to date.
+
+    Migrations to head, the registry file synced into ``feeds``, and rows stored under
+    older URL rules re-keyed (:func:`rekey_urls`).
+    """
     specs = registry.load_registry(feeds_file)
     warehouse.upgrade(engine)
     count = warehouse.sync_feeds(engine, specs, now or _now())
     log.info("registry %s: %d feeds", feeds_file, count)
+    rekey_urls(engine, now=now)
     return count
+
+
+def rekey_urls(
+    engine: Engine, *, now: datetime | None = None, dry_run: bool = False
+) -> RekeyResult:
+    """Apply the current URL rules to articles and entries stored under older ones.
+
+    Before polls (so a re-polled entry finds its re-keyed self) and before every load (so
+    no article is inserted next to its own stale copy); a no-op when nothing is stale.
+    """
+    return rekey.rekey(engine, now=now or _now(), dry_run=dry_run)
 
 
 def plan_feed_shards(engine: Engine, settings: Settings, at: datetime) -> list[Shard]:
@@ -552,7 +570,8 @@ def load_run(
     The load is one transaction; if the warehouse connection drops mid-way it rolls back
     and is tried again (``attempts`` times in all, with a short back-off).
     """
-    staged = warehouse.staged_articles(engine, run_id)
+    rekey_urls(engine)
+    staged = [(q, rekey.current_article(a)) for q, a in warehouse.staged_articles(engine, run_id)]
     for attempt in range(1, attempts + 1):
         try:
             return warehouse.load_batch(
@@ -644,5 +663,5 @@ __all__ = [
     "RunSummary", "Shard", "StepStats", "cluster_stories", "counters_of", "fetch_shard",
     "housekeeping",
     "load_run", "plan_feed_shards", "plan_page_shards", "poll_shard", "prepare",
-    "reprocess_interval", "run_once",
+    "rekey_urls", "reprocess_interval", "run_once",
 ]  # fmt: skip

@@ -1,7 +1,15 @@
 """URL canonicalisation: one URL per article, whatever tracking or variant it came with.
 
 The rules are versioned (:data:`RULES_VERSION`, stored on every row) so that a change of
-rules can be applied to stored rows deliberately.
+rules can be applied to stored rows deliberately: :mod:`ingest.rekey` re-keys rows stored
+under an older version (``ingest rekey``; also run before every poll and load).
+
+Versions (bump :data:`RULES_VERSION` with any change that can alter a canonical URL):
+
+1. the first rules;
+2. more tracking parameters: Yahoo's ``guccounter``/``guce_*``, the NYT's ``smid``/``smtyp``,
+   ``ncid``, Facebook's ``fb_action_*``/``fb_source``/``fb_ref``, Comscore's ``ns_*``
+   (BBC), Webtrends' ``wt.mc_id``, ``__twitter_impression``, ``_openstat``.
 """
 
 from __future__ import annotations
@@ -12,7 +20,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ingest.errors import UrlRejected
 
-RULES_VERSION = 1
+RULES_VERSION = 2
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 MAX_HOST_LENGTH = 253  # DNS
@@ -59,6 +67,25 @@ TRACKING_PARAMS = frozenset(
         "utm",
         "xtor",
         "amp",
+        # added in rules version 2
+        "guccounter",
+        "guce_referrer",
+        "guce_referrer_sig",
+        "smid",
+        "smtyp",
+        "ncid",
+        "fb_action_ids",
+        "fb_action_types",
+        "fb_source",
+        "fb_ref",
+        "ns_campaign",
+        "ns_mchannel",
+        "ns_source",
+        "ns_linkname",
+        "ns_fee",
+        "wt.mc_id",
+        "__twitter_impression",
+        "_openstat",
     }
 )
 TRACKING_PREFIXES = ("utm_", "pk_", "mtm_", "hsa_")

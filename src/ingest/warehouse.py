@@ -76,7 +76,7 @@ from ingest.models import (
     ScheduledPoll,
     SignatureRecord,
 )
-from ingest.urls import article_id_for, host_of
+from ingest.urls import RULES_VERSION, article_id_for, host_of
 
 log = logging.getLogger(__name__)
 
@@ -189,10 +189,12 @@ feed_entries = Table(
     Column("article_id", Key),
     Column("duplicate_kind", String(16)),
     Column("last_run_id", String(250)),
+    Column("url_rules_version", Integer, nullable=False, server_default="1"),
     Index(None, "feed_key", "guid"),
     Index(None, "state", "host"),
     Index(None, "canonical_url"),
     Index(None, "article_id"),
+    Index(None, "url_rules_version", "entry_id"),
 )
 
 articles = Table(
@@ -232,6 +234,21 @@ articles = Table(
     Index(None, "content_hash"),
     Index(None, "source", "published_at"),
     Index(None, "cluster_id"),
+    Index(None, "url_rules_version", "article_id"),
+)
+
+#: Where the articles re-keyed by new URL rules went (``ingest rekey``): follow an old id.
+article_rekeys = Table(
+    "article_rekeys",
+    metadata,
+    Column("old_article_id", Key, primary_key=True),
+    Column("new_article_id", Key, nullable=False),
+    Column("old_canonical_url", Text, nullable=False),
+    Column("new_canonical_url", Text, nullable=False),
+    Column("kind", String(8), nullable=False),
+    Column("url_rules_version", Integer, nullable=False),
+    Column("rekeyed_at", UTCDateTime, nullable=False),
+    Index(None, "new_article_id"),
 )
 
 article_signatures = Table(
@@ -712,6 +729,7 @@ def record_entries(
                 attempts=0,
                 article_id=article_id,
                 last_run_id=run_id,
+                url_rules_version=RULES_VERSION,
             )
             # RETURNING, not rowcount: psycopg reports -1 for an upsert's rowcount.
             inserted = conn.execute(
@@ -752,6 +770,7 @@ def record_bad_entries(
                 attempts=0,
                 last_error=reason,
                 last_run_id=run_id,
+                url_rules_version=RULES_VERSION,
             )
             conn.execute(stmt.on_conflict_do_nothing(index_elements=["entry_id"]))
 
@@ -1164,7 +1183,8 @@ class Clusterer(Protocol):
         """Index of the candidate that is the best near-duplicate, if any is."""
 
 
-def _lock_loads(conn: Connection) -> None:
+def lock_loads(conn: Connection) -> None:
+    """Take the lock every writer of articles holds (PostgreSQL; SQLite's BEGIN IMMEDIATE)."""
     if conn.dialect.name == "postgresql":
         conn.execute(select(func.pg_advisory_xact_lock(LOAD_LOCK_KEY)))
         conn.exec_driver_sql("SET LOCAL enable_seqscan = off")  # lookups by key only
@@ -1191,7 +1211,7 @@ def cluster_pending(
     signed = joined = 0
     while True:
         with transaction(engine) as conn:
-            _lock_loads(conn)
+            lock_loads(conn)
             done, moved = _cluster_batch(conn, clusterer, now=now, window=window, batch=batch)
         signed, joined = signed + done, joined + moved
         if done < batch:
@@ -1303,7 +1323,15 @@ def _move_to_clusters(conn: Connection, moves: Mapping[str, str]) -> None:
         .values(cluster_id=bindparam("b_cluster")),
         [{"b_id": aid, "b_cluster": cl} for aid, cl in sorted(moves.items())],
     )
-    for cluster in sorted(set(moves.values())):
+    elect_representatives(conn, set(moves.values()))
+
+
+def elect_representatives(conn: Connection, clusters: Iterable[str]) -> None:
+    """Make each cluster's earliest article its one representative.
+
+    Earliest: publication time, else first seen; ties by ``article_id``.
+    """
+    for cluster in sorted(set(clusters)):
         first = conn.execute(
             select(articles.c.article_id)
             .where(articles.c.cluster_id == cluster)

@@ -80,3 +80,15 @@ def test_tracking_variants_share_one_article_id():
     assert article_id_for(a) == article_id_for(b)
     assert len(article_id_for(a)) == 32
     assert RULES_VERSION >= 1
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["guccounter=1", "guce_referrer=aHR0cHM6Ly9", "smid=tw-share", "ncid=rss", "fb_ref=top",
+     "ns_mchannel=social&ns_source=twitter", "WT.mc_id=email", "__twitter_impression=true"],
+)  # fmt: skip
+def test_rules_v2_tracking_parameters_are_removed(query):
+    assert RULES_VERSION >= 2
+    assert canonical_url(f"https://news.example/story?id=7&{query}") == (
+        "https://news.example/story?id=7"
+    )

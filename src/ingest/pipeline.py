@@ -570,10 +570,10 @@ def load_run(
     The load is one transaction; if the warehouse connection drops mid-way it rolls back
     and is tried again (``attempts`` times in all, with a short back-off).
     """
-    rekey_urls(engine)
     staged = [(q, rekey.current_article(a)) for q, a in warehouse.staged_articles(engine, run_id)]
     for attempt in range(1, attempts + 1):
         try:
+            rekey_urls(engine)  # no article is inserted beside its own stale copy
             return warehouse.load_batch(
                 engine, run_id, staged, dedupe.dedupe_batch,
                 now=_now(), interval=interval, counters=counters, fault=fault,

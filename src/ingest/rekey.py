@@ -52,6 +52,7 @@ from ingest.warehouse import (
     entry_id_for,
     feed_entries,
     lock_loads,
+    reading,
     signature_bands,
     transaction,
 )
@@ -121,6 +122,8 @@ def rekey(
     meanwhile).
     """
     rules = rules or CURRENT
+    if not dry_run and not _any_stale(engine, rules):
+        return RekeyResult()  # the usual case: no lock taken
     counts: Counter[str] = Counter()
     with _session(engine, dry_run) as session:
         for table, key, step in (
@@ -148,6 +151,15 @@ def rekey(
             ", ".join(f"{k}={v}" for k, v in sorted(counts.items()) if v),
         )  # fmt: skip
     return result
+
+
+def _any_stale(engine: Engine, rules: Rules) -> bool:
+    with reading(engine) as conn:
+        return any(
+            conn.execute(select(t.c.url_rules_version).where(
+                t.c.url_rules_version < rules.version).limit(1)).first()
+            for t in (articles, feed_entries)
+        )  # fmt: skip
 
 
 @contextmanager

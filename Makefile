@@ -6,7 +6,7 @@ PYTHON ?= python3
 UV := $(PYTHON) -m uv
 RUN := $(UV) run --frozen --all-extras
 
-.PHONY: help install demo airflow test lint format bench clean
+.PHONY: help install demo airflow test lint format bench bench-extract clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -37,6 +37,9 @@ format: install  ## apply ruff's formatter and safe fixes
 
 bench: install  ## benchmarks; results go to docs/benchmarks.md
 	@$(RUN) python bench/run.py --write docs/benchmarks.md
+
+bench-extract: install  ## extraction quality on ../shared/devset (merged into docs/benchmarks.md)
+	@$(RUN) python bench/run.py --write docs/benchmarks.md --only devset --merge
 
 clean:  ## remove local state (demo warehouse, Airflow home, caches)
 	rm -rf var .airflow .pytest_cache .ruff_cache .mypy_cache .hypothesis

@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parents[1] / "tools"))
 
 import bench_clusters
+import bench_devset
 import bench_e2e
 import bench_extract
 import bench_fetch
@@ -26,6 +27,7 @@ import bench_loads
 import bench_neardup
 
 BENCHES = {
+    "devset": bench_devset.run,
     "extract": bench_extract.run,
     "e2e": bench_e2e.run,
     "fetch": bench_fetch.run,

@@ -2,7 +2,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ingest.extract import clean_body, decode_html, extract_body, extract_page, is_html
+from ingest.extract import decode_html, extract_body, extract_page, is_html
 from ingest.models import Extracted, Miss, Reason
 
 URL = "https://courier.example/news/harbour-dredging.html"
@@ -86,26 +86,3 @@ def test_decode_prefers_header_then_meta_charset():
     meta = b'<meta charset="windows-1252"><p>Caf\xe9</p>'
     assert "Café" in decode_html(meta, "text/html")
     assert decode_html("naïve".encode(), None) == "naïve"
-
-
-def test_clean_body_drops_promotions_credits_and_repeats():
-    text = (
-        "First paragraph of the story.\n"
-        "READ MORE: Another story entirely\n"
-        "Photo: Jane Doe/Agency\n"
-        "A caption that repeats.\n"
-        "A caption that repeats.\n"
-        "Loading...\n"
-        "Related: More things\n"
-        "Share on Twitter\n"
-        "Last paragraph."
-    )
-    assert (
-        clean_body(text)
-        == "First paragraph of the story.\nA caption that repeats.\nLast paragraph."
-    )
-
-
-def test_clean_body_keeps_sentences_that_merely_mention_the_words():
-    text = "Readers can read more about the plan on the council website.\nSubscribers grew."
-    assert clean_body(text) == text

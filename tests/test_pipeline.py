@@ -11,6 +11,7 @@ from werkzeug import Response
 
 from ingest import pipeline
 from ingest import warehouse as wh
+from ingest.extract import EXTRACTOR_VERSION
 from ingest.models import FeedSpec
 
 PAGE = (Path(__file__).parent / "fixtures" / "article.html").read_bytes()
@@ -98,6 +99,9 @@ def test_fetch_and_load_one_page_then_nothing_twice(feed, engine, settings):
     assert (fetched["pages_fetched"], fetched["articles_extracted"]) == (1, 1)
     loaded = pipeline.load_run(engine, "r")
     assert loaded.inserted == 1
+    with engine.connect() as conn:
+        stored = conn.execute(select(wh.articles.c.extractor_version)).scalar_one()
+    assert stored == EXTRACTOR_VERSION  # a later re-extraction can tell old rows from new
     assert pipeline.plan_page_shards(engine, settings) == []  # queue drained
     archived = list(settings.resolved_archive_dir.rglob("*.gz"))
     assert len(archived) == 1

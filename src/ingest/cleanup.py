@@ -1,24 +1,28 @@
 """Body cleanup: remove the boilerplate news templates leave in an extracted body.
 
-General line rules, not per-site ones; each was kept only when it helped on the dev set
-overall (docs/benchmarks.md). A body is one paragraph per line; a line goes when it is:
+General line rules, not per-site ones; each kind was kept because it helped on the dev
+set overall (docs/benchmarks.md, where the rules that did not help are listed too). A body
+is one paragraph per line; a line goes when it is:
 
 - a promotion: "READ MORE: ...", "Related: ...", "See also ...", "Read our full ... review",
-  "Click here to ...", "Continue reading";
+  "Click here to ...", "Continue reading", "More from ...";
 - a placeholder or player text: "Loading...", "Please wait", "Advertisement", "This is a
   modal window.", "Next video starts in ...", "Now playing", "Listen to this article";
 - a credit: "Photo: ...", "Credit: ...", "Image courtesy of ...", an agency name or code
-  on its own ("AFP", "Reuters", "Jane Doe/Getty Images");
-- a share, subscribe or sign-up prompt, a newsletter form's text ("Enter your email
-  address", "You're subscribed!", "No thanks"), a comments prompt;
-- a stray navigation word on its own ("Previous", "Next", "Share", "Menu") or a
+  on its own ("AFP", "AA", "Reuters", "Jane Doe/Getty Images");
+- a share, subscribe or sign-up prompt, a newsletter promotion, a form's text ("Enter your
+  email address", "You're subscribed!", "No thanks"), a comments or account prompt;
+- a stray navigation word on its own ("Previous", "Next", "Share", "Follow us") or a
   separator ("___", "* * *");
-- a tags line ("Topics: ...", "Tags: ...", "Filed under ...");
-- an embedded post's attribution ("— Name (@handle) February 28, 2024");
-- a teaser card, the same words twice on one line;
-- a byline or dateline at the top (or bottom) of the body: "By Jane Doe", the article's
-  own author names, "Published 28 February 2024", a bare date;
-- a caption repeated: a line of five words or more that already appeared (short lines
+- a cookie, licence, copyright or editorial-standards notice; a tags line ("Topics: ...");
+- a gallery caption ("3/50 ...", three or more sharing one total);
+- a teaser card (the same words twice on one line) or an all-capitals link to another
+  story (nine words or more);
+- a byline or dateline at the top or bottom of the body: "By Jane Doe", the article's own
+  author names, "Published 28 February 2024", a bare date;
+- an author's note at the end ("Jane Doe is a reporter for ...", "This story was written
+  by ..."), and an "About the author" section near the end with what follows it;
+- a repeated caption: a line of sixteen words or more that already appeared (short lines
   repeat legitimately, as in lists of nominees or results).
 
 A line that merely mentions these words in a sentence stays: the patterns match whole
@@ -85,7 +89,10 @@ RULES: dict[str, tuple[str, ...]] = {
         r"(?:copy|copied)\s+link",
         r"sign\s+up\b.{0,160}",
         r"subscribe\s+(?:to|for|now|today|here)\b.{0,160}",
-        r"(?:enter|your)\s+(?:your\s+)?e-?mail(?:\s+address)?.{0,40}",
+        r"(?:(?:enter|your)\s+)?(?:your\s+)?e-?mail(?:\s+address)?(?:\s+.{0,40})?",
+        r"already\s+(?:have\s+an\s+account|a\s+(?:subscriber|member))\b.{0,60}",
+        r"(?=.{0,300}$).{0,150}\bnewsletters?\b.{0,150}\b(?:sign\s+up|subscribe|inbox)\b.{0,150}",
+        r"(?=.{0,300}$).{0,150}\b(?:sign\s+up|subscribe)\b.{0,150}\bnewsletters?\b.{0,150}",
         r".{0,20}you(?:'|\u2019)?re\s+(?:now\s+)?(?:subscribed|signed\s+up)!?.{0,80}",
         r"thanks?\s+(?:you\s+)?for\s+(?:signing\s+up|subscribing)\b.{0,120}",
         r"(?:no|yes),?\s+thanks!?",
@@ -106,6 +113,7 @@ RULES: dict[str, tuple[str, ...]] = {
     "notice": (
         r"(?=.{0,400}$).{0,200}\bcookies?\b.{0,200}\b(?:website|browser|consent|experience|personal\s+data)\b.{0,200}",
         r"this\s+(?:work|article|story|content)\s+is\s+licensed\s+under\b.{0,200}",
+        r"our\s+(?:editorial\s+)?standards\s*:.{0,120}",
         r"(?=.{0,300}$).{0,200}\b(?:start|begin|get)\s+your\s+.{0,60}subscription(?:\s+today|\s+now)?\b.{0,60}",
         r"(?:all\s+rights\s+reserved|©|\(c\)\s+\d{4}|copyright\s+(?:©\s*)?\d{4}).{0,160}",
     ),
@@ -129,7 +137,7 @@ _MONTH = (
 )
 _DATE = (
     rf"(?:\w+,?\s+)?(?:{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}"
-    rf"|\d{{1,2}}(?:st|nd|rd|th)?\s+{_MONTH},?\s+\d{{4}}|\d{{4}}-\d{{2}}-\d{{2}}|\d{{1,2}}/\d{{1,2}}/\d{{2,4}})"
+    rf"|\d{{1,2}}(?:st|nd|rd|th)?\s+{_MONTH},?\s+\d{{4}}|\d{{4}}-\d{{2}}-\d{{2}}|\d{{1,2}}[/.]\d{{1,2}}[/.]\d{{2,4}})"
 )
 _TIME = r"(?:,?\s*(?:at\s+)?\d{1,2}[:.]\d{2}(?:\s*[ap]\.?m\.?)?(?:\s+[A-Z]{2,5})?)?"
 _DATELINE = re.compile(
@@ -138,12 +146,26 @@ _DATELINE = re.compile(
     re.IGNORECASE,
 )
 _BYLINE = re.compile(r"^by\s+\S.{0,120}$", re.IGNORECASE)
+_ROLE = (
+    r"(?:writer|reporter|editor|correspondent|journalist|columnist|contributor|author|"
+    r"producer|critic|intern|fellow|analyst|professor|researcher|director|founder|ceo|cto)"
+)
+#: An author's note at the end: "Jane Doe is a reporter for ...", "This story was written by".
+_BIO = re.compile(
+    rf"^(?:[A-Z][\w.'\u2019-]+(?:\s+[A-Z][\w.'\u2019-]+){{0,3}},?\s+(?:is|was|has\s+been)\s+"
+    rf"(?:a|an|the)\s+(?:[\w,&-]+\s+){{0,5}}{_ROLE}s?\b.{{0,1200}}"
+    rf"|(?i:this)\s+(?:story|article|report)\b.{{0,120}}\b(?:written|produced|reported)\s+by\b.{{0,400}})$"
+)
 _BYLINE_WORDS = frozenset({
     "and", "by", "with", "in", "for", "reporting", "writer", "staff", "editor", "reporter",
     "correspondent", "contributor", "senior", "chief", "political", "business", "news",
 })  # fmt: skip
 _EDGE_LINES = 3  # bylines and datelines are looked for among the first and last lines
-_MIN_REPEAT_WORDS = 12
+_MIN_REPEAT_WORDS = 16
+_MAX_RULE_CHARS = 600  # no line rule matches a longer line (each is bounded)
+_MIN_SHOUT_WORDS = 9
+_ABOUT_AUTHOR = re.compile(r"^about\s+the\s+(?:author|writer|reporter)s?:?$", re.IGNORECASE)
+_TAIL_LINES = 15  # an "About the author" heading this close to the end starts the tail
 _WORD = re.compile(r"\w+")
 
 
@@ -180,9 +202,26 @@ def _slideshow(lines: Sequence[str]) -> set[int]:
     return {i for found in totals.values() if len(found) >= _MIN_SLIDES for i in found}
 
 
+def _shouted(line: str) -> bool:
+    """An all-capitals line of nine words or more: an inline link to another story.
+
+    Letters without case (CJK...) are not capitals; a line in parentheses (a transcript's
+    stage direction) or ending a sentence is kept.
+    """
+    if not line.isupper() or line.startswith("(") or line.endswith("."):
+        return False  # isupper() first: it is quick, and false for nearly every line
+    return len(_WORD.findall(line)) >= _MIN_SHOUT_WORDS and all(
+        c.isupper() for c in line if c.isalpha()
+    )
+
+
 def clean_body(text: str, *, authors: Sequence[str] = ()) -> str:
     """Drop boilerplate lines (see the module docstring) from a body, one paragraph a line."""
     lines = [line.strip() for line in text.split("\n") if line.strip()]
+    for index in range(max(0, len(lines) - _TAIL_LINES), len(lines)):
+        if _ABOUT_AUTHOR.match(lines[index]):
+            lines = lines[:index]  # the author's note, not the article
+            break
     slides = _slideshow(lines)
     kept: list[str] = []
     seen: set[str] = set()
@@ -193,9 +232,11 @@ def clean_body(text: str, *, authors: Sequence[str] = ()) -> str:
         if (
             not bare
             or index in slides
-            or _LINE_RULES.match(bare)
+            or (len(bare) <= _MAX_RULE_CHARS and _LINE_RULES.match(bare))
             or _doubled(bare)
+            or _shouted(bare)
             or (edge and (_DATELINE.match(bare) or _is_byline(bare, authors)))
+            or (index > last - _EDGE_LINES and _BIO.match(bare))
         ):
             continue
         key = " ".join(_WORD.findall(bare.casefold()))

@@ -33,13 +33,15 @@ from ingest.textutil import clean_inline, clean_text
 
 log = logging.getLogger(__name__)
 
-OPTIONS = {"include_comments": False, "include_tables": True, "favor_precision": False}
+OPTIONS = {"include_comments": False, "include_tables": True}
 #: trafilatura runs first without its fallback extractors (``fast``); a page where that
 #: finds less text than this is extracted again with them, and the longer text is kept.
-FALLBACK_BELOW_CHARS = 1500
+FALLBACK_BELOW_CHARS = 1000
+#: Bumped with any change to how titles and other metadata are chosen here.
+METADATA_VERSION = 2
 EXTRACTOR_VERSION = (
-    f"trafilatura-{trafilatura.__version__};comments=0;tables=1;"
-    f"fallback<{FALLBACK_BELOW_CHARS};cleanup={cleanup.VERSION}"
+    f"trafilatura-{trafilatura.__version__};comments=0;tables=1;first=fast+recall;"
+    f"fallback<{FALLBACK_BELOW_CHARS};cleanup={cleanup.VERSION};meta={METADATA_VERSION}"
 )
 MIN_BODY_CHARS = 80
 
@@ -151,15 +153,15 @@ def _split_list(value: str | list[str] | None, sep: str) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _trafilatura(tree: HtmlElement, url: str | None, *, fast: bool) -> str:
+def _trafilatura(tree: HtmlElement, url: str | None, *, first: bool) -> str:
     doc = trafilatura.bare_extraction(
         tree,  # trafilatura copies a tree it is given: ours stays whole for the metadata
         url=url,
-        fast=fast,
+        fast=first,
+        favor_recall=first,
         with_metadata=False,
         include_comments=OPTIONS["include_comments"],
         include_tables=OPTIONS["include_tables"],
-        favor_precision=OPTIONS["favor_precision"],
     )
     return doc.text or "" if isinstance(doc, Document) else ""
 
@@ -167,26 +169,56 @@ def _trafilatura(tree: HtmlElement, url: str | None, *, fast: bool) -> str:
 def main_text(tree: HtmlElement, url: str | None) -> str:
     """The page's main text: trafilatura alone, or with its fallbacks when it found little.
 
-    trafilatura's fallback extractors (its readability port and jusText, compared with its
-    own result) cost a third of its time and change the text of few pages: those where
-    its own pass finds little. Measured on the dev set (docs/benchmarks.md).
+    The first pass is trafilatura without its fallback extractors (``fast``) and with its
+    recall-oriented pruning, the quickest of its modes: the cleanup that follows removes
+    most of what the looser pruning lets through. Where that pass finds little, trafilatura
+    runs again in its default mode, fallbacks (its readability port, jusText) included, and
+    the longer text wins. The fallbacks cost a third of trafilatura's time and change the
+    text of few pages: those where its own pass finds little. Measured on the dev set
+    (docs/benchmarks.md).
     """
-    text = _trafilatura(tree, url, fast=True)
+    text = _trafilatura(tree, url, first=True)
     if len(text) < FALLBACK_BELOW_CHARS:
-        fuller = _trafilatura(tree, url, fast=False)
+        fuller = _trafilatura(tree, url, first=False)
         if len(fuller) > len(text):
             return fuller
     return text
 
 
-def page_metadata(tree: HtmlElement, url: str | None) -> Document:
+_HEADLINE_WORDS = (3, 40)
+#: Author values that are a form's or a template's words, not a person.
+_NOT_AUTHORS = frozenset({"username", "user name", "author", "admin", "administrator", "作者"})
+
+
+def headline(tree: HtmlElement) -> str | None:
+    """The page's visible headline, or None.
+
+    The first ``<h1>`` of its article (or main) element, else its only ``<h1>``; a
+    heading counts when it has 3 to 40 words.
+
+    Metadata titles (``og:title``, ``<title>``) are often a search-engine variant of the
+    headline or carry the site's name; the dev set's titles are the visible headline.
+    """
+    for query in ("//article//h1|//main//h1", "//h1"):
+        found = [clean_inline(h.text_content()) for h in tree.xpath(query)]
+        fitting = [
+            h for h in found if h and _HEADLINE_WORDS[0] <= len(h.split()) <= _HEADLINE_WORDS[1]
+        ]
+        if query == "//h1" and len(fitting) != 1:
+            return None
+        if fitting:
+            return fitting[0]
+    return None
+
+
+def page_metadata(tree: HtmlElement, url: str | None, *, find_dates: bool = True) -> Document:
     """Title, authors, date guess, site name, tags, image, description of a parsed page.
 
     trafilatura's ``extract_metadata`` without its two slowest steps: the search of the
     whole page for category and tag links (tags come from the page's metadata instead)
     and the licence; and with htmldate's quick date search only (our own reading of the
-    page's declared times comes first). The same accuracy on the dev set, in 60% of the
-    time (docs/benchmarks.md).
+    page's declared times comes first, and ``find_dates=False`` skips the search). The
+    same accuracy on the dev set, in 60% of the time (docs/benchmarks.md).
     """
     meta = trafilatura_metadata.examine_meta(tree)
     if meta.author and " " not in meta.author:  # a handle or a site name, not a person
@@ -201,7 +233,8 @@ def page_metadata(tree: HtmlElement, url: str | None) -> Document:
         meta.author = trafilatura_metadata.extract_author(tree)
     if not meta.url:
         meta.url = trafilatura_metadata.extract_url(tree, url)
-    meta.date = find_date(tree, url=meta.url, extensive_search=False, original_date=True)
+    if find_dates:
+        meta.date = find_date(tree, url=meta.url, extensive_search=False, original_date=True)
     if not meta.sitename:
         meta.sitename = trafilatura_metadata.extract_sitename(tree)
     if meta.sitename:
@@ -217,17 +250,17 @@ def extract_document(html: str, url: str | None) -> Extracted | Miss:
     text = main_text(tree, url)
     if not text:
         return Miss(Reason.EMPTY_EXTRACTION, "no main text found")
-    meta = page_metadata(tree, url)
-    title = clean_inline(meta.title)
-    authors = _split_list(meta.author, ";")
-    body = cleanup.clean_body(clean_text(text), authors=authors)
-    first, _, rest = body.partition("\n")
-    if title and first.casefold() == title.casefold():
-        body = rest  # the headline is the title field, not the body's first paragraph
-    lang = _HTML_LANG.search(html[:4096])
     metas, declared = _head_metadata(html)
     published = _meta_time(metas, _PUBLISHED_KEYS)  # zone-less times only as a guess
     updated = _meta_time(metas, _MODIFIED_KEYS)
+    meta = page_metadata(tree, url, find_dates=published is None)
+    title = headline(tree) or clean_inline(meta.title)
+    authors = tuple(a for a in _split_list(meta.author, ";") if a.casefold() not in _NOT_AUTHORS)
+    body = cleanup.clean_body(clean_text(text), authors=authors)
+    first, _, rest = body.partition("\n")
+    if first.casefold() in {t.casefold() for t in (title, clean_inline(meta.title)) if t}:
+        body = rest  # the headline is the title field, not the body's first paragraph
+    lang = _HTML_LANG.search(html[:4096])
     guess = _parse_time(meta.date)
     if len(body) < MIN_BODY_CHARS:
         return Miss(Reason.EMPTY_EXTRACTION, f"only {len(body)} characters of text")

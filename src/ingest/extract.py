@@ -37,6 +37,8 @@ OPTIONS = {"include_comments": False, "include_tables": True}
 #: trafilatura runs first without its fallback extractors (``fast``); a page where that
 #: finds less text than this is extracted again with them, and the longer text is kept.
 FALLBACK_BELOW_CHARS = 1000
+#: ... and so is a page whose quick pass ran its text together into one huge paragraph.
+FALLBACK_ABOVE_PARAGRAPH_CHARS = 2000
 #: Bumped with any change to how titles and other metadata are chosen here.
 METADATA_VERSION = 2
 EXTRACTOR_VERSION = (
@@ -178,10 +180,13 @@ def main_text(tree: HtmlElement, url: str | None) -> str:
     (docs/benchmarks.md).
     """
     text = _trafilatura(tree, url, first=True)
-    if len(text) < FALLBACK_BELOW_CHARS:
+    longest = max(map(len, text.split("\n")))
+    if len(text) < FALLBACK_BELOW_CHARS or longest > FALLBACK_ABOVE_PARAGRAPH_CHARS:
         fuller = _trafilatura(tree, url, first=False)
         if len(fuller) > len(text):
             return fuller
+        if longest > FALLBACK_ABOVE_PARAGRAPH_CHARS and len(fuller) >= len(text) * 0.8:
+            return fuller  # paragraphs again, where the quick pass ran them together
     return text
 
 

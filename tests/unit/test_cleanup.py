@@ -85,6 +85,12 @@ def kept(*middle: str, authors: tuple[str, ...] = ()) -> list[str]:
         "Email address",
         "Already have an account? Log in",
         "Our Standards: The Harbour Times Trust Principles.",
+        # more promotion and gallery furniture
+        "You might also like",
+        "Featured slide shows",
+        "- 1 of 5",
+        "Fullscreen",
+        "End of Article",
     ],
 )
 def test_boilerplate_lines_go(line):
@@ -188,3 +194,11 @@ def test_an_about_the_author_section_near_the_end_goes_with_what_follows():
 
 def test_a_dateline_with_dots_at_the_top_goes():
     assert clean_body(f"08.04.2015 12:46\n{LEAD}\n{TAIL}").split("\n") == [LEAD, TAIL]
+
+
+def test_a_call_to_action_closing_the_article_goes():
+    cta = "Have a story about the ferries? Send us your tips or sign up for the newsletter."
+    assert clean_body(f"{LEAD}\n{TAIL}\n{cta}").split("\n") == [LEAD, TAIL]
+    middle = "Passengers were told to sign up for text alerts about cancellations, she said."
+    lines = [LEAD, middle, *(f"{TAIL} ({n})" for n in range(4))]
+    assert clean_body("\n".join(lines)).split("\n") == lines

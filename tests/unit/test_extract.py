@@ -86,3 +86,53 @@ def test_decode_prefers_header_then_meta_charset():
     meta = b'<meta charset="windows-1252"><p>Caf\xe9</p>'
     assert "Café" in decode_html(meta, "text/html")
     assert decode_html("naïve".encode(), None) == "naïve"
+
+
+def _article_page(headline_html: str, paragraphs: list[str], og_title: str = "") -> str:
+    body = "".join(f"<p>{p}</p>" for p in paragraphs)
+    meta = f'<meta property="og:title" content="{og_title}">' if og_title else ""
+    return (
+        f"<html lang='en'><head><title>SEO title | Site</title>{meta}</head><body>"
+        f"<nav><a href='/'>Home</a></nav><article>{headline_html}{body}</article></body></html>"
+    )
+
+
+PARAGRAPHS = [
+    f"Paragraph {n}: the ferry operator confirmed on Monday that the new timetable will add "
+    f"{n + 2} sailings a day from the east quay, with the first boat leaving at six."
+    for n in range(10)
+]
+
+
+def test_the_title_is_the_visible_headline_not_the_search_title():
+    html = _article_page(
+        "<h1>Ferry timetable adds early sailings</h1>", PARAGRAPHS, "Ferries: all you need to know"
+    )
+    result = extract_page(html.encode(), "text/html", URL)
+    assert isinstance(result, Extracted)
+    assert result.title == "Ferry timetable adds early sailings"
+    assert not result.body.startswith("Ferry timetable")  # the headline is not body text
+    # no usable <h1>: the metadata title
+    result = extract_page(_article_page("", PARAGRAPHS, "Ferry news").encode(), "text/html", URL)
+    assert isinstance(result, Extracted)
+    assert result.title == "Ferry news"
+
+
+def test_a_page_the_quick_pass_finds_little_on_is_extracted_with_the_fallbacks(monkeypatch):
+    from ingest import extract
+
+    calls = []
+    real = extract._trafilatura
+
+    def spy(tree, url, *, first):
+        calls.append(first)
+        return real(tree, url, first=first)
+
+    monkeypatch.setattr(extract, "_trafilatura", spy)
+    extract_page(_article_page("<h1>A headline here</h1>", PARAGRAPHS).encode(), "text/html", URL)
+    assert calls == [True]  # plenty found: one quick pass
+    calls.clear()
+    extract_page(
+        _article_page("<h1>A headline here</h1>", PARAGRAPHS[:2]).encode(), "text/html", URL
+    )
+    assert calls == [True, False]  # under FALLBACK_BELOW_CHARS: trafilatura again, fallbacks on

@@ -256,11 +256,7 @@ def clean_body(text: str, *, authors: Sequence[str] = ()) -> str:
             or _shouted(bare)
             or (edge and (_DATELINE.match(bare) or _is_byline(bare, authors)))
             or (tail and _BIO.match(bare))
-            or (
-                tail
-                and len(bare) <= _MAX_CALL_TO_ACTION_CHARS
-                and _CALL_TO_ACTION.search(bare)
-            )
+            or (tail and len(bare) <= _MAX_CALL_TO_ACTION_CHARS and _CALL_TO_ACTION.search(bare))
         ):
             continue
         key = " ".join(_WORD.findall(bare.casefold()))

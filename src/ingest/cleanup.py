@@ -94,7 +94,8 @@ RULES: dict[str, tuple[str, ...]] = {
         r"(?:copy|copied)\s+link",
         r"sign\s+up\b.{0,160}",
         r"subscribe\s+(?:to|for|now|today|here)\b.{0,160}",
-        r"(?:(?:enter|your)\s+)?(?:your\s+)?e-?mail(?:\s+address)?(?:\s+.{0,40})?",
+        r"(?:enter|your)\s+(?:your\s+)?e-?mail(?:\s+address)?.{0,40}",
+        r"e-?mail(?:\s+address)?\s*\*?:?",
         r"already\s+(?:have\s+an\s+account|a\s+(?:subscriber|member))\b.{0,60}",
         r"(?=.{0,300}$).{0,150}\bnewsletters?\b.{0,150}\b(?:sign\s+up|subscribe|inbox)\b.{0,150}",
         r"(?=.{0,300}$).{0,150}\b(?:sign\s+up|subscribe)\b.{0,150}\bnewsletters?\b.{0,150}",
@@ -118,7 +119,9 @@ RULES: dict[str, tuple[str, ...]] = {
         r"\d{1,3}\s+of\s+\d{1,3}",
     ),
     "notice": (
-        r"(?=.{0,400}$).{0,200}\bcookies?\b.{0,200}\b(?:website|browser|consent|experience|personal\s+data)\b.{0,200}",
+        r"(?=.{0,400}$).{0,200}\b(?:we\s+use\s+cookies|(?:this|our)\s+(?:web)?site\s+uses\s+cookies"
+        r"|cookie\s+(?:policy|settings|preferences|consent)|accept\s+(?:all\s+)?cookies"
+        r"|cookies\s+(?:are|is|that\s+may\s+not\s+be)\s+(?:absolutely\s+)?(?:necessary|essential|used|particularly))\b.{0,200}",
         r"this\s+(?:work|article|story|content)\s+is\s+licensed\s+under\b.{0,200}",
         r"our\s+(?:editorial\s+)?standards\s*:.{0,120}",
         r"(?=.{0,300}$).{0,200}\b(?:start|begin|get)\s+your\s+.{0,60}subscription(?:\s+today|\s+now)?\b.{0,60}",

@@ -15,8 +15,10 @@ extractors on a dev set: docs/benchmarks.md, ``make bench-extract``.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import trafilatura
@@ -43,7 +45,8 @@ FALLBACK_ABOVE_PARAGRAPH_CHARS = 2000
 METADATA_VERSION = 2
 EXTRACTOR_VERSION = (
     f"trafilatura-{trafilatura.__version__};comments=0;tables=1;first=fast+recall;"
-    f"fallback<{FALLBACK_BELOW_CHARS};cleanup={cleanup.VERSION};meta={METADATA_VERSION}"
+    f"fallback<{FALLBACK_BELOW_CHARS};liveblog=jsonld;cleanup={cleanup.VERSION};"
+    f"meta={METADATA_VERSION}"
 )
 MIN_BODY_CHARS = 80
 
@@ -190,6 +193,51 @@ def main_text(tree: HtmlElement, url: str | None) -> str:
     return text
 
 
+#: A live blog's updates, as its structured data declares them, are used when they hold
+#: this many times the text the extractor found on the page (it missed most of them).
+LIVE_UPDATES_RATIO = 2.0
+_JSON_LD = "//script[@type='application/ld+json']/text()"
+
+
+def _json_objects(node: object) -> Iterator[dict[str, object]]:
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from _json_objects(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _json_objects(value)
+
+
+def live_blog_updates(tree: HtmlElement) -> list[str]:
+    """The updates of a schema.org ``LiveBlogPosting`` on the page: headline and text each."""
+    updates: list[str] = []
+    for script in tree.xpath(_JSON_LD):
+        try:
+            data = json.loads(script)
+        except ValueError:
+            continue
+        for obj in _json_objects(data):
+            posts = obj.get("liveBlogUpdate")
+            if obj.get("@type") != "LiveBlogPosting" or not isinstance(posts, list):
+                continue
+            for update in posts:
+                if isinstance(update, dict) and isinstance(body := update.get("articleBody"), str):
+                    headline = update.get("headline")
+                    updates.append(f"{headline}\n{body}" if isinstance(headline, str) else body)
+    return updates
+
+
+def _with_live_updates(text: str, tree: HtmlElement) -> str:
+    updates = live_blog_updates(tree)
+    if not updates:
+        return text
+    found = sum(len(u.split()) for u in updates)
+    if found <= LIVE_UPDATES_RATIO * len(text.split()):
+        return text
+    return "\n".join([text, *(u for u in updates if u not in text)])
+
+
 _HEADLINE_WORDS = (3, 40)
 #: Author values that are a form's or a template's words, not a person.
 _NOT_AUTHORS = frozenset({"username", "user name", "author", "admin", "administrator", "作者"})
@@ -255,6 +303,8 @@ def extract_document(html: str, url: str | None) -> Extracted | Miss:
     text = main_text(tree, url)
     if not text:
         return Miss(Reason.EMPTY_EXTRACTION, "no main text found")
+    if "LiveBlogPosting" in html:  # parse the page's JSON-LD only where it can matter
+        text = _with_live_updates(text, tree)
     metas, declared = _head_metadata(html)
     published = _meta_time(metas, _PUBLISHED_KEYS)  # zone-less times only as a guess
     updated = _meta_time(metas, _MODIFIED_KEYS)

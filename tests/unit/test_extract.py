@@ -136,3 +136,57 @@ def test_a_page_the_quick_pass_finds_little_on_is_extracted_with_the_fallbacks(m
         _article_page("<h1>A headline here</h1>", PARAGRAPHS[:2]).encode(), "text/html", URL
     )
     assert calls == [True, False]  # under FALLBACK_BELOW_CHARS: trafilatura again, fallbacks on
+
+
+def _live_blog(intro: list[str], rendered: list[str], declared: list[tuple[str, str]]) -> bytes:
+    import json
+
+    data = {
+        "@context": "https://schema.org",
+        "@type": "LiveBlogPosting",
+        "headline": "Harbour storm: live updates",
+        "liveBlogUpdate": [
+            {"@type": "BlogPosting", "headline": h, "articleBody": b} for h, b in declared
+        ],
+    }
+    paragraphs = "".join(f"<p>{p}</p>" for p in [*intro, *rendered])
+    return (
+        "<html lang='en'><head><title>Storm live</title>"
+        f"<script type='application/ld+json'>{json.dumps(data)}</script></head><body><article>"
+        f"<h1>Harbour storm: live updates</h1>{paragraphs}<div id='updates'></div>"
+        "</article></body></html>"
+    ).encode()
+
+
+UPDATES = [
+    (
+        f"Update {n}: the east quay",
+        f"At {n + 1} o'clock the harbour master said that {n * 3 + 4} boats had broken their "
+        f"moorings, that crews from {n + 2} stations were out, and that the ferry to the "
+        f"islands would stay in port until the wind dropped below {40 - n} knots tonight.",
+    )
+    for n in range(6)
+]
+
+
+def test_a_live_blog_whose_updates_the_page_renders_by_script_gets_them_from_its_json_ld():
+    html = _live_blog(PARAGRAPHS[:3], [], UPDATES)
+    result = extract_page(html, "text/html", URL)
+    assert isinstance(result, Extracted)
+    assert result.body.startswith(PARAGRAPHS[0])
+    for headline, text in UPDATES:
+        assert headline in result.body and text in result.body
+
+
+def test_live_updates_already_on_the_page_are_not_added_twice_and_bad_json_is_ignored():
+    rendered = [f"{h}. {b}" for h, b in UPDATES]
+    html = _live_blog(PARAGRAPHS[:3], rendered, UPDATES)
+    result = extract_page(html, "text/html", URL)
+    assert isinstance(result, Extracted)
+    assert result.body.count(UPDATES[0][1]) == 1
+    broken = _live_blog(PARAGRAPHS[:3], [], UPDATES).replace(
+        b'"liveBlogUpdate"', b'"liveBlogUpdate" ,,, }'
+    )
+    result = extract_page(broken, "text/html", URL)
+    assert isinstance(result, Extracted)
+    assert UPDATES[0][0] not in result.body

@@ -79,7 +79,7 @@ TRIED = [
     "with truth, in 1.8x the time (its page-wide category/tag link search and licence).",
     "- *Titles from `og:title`/`<title>`* (trafilatura's choice): 0.821 against 0.889 for the "
     "visible headline.",
-    "- *Replacing an organisation-like declared author* (\"USA TODAY\", \"Clemson News\") with "
+    '- *Replacing an organisation-like declared author* ("USA TODAY", "Clemson News") with '
     "trafilatura's byline search: no change in author accuracy.",
     "",
     "Known limits: live blogs, where the truth follows each site's convention (for one site "

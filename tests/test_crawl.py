@@ -150,3 +150,23 @@ def test_same_host_redirect_hops_keep_the_pace(tmp_path):
         assert len(hops) == 5  # robots.txt, then n=3, 2, 1, 0
         gaps = [later - earlier for earlier, later in itertools.pairwise(hops)]
         assert min(gaps) >= DELAY - 0.02, gaps
+
+
+def test_the_delay_counts_from_a_new_connection_not_only_from_the_request_start():
+    from ingest.crawl import _Pace
+
+    pace = _Pace(1.0)
+    pace.started()
+    start = pace.next_at - 1.0
+    pace.connected(start + 0.2)  # the request's connection took 0.2 s to open
+    assert pace.next_at == pytest.approx(start + 1.2)
+    pace.connected(start + 0.2)  # the same connection, reused: nothing more to wait
+    assert pace.next_at == pytest.approx(start + 1.2)
+    pace.connected(start + 0.5)  # a reconnect during a later request
+    assert pace.next_at == pytest.approx(start + 1.5)
+    pace.connected(start + 0.1)  # an older connection never shortens the wait
+    assert pace.next_at == pytest.approx(start + 1.5)
+    fresh = _Pace(1.0)
+    before = fresh.next_at
+    fresh.connected(None)  # a fetcher that never connected changes nothing
+    assert fresh.next_at == before

@@ -2,7 +2,8 @@
 
 Each host gets its own thread and its own one-connection client. Within a host, requests
 are at least ``politeness_delay_s`` apart (more when its robots.txt asks, up to
-``max_crawl_delay_s``), counted from the start of the previous request and across runs
+``max_crawl_delay_s``), counted from the start of the previous request (from its
+connection, when it needed a new one: only then did it reach the server) and across runs
 (``hosts.last_request_at``). Up to ``max_parallel_hosts`` hosts are fetched at once.
 
 Before a host's first page, its robots.txt is consulted (:mod:`ingest.robots`). A 429 or
@@ -88,10 +89,21 @@ class _Pace:
 
     delay: float
     next_at: float = dataclasses.field(default_factory=time.monotonic)
+    seen_connection: float = 0.0
 
     def started(self) -> None:
         """A request starts now: the next one waits ``delay`` from here."""
         self.next_at = time.monotonic() + self.delay
+
+    def connected(self, at: float | None) -> None:
+        """A request went out on a connection opened at ``at``: count the delay from there.
+
+        A new connection's request reaches the server only once it is connected, so a
+        delay counted from the request's start alone would leave the server a shorter gap.
+        """
+        if at is not None and at > self.seen_connection:
+            self.seen_connection = at
+            self.next_at = max(self.next_at, at + self.delay)
 
 
 @dataclass(slots=True)
@@ -157,6 +169,7 @@ class _HostCrawler:
                     job.link, self.limits,
                     on_redirect=lambda _from, to: self._redirect_hop(host, to),
                 )  # fmt: skip
+                host.pace.connected(fetcher.connected_at)
                 if isinstance(result, FetchFailure) and _throttled(result):
                     host.state = self._throttle(host.state, result)
                     self.out.put(PageResult(job, result, deferred=True))
@@ -217,6 +230,7 @@ class _HostCrawler:
             host.pace.next_at += slower - host.pace.delay  # the request just made counts too
             host.pace.delay = slower
             host.state = dataclasses.replace(host.state, crawl_delay_s=crawl_delay)
+        host.pace.connected(fetcher.connected_at)
         return True
 
     def _wait_until(self, moment: float) -> bool:

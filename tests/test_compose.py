@@ -1,0 +1,118 @@
+"""The CeleryExecutor deployment (docker-compose.yml, Dockerfile) holds together.
+
+No Docker engine runs here: the compose file is checked against the compose
+specification's schema, and every part it names is checked against the project: the
+Airflow commands exist in the locked Airflow (Celery provider included), the database
+URLs use drivers the lock installs and databases the init script creates, the files the
+image copies exist.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+from sqlalchemy.engine import make_url
+
+from ingest.warehouse import url_from_connection
+
+ROOT = Path(__file__).parents[1]
+COMPOSE = ROOT / "docker-compose.yml"
+AIRFLOW_SERVICES = {
+    "airflow-init", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor",
+    "airflow-triggerer", "airflow-worker",
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load(COMPOSE.read_text())  # anchors and merge keys resolved
+
+
+def test_the_compose_file_follows_the_compose_specification():
+    checker = Path(sys.executable).parent / "check-jsonschema"
+    result = subprocess.run(
+        [str(checker), "--builtin-schema", "vendor.compose-spec", str(COMPOSE)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_airflow_service_runs_our_image_with_celery_and_one_configuration(compose):
+    services = compose["services"]
+    assert set(services) >= AIRFLOW_SERVICES
+    assert {"postgres", "redis"} <= set(services)
+    envs = [services[name]["environment"] for name in sorted(AIRFLOW_SERVICES)]
+    assert all(env == envs[0] for env in envs)  # one configuration for every component
+    env = envs[0]
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    assert urlsplit(env["AIRFLOW__CELERY__BROKER_URL"]).hostname == "redis"
+    assert urlsplit(env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"]).hostname == (
+        "airflow-apiserver"
+    )
+    for name in AIRFLOW_SERVICES:
+        assert services[name]["build"] == "."
+        assert "/data/ingest" in " ".join(services[name]["volumes"])  # one shared archive
+    workers = services["airflow-worker"]
+    assert workers["depends_on"]["airflow-apiserver"]["condition"] == "service_healthy"
+
+
+def _expand(value: str) -> str:
+    """Compose's ${VAR:-default}, with the defaults."""
+    return re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", value)
+
+
+def test_database_urls_use_locked_drivers_and_databases_the_init_script_creates(compose):
+    env = compose["services"]["airflow-scheduler"]["environment"]
+    created = set(
+        re.findall(r"CREATE DATABASE (\w+)", (ROOT / "deploy/postgres-init.sql").read_text())
+    )
+    metadata = make_url(_expand(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]))
+    metadata.get_dialect()  # the driver (psycopg 3) is importable from the lock
+    assert metadata.host == "postgres"
+    assert metadata.database in created
+    backend = make_url(_expand(env["AIRFLOW__CELERY__RESULT_BACKEND"]).removeprefix("db+"))
+    backend.get_dialect()
+    # The warehouse Connection, read the way the DAG reads it.
+    conn = urlsplit(_expand(env["AIRFLOW_CONN_NEWS_WAREHOUSE"]))
+    url = make_url(url_from_connection(
+        conn.scheme, conn.hostname, conn.path.lstrip("/"), conn.username, conn.password, conn.port
+    ))  # fmt: skip
+    assert url.drivername == "postgresql+psycopg"
+    assert (url.host, url.database) == ("postgres", "warehouse")
+    assert url.database in created
+
+
+@pytest.mark.slow
+@pytest.mark.airflow
+@pytest.mark.parametrize("service", sorted(AIRFLOW_SERVICES))
+def test_each_service_command_exists_in_the_locked_airflow(compose, service, tmp_path):
+    command = compose["services"][service]["command"]
+    assert command[0] == "airflow"
+    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
+    env["AIRFLOW__CORE__EXECUTOR"] = "CeleryExecutor"  # `airflow celery` needs the provider
+    airflow = Path(sys.executable).parent / "airflow"
+    result = subprocess.run(
+        [str(airflow), *command[1:], "--help"], env=env, capture_output=True, text=True,
+        check=False, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_the_image_installs_exactly_the_lock_with_airflow_and_celery():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    syncs = [line for line in dockerfile.splitlines() if "uv sync" in line]
+    assert syncs and all("--frozen" in s and "--extra airflow" in s and "--extra celery" in s
+                         for s in syncs)  # fmt: skip
+    for source in re.findall(r"^COPY (?!--)(.+) \S+$", dockerfile, re.MULTILINE):
+        for name in source.split():
+            assert (ROOT / name).exists(), name
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "celery" in extras["project"]["optional-dependencies"]

@@ -72,7 +72,7 @@ def _expand(value: str) -> str:
 def test_database_urls_use_locked_drivers_and_databases_the_init_script_creates(compose):
     env = compose["services"]["airflow-scheduler"]["environment"]
     created = set(
-        re.findall(r"CREATE DATABASE (\w+)", (ROOT / "deploy/postgres-init.sql").read_text())
+        re.findall(r"CREATE DATABASE (\w+)", (ROOT / "deploy/postgres-init.sh").read_text())
     )
     metadata = make_url(_expand(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]))
     metadata.get_dialect()  # the driver (psycopg 3) is importable from the lock
@@ -116,3 +116,46 @@ def test_the_image_installs_exactly_the_lock_with_airflow_and_celery():
             assert (ROOT / name).exists(), name
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert "celery" in extras["project"]["optional-dependencies"]
+
+
+def test_the_postgres_init_script_creates_both_databases_and_the_warehouse_migrates(pg_cluster):
+    import psycopg
+
+    from ingest import warehouse
+
+    env = {
+        **os.environ, "POSTGRES_USER": pg_cluster.user, "PGHOST": "127.0.0.1",
+        "PGPORT": str(pg_cluster.port), "PATH": f"{pg_cluster.bindir}:{os.environ['PATH']}",
+        "AIRFLOW_DB_PASSWORD": "air'flow", "WAREHOUSE_DB_PASSWORD": "in gest",
+    }  # fmt: skip
+    dsn = f"host=127.0.0.1 port={pg_cluster.port} user={pg_cluster.user} dbname=postgres"
+    try:
+        subprocess.run(["sh", str(ROOT / "deploy/postgres-init.sh")], env=env, check=True,
+                       capture_output=True, timeout=60)  # fmt: skip
+        with psycopg.connect(dsn) as conn:
+            owners = dict(conn.execute(
+                "SELECT datname, pg_get_userbyid(datdba) FROM pg_database"
+                " WHERE datname IN ('airflow', 'warehouse')"
+            ).fetchall())  # fmt: skip
+            passwords = dict(conn.execute(
+                "SELECT rolname, rolpassword IS NOT NULL FROM pg_authid"
+                " WHERE rolname IN ('airflow', 'ingest')"
+            ).fetchall())  # fmt: skip
+        assert owners == {"airflow": "airflow", "warehouse": "ingest"}
+        assert passwords == {"airflow": True, "ingest": True}
+        engine = warehouse.make_engine(
+            f"postgresql+psycopg://ingest@127.0.0.1:{pg_cluster.port}/warehouse"
+        )
+        warehouse.upgrade(engine)  # the warehouse user can create the whole schema
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT count(*) FROM articles").scalar() == 0
+        engine.dispose()
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            for statement in (
+                "DROP DATABASE IF EXISTS airflow WITH (FORCE)",
+                "DROP DATABASE IF EXISTS warehouse WITH (FORCE)",
+                "DROP ROLE IF EXISTS airflow",
+                "DROP ROLE IF EXISTS ingest",
+            ):
+                conn.execute(statement)  # fmt: skip

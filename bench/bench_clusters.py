@@ -22,8 +22,9 @@ from sqlalchemy import Engine, func, select, text
 from synthetic import synthetic
 
 from ingest import neardup, pipeline
-from ingest import warehouse as wh
 from ingest.settings import load_settings
+from ingest.store import engine as db
+from ingest.store import loads
 
 SIZES = tuple(
     int(n) for n in os.environ.get("BENCH_CLUSTER_SIZES", "10000,100000,1000000").split(",")
@@ -143,7 +144,7 @@ def _measure(engine: Engine, home: Path, round_no: int) -> float:
     staged = [(a.canonical_url, a) for a in fresh]
     from ingest.dedupe import dedupe_batch  # noqa: PLC0415 - bench-local
 
-    wh.load_batch(engine, f"fresh-{round_no}", staged, dedupe_batch, now=T0)
+    loads.load_batch(engine, f"fresh-{round_no}", staged, dedupe_batch, now=T0)
     settings = load_settings(home=home, neardup_window_days=7)
     started = time.perf_counter()
     result = pipeline.cluster_stories(engine, settings)
@@ -153,7 +154,7 @@ def _measure(engine: Engine, home: Path, round_no: int) -> float:
 
 
 def _bench(engine: Engine, home: Path) -> list[tuple[int, float, float]]:
-    wh.upgrade(engine)
+    db.upgrade(engine)
     rows = []
     filled = 0
     for round_no, size in enumerate(SIZES):
@@ -172,7 +173,7 @@ def run() -> list[str]:
     results: dict[str, list[tuple[int, float, float]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         print("SQLite:", flush=True)
-        engine = wh.make_engine(f"sqlite:///{Path(tmp) / 'clusters.db'}")
+        engine = db.make_engine(f"sqlite:///{Path(tmp) / 'clusters.db'}")
         results["SQLite"] = _bench(engine, Path(tmp))
         engine.dispose()
         bindir = find_bindir()
@@ -182,7 +183,7 @@ def run() -> list[str]:
             try:
                 with cluster.database() as url:
                     print("PostgreSQL:", flush=True)
-                    engine = wh.make_engine(url)
+                    engine = db.make_engine(url)
                     results["PostgreSQL"] = _bench(engine, Path(tmp))
                     engine.dispose()
             finally:

@@ -13,8 +13,9 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
 
-from ingest import warehouse as wh
 from ingest.demosite import serve
+from ingest.store import engine as db
+from ingest.store import schema as wh
 
 PAGE_DEADLINE_S = 3.0  # the demo site's slow page is cut here, as in `make demo`
 POLITENESS_S = 0.5  # the demo's per-host delay (scripts/env.sh)
@@ -36,7 +37,7 @@ def run() -> list[str]:
             check=True, env=env, capture_output=True,
         )  # fmt: skip
         wall = time.perf_counter() - started
-        engine = wh.make_engine(url)
+        engine = db.make_engine(url)
         with engine.connect() as conn:
             stored = conn.execute(select(func.count()).select_from(wh.articles)).scalar_one()
             urls = conn.execute(

@@ -21,8 +21,8 @@ from typing import Self
 from faultserver import FaultServer
 
 from ingest import pipeline
-from ingest import warehouse as wh
 from ingest.settings import load_settings
+from ingest.store import engine as db
 
 HOSTS = 50
 PAGES = 40
@@ -97,7 +97,7 @@ def run() -> list[str]:
             max_parallel_hosts=HOSTS, page_shard_hosts=HOSTS, max_pages_per_run=HOSTS * PAGES,
             max_entries_per_feed=PAGES, flush_every=100,
         )  # fmt: skip
-        engine = wh.make_engine(settings.resolved_warehouse_url)
+        engine = db.make_engine(settings.resolved_warehouse_url)
         pipeline.prepare(engine, feeds)
         for shard in pipeline.plan_feed_shards(engine, settings, pipeline._now()):  # noqa: SLF001 - the planner's clock
             pipeline.poll_shard(engine, settings, shard["items"], "bench")

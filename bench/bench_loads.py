@@ -18,9 +18,11 @@ from pgcluster import Cluster, find_bindir
 from sqlalchemy import Engine
 from synthetic import synthetic
 
-from ingest import warehouse as wh
 from ingest.dedupe import dedupe_batch
 from ingest.models import Article
+from ingest.store import engine as db
+from ingest.store import loads
+from ingest.store.rows import article_row
 
 N = 100_000
 BATCH = 10_000  # one load per micro-batch, as the DAG does
@@ -30,14 +32,14 @@ def _load_all(engine: Engine, articles: Sequence[Article], prefix: str) -> float
     started = time.perf_counter()
     for n, start in enumerate(range(0, len(articles), BATCH)):
         staged = [(a.canonical_url, a) for a in articles[start : start + BATCH]]
-        wh.load_batch(engine, f"{prefix}-{n}", staged, dedupe_batch, now=datetime.now(UTC))
+        loads.load_batch(engine, f"{prefix}-{n}", staged, dedupe_batch, now=datetime.now(UTC))
     return time.perf_counter() - started
 
 
 def _copy(engine: Engine, articles: Sequence[Article], table: str, like: str) -> float:
     """Seconds to COPY the articles' rows into a new empty table ``(LIKE articles <like>)``."""
     now = datetime.now(UTC)
-    rows = [wh._article_row(a, "copy", now) for a in articles]  # noqa: SLF001 - same rows as the load
+    rows = [article_row(a, "copy", now) for a in articles]
     columns = list(rows[0])
     raw = engine.raw_connection()
     try:
@@ -61,8 +63,8 @@ def run() -> list[str]:
     results: dict[str, tuple[float, float]] = {}
     copy_s = same_s = None
     with tempfile.TemporaryDirectory() as tmp:
-        engine = wh.make_engine(f"sqlite:///{Path(tmp) / 'bench.db'}")
-        wh.upgrade(engine)
+        engine = db.make_engine(f"sqlite:///{Path(tmp) / 'bench.db'}")
+        db.upgrade(engine)
         results["SQLite"] = (_load_all(engine, articles, "a"), _load_all(engine, articles, "b"))
         engine.dispose()
     gc.collect()
@@ -74,8 +76,8 @@ def run() -> list[str]:
         cluster.start()
         try:
             with cluster.database() as url:
-                engine = wh.make_engine(url)
-                wh.upgrade(engine)
+                engine = db.make_engine(url)
+                db.upgrade(engine)
                 # The baseline: a plain table of the same columns, server defaults (no
                 # index, default compression). Then one with articles' own indexes and
                 # storage settings, so the cost of the load's own work shows apart.
@@ -90,7 +92,7 @@ def run() -> list[str]:
         "## Warehouse loads: 100k articles, new then unchanged",
         "",
         f"{N:,} synthetic articles (mean body {mean_kb:.1f} KiB), loaded with "
-        f"`warehouse.load_batch` in {N // BATCH} micro-batches of {BATCH:,} (dedupe against "
+        f"`store.loads.load_batch` in {N // BATCH} micro-batches of {BATCH:,} (dedupe against "
         "the warehouse, upsert in key order, entry links and ledger row, one transaction "
         "each), then the same 100k again unchanged. On PostgreSQL the same rows are first "
         "COPYed, in the same run, into an empty table of the same columns with the server's "

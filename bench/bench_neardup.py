@@ -24,10 +24,12 @@ from syndication import Item, generate, same_story_pairs
 
 from ingest import neardup as nd
 from ingest import pipeline
-from ingest import warehouse as wh
 from ingest.dedupe import dedupe_batch
 from ingest.models import Article
 from ingest.settings import load_settings
+from ingest.store import engine as db
+from ingest.store import loads
+from ingest.store import schema as wh
 from ingest.textutil import content_hash, word_count
 from ingest.urls import article_id_for
 
@@ -66,12 +68,12 @@ def _cluster_in_warehouse(items: Sequence[Item]) -> dict[str, str]:
     The stored clusters are read back from the warehouse.
     """
     with tempfile.TemporaryDirectory() as tmp:
-        engine = wh.make_engine(f"sqlite:///{Path(tmp) / 'nd.db'}")
-        wh.upgrade(engine)
+        engine = db.make_engine(f"sqlite:///{Path(tmp) / 'nd.db'}")
+        db.upgrade(engine)
         settings = load_settings(home=Path(tmp))
         for n, start in enumerate(range(0, len(items), 200)):
             staged = [(it.url, _article(it)) for it in items[start : start + 200]]
-            wh.load_batch(engine, f"r{n}", staged, dedupe_batch, now=datetime.now(UTC))
+            loads.load_batch(engine, f"r{n}", staged, dedupe_batch, now=datetime.now(UTC))
             pipeline.cluster_stories(engine, settings)
         with engine.connect() as conn:
             rows = conn.execute(

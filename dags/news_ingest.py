@@ -24,40 +24,11 @@ See docs/operations.md.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from airflow.sdk import Asset, DeltaDataIntervalTimetable, dag, get_current_context, task
-
-if TYPE_CHECKING:
-    from sqlalchemy import Engine
-
-    from ingest.settings import Settings
+from airflow.sdk import Asset, DeltaDataIntervalTimetable, dag, task
 
 NEW_ARTICLES = Asset(name="news_articles", uri="news-ingest://warehouse/articles")
-WAREHOUSE_CONN_ID = "news_warehouse"
-
-
-def _warehouse() -> tuple[Settings, Engine]:
-    """Settings from INGEST_*; the engine from the Connection, else the settings' URL."""
-    from airflow.sdk import BaseHook
-    from airflow.sdk.exceptions import AirflowNotFoundException
-
-    from ingest.settings import load_settings
-    from ingest.warehouse import make_engine, url_from_connection
-
-    settings = load_settings()
-    try:
-        conn = BaseHook.get_connection(WAREHOUSE_CONN_ID)
-    except AirflowNotFoundException:
-        return settings, make_engine(settings.resolved_warehouse_url)
-    url = url_from_connection(
-        conn.conn_type, conn.host, conn.schema, conn.login, conn.password, conn.port
-    )
-    return settings, make_engine(url)
-
-
-def _run_id() -> str:
-    return str(get_current_context()["run_id"])
 
 
 @dag(
@@ -88,8 +59,9 @@ def news_ingest() -> None:
         """Migrate the warehouse and sync the feeds registry into it."""
         from ingest.errors import ConfigError
         from ingest.pipeline import prepare as prepare_warehouse
+        from ingest_airflow import warehouse
 
-        settings, engine = _warehouse()
+        settings, engine = warehouse()
         if settings.feeds_file is None:
             raise ConfigError("INGEST_FEEDS_FILE is not set: no feeds registry to read")
         return prepare_warehouse(engine, settings.feeds_file)
@@ -98,96 +70,82 @@ def news_ingest() -> None:
     def plan_feeds(feed_count: int) -> list[dict[str, Any]]:
         """Shards of the feeds due at the end of this run's data interval."""
         from ingest.pipeline import plan_feed_shards
+        from ingest_airflow import run_context, warehouse
 
-        context = get_current_context()
-        if context["dag_run"].run_type == "backfill" or not feed_count:
+        run = run_context()
+        if run.is_backfill or not feed_count:
             return []  # backfills re-extract from the archive; live polling is for live runs
-        settings, engine = _warehouse()
-        # A run triggered without a logical date (allowed in Airflow 3) has no interval:
-        # then the work due is what is due when the run was asked to run.
-        at = (
-            context.get("data_interval_end")
-            or context.get("logical_date")
-            or context["dag_run"].run_after
-        )
-        return [dict(s) for s in plan_feed_shards(engine, settings, at)]
+        settings, engine = warehouse()
+        return [dict(s) for s in plan_feed_shards(engine, settings, run.due_at)]
 
     @task(map_index_template="{{ shard['label'] }}")
     def poll(shard: dict[str, Any]) -> dict[str, Any]:
         """Poll one shard of feeds and queue their new entries."""
         from ingest.pipeline import poll_shard
+        from ingest_airflow import run_context, warehouse
 
-        settings, engine = _warehouse()
-        return poll_shard(engine, settings, shard["items"], _run_id())
+        settings, engine = warehouse()
+        return poll_shard(engine, settings, shard["items"], run_context().run_id)
 
     @task(trigger_rule="all_done")
     def plan_pages(polled: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Shards of hosts with pages waiting (the queue, not this run's polls only)."""
         from ingest.pipeline import plan_page_shards
+        from ingest_airflow import run_context, warehouse
 
         del polled  # ordering only: pages are planned after the polls
-        if get_current_context()["dag_run"].run_type == "backfill":
+        if run_context().is_backfill:
             return []
-        settings, engine = _warehouse()
+        settings, engine = warehouse()
         return [dict(s) for s in plan_page_shards(engine, settings)]
 
     @task(map_index_template="{{ shard['label'] }}")
     def fetch(shard: dict[str, Any]) -> dict[str, Any]:
         """Fetch, archive, extract and normalise the pending pages of some hosts."""
         from ingest.pipeline import fetch_shard
+        from ingest_airflow import run_context, warehouse
 
-        settings, engine = _warehouse()
-        return fetch_shard(engine, settings, shard["items"], _run_id())
+        settings, engine = warehouse()
+        return fetch_shard(engine, settings, shard["items"], run_context().run_id)
 
     @task
     def reprocess() -> dict[str, Any]:
         """In a backfill run, re-extract what was captured in its interval from the archive."""
         from ingest.pipeline import reprocess_interval
+        from ingest_airflow import run_context, warehouse
 
-        context = get_current_context()
-        if context["dag_run"].run_type != "backfill":  # DagRunType is a str enum
+        run = run_context()
+        start, end = run.interval
+        if not run.is_backfill or start is None or end is None:
             return {}
-        settings, engine = _warehouse()
-        start, end = context.get("data_interval_start"), context.get("data_interval_end")
-        if start is None or end is None:
-            return {}
-        return reprocess_interval(engine, settings, start, end, _run_id())
+        settings, engine = warehouse()
+        return reprocess_interval(engine, settings, start, end, run.run_id)
 
     @task(outlets=[NEW_ARTICLES], trigger_rule="all_done")
     def load(
         polled: list[dict[str, Any]], fetched: list[dict[str, Any]], reprocessed: dict[str, Any]
     ) -> dict[str, Any]:
         """Dedupe and load what this run staged; one transaction with its ledger row."""
-        from ingest.pipeline import StepStats, counters_of, housekeeping, load_run
+        from ingest.pipeline import housekeeping, load_run
+        from ingest_airflow import publish, run_context, warehouse
 
-        context = get_current_context()
-        settings, engine = _warehouse()
+        run = run_context()
+        settings, engine = warehouse()
         # A failed upstream resolves to None: count what did arrive, load it anyway.
-        stats = StepStats.total([p for p in [*polled, *fetched, reprocessed] if p])
         result = load_run(
-            engine,
-            _run_id(),
-            interval=(context.get("data_interval_start"), context.get("data_interval_end")),
-            counters=counters_of(stats),
+            engine, run.run_id, interval=run.interval, steps=[*polled, *fetched, reprocessed]
         )
-        summary = {
-            "inserted": result.inserted,
-            "updated": result.updated,
-            "unchanged": result.skipped,
-            "rows_in": result.rows_in,
-            "failures": dict(stats.failures),
-        }
-        context["outlet_events"][NEW_ARTICLES].extra = summary
         housekeeping(engine, settings)
-        return summary
+        return publish(NEW_ARTICLES, result)
 
     @task
     def cluster(loaded: dict[str, Any]) -> dict[str, int]:
         """Put the articles not yet clustered in their story clusters (near-duplicates)."""
         from ingest.pipeline import cluster_stories
+        from ingest_airflow import warehouse
 
         del loaded  # ordering only: clusters are decided after the load
-        settings, engine = _warehouse()
+        settings, engine = warehouse()
         result = cluster_stories(engine, settings)
         return {"signed": result.signed, "joined": result.joined}
 

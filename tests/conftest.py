@@ -21,6 +21,11 @@ for _name in [n for n in os.environ if n.startswith("INGEST_")]:
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
+def in_ci() -> bool:
+    """Whether this is a CI run: ``CI`` set to any truthy value (true, 1, yes, on)."""
+    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
 @pytest.fixture
 def fixtures() -> Path:
     return FIXTURES
@@ -38,13 +43,13 @@ def settings(tmp_path):
 
 @pytest.fixture(scope="session")
 def pg_cluster():
-    """A PostgreSQL server for the session. Required under CI=true; elsewhere a skip says why."""
+    """A PostgreSQL server for the session. Required in CI; elsewhere a skip says why."""
     from pgcluster import Cluster, find_bindir
 
     bindir = find_bindir()
     if bindir is None:
         message = "no PostgreSQL server binaries (install Debian's postgresql: make test does)"
-        if os.environ.get("CI") == "true":
+        if in_ci():
             pytest.fail(f"PostgreSQL is required in CI: {message}")
         pytest.skip(message)
     cluster = Cluster(bindir)
@@ -68,10 +73,10 @@ def warehouse_url(request, tmp_path):
 @pytest.fixture
 def engine(warehouse_url):
     """A migrated warehouse engine (SQLite, or PostgreSQL where parametrised)."""
-    from ingest import warehouse
+    from ingest.store import engine as db
 
-    eng = warehouse.make_engine(warehouse_url)
-    warehouse.upgrade(eng)
+    eng = db.make_engine(warehouse_url)
+    db.upgrade(eng)
     yield eng
     eng.dispose()
 

@@ -21,7 +21,10 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "tools"))
 
 from synthetic import synthetic
 
-from ingest import pipeline, warehouse
+from helpers import faults_in_loads
+from ingest import pipeline
+from ingest.store import engine as db
+from ingest.store import staging
 
 
 def main() -> None:
@@ -33,9 +36,11 @@ def main() -> None:
     parser.add_argument("--kill-after", type=int)
     parser.add_argument("--go", type=Path)
     args = parser.parse_args()
-    engine = warehouse.make_engine(args.url)
+    engine = db.make_engine(args.url)
     batch = [synthetic(i) for i in range(args.start, args.stop)]
-    warehouse.stage(engine, args.run_id, [(a.canonical_url, a) for a in batch], datetime.now(UTC))
+    staging.stage_articles(
+        engine, args.run_id, [(a.canonical_url, a) for a in batch], datetime.now(UTC)
+    )
     if args.go:
         while not args.go.exists():
             time.sleep(0.01)
@@ -44,7 +49,8 @@ def main() -> None:
         if args.kill_after is not None and written >= args.kill_after:
             os.kill(os.getpid(), signal.SIGKILL)
 
-    result = pipeline.load_run(engine, args.run_id, fault=crash)
+    with faults_in_loads(engine, crash):
+        result = pipeline.load_run(engine, args.run_id)
     print(result.inserted, result.updated, result.skipped)
 
 

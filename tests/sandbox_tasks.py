@@ -32,3 +32,27 @@ def pid() -> int:
     import os
 
     return os.getpid()
+
+
+#: Pages and feeds whose URL holds this meet the injected bugs below.
+BUG_MARK = "/sport/"
+
+
+def extract_page_with_a_bug(body: bytes, content_type: str | None, url: str | None) -> object:
+    """The real extractor, except that a page whose URL holds BUG_MARK meets a bug of ours."""
+    from ingest import extract
+
+    if url and BUG_MARK in url:
+        raise ZeroDivisionError("an injected bug in the extractor")
+    return extract.extract_page(body, content_type, url)
+
+
+def parse_feed_with_a_bug(
+    body: bytes, url: str, content_type: str | None = None, *, max_entries: int = 1000
+) -> object:
+    """The real parser, except that a feed whose URL holds BUG_MARK meets a bug of ours."""
+    from ingest import parse
+
+    if BUG_MARK in url:
+        raise KeyError("an injected bug in the parser")
+    return parse.parse_feed(body, url, content_type, max_entries=max_entries)

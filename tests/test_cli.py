@@ -8,9 +8,10 @@ import pytest
 from sqlalchemy import func, select
 
 from ingest import cli
-from ingest import warehouse as wh
 from ingest.cli import main
 from ingest.registry import load_registry
+from ingest.store import engine as db
+from ingest.store import schema as wh
 
 
 @pytest.fixture
@@ -25,7 +26,7 @@ def workdir(tmp_path, demo_site, monkeypatch):
 
 
 def count(url):
-    engine = wh.make_engine(url)
+    engine = db.make_engine(url)
     with engine.connect() as conn:
         return conn.execute(select(func.count()).select_from(wh.articles)).scalar_one()
 
@@ -46,7 +47,7 @@ def test_run_twice_stores_everything_once(workdir, demo_site, capsys):
         == 0
     )
     assert count(url) == stored
-    engine = wh.make_engine(url)
+    engine = db.make_engine(url)
     with engine.connect() as conn:
         ledgers = conn.execute(select(wh.load_ledger).order_by(wh.load_ledger.c.finished_at)).all()
     assert len(ledgers) == 2

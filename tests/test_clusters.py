@@ -15,8 +15,9 @@ from syndication import generate
 
 from helpers import T0, article, load
 from ingest import pipeline
-from ingest import warehouse as wh
 from ingest.settings import load_settings
+from ingest.store import engine as db
+from ingest.store import schema as wh
 
 STORY = " ".join(
     f"Paragraph {i}: the harbour council met on Tuesday to agree a plan for the ferry "
@@ -137,7 +138,7 @@ def test_two_workers_clustering_at_once_sign_each_article_once(engine, warehouse
     results, errors = [], []
 
     def work():
-        other = wh.make_engine(warehouse_url)
+        other = db.make_engine(warehouse_url)
         try:
             results.append(pipeline.cluster_stories(other, s))
         except Exception as exc:  # noqa: BLE001 - reported below

@@ -21,7 +21,8 @@ import pytest
 import yaml
 from sqlalchemy.engine import make_url
 
-from ingest.warehouse import url_from_connection
+from ingest.store import engine as db
+from ingest.store.engine import url_from_connection
 
 ROOT = Path(__file__).parents[1]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -121,8 +122,6 @@ def test_the_image_installs_exactly_the_lock_with_airflow_and_celery():
 def test_the_postgres_init_script_creates_both_databases_and_the_warehouse_migrates(pg_cluster):
     import psycopg
 
-    from ingest import warehouse
-
     env = {
         **os.environ, "POSTGRES_USER": pg_cluster.user, "PGHOST": "127.0.0.1",
         "PGPORT": str(pg_cluster.port), "PATH": f"{pg_cluster.bindir}:{os.environ['PATH']}",
@@ -143,10 +142,10 @@ def test_the_postgres_init_script_creates_both_databases_and_the_warehouse_migra
             ).fetchall())  # fmt: skip
         assert owners == {"airflow": "airflow", "warehouse": "ingest"}
         assert passwords == {"airflow": True, "ingest": True}
-        engine = warehouse.make_engine(
+        engine = db.make_engine(
             f"postgresql+psycopg://ingest@127.0.0.1:{pg_cluster.port}/warehouse"
         )
-        warehouse.upgrade(engine)  # the warehouse user can create the whole schema
+        db.upgrade(engine)  # the warehouse user can create the whole schema
         with engine.connect() as conn:
             assert conn.exec_driver_sql("SELECT count(*) FROM articles").scalar() == 0
         engine.dispose()

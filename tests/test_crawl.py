@@ -11,8 +11,9 @@ from faultserver import FaultServer
 from sqlalchemy import select
 
 from ingest import pipeline
-from ingest import warehouse as wh
 from ingest.settings import load_settings
+from ingest.store import engine as db
+from ingest.store import schema as wh
 
 pytestmark = pytest.mark.slow
 
@@ -40,7 +41,7 @@ def setup(tmp_path, servers, **overrides):
     settings = load_settings(
         home=tmp_path / "home", allow_loopback=True, politeness_delay_s=DELAY, **overrides
     )
-    engine = wh.make_engine(settings.resolved_warehouse_url)
+    engine = db.make_engine(settings.resolved_warehouse_url)
     pipeline.prepare(engine, feeds)
     for shard in pipeline.plan_feed_shards(engine, settings, pipeline._now()):
         pipeline.poll_shard(engine, settings, shard["items"], "r")
@@ -91,7 +92,7 @@ def test_a_throttled_host_is_left_out_until_its_retry_after(tmp_path):
             f'[[feeds]]\nkey = "t"\nurl = "{server.url("/feed-to?path=/x/retry-after%3Fvalue%3D2")}"\n'
         )
         settings = load_settings(home=tmp_path / "h", allow_loopback=True, politeness_delay_s=0)
-        engine = wh.make_engine(settings.resolved_warehouse_url)
+        engine = db.make_engine(settings.resolved_warehouse_url)
         pipeline.prepare(engine, feeds)
         pipeline.poll_shard(engine, settings, ["t"], "r")
         assert pipeline.fetch_shard(engine, settings, ["127.0.0.7"], "r")["pages_deferred"] == 1
@@ -112,7 +113,7 @@ def test_a_redirect_to_another_host_is_requeued_there_and_obeys_its_robots(tmp_p
             f'[[feeds]]\nkey = "a"\nurl = "{a.url("/feed-to?path=" + quote("/x/redirect-to?to=" + target, safe=""))}"\n'
         )
         settings = load_settings(home=tmp_path / "h", allow_loopback=True, politeness_delay_s=0)
-        engine = wh.make_engine(settings.resolved_warehouse_url)
+        engine = db.make_engine(settings.resolved_warehouse_url)
         pipeline.prepare(engine, feeds)
         pipeline.poll_shard(engine, settings, ["a"], "r")
         first = pipeline.fetch_shard(engine, settings, ["127.0.0.8"], "r1")
@@ -139,7 +140,7 @@ def test_same_host_redirect_hops_keep_the_pace(tmp_path):
         path = quote("/x/redirect-chain?n=3", safe="")
         feeds.write_text(f'[[feeds]]\nkey = "c"\nurl = "{server.url("/feed-to?path=" + path)}"\n')
         settings = load_settings(home=tmp_path / "h", allow_loopback=True, politeness_delay_s=DELAY)
-        engine = wh.make_engine(settings.resolved_warehouse_url)
+        engine = db.make_engine(settings.resolved_warehouse_url)
         pipeline.prepare(engine, feeds)
         pipeline.poll_shard(engine, settings, ["c"], "r")
         stats = pipeline.fetch_shard(engine, settings, ["127.0.0.11"], "r")
@@ -152,21 +153,16 @@ def test_same_host_redirect_hops_keep_the_pace(tmp_path):
         assert min(gaps) >= DELAY - 0.02, gaps
 
 
-def test_the_delay_counts_from_a_new_connection_not_only_from_the_request_start():
+def test_the_delay_counts_from_the_end_of_the_previous_request():
     from ingest.crawl import _Pace
 
     pace = _Pace(1.0)
-    pace.started()
-    start = pace.next_at - 1.0
-    pace.connected(start + 0.2)  # the request's connection took 0.2 s to open
-    assert pace.next_at == pytest.approx(start + 1.2)
-    pace.connected(start + 0.2)  # the same connection, reused: nothing more to wait
-    assert pace.next_at == pytest.approx(start + 1.2)
-    pace.connected(start + 0.5)  # a reconnect during a later request
-    assert pace.next_at == pytest.approx(start + 1.5)
-    pace.connected(start + 0.1)  # an older connection never shortens the wait
-    assert pace.next_at == pytest.approx(start + 1.5)
-    fresh = _Pace(1.0)
-    before = fresh.next_at
-    fresh.connected(None)  # a fetcher that never connected changes nothing
-    assert fresh.next_at == before
+    before = time.monotonic()
+    pace.ended()  # a response has just been read
+    after = time.monotonic()
+    assert before + 1.0 <= pace.next_at <= after + 1.0
+    pace.slow_down(3.0)  # robots.txt asks for more: the request just ended counts too
+    assert before + 3.0 <= pace.next_at <= after + 3.0
+    pace.slow_down(0.5)  # a smaller crawl delay never shortens the wait
+    assert pace.delay == 3.0
+    assert before + 3.0 <= pace.next_at <= after + 3.0

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from ingest import warehouse
 from ingest.settings import Settings
+from ingest.store import schema as wh
 
 DOCS = Path(__file__).parents[1] / "docs"
 
@@ -17,11 +17,11 @@ def section(text: str, heading: str) -> str:
     return match.group(1)
 
 
-@pytest.mark.parametrize("table", sorted(warehouse.metadata.tables))
+@pytest.mark.parametrize("table", sorted(wh.metadata.tables))
 def test_every_column_is_documented(table):
     body = section((DOCS / "schema.md").read_text(), table)
     documented = set(re.findall(r"^\| `(\w+)` \|", body, re.MULTILINE))
-    assert documented == {c.name for c in warehouse.metadata.tables[table].columns}
+    assert documented == {c.name for c in wh.metadata.tables[table].columns}
 
 
 def test_every_setting_is_documented():

@@ -15,12 +15,15 @@ import pytest
 from sqlalchemy import func, select, text
 from synthetic import synthetic
 
-from helpers import T0
+from helpers import T0, faults_in_loads
 from ingest import pipeline
-from ingest import warehouse as wh
 from ingest.errors import WarehouseUnavailable
 from ingest.models import Extracted, Fetched, PageJob
 from ingest.normalise import normalise
+from ingest.store import dialects, staging
+from ingest.store import engine as db
+from ingest.store import rows as store_rows
+from ingest.store import schema as wh
 
 LOADER = Path(__file__).with_name("loader_proc.py")
 
@@ -40,7 +43,7 @@ def duplicates(engine):
 
 
 def stage(engine, run_id, batch):
-    wh.stage(engine, run_id, [(a.canonical_url, a) for a in batch], T0)
+    staging.stage_articles(engine, run_id, [(a.canonical_url, a) for a in batch], T0)
 
 
 def loader(url, run_id, start, stop, *extra):
@@ -100,7 +103,7 @@ def test_two_loader_processes_with_overlapping_batches(engine, warehouse_url, tm
 
 @pytest.mark.timeout(120)
 def test_loader_killed_mid_batch_then_rerun_gives_exactly_the_rows(engine, warehouse_url):
-    crashed = loader(warehouse_url, "run-k", 0, 1500, "--kill-after", str(wh.WRITE_CHUNK))
+    crashed = loader(warehouse_url, "run-k", 0, 1500, "--kill-after", str(dialects.WRITE_CHUNK))
     _, err = crashed.communicate(timeout=100)
     assert crashed.returncode == -9, err
     assert count(engine) == 0  # the transaction died with the process
@@ -119,11 +122,12 @@ def test_loader_killed_mid_batch_then_rerun_gives_exactly_the_rows(engine, wareh
 
 
 def test_connection_dropped_mid_transaction_rolls_back_and_the_retry_succeeds(
-    engine, warehouse_url, caplog
+    engine, warehouse_url
 ):
     """The load's connection is lost after part of the batch is written. PostgreSQL: the
     server terminates its backend. SQLite (no server): the database handle is closed under
-    the transaction, which discards its writes as a dying process would."""
+    the transaction, which discards its writes as a dying process would. The load raises
+    a retryable error and leaves nothing behind; the retry (Airflow's) loads it all."""
     batch = [synthetic(i) for i in range(1200)]
     stage(engine, "run", batch)
     faults = []
@@ -134,38 +138,67 @@ def test_connection_dropped_mid_transaction_rolls_back_and_the_retry_succeeds(
         faults.append(written)
         if engine.dialect.name == "postgresql":
             pid = conn.execute(text("select pg_backend_pid()")).scalar_one()
-            other = wh.make_engine(warehouse_url)
+            other = db.make_engine(warehouse_url)
             with other.connect() as killer:
                 killer.execute(text("select pg_terminate_backend(:pid)"), {"pid": pid})
             other.dispose()
         else:
             conn.connection.dbapi_connection.close()
 
-    result = pipeline.load_run(engine, "run", fault=fault)
+    with faults_in_loads(engine, fault), pytest.raises(WarehouseUnavailable):
+        pipeline.load_run(engine, "run")
     assert faults and 0 < faults[0] < 1200  # it died mid-batch, with rows written
-    assert "retrying (1/3)" in caplog.text  # the first attempt died with its connection
+    assert count(engine) == 0  # rolled back with its connection
+    assert count(engine, wh.load_ledger) == 0
+    result = pipeline.load_run(engine, "run")  # the task's retry
     assert result.inserted == 1200
     assert count(engine) == 1200
     assert count(engine, wh.load_ledger) == 1
     assert count(engine, wh.article_staging) == 0
 
 
+def test_the_cli_retries_a_load_whose_connection_dropped(engine, warehouse_url, caplog):
+    """Outside Airflow, the one-shot run retries the load itself (a task retry's stand-in)."""
+    stage(engine, "run", [synthetic(i) for i in range(600)])
+    cut = []
+
+    def fault(conn, _written):
+        if not cut:
+            cut.append(True)
+            if engine.dialect.name == "postgresql":
+                pid = conn.execute(text("select pg_backend_pid()")).scalar_one()
+                other = db.make_engine(warehouse_url)
+                with other.connect() as killer:
+                    killer.execute(text("select pg_terminate_backend(:pid)"), {"pid": pid})
+                other.dispose()
+            else:
+                conn.connection.dbapi_connection.close()
+
+    with faults_in_loads(engine, fault):
+        result = pipeline._retrying(lambda: pipeline.load_run(engine, "run"), "load of run")
+    assert "retrying (1/3)" in caplog.text  # the first attempt died with its connection
+    assert result.inserted == 600
+    assert count(engine) == 600
+    assert count(engine, wh.load_ledger) == 1
+
+
 @pytest.mark.sqlite_only
 def test_sqlite_write_lock_held_past_the_busy_timeout_is_retried(warehouse_url, request):
     """SQLite's other transient failure: another writer holds the lock past busy_timeout."""
-    engine = wh.make_engine(warehouse_url)
-    wh.upgrade(engine)
+    engine = db.make_engine(warehouse_url)
+    db.upgrade(engine)
     stage(engine, "run", [synthetic(i) for i in range(300)])
-    impatient = wh.make_engine(warehouse_url, busy_timeout_ms=200)
-    holder = wh.make_engine(warehouse_url)
+    impatient = db.make_engine(warehouse_url, busy_timeout_ms=200)
+    holder = db.make_engine(warehouse_url)
     conn = holder.connect().execution_options(ingest_write=True)
     conn.begin()  # BEGIN IMMEDIATE: holds the write lock
     release = threading.Timer(1.0, lambda: (conn.rollback(), conn.close()))
     release.start()
     request.addfinalizer(release.cancel)
     with pytest.raises(WarehouseUnavailable, match="locked"):
-        pipeline.load_run(impatient, "run", attempts=1)
-    result = pipeline.load_run(impatient, "run", attempts=3)
+        pipeline.load_run(impatient, "run")
+    release.join()
+    result = pipeline.load_run(impatient, "run")  # the retry, once the lock is free
     assert result.inserted == 300
     assert count(engine) == 300
     assert count(engine, wh.load_ledger) == 1
@@ -192,7 +225,7 @@ def test_hostile_text_is_cleaned_or_bounded_and_the_rest_of_the_batch_lands(engi
         page = replace(job, guid=f"g{i}", link=url, canonical_url=url)
         batch.append(normalise(page, replace(fetched, final_url=url), extracted, now=now))
     # One row bypasses normalisation with a body beyond what the warehouse accepts.
-    raw = replace(synthetic(99), body="x " * (wh.MAX_STORED_BODY_CHARS // 2 + 10))
+    raw = replace(synthetic(99), body="x " * (store_rows.MAX_STORED_BODY_CHARS // 2 + 10))
     good = [synthetic(i) for i in range(5)]
     stage(engine, "run", [*batch, raw, *good])
     result = pipeline.load_run(engine, "run")

@@ -10,9 +10,12 @@ from sqlalchemy import select
 from werkzeug import Response
 
 from ingest import pipeline
-from ingest import warehouse as wh
 from ingest.extract import EXTRACTOR_VERSION
 from ingest.models import FeedSpec
+from ingest.store import engine as db
+from ingest.store import feeds as store_feeds
+from ingest.store import queue, staging
+from ingest.store import schema as wh
 
 PAGE = (Path(__file__).parent / "fixtures" / "article.html").read_bytes()
 
@@ -26,7 +29,7 @@ def rss(items: list[tuple[str, str]]) -> str:
 
 @pytest.fixture
 def feed(httpserver, engine, now):
-    wh.sync_feeds(engine, [FeedSpec(key="t", url=httpserver.url_for("/feed.xml"))], now)
+    store_feeds.sync(engine, [FeedSpec(key="t", url=httpserver.url_for("/feed.xml"))], now)
     httpserver.expect_request("/robots.txt").respond_with_data("", status=404)  # no rules
     return httpserver
 
@@ -36,7 +39,7 @@ def poll(engine, settings, run_id="r"):
 
 
 def make_due(engine):
-    with wh.transaction(engine) as conn:
+    with db.transaction(engine) as conn:
         conn.execute(wh.feeds.update().values(next_due_at=None))
 
 
@@ -61,7 +64,7 @@ def test_changed_feed_queues_only_new_entries(feed, engine, settings):
     make_due(engine)
     second = poll(engine, settings)
     assert (second["entries_seen"], second["entries_new"]) == (2, 1)
-    jobs = wh.pending_jobs(engine, limit=10, max_attempts=3)
+    jobs = queue.pending_jobs(engine, limit=10, max_attempts=3)
     assert sorted(j.canonical_url for j in jobs) == [feed.url_for("/a"), feed.url_for("/b")]
 
 
@@ -140,11 +143,11 @@ def test_shard_budget_leaves_the_rest_pending_and_keeps_what_was_done(feed, engi
     poll(engine, settings)
     result = pipeline.fetch_shard(engine, settings, ["localhost"], "r")
     assert 1 <= result["articles_extracted"] < 4
-    assert len(wh.staged_articles(engine, "r")) == result["articles_extracted"]
+    assert len(staging.staged_articles(engine, "r")) == result["articles_extracted"]
     assert (
         pipeline.load_run(engine, "r").rows_in == result["articles_extracted"]
     )  # same page: 1 stored, rest copies
-    left = wh.pending_jobs(engine, limit=10, max_attempts=3)
+    left = queue.pending_jobs(engine, limit=10, max_attempts=3)
     assert len(left) == 4 - result["articles_extracted"]
 
 

@@ -15,11 +15,15 @@ from sqlalchemy import func, select, update
 
 from helpers import T0, article, load
 from ingest import pipeline, rekey
-from ingest import warehouse as wh
 from ingest.errors import UrlRejected, WarehouseError
 from ingest.models import EntryState, FeedEntry, FeedSpec
+from ingest.outcomes import QueuedEntry
 from ingest.settings import load_settings
-from ingest.urls import RULES_VERSION, article_id_for, canonical_url
+from ingest.store import engine as db
+from ingest.store import feeds as store_feeds
+from ingest.store import queue, staging
+from ingest.store import schema as wh
+from ingest.urls import RULES_VERSION, article_id_for, canonical_url, entry_id_for
 
 STORY = " ".join(
     f"Paragraph {i}: the river authority opened the new flood gates on Monday after "
@@ -52,10 +56,13 @@ def rows(engine, table):
 
 def entries_for(engine, feed, items, *, now, version=1):
     """Queue feed entries (link, guid) as a poll under rules ``version`` would have."""
-    wh.sync_feeds(engine, [FeedSpec(key=feed, url=f"https://{feed}.example/feed")], now)
-    pairs = [(FeedEntry(guid=guid, link=link), link) for link, guid in items]
-    wh.record_entries(engine, feed, pairs, run_id="poll", now=now)
-    with wh.transaction(engine) as conn:
+    store_feeds.sync(engine, [FeedSpec(key=feed, url=f"https://{feed}.example/feed")], now)
+    pairs = [
+        QueuedEntry(FeedEntry(guid=guid, link=link), link, entry_id_for(feed, guid, link))
+        for link, guid in items
+    ]
+    with db.transaction(engine) as conn:
+        queue.insert_entries(conn, feed, pairs, run_id="poll", now=now)
         conn.execute(
             update(wh.feed_entries)
             .where(wh.feed_entries.c.feed_key == feed)
@@ -103,7 +110,7 @@ def test_new_rules_move_merge_and_lose_nothing(engine, tmp_path):
     assert len(before) == 7
     entry_targets = {e.link: e.article_id for e in rows(engine, wh.feed_entries)}
 
-    result = rekey.rekey(engine, now=later)
+    result = pipeline.rekey_urls(engine, now=later)
 
     assert (result.articles_checked, result.articles_moved, result.articles_merged) == (7, 1, 2)
     # b_new's own cluster joins b_old's story; d1's and d2's singletons become one.
@@ -144,7 +151,7 @@ def test_new_rules_move_merge_and_lose_nothing(engine, tmp_path):
     assert_consistent(engine)
 
     # Idempotent: nothing is stale any more.
-    again = rekey.rekey(engine, now=later)
+    again = pipeline.rekey_urls(engine, now=later)
     assert again == type(again)(articles_checked=0, entries_checked=0)
     # The same pages loaded again under the new rules store nothing twice.
     result = load(engine, "r4", [article("https://c.example/3", "C body")], now=later)
@@ -154,7 +161,7 @@ def test_new_rules_move_merge_and_lose_nothing(engine, tmp_path):
 
 def test_entries_merge_and_a_pending_one_becomes_known(engine):
     load(engine, "r1", [v1("https://a.example/1", "Stored body")], now=T0)
-    rekey.rekey(engine, now=T0)
+    pipeline.rekey_urls(engine, now=T0)
     # One feed listed the same item twice, once with a tracking parameter (same guid);
     # another entry waits for a page the warehouse already holds under its new URL.
     entries_for(
@@ -163,13 +170,13 @@ def test_entries_merge_and_a_pending_one_becomes_known(engine):
          ("https://a.example/1?smid=nl", "g2")],
         now=T0,
     )  # fmt: skip
-    wh.record_bad_entries(engine, "f", [(FeedEntry("g3", "mailto:someone@x.example"),
-                                         "bad_scheme")], run_id="poll", now=T0)  # fmt: skip
-    with wh.transaction(engine) as conn:
+    with db.transaction(engine) as conn:
+        queue.insert_refused(conn, "f", [(FeedEntry("g3", "mailto:someone@x.example"),
+                                          "bad_scheme")], run_id="poll", now=T0)  # fmt: skip
         conn.execute(update(wh.feed_entries).values(url_rules_version=1))
     before = len(rows(engine, wh.feed_entries))
 
-    result = rekey.rekey(engine, now=T0)
+    result = pipeline.rekey_urls(engine, now=T0)
 
     assert (result.entries_merged, result.entries_moved, result.entries_known) == (1, 1, 1)
     entries = {(e.guid, e.canonical_url): e for e in rows(engine, wh.feed_entries)}
@@ -180,10 +187,10 @@ def test_entries_merge_and_a_pending_one_becomes_known(engine):
     assert known.article_id == article_id_for("https://a.example/1")
     assert {e.url_rules_version for e in entries.values()} == {RULES_VERSION}
     assert all(
-        e.entry_id == wh.entry_id_for(e.feed_key, e.guid, e.canonical_url)
+        e.entry_id == entry_id_for(e.feed_key, e.guid, e.canonical_url)
         for e in entries.values() if e.state != EntryState.FAILED.value
     )  # fmt: skip
-    assert rekey.rekey(engine, now=T0).entries_checked == 0
+    assert pipeline.rekey_urls(engine, now=T0).entries_checked == 0
 
 
 def test_dry_run_counts_exactly_and_writes_nothing(engine):
@@ -191,10 +198,10 @@ def test_dry_run_counts_exactly_and_writes_nothing(engine):
                         v1("https://a.example/1?ncid=y", "two"),
                         v1("https://b.example/2?fb_ref=z", "three")], now=T0)  # fmt: skip
     before = sorted(tuple(r) for r in rows(engine, wh.articles))
-    dry = rekey.rekey(engine, now=T0, batch=1, dry_run=True)
+    dry = pipeline.rekey_urls(engine, now=T0, batch=1, dry_run=True)
     assert sorted(tuple(r) for r in rows(engine, wh.articles)) == before
     assert rows(engine, wh.article_rekeys) == []
-    real = rekey.rekey(engine, now=T0, batch=1)  # one row per batch: merges span batches
+    real = pipeline.rekey_urls(engine, now=T0, batch=1)  # one row per batch: merges span batches
     assert dry == real
     assert real.articles_merged == 1
     assert len(rows(engine, wh.articles)) == 2
@@ -209,12 +216,12 @@ def test_a_url_the_new_rules_refuse_is_left_and_reported(engine):
             raise UrlRejected("bad_url", url)
         return canonical_url(url)
 
-    result = rekey.rekey(engine, now=T0, rules=rekey.Rules(RULES_VERSION, strict))
+    result = pipeline.rekey_urls(engine, now=T0, rules=rekey.Rules(RULES_VERSION, strict))
     assert (result.articles_rejected, result.articles_moved) == (1, 1)
     stored = {r.canonical_url: r for r in rows(engine, wh.articles)}
     assert stored["https://gone.example/2"].url_rules_version == 1  # as it was
     assert stored["https://ok.example/1"].url_rules_version == RULES_VERSION
-    again = rekey.rekey(engine, now=T0, rules=rekey.Rules(RULES_VERSION, strict))
+    again = pipeline.rekey_urls(engine, now=T0, rules=rekey.Rules(RULES_VERSION, strict))
     assert again.articles_rejected == 1  # still stale, still reported, still there
 
 
@@ -227,7 +234,7 @@ def test_rules_that_are_not_idempotent_are_refused_before_anything_changes(engin
 
     before = sorted(tuple(r) for r in rows(engine, wh.articles))
     with pytest.raises(WarehouseError, match="not idempotent"):
-        rekey.rekey(engine, now=T0, rules=rekey.Rules(RULES_VERSION, swap))
+        pipeline.rekey_urls(engine, now=T0, rules=rekey.Rules(RULES_VERSION, swap))
     assert sorted(tuple(r) for r in rows(engine, wh.articles)) == before
 
 
@@ -236,7 +243,7 @@ def test_a_load_keys_stale_staged_articles_and_stale_rows_by_the_current_rules(e
     # A worker on older code staged the same page (v1 key) and a new one.
     staged = [v1("https://a.example/1?guccounter=1", "stored under v1"),
               v1("https://n.example/2?smid=x", "new page")]  # fmt: skip
-    wh.stage(engine, "r2", [(a.canonical_url, a) for a in staged], now=T0)
+    staging.stage_articles(engine, "r2", [(a.canonical_url, a) for a in staged], now=T0)
     result = pipeline.load_run(engine, "r2")
     assert (result.inserted, result.updated, result.skipped) == (1, 0, 1)
     stored = assert_consistent(engine)
@@ -253,9 +260,9 @@ def test_two_rekeys_at_once_end_in_one_consistent_state(engine, warehouse_url):
     errors = []
 
     def work():
-        other = wh.make_engine(warehouse_url)
+        other = db.make_engine(warehouse_url)
         try:
-            rekey.rekey(other, now=T0, batch=5)
+            pipeline.rekey_urls(other, now=T0, batch=5)
         except Exception as exc:  # noqa: BLE001 - collected for the assertion
             errors.append(exc)
         finally:
@@ -314,7 +321,7 @@ def test_a_deploy_with_new_rules_refetches_and_stores_nothing_twice(
         v2_only = {"smid", "smtyp", "ncid", "guccounter", "fb_ref", "fb_source"}
         old.setattr(urls, "TRACKING_PARAMS", urls.TRACKING_PARAMS - v2_only)
         old.setattr(normalise, "RULES_VERSION", 1)
-        old.setattr(wh, "RULES_VERSION", 1)
+        old.setattr(queue, "RULES_VERSION", 1)
         old.setattr(rekey, "CURRENT", rekey.Rules(1, canonical_url))
         first = pipeline.run_once(engine, settings, feeds_file)
     assert first.load.inserted == 2
@@ -322,7 +329,7 @@ def test_a_deploy_with_new_rules_refetches_and_stores_nothing_twice(
     assert stored == {httpserver.url_for("/a?smid=rss"), httpserver.url_for("/b?ncid=feed")}
 
     # Today's deploy: rules v2. The feed lists the same items again.
-    with wh.transaction(engine) as conn:
+    with db.transaction(engine) as conn:
         conn.execute(wh.feeds.update().values(next_due_at=None))
     second = pipeline.run_once(engine, settings, feeds_file)
     assert second.stats.feeds_polled == 1

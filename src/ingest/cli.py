@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ingest import __version__
-from ingest.errors import IngestError
+from ingest.errors import IngestError, InternalError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -35,7 +36,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _engine(settings: Settings) -> Engine:
-    from ingest.warehouse import make_engine
+    from ingest.store.engine import make_engine
 
     return make_engine(settings.resolved_warehouse_url)
 
@@ -68,8 +69,14 @@ def cmd_run(args: argparse.Namespace) -> int:
                 )
             bar.update(tasks[step], completed=done, total=total)
 
-        summary = run_once(engine, settings, settings.feeds_file, progress=progress)
-    print_report(engine, summary.run_id, seconds=summary.seconds)
+        run_id = f"cli__{datetime.now(UTC).strftime('%Y%m%dT%H%M%S.%fZ')}"
+        started = time.monotonic()
+        try:
+            run_once(engine, settings, settings.feeds_file, run_id=run_id, progress=progress)
+        except InternalError:
+            print_report(engine, run_id, seconds=time.monotonic() - started)
+            raise
+    print_report(engine, run_id, seconds=time.monotonic() - started)
     return 0
 
 
@@ -77,7 +84,7 @@ def print_report(
     engine: Engine, run_id: str, *, seconds: float | None = None, articles: int = 3
 ) -> None:
     """Print a run's summary and a few stored articles."""
-    from ingest.warehouse import counts, latest_articles, run_report
+    from ingest.store.reports import counts, latest_articles, run_report
 
     report = run_report(engine, run_id)
     ledger = report["ledger"]
@@ -131,26 +138,19 @@ def print_report(
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Print the summary of a run (the latest one by default)."""
-    from sqlalchemy import select
-
-    from ingest.warehouse import load_ledger
+    from ingest.store.reports import latest_run_id
 
     engine = _engine(_settings(args))
-    run_id = args.run_id
+    run_id = args.run_id or latest_run_id(engine)
     if run_id is None:
-        with engine.connect() as conn:
-            run_id = conn.execute(
-                select(load_ledger.c.run_id).order_by(load_ledger.c.finished_at.desc()).limit(1)
-            ).scalar_one_or_none()
-        if run_id is None:
-            raise IngestError("no run has loaded into this warehouse yet")
+        raise IngestError("no run has loaded into this warehouse yet")
     print_report(engine, run_id, articles=args.articles)
     return 0
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
     """Print warehouse-wide numbers."""
-    from ingest.warehouse import counts
+    from ingest.store.reports import counts
 
     totals = counts(_engine(_settings(args)))
     table = Table(title="warehouse", show_header=False, title_justify="left")
@@ -177,7 +177,7 @@ def _ago(moment: object, now: datetime) -> str:
 
 def cmd_feeds(args: argparse.Namespace) -> int:
     """Every feed's health and schedule; broken and failing feeds first."""
-    from ingest.warehouse import feed_health
+    from ingest.store.reports import feed_health
 
     now = datetime.now(UTC)
     rows = feed_health(_engine(_settings(args)))
@@ -245,7 +245,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     """Apply the warehouse migrations."""
-    from ingest.warehouse import upgrade
+    from ingest.store.engine import upgrade
 
     upgrade(_engine(_settings(args)))
     console.print("warehouse schema is at the latest revision")
@@ -257,8 +257,8 @@ def cmd_rekey(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
     from ingest.pipeline import rekey_urls
+    from ingest.store.engine import upgrade
     from ingest.urls import RULES_VERSION
-    from ingest.warehouse import upgrade
 
     engine = _engine(_settings(args))
     upgrade(engine)

@@ -1,20 +1,30 @@
 """Page fetching across hosts: concurrent between hosts, polite within one.
 
-Each host gets its own thread and its own one-connection client. Within a host, requests
-are at least ``politeness_delay_s`` apart (more when its robots.txt asks, up to
-``max_crawl_delay_s``), counted from the start of the previous request (from its
-connection, when it needed a new one: only then did it reach the server) and across runs
-(``hosts.last_request_at``). Up to ``max_parallel_hosts`` hosts are fetched at once.
+Each host gets its own thread and its own one-connection client; up to
+``max_parallel_hosts`` hosts are fetched at once.
+
+**The politeness guarantee.** A request to a host starts at least ``politeness_delay_s``
+after our previous request to that host *ended* (its response fully read, or the
+request failed), as Nutch counts it; more when the host's robots.txt asks for a
+``Crawl-delay`` (up to ``max_crawl_delay_s``). Counting from the end rather than the
+start means the guarantee also holds as the server sees it, whatever the scheduling
+delays on either side: the server receives our next request only after it has finished
+sending the previous response, so the gap between two requests arriving at the server is
+at least the delay. It holds across runs too (``hosts.last_request_at`` keeps when the
+last request ended), for robots.txt requests and for each hop of a redirect on the host.
 
 Before a host's first page, its robots.txt is consulted (:mod:`ingest.robots`). A 429 or
 503 with ``Retry-After`` (or a 429 without one: ``throttle_default_s``) sets the host's
 ``next_eligible_at`` and ends the host's work for this run: no thread sleeps through a
 Retry-After; its pages stay pending and a later run's planner leaves the host out until
-then. A host whose robots.txt is unreachable waits the same way.
+then. A host whose robots.txt is unreachable waits the same way, and so does a host
+found waiting when its turn comes (it asked to since the plan was made).
 
-Parsing of page bytes (extraction) runs in the :class:`~ingest.sandbox.Sandbox` under a
-time budget. Results go back to the calling thread through ``on_outcome``, so every
-warehouse write happens on one thread.
+What a fetched page becomes is the ``process`` callable's business (the page stage), run
+on the host's thread. :func:`crawl_hosts` hands every outcome back to the caller's thread
+as a value, so that every warehouse write happens on one thread. A bug of ours in a
+host's thread ends that host's crawl: the page in hand is reported as
+``internal_error`` (it stays pending), and the host's :class:`HostDone` says so.
 """
 
 from __future__ import annotations
@@ -24,59 +34,48 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from ingest import archive, extract, fetch, netguard, robots, urls
-from ingest.models import (
-    Extracted,
-    Fetched,
-    FetchFailure,
-    HostState,
-    Miss,
-    PageJob,
-    Reason,
+from ingest import fetch, netguard, robots, urls
+from ingest.models import Fetched, FetchFailure, HostState, PageJob, Reason
+from ingest.outcomes import (
+    FetchRecord,
+    PageDeferred,
+    PageFailed,
+    PageMoved,
+    PageOutcome,
 )
 
 if TYPE_CHECKING:
-    from ingest.sandbox import Sandbox
     from ingest.settings import Settings
 
 log = logging.getLogger(__name__)
 
 ROBOTS_DEADLINE_S = 15.0
 
+#: The page stage: what one fetch of a job's page becomes.
+Process = Callable[[PageJob, Fetched | FetchFailure], PageOutcome]
+
 
 @dataclass(frozen=True, slots=True)
-class PageResult:
-    """One page's outcome, handed to the caller's thread.
+class HostDone:
+    """A host's crawl ended: its state to remember (requests made, robots.txt, throttles).
 
-    ``extracted`` is set when the page became text; ``failure`` when it failed (with its
-    reason); neither when the page was deferred (the host throttled us) or redirects to
-    another host (``redirect``: the page is re-queued there, to be fetched by that host's
-    own polite crawler, after its robots.txt).
+    ``waited``: the host was asked to wait and nothing was fetched. ``crashed``: a bug of
+    ours ended the host's crawl (logged with its trace).
     """
 
-    job: PageJob
-    fetched: Fetched | FetchFailure | None
-    extracted: Extracted | None = None
-    failure: tuple[Reason, str] | None = None
-    deferred: bool = False
-    redirect: str | None = None
+    state: HostState
+    waited: bool = False
+    crashed: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class RobotsFetch:
-    """A robots.txt request, for the fetch log."""
-
-    host: str
-    result: Fetched | FetchFailure
-
-
-Outcome = PageResult | RobotsFetch | HostState
+#: What :func:`crawl_hosts` yields: a page's outcome, a robots.txt request, a host done.
+CrawlEvent = PageOutcome | FetchRecord | HostDone
 
 
 def _utcnow() -> datetime:
@@ -85,38 +84,34 @@ def _utcnow() -> datetime:
 
 @dataclass(slots=True)
 class _Pace:
-    """When the next request to a host may start."""
+    """When the next request to a host may start: ``delay`` after the previous one ended."""
 
     delay: float
     next_at: float = dataclasses.field(default_factory=time.monotonic)
-    seen_connection: float = 0.0
 
-    def started(self) -> None:
-        """A request starts now: the next one waits ``delay`` from here."""
+    def ended(self) -> None:
+        """A request to the host has just ended: the next one waits ``delay`` from now."""
         self.next_at = time.monotonic() + self.delay
 
-    def connected(self, at: float | None) -> None:
-        """A request went out on a connection opened at ``at``: count the delay from there.
-
-        A new connection's request reaches the server only once it is connected, so a
-        delay counted from the request's start alone would leave the server a shorter gap.
-        """
-        if at is not None and at > self.seen_connection:
-            self.seen_connection = at
-            self.next_at = max(self.next_at, at + self.delay)
+    def slow_down(self, delay: float) -> None:
+        """Keep at least ``delay`` between requests from now on (the last one included)."""
+        if delay > self.delay:
+            self.next_at += delay - self.delay
+            self.delay = delay
 
 
 @dataclass(slots=True)
 class _HostRun:
-    """One host's crawl in progress: its latest state, pace and robots.txt rules."""
+    """One host's crawl in progress: its latest state, pace, robots.txt rules and place."""
 
     state: HostState
     pace: _Pace
     rules: robots.Rules | None = None
+    position: int = 0  # the index of the job in hand
 
-    def requested(self) -> None:
-        """A request to the host starts now."""
-        self.pace.started()
+    def ended(self) -> None:
+        """A request to the host has just ended."""
+        self.pace.ended()
         self.state = dataclasses.replace(self.state, last_request_at=_utcnow())
 
 
@@ -126,28 +121,36 @@ class _HostCrawler:
     def __init__(
         self,
         settings: Settings,
-        box: Sandbox,
-        raw: archive.RawArchive,
+        process: Process,
         deadline: float,
-        out: queue.SimpleQueue[Outcome],
+        out: queue.SimpleQueue[CrawlEvent],
         stop: threading.Event,
     ) -> None:
-        self.settings, self.box, self.raw = settings, box, raw
+        self.settings, self.process = settings, process
         self.deadline, self.out, self.stop = deadline, out, stop
         self.limits = fetch.Limits.for_kind(settings, "page")
 
     def run(self, state: HostState, jobs: Sequence[PageJob]) -> None:
+        now = _utcnow()
+        if state.next_eligible_at is not None and state.next_eligible_at > now:
+            self.out.put(HostDone(state, waited=True))  # asked us to wait since the plan
+            return
         pace = _Pace(self.settings.politeness_delay_s)
         if state.last_request_at is not None:  # the delay runs on from the previous run
-            since = (_utcnow() - state.last_request_at).total_seconds()
+            since = (now - state.last_request_at).total_seconds()
             pace.next_at += max(0.0, min(pace.delay - since, pace.delay))
         host = _HostRun(state, pace)
+        crashed = None
         try:
             self._crawl(host, jobs)
-        except Exception:  # a bug must not hang the shard; the jobs stay pending
-            log.exception("crawl of host %s stopped by an unexpected error", state.host)
+        except Exception as exc:
+            log.exception("crawl of host %s stopped by a bug of ours", state.host)
+            crashed = f"{type(exc).__name__}: {exc}"[:300]
+            if host.position < len(jobs):  # the page in hand waits for the fix
+                job = jobs[host.position]
+                self.out.put(PageFailed(job, Reason.INTERNAL_ERROR, f"crawl: {crashed}"))
         finally:
-            self.out.put(host.state)  # the latest state: requests made, robots, throttles
+            self.out.put(HostDone(host.state, crashed=crashed))
 
     def _crawl(self, host: _HostRun, jobs: Sequence[PageJob]) -> None:
         settings = self.settings
@@ -156,31 +159,35 @@ class _HostCrawler:
         ) as fetcher:
             if settings.respect_robots and not self._robots(fetcher, host, jobs):
                 return
-            for job in jobs:
+            for index, job in enumerate(jobs):
+                host.position = index
                 if host.rules is not None and not host.rules.allows(job.link):
-                    self.out.put(
-                        PageResult(job, None, failure=(Reason.ROBOTS_DISALLOWED, "robots.txt"))
+                    record = FetchRecord.refused(
+                        "page", job.link, Reason.ROBOTS_DISALLOWED, "robots.txt", _utcnow()
                     )
+                    self.out.put(PageFailed(job, Reason.ROBOTS_DISALLOWED, "robots.txt", record))
                     continue
                 if not self._wait_until(host.pace.next_at):
                     break
-                host.requested()
                 result = fetcher.get(
                     job.link, self.limits,
                     on_redirect=lambda _from, to: self._redirect_hop(host, to),
                 )  # fmt: skip
-                host.pace.connected(fetcher.connected_at)
+                host.ended()
                 if isinstance(result, FetchFailure) and _throttled(result):
                     host.state = self._throttle(host.state, result)
-                    self.out.put(PageResult(job, result, deferred=True))
+                    self.out.put(PageDeferred(job, FetchRecord.of("page", result, _utcnow())))
                     break  # the rest of this host waits for a later run
                 if isinstance(result, FetchFailure) and result.reason is Reason.REDIRECTED_OFFSITE:
-                    self.out.put(PageResult(job, result, redirect=result.final_url))
+                    target = result.final_url or job.link
+                    self.out.put(PageMoved(job, target, FetchRecord.of("page", result, _utcnow())))
                     continue
-                self.out.put(self._process(job, result))
+                self.out.put(self.process(job, result))
+            host.position = len(jobs)
 
     def _redirect_hop(self, host: _HostRun, target: str) -> tuple[Reason, str] | None:
         """Follow a redirect hop now only if it stays on this host, paced and allowed."""
+        host.ended()  # the redirect response has just been read
         target_host = urls.host_of(target)
         if target_host != host.state.host:
             # An address we would refuse anyway fails now; a name is re-queued under its
@@ -195,7 +202,6 @@ class _HostCrawler:
             return Reason.ROBOTS_DISALLOWED, f"robots.txt (redirect to {target[:300]})"
         if not self._wait_until(host.pace.next_at):
             return Reason.TIMEOUT, "shard budget spent before a redirect hop"
-        host.requested()
         return None
 
     def _robots(self, fetcher: fetch.Fetcher, host: _HostRun, jobs: Sequence[PageJob]) -> bool:
@@ -204,13 +210,13 @@ class _HostCrawler:
         if not robots.is_fresh(host.state, _utcnow()):
             if not self._wait_until(host.pace.next_at):
                 return False
-            host.requested()
             limits = dataclasses.replace(
                 self.limits, deadline_s=min(self.limits.deadline_s, ROBOTS_DEADLINE_S),
                 max_bytes=robots.MAX_ROBOTS_BYTES, truncate=True, accept="text/plain, */*;q=0.5",
             )  # fmt: skip
             result = fetcher.get(robots.robots_url(jobs[0].link), limits)
-            self.out.put(RobotsFetch(host.state.host, result))
+            host.ended()
+            self.out.put(FetchRecord.of("robots", result, _utcnow()))
             retry_s = settings.robots_retry_s
             if isinstance(result, FetchFailure) and result.retry_after_s is not None:
                 retry_s = max(retry_s, min(result.retry_after_s, settings.max_retry_after_s))
@@ -226,11 +232,8 @@ class _HostCrawler:
             return False
         crawl_delay = host.rules.crawl_delay()
         if crawl_delay:
-            slower = max(host.pace.delay, min(crawl_delay, settings.max_crawl_delay_s))
-            host.pace.next_at += slower - host.pace.delay  # the request just made counts too
-            host.pace.delay = slower
+            host.pace.slow_down(min(crawl_delay, settings.max_crawl_delay_s))
             host.state = dataclasses.replace(host.state, crawl_delay_s=crawl_delay)
-        host.pace.connected(fetcher.connected_at)
         return True
 
     def _wait_until(self, moment: float) -> bool:
@@ -256,21 +259,6 @@ class _HostCrawler:
             last_throttle=f"{result.reason.value}: {result.detail}"[:500],
         )
 
-    def _process(self, job: PageJob, result: Fetched | FetchFailure) -> PageResult:
-        if isinstance(result, FetchFailure):
-            return PageResult(job, result, failure=(result.reason, result.detail))
-        self.raw.put(result.body, result.body_hash)
-        outcome = self.box.run(
-            self.settings.extract_budget_s,
-            extract.extract_page,
-            result.body,
-            result.content_type,
-            result.final_url,
-        )
-        if isinstance(outcome, Miss):
-            return PageResult(job, result, failure=(outcome.reason, outcome.detail))
-        return PageResult(job, result, extracted=outcome)
-
 
 def _throttled(result: FetchFailure) -> bool:
     """A 429, or a 503 that says when to come back: the host wants us to slow down."""
@@ -281,24 +269,24 @@ def _throttled(result: FetchFailure) -> bool:
 
 def crawl_hosts(
     settings: Settings,
-    box: Sandbox,
-    raw: archive.RawArchive,
     jobs_by_host: dict[str, list[PageJob]],
     states: dict[str, HostState],
     *,
+    process: Process,
     budget_s: float,
-    on_outcome: Callable[[Outcome], None],
-) -> None:
-    """Fetch every host's jobs (in order) concurrently; report outcomes on this thread.
+) -> Generator[CrawlEvent, None, None]:
+    """Fetch every host's jobs (in order) concurrently; yield what happens, as it happens.
 
-    ``on_outcome`` receives each :class:`PageResult` and :class:`RobotsFetch` as they
-    come, and each host's final :class:`HostState` when that host is done.
+    Yields each page's outcome and each robots.txt request as they come, and each host's
+    :class:`HostDone` when that host is done. No host starts a request after
+    ``budget_s``; its remaining pages stay pending. Closing the iterator early (the
+    caller raised) ends every host's wait at once.
     """
     if not jobs_by_host:
         return
-    out: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
+    out: queue.SimpleQueue[CrawlEvent] = queue.SimpleQueue()
     stop = threading.Event()
-    crawler = _HostCrawler(settings, box, raw, time.monotonic() + budget_s, out, stop)
+    crawler = _HostCrawler(settings, process, time.monotonic() + budget_s, out, stop)
     workers = min(settings.max_parallel_hosts, len(jobs_by_host))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="crawl") as pool:
         for host, jobs in jobs_by_host.items():
@@ -306,9 +294,12 @@ def crawl_hosts(
         done = 0
         try:
             while done < len(jobs_by_host):
-                item = out.get()
-                if isinstance(item, HostState):
+                event = out.get()
+                if isinstance(event, HostDone):
                     done += 1
-                on_outcome(item)
+                yield event
         finally:
             stop.set()  # on an error here, end the hosts' waits at once
+
+
+__all__ = ["CrawlEvent", "HostDone", "Process", "crawl_hosts"]

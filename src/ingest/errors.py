@@ -23,6 +23,13 @@ class WarehouseUnavailable(WarehouseError):  # noqa: N818 - names a state, like 
     """The warehouse connection failed or dropped; retrying the transaction may succeed."""
 
 
+class InternalError(IngestError):
+    """Items met a bug in our own code; the step saved the rest, then fails (shows red).
+
+    The items that met the bug were left as they were, to be retried after the fix.
+    """
+
+
 class UrlRejected(IngestError):  # noqa: N818 - reads as a verdict: "URL rejected"
     """A string that cannot be used as an http(s) URL; ``reason`` is a Reason code."""
 

@@ -263,11 +263,6 @@ class Fetcher:
         """Close the connection pool."""
         self._client.close()
 
-    @property
-    def connected_at(self) -> float | None:
-        """When this fetcher last opened a connection (``time.monotonic()``), if ever."""
-        return self._transport.backend.connected_at
-
     def get(
         self,
         url: str,

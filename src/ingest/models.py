@@ -6,9 +6,11 @@ converted into these at the edge of the stage that met them and never travel fur
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 
 class Reason(StrEnum):
@@ -46,11 +48,21 @@ class Reason(StrEnum):
     TIME_BUDGET = "time_budget"  # parsing or extraction overran; its worker was killed
     WORKER_CRASHED = "worker_crashed"  # the worker died (memory limit, crash)
     INTERNAL_ERROR = "internal_error"  # a bug of ours met this item (logged with its trace)
+    ARCHIVE_MISSING = "archive_missing"  # a backfill found no archived copy of the page
 
     @property
     def retryable(self) -> bool:
         """Whether a later run may succeed where this one failed (soft failure)."""
         return self in _RETRYABLE
+
+    @property
+    def spends_attempt(self) -> bool:
+        """Whether this failure uses one of the item's attempts.
+
+        A bug of ours (``internal_error``) does not: the item waits, untouched, for the
+        run after the fix, however many runs the bug lasts.
+        """
+        return self is not Reason.INTERNAL_ERROR
 
 
 _RETRYABLE = frozenset(
@@ -61,6 +73,7 @@ _RETRYABLE = frozenset(
         Reason.CONNECT_ERROR,
         Reason.CONNECT_TIMEOUT,
         Reason.PROTOCOL_ERROR,
+        Reason.INTERNAL_ERROR,
     }
 )
 
@@ -153,6 +166,28 @@ class SignatureRecord:
     shingle_count: int
     title_key: int | None  # set for short bodies: matched on the title instead
     bands: tuple[tuple[int, int], ...]  # (band, key) pairs of the LSH index
+
+
+@dataclass(frozen=True, slots=True)
+class Unclustered:
+    """An article the clustering pass is to sign, and to place in a story (unless re-signed)."""
+
+    article_id: str
+    title: str | None
+    body: str
+    cluster_id: str
+    at: datetime  # publication time, else first seen
+    resign: bool = False  # signed under an older signature version: re-signed, stays put
+
+
+@dataclass(frozen=True, slots=True)
+class Placed:
+    """An article signed by the clustering pass, and the story cluster it is in now."""
+
+    article_id: str
+    record: SignatureRecord
+    cluster_id: str
+    at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,36 +325,52 @@ class PageJob:
     updated: datetime | None = None
 
 
+#: Field metadata marking a column whose change is a change of the article's content: a
+#: stored row is rewritten only when one of these differs (``Article.content_fields``).
+CONTENT = {"content": True}
+
+
 @dataclass(frozen=True, slots=True)
 class Article:
-    """One normalised article, ready to be deduplicated and loaded (a row of ``articles``)."""
+    """One normalised article, ready to be deduplicated and loaded: a row of ``articles``.
+
+    Every field is a column of the same name (docs/schema.md); the store builds the row,
+    the staged payload and the "did it change" comparison from these fields, so a new
+    column is a new field here (with a default, so older staged payloads still load),
+    plus its migration and its line in the docs.
+    """
 
     article_id: str
     canonical_url: str
     url: str
     final_url: str
     source: str
-    feed_key: str | None
-    guid: str | None
-    title: str | None
-    body: str
-    description: str | None
-    authors: tuple[str, ...]
-    language: str | None
-    published_at: datetime | None
-    updated_at: datetime | None
-    site_name: str | None
-    tags: tuple[str, ...]
-    image_url: str | None
+    body: str = field(metadata=CONTENT)
     word_count: int
-    content_hash: str
-    raw_hash: str | None
-    raw_content_type: str | None
+    content_hash: str = field(metadata=CONTENT)
     fetched_at: datetime
     extracted_at: datetime
-    extractor_version: str
+    extractor_version: str = field(metadata=CONTENT)
     pipeline_version: str
     url_rules_version: int
+    feed_key: str | None = None
+    guid: str | None = None
+    title: str | None = field(default=None, metadata=CONTENT)
+    description: str | None = field(default=None, metadata=CONTENT)
+    authors: tuple[str, ...] = field(default=(), metadata=CONTENT)
+    language: str | None = field(default=None, metadata=CONTENT)
+    published_at: datetime | None = field(default=None, metadata=CONTENT)
+    updated_at: datetime | None = field(default=None, metadata=CONTENT)
+    site_name: str | None = field(default=None, metadata=CONTENT)
+    tags: tuple[str, ...] = field(default=(), metadata=CONTENT)
+    image_url: str | None = field(default=None, metadata=CONTENT)
+    raw_hash: str | None = None
+    raw_content_type: str | None = None
+
+    @staticmethod
+    def content_fields() -> tuple[str, ...]:
+        """The fields marked :data:`CONTENT`, in declaration order."""
+        return tuple(f.name for f in fields(Article) if f.metadata.get("content"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -349,3 +400,16 @@ class LoadResult:
     updated: int
     skipped: int
     already_loaded: bool = False
+    duplicates: int = 0
+    failures: Mapping[str, int] = field(default_factory=dict)  # the run's, by reason
+
+    def summary(self) -> dict[str, Any]:
+        """The load in plain JSON terms: the ``news_articles`` Asset event's extra."""
+        return {
+            "inserted": self.inserted,
+            "updated": self.updated,
+            "unchanged": self.skipped,
+            "duplicates": self.duplicates,
+            "rows_in": self.rows_in,
+            "failures": dict(sorted(self.failures.items())),
+        }

@@ -26,13 +26,14 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import numpy as np
 from datasketch import MinHash
 
-from ingest.models import SignatureRecord
+from ingest.models import Placed, SignatureRecord, Unclustered
 
 #: Bump when shingling, hashing or banding changes: stored signatures of another version
 #: are not comparable (``article_signatures.signature_version``).
@@ -161,10 +162,27 @@ def similarity(a: Signature, b: Signature) -> Similarity:
     return Similarity(jaccard, containment)
 
 
+#: Stored signatures near one being placed: ``(record, article_id, since, until)`` gives
+#: the stored articles that share an LSH band with ``record`` and are dated within
+#: ``[since, until]``, other than ``article_id`` itself.
+StoredNeighbours = Callable[[SignatureRecord, str, datetime, datetime], Sequence[Placed]]
+
+DEFAULT_WINDOW = timedelta(days=7)
+
+
 class MinHashClusterer:
-    """The near-duplicate decisions the warehouse's clustering pass asks for."""
+    """The near-duplicate decisions of the clustering pass.
+
+    An article joins the story cluster of its best near-duplicate dated within
+    ``window`` of it, among the stored articles and those placed before it in the same
+    pass; else it keeps its own cluster. Articles come oldest first, so a copy arriving
+    days later still joins the story it copies.
+    """
 
     version = SIGNATURE_VERSION
+
+    def __init__(self, window: timedelta = DEFAULT_WINDOW) -> None:
+        self.window = window
 
     def sign(self, title: str | None, body: str) -> SignatureRecord:
         """The stored form of an article's signature."""
@@ -184,6 +202,28 @@ class MinHashClusterer:
             if sim.near_duplicate and (best is None or sim.score > best[0]):
                 best = (sim.score, index)
         return best[1] if best else None
+
+    def place(self, batch: Sequence[Unclustered], stored: StoredNeighbours) -> list[Placed]:
+        """Sign each article of ``batch`` (oldest first) and decide its story cluster."""
+        local: dict[tuple[int, int], list[Placed]] = {}
+        placed: list[Placed] = []
+        for item in batch:
+            record = self.sign(item.title, item.body)
+            cluster = item.cluster_id
+            if not item.resign:  # a re-signed article keeps its cluster
+                since, until = item.at - self.window, item.at + self.window
+                found = list(stored(record, item.article_id, since, until))
+                for key in record.bands:
+                    found += [p for p in local.get(key, ()) if since <= p.at <= until]
+                unique = list({p.article_id: p for p in found}.values())
+                best = self.best_match(record, [p.record for p in unique])
+                if best is not None:
+                    cluster = unique[best].cluster_id
+            done = Placed(item.article_id, record, cluster, item.at)
+            for key in record.bands:
+                local.setdefault(key, []).append(done)
+            placed.append(done)
+        return placed
 
 
 CLUSTERER = MinHashClusterer()

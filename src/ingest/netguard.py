@@ -103,9 +103,6 @@ class GuardedBackend(httpcore.NetworkBackend):
         self._deadline: float | None = None
         self._expired = False
         self._sockets: list[socket.socket] = []
-        #: When the latest connection was established (``time.monotonic()``): a request on
-        #: a new connection reaches the server only then, which is what pacing must count.
-        self.connected_at: float | None = None
 
     def begin(self, deadline: float) -> int:
         """A request starts, to end by ``deadline`` (``time.monotonic()``); its token."""
@@ -209,7 +206,6 @@ class GuardedBackend(httpcore.NetworkBackend):
             if not self._expired:
                 if isinstance(sock, socket.socket):
                     self._sockets.append(sock)
-                self.connected_at = time.monotonic()
                 return
         stream.close()  # connected just as the deadline passed
         raise httpcore.ConnectTimeout(f"deadline reached while connecting to {host!r}")

@@ -19,6 +19,7 @@ from urllib.parse import urljoin
 from xml.sax import SAXException
 
 import feedparser
+from lxml import etree
 
 from ingest.models import FeedEntry, Miss, ParsedFeed, Reason
 from ingest.textutil import clean_inline
@@ -85,7 +86,7 @@ def _ttl(feed: Any) -> int | None:  # noqa: ANN401 - feedparser feed dict
 
 
 #: What hostile feed bytes can make feedparser (or our reading of its output) raise.
-PARSE_ERRORS = (ValueError, UnicodeError, OverflowError, LookupError, RecursionError, SAXException)
+PARSE_ERRORS = (ValueError, UnicodeError, OverflowError, LookupError, RecursionError, SAXException)  # fmt: skip
 
 
 def parse_feed(
@@ -137,10 +138,53 @@ def _fix_encoding_lie(body: bytes, content_type: str | None) -> tuple[bytes, str
     return body, content_type, True
 
 
+_ENTRY_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]{0,40}:)?(?:item|entry)[\s>/]")
+_FEED_XML = etree.XMLParser(
+    resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
+)
+
+
+def _first_entries(body: bytes, keep: int) -> tuple[bytes, int] | None:
+    """The feed with only its first ``keep`` entries, and how many it had.
+
+    feedparser reads every entry of a feed (dates and all: 16 s of CPU for 50,000 items),
+    though only the first ``keep`` are used. lxml finds the entries (the items or entries
+    of the root or its channel) in a fraction of that, so a long feed costs what its
+    first ``keep`` entries cost. None when there is nothing to cut, or when the feed is not
+    well-formed XML (feedparser's forgiving parser then reads it all, under the budget).
+    Entities are neither expanded nor fetched here.
+    """
+    tags = _ENTRY_TAG.finditer(body)
+    if sum(1 for _ in zip(tags, range(keep + 1), strict=False)) <= keep:
+        return None
+    try:
+        root = etree.fromstring(body, _FEED_XML)
+    except (etree.XMLSyntaxError, ValueError):
+        return None
+    containers = [root, *root.findall("{*}channel")]
+    entries = [
+        child
+        for container in containers
+        for child in container
+        if isinstance(child.tag, str) and etree.QName(child).localname in ("item", "entry")
+    ]
+    if len(entries) <= keep:
+        return None
+    for child in entries[keep:]:
+        child.getparent().remove(child)
+    tree = root.getroottree()
+    encoding = tree.docinfo.encoding or "utf-8"
+    return etree.tostring(tree, encoding=encoding, xml_declaration=True), len(entries)
+
+
 def _parse_feed(
     body: bytes, url: str, content_type: str | None, max_entries: int
 ) -> ParsedFeed | Miss:
     body, content_type, relabelled = _fix_encoding_lie(body, content_type)
+    listed = None
+    trimmed = _first_entries(body, max_entries)
+    if trimmed is not None:
+        body, listed = trimmed
     # No content-location header: feedparser would "resolve" plain guids against it.
     # xml:base is still honoured; remaining relative links are joined to the feed URL.
     headers = {"content-type": content_type} if content_type else {}
@@ -159,8 +203,9 @@ def _parse_feed(
     notes: dict[Reason, str] = {}
     if relabelled:
         notes[Reason.ENCODING_MISMATCH] = "declared a single-byte charset; read as UTF-8"
-    if len(raw_entries) > max_entries:
-        notes[Reason.FEED_TRUNCATED] = f"{len(raw_entries)} entries; the first {max_entries} read"
+    listed = listed or len(raw_entries)
+    if listed > max_entries:
+        notes[Reason.FEED_TRUNCATED] = f"{listed} entries; the first {max_entries} read"
     for raw in raw_entries[:max_entries]:
         link = _absolute(raw.get("link"), url)
         guid = _guid(raw, link)

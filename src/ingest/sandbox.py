@@ -116,11 +116,14 @@ class Sandbox:
             return Miss(Reason.WORKER_CRASHED, f"{name}: worker died ({exc})"[:300])
         except MemoryError:
             return Miss(Reason.WORKER_CRASHED, f"{name}: worker memory limit reached")
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a bug of ours, kept as a value for the caller
             # The functions run here turn every input error into a Miss themselves: an
-            # exception that still escapes is a bug, so it is logged loudly, with its trace.
-            log.exception("%s raised in its worker", name)
-            return Miss(Reason.WORKER_CRASHED, f"{name}: {type(exc).__name__}: {exc}"[:300])
+            # exception that still escapes is a bug. It is logged with the worker's trace,
+            # and the item is an internal error: retryable, so it waits for the fix, and
+            # the caller fails its task after saving the rest.
+            trace = getattr(exc, "traceback", "") or ""
+            log.error("%s raised in its worker (a bug): %r\n%s", name, exc, trace)  # noqa: TRY400 - the trace that matters is the worker's, logged here
+            return Miss(Reason.INTERNAL_ERROR, f"{name}: {type(exc).__name__}: {exc}"[:300])
 
     def close(self) -> None:
         """Let running tasks finish, then stop the workers."""

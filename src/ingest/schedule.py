@@ -27,8 +27,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-from ingest.models import Reason, ScheduledPoll
+from ingest.models import PollTarget, Reason, ScheduledPoll
+
+if TYPE_CHECKING:
+    from ingest.settings import Settings
 
 RATE_WEIGHT = 0.3
 HARD_FAILURE_BASE_S = 3600.0
@@ -142,3 +146,70 @@ def after_failure(
         broken=broken,
         failure_kind="soft" if soft else "hard",
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """The schedule of every feed: the defaults its own bounds fall back on."""
+
+    default_s: float  # the interval of a feed with nothing to go on yet
+    min_minutes: int
+    max_minutes: int
+    broken_after: int
+    max_retry_after_s: float = 86400.0
+
+    @classmethod
+    def of(cls, settings: Settings) -> Policy:
+        """The policy the settings describe."""
+        return cls(
+            default_s=settings.poll_interval_minutes * 60.0,
+            min_minutes=settings.feed_min_interval_minutes,
+            max_minutes=settings.feed_max_interval_minutes,
+            broken_after=settings.feed_broken_after,
+            max_retry_after_s=settings.max_retry_after_s,
+        )
+
+    def _state(self, target: PollTarget) -> tuple[FeedTiming, Bounds]:
+        bounds = Bounds.for_feed(
+            fixed_minutes=target.interval_minutes,
+            min_minutes=target.min_interval_minutes,
+            max_minutes=target.max_interval_minutes,
+            default_min_minutes=self.min_minutes,
+            default_max_minutes=self.max_minutes,
+        )
+        timing = FeedTiming(
+            interval_s=target.poll_interval_s,
+            new_per_hour=target.new_per_hour,
+            last_success_at=target.last_success_at,
+            consecutive_failures=target.consecutive_failures,
+        )
+        return timing, bounds
+
+    def after_success(
+        self,
+        target: PollTarget,
+        *,
+        now: datetime,
+        new_items: int,
+        entries: int,
+        ttl_minutes: int | None = None,
+        max_age_s: float | None = None,
+    ) -> ScheduledPoll:
+        """:func:`after_success` for one feed."""
+        timing, bounds = self._state(target)
+        return after_success(
+            timing, bounds, now=now, new_items=new_items, entries=entries,
+            default_s=self.default_s, ttl_s=ttl_minutes * 60.0 if ttl_minutes else None,
+            max_age_s=max_age_s,
+        )  # fmt: skip
+
+    def after_failure(
+        self, target: PollTarget, *, now: datetime, reason: Reason, retry_after_s: float | None
+    ) -> ScheduledPoll:
+        """:func:`after_failure` for one feed."""
+        timing, bounds = self._state(target)
+        return after_failure(
+            timing, bounds, now=now, reason=reason, default_s=self.default_s,
+            broken_after=self.broken_after, retry_after_s=retry_after_s,
+            max_retry_after_s=self.max_retry_after_s,
+        )  # fmt: skip

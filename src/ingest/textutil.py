@@ -46,6 +46,20 @@ def word_count(body: str) -> int:
     return len(_WORD.findall(body))
 
 
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
+
+
+def has_unstorable(text: str) -> bool:
+    """Whether ``text`` holds a NUL byte or a lone surrogate (no database stores them)."""
+    # Fast path: ASCII without NUL is always storable; only then run the regex.
+    return "\x00" in text or (not text.isascii() and _UNSTORABLE.search(text) is not None)
+
+
+def strip_unstorable(text: str) -> str:
+    """``text`` without NUL bytes and lone surrogates."""
+    return _UNSTORABLE.sub("", text)
+
+
 def sha256_hex(data: bytes) -> str:
     """Hex SHA-256 of raw bytes."""
     return hashlib.sha256(data).hexdigest()

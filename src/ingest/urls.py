@@ -165,6 +165,11 @@ def article_id_for(canonical: str) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32]
 
 
+def entry_id_for(feed_key: str, guid: str, url: str) -> str:
+    """Stable key of a feed entry: its feed, its guid and its canonical URL."""
+    return article_id_for(f"{feed_key}\n{guid}\n{url}")
+
+
 def host_of(url: str) -> str:
     """The lower-case host of a URL (empty when it has none)."""
     try:

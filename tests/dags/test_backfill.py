@@ -22,9 +22,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, update
 
-from ingest import warehouse as wh
 from ingest.pipeline import run_once
 from ingest.settings import load_settings
+from ingest.store import engine as db
+from ingest.store import schema as wh
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
 
@@ -64,9 +65,9 @@ def _load_three_hours_ago(home, feeds, url):
         home=home, page_deadline_s=2.0, warehouse_url=url, allow_loopback=True,
         politeness_delay_s=0.2,
     )  # fmt: skip
-    engine = wh.make_engine(url)
+    engine = db.make_engine(url)
     run_once(engine, settings, feeds)
-    with wh.transaction(engine) as conn:
+    with db.transaction(engine) as conn:
         for article_id, fetched_at in conn.execute(
             select(wh.articles.c.article_id, wh.articles.c.fetched_at)
         ).all():

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from ingest import warehouse as wh
+from ingest.store import engine as db
+from ingest.store import schema as wh
 from ingest.urls import article_id_for, canonical_url
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
@@ -38,7 +39,7 @@ def ingest_env(request, tmp_path_factory, demo_site):
         mp = stack.enter_context(pytest.MonkeyPatch.context())
         for key, value in env.items():
             mp.setenv(key, value)
-        engine = wh.make_engine(url)
+        engine = db.make_engine(url)
         stack.callback(engine.dispose)
         yield home, engine
 

@@ -1,5 +1,7 @@
 from datetime import UTC, datetime
 
+import pytest
+
 from ingest.models import Miss, ParsedFeed, Reason
 from ingest.parse import parse_feed
 
@@ -81,3 +83,75 @@ def test_entry_cap_is_honoured():
     result = parse_feed(body, FEED_URL, max_entries=10)
     assert isinstance(result, ParsedFeed)
     assert len(result.entries) == 10
+
+
+def rss_of(n: int, *, extra: str = "") -> bytes:
+    items = "".join(
+        f"<item><title>Story {i}</title><link>https://fixture.example/{i}</link>"
+        f"<guid>g{i}</guid><pubDate>Fri, 20 Nov 2026 06:30:00 +0000</pubDate></item>"
+        for i in range(n)
+    )
+    return f'<?xml version="1.0" encoding="utf-8"?>{extra}<rss version="2.0"><channel><title>T</title>{items}</channel></rss>'.encode()
+
+
+def atom_of(n: int) -> bytes:
+    entries = "".join(
+        f'<entry><id>urn:e{i}</id><title>Story {i}</title><link href="https://fixture.example/{i}"/>'
+        "<updated>2026-11-20T06:30:00Z</updated></entry>"
+        for i in range(n)
+    )
+    return f'<feed xmlns="http://www.w3.org/2005/Atom"><title>T</title>{entries}</feed>'.encode()
+
+
+def rdf_of(n: int) -> bytes:
+    items = "".join(
+        f'<item rdf:about="https://fixture.example/{i}"><title>Story {i}</title>'
+        f"<link>https://fixture.example/{i}</link></item>"
+        for i in range(n)
+    )
+    return (
+        '<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" '
+        'xmlns="http://purl.org/rss/1.0/"><channel rdf:about="https://fixture.example/">'
+        f"<title>T</title></channel>{items}</rdf:RDF>"
+    ).encode()
+
+
+@pytest.mark.parametrize("make", [rss_of, atom_of, rdf_of], ids=["rss", "atom", "rdf"])
+def test_a_long_feed_is_cut_to_its_first_entries_before_feedparser_reads_it(make):
+    from ingest.parse import _first_entries
+
+    body, listed = _first_entries(make(300), 7)
+    assert listed == 300
+    assert body.count(b"Story ") == 7  # the rest never reaches feedparser
+    result = parse_feed(make(300), FEED_URL, max_entries=7)
+    assert [e.link for e in result.entries] == [f"https://fixture.example/{i}" for i in range(7)]
+    assert result.warnings == (Reason.FEED_TRUNCATED,)
+    assert result.warning == "feed_truncated: 300 entries; the first 7 read"
+
+
+def test_a_feed_within_the_limit_is_not_rewritten():
+    from ingest.parse import _first_entries
+
+    assert _first_entries(rss_of(7), 7) is None
+    assert len(parse_feed(rss_of(7), FEED_URL, max_entries=7).entries) == 7
+
+
+def test_a_long_feed_that_is_not_well_formed_is_still_read_by_feedparser():
+    from ingest.parse import _first_entries
+
+    broken = rss_of(40).replace(b"</channel></rss>", b"")  # cut off mid-download
+    assert _first_entries(broken, 5) is None  # lxml refuses it: nothing is cut here
+    result = parse_feed(broken, FEED_URL, max_entries=5)
+    assert len(result.entries) == 5
+    assert Reason.FEED_TRUNCATED in result.warnings and Reason.FEED_RECOVERED in result.warnings
+
+
+def test_cutting_a_feed_expands_and_fetches_no_entity():
+    from ingest.parse import _first_entries
+
+    doctype = '<!DOCTYPE rss [<!ENTITY lol "lol"><!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
+    body = rss_of(20, extra=doctype).replace(b"Story 1<", b"Story 1 &lol;&xxe;<")
+    cut, listed = _first_entries(body, 3)
+    assert listed == 20
+    assert b"root:" not in cut
+    assert b"&lol;" in cut and b"&xxe;" in cut  # references left as they were

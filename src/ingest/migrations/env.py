@@ -1,9 +1,9 @@
-"""Alembic environment: runs on the connection handed over by ingest.warehouse.upgrade."""
+"""Alembic environment: runs on the connection handed over by ingest.store.engine.upgrade."""
 
 from alembic import context
 from sqlalchemy import create_engine
 
-from ingest.warehouse import metadata
+from ingest.store.schema import metadata
 
 connection = context.config.attributes.get("connection")
 if connection is None:

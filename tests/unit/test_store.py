@@ -9,9 +9,14 @@ from sqlalchemy import func, inspect, select, text
 from sqlalchemy.exc import StatementError
 
 from helpers import article, load
-from ingest import warehouse as wh
 from ingest.errors import WarehouseError, WarehouseUnavailable
-from ingest.models import EntryState, FeedEntry, FeedSpec, Fetched, Reason, ScheduledPoll
+from ingest.models import EntryState, FeedEntry, FeedSpec, Reason, ScheduledPoll
+from ingest.outcomes import FetchRecord, PageFailed, Polled, PollFailed, QueuedEntry
+from ingest.store import engine as db
+from ingest.store import feeds as store_feeds
+from ingest.store import queue, reports, staging
+from ingest.store import schema as wh
+from ingest.urls import entry_id_for
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 SPECS = [
@@ -37,10 +42,10 @@ def test_migrations_create_exactly_the_declared_schema(engine):
 
 
 def test_upgrade_is_idempotent(engine):
-    wh.upgrade(engine)
+    db.upgrade(engine)
     with engine.connect() as conn:
         version = conn.execute(text("select version_num from alembic_version")).scalar_one()
-    assert version == wh.head_revision()
+    assert version == db.head_revision()
 
 
 @pytest.mark.sqlite_only
@@ -52,7 +57,7 @@ def test_sqlite_runs_in_wal_mode_with_busy_timeout(engine):
 
 def test_errors_do_not_show_row_data(engine):
     secret = "row-data-that-must-not-leak"
-    with pytest.raises(WarehouseError) as info, wh.transaction(engine) as conn:
+    with pytest.raises(WarehouseError) as info, db.transaction(engine) as conn:
         conn.execute(
             wh.feeds.insert().values(feed_key=secret, url=None, created_at=T0, updated_at=T0)
         )
@@ -63,8 +68,8 @@ def test_errors_do_not_show_row_data(engine):
 
 
 def test_sync_feeds_upserts_and_disables_removed(engine):
-    wh.sync_feeds(engine, SPECS, T0)
-    wh.sync_feeds(engine, SPECS[:1], T0 + timedelta(hours=1))
+    store_feeds.sync(engine, SPECS, T0)
+    store_feeds.sync(engine, SPECS[:1], T0 + timedelta(hours=1))
     by_key = {r["feed_key"]: r for r in rows(engine, wh.feeds)}
     assert by_key["a"]["enabled"] is True
     assert by_key["a"]["tags"] == ["x"]
@@ -73,24 +78,32 @@ def test_sync_feeds_upserts_and_disables_removed(engine):
     assert by_key["a"]["created_at"] == T0
 
 
+def polled(target, at, plan, *, etag='"e"', seen=0, new=0):
+    record = FetchRecord("feed", target.url, at, status=200, bytes=6)
+    return Polled(
+        feed_key=target.key, at=at, fetch=record, status=200, etag=etag, last_modified=None,
+        body_hash="h", ttl_minutes=None, plan=plan, seen=seen, new=new,
+    )  # fmt: skip
+
+
 def test_due_feeds_respect_next_due_and_backoff(engine):
-    wh.sync_feeds(engine, SPECS, T0)
-    targets = wh.due_feeds(engine, T0)
+    store_feeds.sync(engine, SPECS, T0)
+    targets = store_feeds.due(engine, T0)
     assert [t.key for t in targets] == ["a", "b"]
-    fetched = Fetched("u", "u", 200, "application/rss+xml", b"<rss/>", "h", '"e"', None, 0.1)
     success = ScheduledPoll(due_at=T0 + timedelta(minutes=15), interval_s=900, new_per_hour=2.0)
-    wh.record_poll_success(engine, targets[0], fetched, now=T0, plan=success, seen=3, new=2)
+    store_feeds.save_polls(engine, [polled(targets[0], T0, success, seen=3, new=2)], "r")
     for n in (1, 2, 3):
         failure = ScheduledPoll(
             due_at=T0 + timedelta(minutes=40), interval_s=600, new_per_hour=None,
             consecutive_failures=n, broken=n == 3, failure_kind="soft",
         )  # fmt: skip
-        wh.record_poll_failure(
-            engine, targets[1], now=T0 + timedelta(seconds=n), plan=failure,
-            reason=Reason.SERVER_ERROR, detail="HTTP 503", status=503,
+        failed = PollFailed(
+            targets[1].key, T0 + timedelta(seconds=n), Reason.SERVER_ERROR, "HTTP 503",
+            status=503, plan=failure,
         )  # fmt: skip
-    assert wh.due_feeds(engine, T0 + timedelta(minutes=14)) == []
-    assert [t.key for t in wh.due_feeds(engine, T0 + timedelta(minutes=15))] == ["a"]
+        store_feeds.save_polls(engine, [failed], "r")
+    assert store_feeds.due(engine, T0 + timedelta(minutes=14)) == []
+    assert [t.key for t in store_feeds.due(engine, T0 + timedelta(minutes=15))] == ["a"]
     by_key = {r["feed_key"]: r for r in rows(engine, wh.feeds)}
     assert by_key["b"]["next_due_at"] == T0 + timedelta(minutes=40)
     assert by_key["b"]["last_error"] == "http_5xx: HTTP 503"
@@ -98,70 +111,91 @@ def test_due_feeds_respect_next_due_and_backoff(engine):
     assert by_key["a"]["etag"] == '"e"'
     assert (by_key["a"]["items_seen"], by_key["a"]["items_new"]) == (3, 2)
     assert (by_key["a"]["poll_interval_s"], by_key["a"]["new_per_hour"]) == (900, 2.0)
-    [a, b] = wh.due_feeds(engine, T0 + timedelta(days=1))  # the state comes back to the poller
+    [a, b] = store_feeds.due(engine, T0 + timedelta(days=1))  # the state comes back to the poller
     assert (a.poll_interval_s, a.new_per_hour, a.last_success_at) == (900, 2.0, T0)
     assert b.consecutive_failures == 3
     # a success clears the broken flag
-    wh.record_poll_success(
-        engine, b, fetched, now=T0 + timedelta(hours=1), plan=success, seen=0, new=0
-    )
+    store_feeds.save_polls(engine, [polled(b, T0 + timedelta(hours=1), success)], "r")
     row = {r["feed_key"]: r for r in rows(engine, wh.feeds)}["b"]
     assert (row["broken"], row["broken_since"], row["consecutive_failures"]) == (False, None, 0)
+    assert rows(engine, wh.fetch_log)  # each poll left its line in the fetch log
+
+
+def test_a_feed_that_met_a_bug_stays_due_and_is_not_counted_as_failing(engine):
+    store_feeds.sync(engine, SPECS, T0)
+    [a, _] = store_feeds.due(engine, T0)
+    store_feeds.save_polls(
+        engine, [PollFailed(a.key, T0, Reason.INTERNAL_ERROR, "ZeroDivisionError: boom")], "r"
+    )
+    row = {r["feed_key"]: r for r in rows(engine, wh.feeds)}["a"]
+    assert (row["consecutive_failures"], row["broken"], row["next_due_at"]) == (0, False, None)
+    assert row["last_error"] == "internal_error: ZeroDivisionError: boom"
+    assert [t.key for t in store_feeds.due(engine, T0)] == ["a", "b"]  # still due
 
 
 def entry(guid, link):
     return FeedEntry(guid=guid, link=link, title=guid, published=T0)
 
 
+def queued(feed_key, guid, link, url):
+    return QueuedEntry(entry(guid, link), url, entry_id_for(feed_key, guid, url))
+
+
+def insert(engine, feed_key, batch, run_id):
+    with db.transaction(engine) as conn:
+        return queue.insert_entries(conn, feed_key, batch, run_id=run_id, now=T0)
+
+
 def test_record_entries_counts_new_once_and_links_known_urls(engine):
-    wh.sync_feeds(engine, SPECS, T0)
+    store_feeds.sync(engine, SPECS, T0)
     stored = article("https://a.example/old", "old body")
     load(engine, "r0", [stored], now=T0)
     batch = [
-        (entry("1", "https://a.example/new"), "https://a.example/new"),
-        (entry("2", "https://a.example/old?utm_source=x"), "https://a.example/old"),
+        queued("a", "1", "https://a.example/new", "https://a.example/new"),
+        queued("a", "2", "https://a.example/old?utm_source=x", "https://a.example/old"),
     ]
-    assert wh.record_entries(engine, "a", batch, run_id="r1", now=T0) == 2
-    assert wh.record_entries(engine, "a", batch, run_id="r2", now=T0) == 0
+    assert insert(engine, "a", batch, "r1") == 2
+    assert insert(engine, "a", batch, "r2") == 0
+    assert queue.known_entry_ids(engine, [b.entry_id for b in batch]) == {b.entry_id for b in batch}
     states = {r["guid"]: (r["state"], r["article_id"]) for r in rows(engine, wh.feed_entries)}
     assert states["1"] == (EntryState.PENDING, None)
     assert states["2"] == (EntryState.KNOWN, stored.article_id)
-    jobs = wh.pending_jobs(engine, limit=10, max_attempts=3)
+    jobs = queue.pending_jobs(engine, limit=10, max_attempts=3)
     assert [j.canonical_url for j in jobs] == ["https://a.example/new"]
 
 
 def test_soft_failures_retry_then_fail_hard_failures_fail_at_once(engine):
-    wh.sync_feeds(engine, SPECS, T0)
+    store_feeds.sync(engine, SPECS, T0)
     batch = [
-        (entry("1", "https://a.example/flaky"), "https://a.example/flaky"),
-        (entry("2", "https://a.example/gone"), "https://a.example/gone"),
+        queued("a", "1", "https://a.example/flaky", "https://a.example/flaky"),
+        queued("a", "2", "https://a.example/gone", "https://a.example/gone"),
+        queued("a", "3", "https://a.example/bug", "https://a.example/bug"),
     ]
-    wh.record_entries(engine, "a", batch, run_id="r", now=T0)
-    jobs = {j.canonical_url: j for j in wh.pending_jobs(engine, limit=10, max_attempts=2)}
-    wh.mark_failed_jobs(
-        engine,
-        [
-            (jobs["https://a.example/flaky"], Reason.TIMEOUT, "slow"),
-            (jobs["https://a.example/gone"], Reason.NOT_FOUND, "HTTP 404"),
-        ],
-        run_id="r",
-        max_attempts=2,
-    )
-    assert [j.canonical_url for j in wh.pending_jobs(engine, limit=10, max_attempts=2)] == [
-        "https://a.example/flaky"
+    insert(engine, "a", batch, "r")
+    jobs = {j.canonical_url: j for j in queue.pending_jobs(engine, limit=10, max_attempts=2)}
+    flaky = PageFailed(jobs["https://a.example/flaky"], Reason.TIMEOUT, "slow")
+    bug = PageFailed(jobs["https://a.example/bug"], Reason.INTERNAL_ERROR, "KeyError: x")
+    queue.save_pages(
+        engine, "r",
+        [flaky, PageFailed(jobs["https://a.example/gone"], Reason.NOT_FOUND, "HTTP 404"), bug],
+        max_attempts=2, now=T0,
+    )  # fmt: skip
+    assert sorted(j.canonical_url for j in queue.pending_jobs(engine, limit=10, max_attempts=2)) == [
+        "https://a.example/bug", "https://a.example/flaky"
+    ]  # fmt: skip
+    for _ in range(3):  # a bug uses no attempt, however many runs it lasts
+        queue.save_pages(engine, "r", [flaky, bug], max_attempts=2, now=T0)
+    assert [j.canonical_url for j in queue.pending_jobs(engine, limit=10, max_attempts=2)] == [
+        "https://a.example/bug"
     ]
-    wh.mark_failed_jobs(
-        engine,
-        [(jobs["https://a.example/flaky"], Reason.TIMEOUT, "slow")],
-        run_id="r",
-        max_attempts=2,
-    )
-    assert wh.pending_jobs(engine, limit=10, max_attempts=2) == []
     failed = {
         r["guid"]: (r["state"], r["last_error"], r["attempts"])
         for r in rows(engine, wh.feed_entries)
     }
-    assert failed == {"1": ("failed", "timeout", 2), "2": ("failed", "http_404", 1)}
+    assert failed == {
+        "1": ("failed", "timeout", 2), "2": ("failed", "http_404", 1),
+        "3": ("pending", "internal_error", 0),
+    }  # fmt: skip
 
 
 def test_loading_twice_writes_nothing_the_second_time(engine):
@@ -199,11 +233,11 @@ def test_a_run_loads_once_even_when_retried(engine):
 
 def test_staging_round_trip_preserves_the_article(engine):
     a = article("https://a.example/ü?q=1", "Körper\nzwei", published=T0)
-    wh.stage(engine, "run-1", [("https://a.example/queue", a)], T0)
-    wh.stage(engine, "run-1", [("https://a.example/queue", a)], T0)
-    assert wh.staged_articles(engine, "run-1") == [("https://a.example/queue", a)]
+    staging.stage_articles(engine, "run-1", [("https://a.example/queue", a)], T0)
+    staging.stage_articles(engine, "run-1", [("https://a.example/queue", a)], T0)
+    assert staging.staged_articles(engine, "run-1") == [("https://a.example/queue", a)]
     load(engine, "run-1", [a], now=T0)
-    assert wh.staged_articles(engine, "run-1") == []
+    assert staging.staged_articles(engine, "run-1") == []
 
 
 def test_datetimes_come_back_aware_utc(engine):
@@ -213,7 +247,7 @@ def test_datetimes_come_back_aware_utc(engine):
     assert row["published_at"] == datetime(2026, 1, 1, 9, tzinfo=UTC)
     assert row["published_at"].tzinfo is not None
     naive = datetime(2026, 1, 1)  # noqa: DTZ001 - the point of the test
-    with pytest.raises(StatementError, match="naive"), wh.transaction(engine) as conn:
+    with pytest.raises(StatementError, match="naive"), db.transaction(engine) as conn:
         conn.execute(wh.articles.update().values(published_at=naive))
 
 
@@ -243,12 +277,12 @@ def test_a_row_that_cannot_be_stored_is_rejected_alone(engine):
     ],
 )
 def test_url_from_connection(fields, expected):
-    assert wh.url_from_connection(*fields) == expected
+    assert db.url_from_connection(*fields) == expected
 
 
 def test_url_from_unknown_connection_type():
     with pytest.raises(WarehouseError):
-        wh.url_from_connection("mysql", "h")
+        db.url_from_connection("mysql", "h")
 
 
 def test_a_failed_connection_never_shows_the_password(caplog):
@@ -260,22 +294,22 @@ def test_a_failed_connection_never_shows_the_password(caplog):
     secret = "s3cret-Passw0rd"
     for url in (f"postgresql://ingest:{secret}@127.0.0.1:{port}/news",
                 f"postgresql+psycopg://ingest:{secret}@127.0.0.1:{port}/news"):  # fmt: skip
-        engine = wh.make_engine(url)
+        engine = db.make_engine(url)
         assert secret not in repr(engine.url)
         assert secret not in str(engine)
-        with pytest.raises(WarehouseUnavailable) as info, wh.transaction(engine):
+        with pytest.raises(WarehouseUnavailable) as info, db.transaction(engine):
             pass
         assert secret not in str(info.value)
         assert "connection" in str(info.value).lower()
         with pytest.raises(WarehouseUnavailable) as info:
-            wh.counts(engine)
+            reports.counts(engine)
         assert secret not in str(info.value)
     assert secret not in caplog.text
 
 
 def test_upgrade_from_the_first_revision_keeps_data(warehouse_url):
-    engine = wh.make_engine(warehouse_url)
-    wh.upgrade(engine, "0001")
+    engine = db.make_engine(warehouse_url)
+    db.upgrade(engine, "0001")
     with engine.begin() as conn:  # rows as revision 0001 knew them
         for key in ("a", "b"):
             conn.execute(
@@ -286,15 +320,15 @@ def test_upgrade_from_the_first_revision_keeps_data(warehouse_url):
                 ),
                 {"k": key, "u": f"http://example.org/{key}.xml", "t": True, "now": T0},
             )
-    wh.upgrade(engine)  # every later revision, on top of data
-    targets = wh.due_feeds(engine, T0)
+    db.upgrade(engine)  # every later revision, on top of data
+    targets = store_feeds.due(engine, T0)
     assert [t.key for t in targets] == ["a", "b"]
     assert [t.consecutive_failures for t in targets] == [2, 2]
-    health = wh.feed_health(engine)
+    health = reports.feed_health(engine)
     assert [(h["feed_key"], h["broken"]) for h in health] == [("a", False), ("b", False)]
     with engine.connect() as conn:
         head = conn.execute(text("select version_num from alembic_version")).scalar_one()
-    assert head == wh.head_revision()
+    assert head == db.head_revision()
     engine.dispose()
 
 
@@ -303,7 +337,7 @@ def test_large_text_columns_compress_with_lz4_on_postgresql(engine):
     if engine.dialect.name != "postgresql":
         with engine.connect() as conn:  # a no-op revision on SQLite, but it is applied
             head = conn.execute(text("select version_num from alembic_version")).scalar_one()
-        assert head == wh.head_revision() >= "0002"
+        assert head == db.head_revision() >= "0002"
         return
     with engine.connect() as conn:
         methods = dict(
@@ -317,7 +351,7 @@ def test_large_text_columns_compress_with_lz4_on_postgresql(engine):
         )
     assert methods == {"articles.body": "l", "article_staging.payload": "l"}
     with engine.begin() as conn:  # and the downgrade puts pglz back
-        config = wh._alembic_config()
+        config = db._alembic_config()
         config.attributes["connection"] = conn
         command.downgrade(config, "0001")
         back = conn.execute(

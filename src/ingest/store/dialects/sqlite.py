@@ -1,0 +1,145 @@
+"""SQLite: WAL and a busy timeout, write transactions that lock at BEGIN, IN-list chunks.
+
+Every write transaction starts with ``BEGIN IMMEDIATE``, so it holds the database's one
+write lock from its first statement: two writers queue on the busy timeout instead of
+failing to upgrade a read lock ("database is locked"), and that lock is also the writer
+lock of :func:`ingest.store.engine.locked`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    Row,
+    Select,
+    Table,
+    bindparam,
+    create_engine,
+    event,
+    update,
+)
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from ingest.models import EntryState
+from ingest.store import dialects
+from ingest.store.dialects import Link
+from ingest.store.rows import upsert_articles
+from ingest.store.schema import articles, feed_entries
+
+
+def _pragmas(dbapi_conn: Any, busy_timeout_ms: int) -> None:  # noqa: ANN401 - DB-API object
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _begin(conn: Connection) -> None:
+    mode = "IMMEDIATE" if conn.get_execution_options().get("ingest_write") else "DEFERRED"
+    conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+class SQLite:
+    """The embedded default: one file, one writer at a time."""
+
+    name = "sqlite"
+
+    def create_engine(self, url: URL, *, busy_timeout_ms: int) -> Engine:
+        """An engine with WAL, the busy timeout and eager write locks."""
+        if url.database and url.database != ":memory:":
+            Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url,
+            hide_parameters=True,
+            connect_args={"timeout": busy_timeout_ms / 1000, "isolation_level": None},
+        )
+        event.listen(engine, "connect", lambda conn, _rec: _pragmas(conn, busy_timeout_ms))
+        event.listen(engine, "begin", _begin)
+        return engine
+
+    def connection_url(
+        self,
+        *,
+        host: str | None,
+        database: str | None,
+        user: str | None,
+        password: str | None,
+        port: int | None,
+    ) -> URL:
+        """The file named by the host field (or the schema field); none: in memory."""
+        del user, password, port
+        return URL.create("sqlite", database=host or database or None)
+
+    def is_transient(self, exc: DBAPIError, sqlstate: str | None, primary: str) -> bool:
+        """A lock held past the busy timeout."""
+        del sqlstate
+        return isinstance(exc, OperationalError) and ("locked" in primary or "busy" in primary)
+
+    def insert(self, table: Table) -> Any:  # noqa: ANN401 - SQLite's Insert
+        """SQLite's INSERT (with ``ON CONFLICT``)."""
+        return sqlite.insert(table)
+
+    def lock_writers(self, conn: Connection) -> None:
+        """Nothing to take: the transaction began IMMEDIATE, holding the write lock."""
+        del conn
+
+    def rows_where_in(
+        self, conn: Connection, query: Select[Any], column: Column[Any], values: Sequence[Any]
+    ) -> list[Row[Any]]:
+        """IN lists of at most :data:`~ingest.store.dialects.WRITE_CHUNK` values."""
+        found: list[Row[Any]] = []
+        for chunk in dialects.chunks(list(values)):
+            found.extend(conn.execute(query.where(column.in_(chunk))).all())
+        return found
+
+    def write_articles(
+        self,
+        conn: Connection,
+        new: Sequence[Mapping[str, Any]],
+        changed: Sequence[Mapping[str, Any]],
+    ) -> None:
+        """One upsert statement, executed for chunks of rows in key order."""
+        rows = sorted([*new, *changed], key=lambda r: r["article_id"])
+        if not rows:
+            return
+        upsert = upsert_articles(sqlite.insert(articles), list(rows[0]))
+        for chunk in dialects.write_chunks(rows):
+            conn.execute(upsert, list(chunk))  # executemany: compiled once
+
+    def link_entries(self, conn: Connection, links: Sequence[Link], run_id: str) -> None:
+        """One UPDATE, executed for chunks of links."""
+        stmt = (
+            update(feed_entries)
+            .where(
+                feed_entries.c.canonical_url == bindparam("b_queue_url"),
+                feed_entries.c.state == EntryState.PENDING.value,
+            )
+            .values(
+                state=bindparam("b_state"),
+                article_id=bindparam("b_article_id"),
+                duplicate_kind=bindparam("b_kind"),
+                last_error=bindparam("b_error"),
+                last_error_detail=bindparam("b_detail"),
+                last_run_id=run_id,
+            )
+        )
+        params = [
+            {
+                "b_queue_url": queue_url, "b_state": state, "b_article_id": article_id,
+                "b_kind": kind, "b_error": error.split(":", 1)[0] if error else None,
+                "b_detail": error,
+            }
+            for queue_url, state, article_id, kind, error in links
+        ]  # fmt: skip
+        for chunk in dialects.chunks(params):
+            conn.execute(stmt, list(chunk))

@@ -1,0 +1,149 @@
+"""Engines, transactions, safe database errors, migrations and the one writer lock.
+
+Every read goes through :func:`reading` and every write through :func:`transaction` (or
+:func:`locked`, for writers of ``articles`` and the story clusters), so a database error
+always leaves the store as a :class:`~ingest.errors.WarehouseError` whose message carries
+no row data and no credentials: :class:`~ingest.errors.WarehouseUnavailable` when retrying
+may succeed (a dropped connection, a lock held too long).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import DBAPIError
+
+from ingest.errors import WarehouseError, WarehouseUnavailable
+from ingest.store import dialects
+
+MIGRATIONS_DIR = Path(__file__).parents[1] / "migrations"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def make_engine(url: str, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> Engine:
+    """An Engine for a warehouse URL (``sqlite:///...`` or ``postgresql://...``).
+
+    SQLite gets WAL, a busy timeout and eager write locks; ``postgresql://`` URLs use
+    psycopg 3. Statement parameters never appear in errors or logs.
+    """
+    parsed = make_url(url)
+    return dialects.for_name(parsed.get_backend_name()).create_engine(
+        parsed, busy_timeout_ms=busy_timeout_ms
+    )
+
+
+def url_from_connection(
+    conn_type: str,
+    host: str | None,
+    schema: str | None = None,
+    login: str | None = None,
+    password: str | None = None,
+    port: int | None = None,
+) -> str:
+    """A SQLAlchemy URL from the fields of a connection (sqlite or postgres)."""
+    kind = (conn_type or "").lower()
+    try:
+        dialect = dialects.for_name({"postgres": "postgresql"}.get(kind, kind))
+    except WarehouseError:
+        raise WarehouseError(f"unsupported warehouse connection type {conn_type!r}") from None
+    return dialect.connection_url(
+        host=host or None, database=schema or None, user=login or None,
+        password=password or None, port=port or None,
+    ).render_as_string(hide_password=False)  # fmt: skip
+
+
+def sanitised(exc: DBAPIError, backend: str) -> WarehouseError:
+    """A database error without row data or credentials, safe to log.
+
+    PostgreSQL's DETAIL ("Failing row contains (...)") and the statement's parameters are
+    dropped; the primary message, SQLSTATE and error class stay.
+    """
+    orig = exc.orig
+    diag = getattr(orig, "diag", None)
+    primary = getattr(diag, "message_primary", None) or (
+        str(orig).splitlines()[0] if orig is not None else ""
+    )
+    sqlstate = getattr(orig, "sqlstate", None)
+    kind = type(orig).__name__ if orig is not None else type(exc).__name__
+    message = f"{kind}{f' [{sqlstate}]' if sqlstate else ''}: {primary}"[:500]
+    transient = exc.connection_invalidated or dialects.for_name(backend).is_transient(
+        exc, sqlstate, primary
+    )
+    return WarehouseUnavailable(message) if transient else WarehouseError(message)
+
+
+@contextmanager
+def reading(engine: Engine) -> Iterator[Connection]:
+    """A read-only connection; errors come out sanitised, like :func:`transaction`'s."""
+    try:
+        with engine.connect() as conn:
+            yield conn
+    except DBAPIError as exc:
+        raise sanitised(exc, engine.dialect.name) from None
+
+
+@contextmanager
+def transaction(engine: Engine) -> Iterator[Connection]:
+    """One write transaction; committed on success, rolled back on any error.
+
+    Database errors come out as :class:`WarehouseError` (or ``WarehouseUnavailable`` when
+    the connection failed), with a message that carries no row data.
+    """
+    try:
+        with engine.connect() as conn:
+            conn.execution_options(ingest_write=True)
+            with conn.begin():
+                yield conn
+    except DBAPIError as exc:
+        raise sanitised(exc, engine.dialect.name) from None
+
+
+@contextmanager
+def locked(engine: Engine) -> Iterator[Connection]:
+    """A write transaction holding the writer lock: one at a time, on every backend.
+
+    Loads, clustering and re-keying take it, so each of their decisions sees every
+    committed article and two of them never decide at once (an advisory lock on
+    PostgreSQL; on SQLite every write transaction already holds the database's lock).
+    """
+    with transaction(engine) as conn:
+        dialects.of(conn).lock_writers(conn)
+        yield conn
+
+
+def _alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return config
+
+
+def head_revision() -> str:
+    """The newest migration's revision id."""
+    from alembic.script import ScriptDirectory  # noqa: PLC0415 - rarely needed
+
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    if head is None:  # pragma: no cover - the package ships its migrations
+        raise WarehouseError("no migrations found")
+    return head
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Apply the Alembic migrations up to ``revision`` (idempotent)."""
+    config = _alembic_config()
+    with reading(engine) as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, revision)
+        if conn.in_transaction():
+            conn.commit()
+
+
+__all__ = [
+    "head_revision", "locked", "make_engine", "reading", "sanitised", "transaction",
+    "upgrade", "url_from_connection",
+]  # fmt: skip

@@ -1,0 +1,178 @@
+"""Feed state: the registry synced into ``feeds``, what is due, and what each poll found.
+
+:func:`save_polls` records a shard's poll outcomes in one transaction: each feed's
+validators, counters, health and next poll, the entries it queued, and the fetch log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, or_, select, update
+
+from ingest.errors import ConfigError
+from ingest.models import FeedSpec, PollTarget
+from ingest.outcomes import Polled, PollFailed, PollOutcome
+from ingest.store import dialects, queue, staging
+from ingest.store.engine import reading, transaction
+from ingest.store.schema import feeds
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection, Engine
+
+
+def sync(engine: Engine, specs: Sequence[FeedSpec], now: datetime) -> int:
+    """Make the ``feeds`` table match the registry; feeds no longer listed are disabled.
+
+    A feed key is a permanent id (entries and articles refer to it): a URL already
+    registered under another key is a configuration error, not a silent rename.
+    """
+    with transaction(engine) as conn:
+        registered = dict(conn.execute(select(feeds.c.url, feeds.c.feed_key)).all())
+        moved = [
+            f"{s.url} is registered as {registered[s.url]!r}, not {s.key!r}"
+            for s in specs
+            if registered.get(s.url, s.key) != s.key
+        ]
+        if moved:
+            raise ConfigError(
+                "feed keys are permanent ids; keep the old key (or give the feed a new URL): "
+                + "; ".join(moved)
+            )
+        dialect = dialects.of(conn)
+        for spec in sorted(specs, key=lambda s: s.key):
+            values = {
+                "url": spec.url,
+                "title": spec.title,
+                "site": spec.site,
+                "enabled": spec.enabled,
+                "tags": list(spec.tags),
+                "language": spec.language,
+                "interval_minutes": spec.interval_minutes,
+                "min_interval_minutes": spec.min_interval_minutes,
+                "max_interval_minutes": spec.max_interval_minutes,
+            }
+            stmt = dialect.insert(feeds).values(
+                feed_key=spec.key, created_at=now, updated_at=now, **values
+            )
+            changed = or_(*(feeds.c[k].is_distinct_from(stmt.excluded[k]) for k in values))
+            conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[feeds.c.feed_key],
+                    set_={**{k: stmt.excluded[k] for k in values}, "updated_at": now},
+                    where=changed,
+                )
+            )
+        conn.execute(
+            update(feeds)
+            .where(feeds.c.feed_key.not_in([s.key for s in specs]), feeds.c.enabled.is_(True))
+            .values(enabled=False, last_error="removed from the registry", updated_at=now)
+        )
+    return len(specs)
+
+
+def _target(row: Any) -> PollTarget:  # noqa: ANN401 - a Row of feeds
+    return PollTarget(
+        key=row.feed_key,
+        url=row.url,
+        etag=row.etag,
+        last_modified=row.last_modified,
+        body_hash=row.body_hash,
+        interval_minutes=row.interval_minutes,
+        min_interval_minutes=row.min_interval_minutes,
+        max_interval_minutes=row.max_interval_minutes,
+        poll_interval_s=row.poll_interval_s,
+        new_per_hour=row.new_per_hour,
+        last_success_at=row.last_success_at,
+        consecutive_failures=row.consecutive_failures,
+        ttl_minutes=row.ttl_minutes,
+    )
+
+
+def due(engine: Engine, at: datetime) -> list[PollTarget]:
+    """Enabled feeds whose next due time is at or before ``at``, oldest-due first."""
+    query = (
+        select(feeds)
+        .where(feeds.c.enabled.is_(True))
+        .where(or_(feeds.c.next_due_at.is_(None), feeds.c.next_due_at <= at))
+        .order_by(feeds.c.next_due_at.nulls_first(), feeds.c.feed_key)
+    )
+    with reading(engine) as conn:
+        return [_target(row) for row in conn.execute(query)]
+
+
+def targets(engine: Engine, keys: Sequence[str]) -> list[PollTarget]:
+    """Poll targets for the given feed keys (in key order)."""
+    query = select(feeds).where(feeds.c.feed_key.in_(list(keys))).order_by(feeds.c.feed_key)
+    with reading(engine) as conn:
+        return [_target(row) for row in conn.execute(query)]
+
+
+def save_polls(engine: Engine, outcomes: Sequence[PollOutcome], run_id: str) -> None:
+    """Record polls in one transaction: feed state, queued entries, fetch-log lines."""
+    if not outcomes:
+        return
+    with transaction(engine) as conn:
+        for outcome in sorted(outcomes, key=lambda o: o.feed_key):
+            if isinstance(outcome, Polled):
+                _save_success(conn, outcome, run_id)
+            else:
+                _save_failure(conn, outcome)
+        staging.append_fetches(conn, run_id, [o.fetch for o in outcomes if o.fetch is not None])
+
+
+def _save_success(conn: Connection, polled: Polled, run_id: str) -> None:
+    plan = polled.plan
+    conn.execute(
+        update(feeds)
+        .where(feeds.c.feed_key == polled.feed_key)
+        .values(
+            etag=polled.etag,
+            last_modified=polled.last_modified,
+            body_hash=polled.body_hash,
+            last_status=polled.status,
+            last_polled_at=polled.at,
+            last_success_at=polled.at,
+            consecutive_failures=0,
+            failure_kind=None,
+            broken=False,
+            broken_since=None,
+            last_error=None,
+            next_due_at=plan.due_at,
+            ttl_minutes=polled.ttl_minutes,
+            poll_interval_s=round(plan.interval_s),
+            new_per_hour=plan.new_per_hour,
+            items_seen=feeds.c.items_seen + polled.seen,
+            items_new=feeds.c.items_new + polled.new,
+            updated_at=polled.at,
+        )
+    )
+    queue.insert_entries(conn, polled.feed_key, polled.entries, run_id=run_id, now=polled.at)
+    queue.insert_refused(conn, polled.feed_key, polled.refused, run_id=run_id, now=polled.at)
+
+
+def _save_failure(conn: Connection, failed: PollFailed) -> None:
+    error = f"{failed.reason.value}: {failed.detail}"[:500]
+    common = {"last_status": failed.status, "last_polled_at": failed.at, "last_error": error,
+              "updated_at": failed.at}  # fmt: skip
+    plan = failed.plan
+    if plan is None:  # a bug of ours: noted, but the feed stays due and is not counted
+        conn.execute(update(feeds).where(feeds.c.feed_key == failed.feed_key).values(**common))
+        return
+    conn.execute(
+        update(feeds)
+        .where(feeds.c.feed_key == failed.feed_key)
+        .values(
+            **common,
+            consecutive_failures=plan.consecutive_failures,
+            failure_kind=plan.failure_kind,
+            broken=plan.broken,
+            broken_since=func.coalesce(feeds.c.broken_since, failed.at) if plan.broken else None,
+            next_due_at=plan.due_at,
+        )
+    )
+
+
+__all__ = ["due", "save_polls", "sync", "targets"]

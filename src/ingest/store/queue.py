@@ -1,0 +1,363 @@
+"""The work queue: feed entries waiting for their page, the hosts that serve them, and jobs.
+
+An entry is queued once per (feed, guid, canonical URL). A page job is one pending
+canonical URL, however many entries list it. :func:`save_pages` records a batch of page
+outcomes in one transaction: articles staged, failures counted against attempts,
+redirected pages re-queued under their new host, host states and the fetch log.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, literal, null, or_, select, update
+
+from ingest.models import EntryState, FeedEntry, HostState, PageJob, Reason
+from ingest.outcomes import (
+    FetchRecord,
+    PageExtracted,
+    PageFailed,
+    PageMoved,
+    PageOutcome,
+    QueuedEntry,
+)
+from ingest.store import dialects, staging
+from ingest.store.engine import reading, transaction
+from ingest.store.schema import articles, feed_entries, hosts
+from ingest.urls import RULES_VERSION, entry_id_for, host_of
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection, Engine
+
+_HOST_FIELDS = tuple(f.name for f in dataclasses.fields(HostState))
+
+
+# --------------------------------------------------------------------------- entries
+
+
+def known_entry_ids(engine: Engine, entry_ids: Sequence[str]) -> set[str]:
+    """Which of these entries are queued already."""
+    query = select(feed_entries.c.entry_id)
+    with reading(engine) as conn:
+        rows = dialects.of(conn).rows_where_in(conn, query, feed_entries.c.entry_id, entry_ids)
+    return {row.entry_id for row in rows}
+
+
+def articles_by_url(conn: Connection, urls: Sequence[str]) -> dict[str, str]:
+    """``canonical_url -> article_id`` of the stored articles among ``urls``."""
+    query = select(articles.c.canonical_url, articles.c.article_id)
+    rows = dialects.of(conn).rows_where_in(conn, query, articles.c.canonical_url, sorted(urls))
+    return {row.canonical_url: row.article_id for row in rows}
+
+
+def insert_entries(
+    conn: Connection, feed_key: str, entries: Sequence[QueuedEntry], *, run_id: str, now: datetime
+) -> int:
+    """Queue a feed's entries; an entry seen before only gets ``last_seen_at``.
+
+    A new entry whose canonical URL is already a stored article is linked to it at once
+    (state ``known``) and never fetched; otherwise it waits in state ``pending``. Returns
+    how many entries were new.
+    """
+    if not entries:
+        return 0
+    by_id = {e.entry_id: e for e in entries}
+    existing = {
+        row.entry_id
+        for row in dialects.of(conn).rows_where_in(
+            conn, select(feed_entries.c.entry_id), feed_entries.c.entry_id, list(by_id)
+        )
+    }
+    known = articles_by_url(conn, [e.canonical_url for i, e in by_id.items() if i not in existing])
+    dialect = dialects.of(conn)
+    new = 0
+    for entry_id in sorted(by_id):
+        queued = by_id[entry_id]
+        if entry_id in existing:
+            conn.execute(
+                update(feed_entries)
+                .where(feed_entries.c.entry_id == entry_id)
+                .values(last_seen_at=now)
+            )
+            continue
+        entry, url = queued.entry, queued.canonical_url
+        article_id = known.get(url)
+        stmt = dialect.insert(feed_entries).values(
+            entry_id=entry_id, feed_key=feed_key, guid=entry.guid, link=entry.link,
+            canonical_url=url, host=host_of(url), title=entry.title,
+            published_at=entry.published, entry_updated_at=entry.updated,
+            first_seen_at=now, last_seen_at=now,
+            state=(EntryState.KNOWN if article_id else EntryState.PENDING).value,
+            attempts=0, article_id=article_id, last_run_id=run_id,
+            url_rules_version=RULES_VERSION,
+        )  # fmt: skip
+        # RETURNING, not rowcount: psycopg reports -1 for an upsert's rowcount.
+        inserted = conn.execute(
+            stmt.on_conflict_do_nothing(index_elements=["entry_id"]).returning(
+                feed_entries.c.entry_id
+            )
+        ).first()
+        new += inserted is not None
+    return new
+
+
+def insert_refused(
+    conn: Connection,
+    feed_key: str,
+    refused: Sequence[tuple[FeedEntry, str]],
+    *,
+    run_id: str,
+    now: datetime,
+) -> None:
+    """Keep entries whose link we refuse (bad scheme, too long) as failed, with the reason."""
+    dialect = dialects.of(conn)
+    for entry, reason in refused:
+        stmt = dialect.insert(feed_entries).values(
+            entry_id=entry_id_for(feed_key, entry.guid, entry.link), feed_key=feed_key,
+            guid=entry.guid, link=entry.link[:4096], canonical_url=entry.link[:4096],
+            host=host_of(entry.link)[:255], title=entry.title, published_at=entry.published,
+            entry_updated_at=entry.updated, first_seen_at=now, last_seen_at=now,
+            state=EntryState.FAILED.value, attempts=0, last_error=reason, last_run_id=run_id,
+            url_rules_version=RULES_VERSION,
+        )  # fmt: skip
+        conn.execute(stmt.on_conflict_do_nothing(index_elements=["entry_id"]))
+
+
+# --------------------------------------------------------------------------- hosts
+
+
+def pending_hosts(
+    engine: Engine, *, max_attempts: int, at: datetime | None = None
+) -> list[tuple[str, int]]:
+    """Hosts with pages waiting to be fetched, and how many distinct pages each.
+
+    With ``at``, hosts that asked us to wait (``hosts.next_eligible_at`` after ``at``:
+    a Retry-After, an unreachable robots.txt) are left out; their pages stay pending.
+    Entries whose attempts already reach ``max_attempts`` (the setting was lowered) are
+    marked failed here rather than left pending for ever.
+    """
+    with transaction(engine) as conn:
+        conn.execute(
+            update(feed_entries)
+            .where(
+                feed_entries.c.state == EntryState.PENDING.value,
+                feed_entries.c.attempts >= max_attempts,
+            )
+            .values(state=EntryState.FAILED.value)
+        )
+    query = (
+        select(feed_entries.c.host, func.count(feed_entries.c.canonical_url.distinct()))
+        .where(feed_entries.c.state == EntryState.PENDING.value)
+        .group_by(feed_entries.c.host)
+        .order_by(feed_entries.c.host)
+    )
+    if at is not None:
+        waiting = select(hosts.c.host).where(hosts.c.next_eligible_at > at)
+        query = query.where(feed_entries.c.host.not_in(waiting))
+    with reading(engine) as conn:
+        return [(host, n) for host, n in conn.execute(query).all()]
+
+
+def host_states(engine: Engine, names: Sequence[str]) -> dict[str, HostState]:
+    """The stored state of these hosts (a host never seen gets an empty state)."""
+    states = {name: HostState(host=name) for name in names}
+    with reading(engine) as conn:
+        for row in dialects.of(conn).rows_where_in(
+            conn, select(hosts), hosts.c.host, sorted(states)
+        ):
+            states[row.host] = HostState(**{f: getattr(row, f) for f in _HOST_FIELDS})
+    return states
+
+
+def _save_host_states(conn: Connection, states: Sequence[HostState], now: datetime) -> None:
+    """Upsert host states (in host order, so concurrent savers cannot deadlock)."""
+    if not states:
+        return
+    rows = [
+        {**{f: getattr(s, f) for f in _HOST_FIELDS}, "updated_at": now}
+        for s in sorted(states, key=lambda s: s.host)
+    ]
+    stmt = dialects.of(conn).insert(hosts)
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[hosts.c.host],
+            set_={c: stmt.excluded[c] for c in rows[0] if c != "host"},
+        ),
+        rows,
+    )
+
+
+# --------------------------------------------------------------------------- jobs
+
+
+def _job(row: Any) -> PageJob:  # noqa: ANN401 - a Row with the PageJob's columns
+    return PageJob(
+        entry_id=row.entry_id, feed_key=row.feed_key, guid=row.guid, link=row.link,
+        canonical_url=row.canonical_url, title=row.title, published=row.published_at,
+        updated=row.entry_updated_at,
+    )  # fmt: skip
+
+
+def pending_jobs(
+    engine: Engine, *, limit: int, max_attempts: int, hosts: Sequence[str] | None = None
+) -> list[PageJob]:
+    """One page job per pending canonical URL, oldest first, at most ``limit``.
+
+    The job is the URL's earliest entry (a redirected entry's ``link`` is its new URL).
+    """
+    entries = feed_entries.c
+    oldest = (
+        select(entries.canonical_url, func.min(entries.first_seen_at).label("first_seen"))
+        .where(entries.state == EntryState.PENDING.value, entries.attempts < max_attempts)
+        .group_by(entries.canonical_url)
+        .order_by("first_seen", entries.canonical_url)
+        .limit(limit)
+    )
+    if hosts is not None:
+        oldest = oldest.where(entries.host.in_(list(hosts)))
+    with reading(engine) as conn:
+        urls = [row.canonical_url for row in conn.execute(oldest)]
+        rows = dialects.of(conn).rows_where_in(
+            conn,
+            select(feed_entries).where(entries.state == EntryState.PENDING.value),
+            entries.canonical_url,
+            urls,
+        )
+    jobs: dict[str, PageJob] = {}
+    for row in sorted(rows, key=lambda r: (r.first_seen_at, r.entry_id)):
+        jobs.setdefault(row.canonical_url, _job(row))
+    return [jobs[url] for url in urls if url in jobs]
+
+
+def captured_between(
+    engine: Engine, start: datetime, end: datetime, *, batch: int = 500
+) -> Iterator[list[tuple[PageJob, str, str, str | None, datetime]]]:
+    """Stored articles fetched in ``[start, end)`` with an archived page, in batches.
+
+    Each item is ``(job, final_url, raw_hash, raw_content_type, fetched_at)``; batches
+    follow ``(fetched_at, article_id)`` order, so the whole interval is covered.
+    """
+    a = articles.c
+    columns = (
+        literal("").label("entry_id"), func.coalesce(a.feed_key, "").label("feed_key"),
+        func.coalesce(a.guid, "").label("guid"), a.url.label("link"), a.canonical_url,
+        null().label("title"), a.published_at, null().label("entry_updated_at"), a.final_url,
+        a.raw_hash, a.raw_content_type, a.fetched_at, a.article_id,
+    )  # fmt: skip
+    after: tuple[datetime, str] | None = None
+    while True:
+        query = (
+            select(*columns)
+            .where(a.fetched_at >= start, a.fetched_at < end, a.raw_hash.is_not(None))
+            .order_by(a.fetched_at, a.article_id)
+            .limit(batch)
+        )
+        if after is not None:
+            query = query.where(
+                or_(a.fetched_at > after[0], (a.fetched_at == after[0]) & (a.article_id > after[1]))
+            )
+        with reading(engine) as conn:
+            rows = conn.execute(query).all()
+        if not rows:
+            return
+        yield [
+            (_job(row), row.final_url, row.raw_hash, row.raw_content_type, row.fetched_at)
+            for row in rows
+        ]
+        after = (rows[-1].fetched_at, rows[-1].article_id)
+
+
+def save_pages(
+    engine: Engine,
+    run_id: str,
+    pages: Sequence[PageOutcome],
+    *,
+    max_attempts: int,
+    robots: Sequence[FetchRecord] = (),
+    hosts_done: Sequence[HostState] = (),
+    now: datetime,
+) -> None:
+    """Record page outcomes (and the robots.txt requests, and finished hosts) at once."""
+    with transaction(engine) as conn:
+        staging.stage(
+            conn, run_id,
+            [(p.job.canonical_url, p.article) for p in pages if isinstance(p, PageExtracted)],
+            now,
+        )  # fmt: skip
+        _fail(conn, [p for p in pages if isinstance(p, PageFailed)], run_id, max_attempts)
+        _move(conn, [p for p in pages if isinstance(p, PageMoved)], run_id, max_attempts)
+        records = [*robots, *(p.fetch for p in pages if p.fetch is not None)]
+        staging.append_fetches(conn, run_id, records)
+        _save_host_states(conn, hosts_done, now)
+    # A PageDeferred changes nothing in the queue: its host waits (its state says until
+    # when), and the page keeps its attempts.
+
+
+def _fail(conn: Connection, failures: Sequence[PageFailed], run_id: str, max_attempts: int) -> None:
+    """Count page failures against their attempts, by what each reason says.
+
+    A soft reason is retried until ``max_attempts``; a hard one is failed now; a bug of
+    ours (which uses no attempt) leaves the page pending.
+    """
+    for failure in sorted(failures, key=lambda f: f.job.canonical_url):
+        where = (
+            feed_entries.c.canonical_url == failure.job.canonical_url,
+            feed_entries.c.state == EntryState.PENDING.value,
+        )
+        reason = failure.reason
+        conn.execute(
+            update(feed_entries)
+            .where(*where)
+            .values(
+                attempts=feed_entries.c.attempts + int(reason.spends_attempt),
+                last_error=reason.value,
+                last_error_detail=failure.detail[:500],
+                last_run_id=run_id,
+            )
+        )
+        if not reason.retryable:
+            conn.execute(update(feed_entries).where(*where).values(state=EntryState.FAILED.value))
+        else:
+            conn.execute(
+                update(feed_entries)
+                .where(*where, feed_entries.c.attempts >= max_attempts)
+                .values(state=EntryState.FAILED.value)
+            )
+
+
+def _move(conn: Connection, moves: Sequence[PageMoved], run_id: str, max_attempts: int) -> None:
+    """Point pending entries at the URL their page redirects to, on another host.
+
+    The page is then fetched by that host's own crawler (its politeness, its robots.txt)
+    in a later run. Each move uses an attempt, so redirects that bounce between hosts end
+    as ``failed`` after ``max_attempts``.
+    """
+    for move in sorted(moves, key=lambda m: m.job.canonical_url):
+        where = (
+            feed_entries.c.canonical_url == move.job.canonical_url,
+            feed_entries.c.state == EntryState.PENDING.value,
+        )
+        conn.execute(
+            update(feed_entries)
+            .where(*where)
+            .values(
+                link=move.target, host=host_of(move.target)[:255],
+                attempts=feed_entries.c.attempts + 1,
+                last_error=Reason.REDIRECTED_OFFSITE.value,
+                last_error_detail=move.target[:500], last_run_id=run_id,
+            )
+        )  # fmt: skip
+        conn.execute(
+            update(feed_entries)
+            .where(*where, feed_entries.c.attempts >= max_attempts)
+            .values(state=EntryState.FAILED.value)
+        )
+
+
+__all__ = [
+    "articles_by_url", "captured_between", "host_states", "insert_entries", "insert_refused",
+    "known_entry_ids", "pending_hosts", "pending_jobs", "save_pages",
+]  # fmt: skip

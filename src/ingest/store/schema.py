@@ -1,0 +1,288 @@
+"""The warehouse tables: the product's public interface (docs/schema.md).
+
+They change only through the Alembic migrations in :mod:`ingest.migrations`, and a test
+compares them with what the migrations build. The ``articles`` table is the
+:class:`~ingest.models.Article` record plus the columns the store keeps itself
+(:data:`STORE_ONLY_ARTICLE_COLUMNS`); :mod:`ingest.store.rows` maps one to the other.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    false,
+)
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend (SQLite keeps the UTC wall time, as text)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:  # noqa: ARG002 - SQLAlchemy's signature
+        """Refuse naive datetimes; store UTC."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the warehouse")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:  # noqa: ARG002 - SQLAlchemy's signature
+        """Return aware UTC datetimes."""
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+JSONList = JSON().with_variant(postgresql.JSONB(), "postgresql")
+Key = String(32)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+feeds = Table(
+    "feeds",
+    metadata,
+    Column("feed_key", String(200), primary_key=True),
+    Column("url", Text, nullable=False, unique=True),
+    Column("title", Text),
+    Column("site", String(200)),
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("tags", JSONList, nullable=False, default=list),
+    Column("language", String(16)),
+    Column("interval_minutes", Integer),
+    Column("min_interval_minutes", Integer),
+    Column("max_interval_minutes", Integer),
+    Column("poll_interval_s", Integer),
+    Column("new_per_hour", Float),
+    Column("failure_kind", String(8)),
+    Column("broken", Boolean, nullable=False, default=False, server_default=false()),
+    Column("broken_since", UTCDateTime),
+    Column("ttl_minutes", Integer),
+    Column("etag", Text),
+    Column("last_modified", Text),
+    Column("body_hash", String(64)),
+    Column("last_status", Integer),
+    Column("last_polled_at", UTCDateTime),
+    Column("last_success_at", UTCDateTime),
+    Column("consecutive_failures", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+    Column("next_due_at", UTCDateTime),
+    Column("items_seen", Integer, nullable=False, default=0),
+    Column("items_new", Integer, nullable=False, default=0),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+hosts = Table(
+    "hosts",
+    metadata,
+    Column("host", String(255), primary_key=True),
+    Column("next_eligible_at", UTCDateTime),
+    Column("last_request_at", UTCDateTime),
+    Column("crawl_delay_s", Float),
+    Column("robots_status", Integer),
+    Column("robots_txt", Text),
+    Column("robots_fetched_at", UTCDateTime),
+    Column("robots_expires_at", UTCDateTime),
+    Column("throttled_count", Integer, nullable=False, default=0, server_default="0"),
+    Column("last_throttle", Text),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+feed_entries = Table(
+    "feed_entries",
+    metadata,
+    Column("entry_id", Key, primary_key=True),
+    Column("feed_key", String(200), ForeignKey("feeds.feed_key"), nullable=False),
+    Column("guid", Text, nullable=False),
+    Column("link", Text, nullable=False),
+    Column("canonical_url", Text, nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("title", Text),
+    Column("published_at", UTCDateTime),
+    Column("entry_updated_at", UTCDateTime),
+    Column("first_seen_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", String(40)),
+    Column("last_error_detail", Text),
+    Column("article_id", Key),
+    Column("duplicate_kind", String(16)),
+    Column("last_run_id", String(250)),
+    Column("url_rules_version", Integer, nullable=False, server_default="1"),
+    Index(None, "feed_key", "guid"),
+    Index(None, "state", "host"),
+    Index(None, "canonical_url"),
+    Index(None, "article_id"),
+    Index(None, "url_rules_version", "entry_id"),
+)
+
+articles = Table(
+    "articles",
+    metadata,
+    Column("article_id", Key, primary_key=True),
+    Column("canonical_url", Text, nullable=False, unique=True),
+    Column("url", Text, nullable=False),
+    Column("final_url", Text, nullable=False),
+    Column("source", String(255), nullable=False),
+    Column("feed_key", String(200)),
+    Column("guid", Text),
+    Column("title", Text),
+    Column("body", Text, nullable=False),
+    Column("description", Text),
+    Column("authors", JSONList, nullable=False),
+    Column("language", String(16)),
+    Column("published_at", UTCDateTime),
+    Column("updated_at", UTCDateTime),
+    Column("site_name", String(200)),
+    Column("tags", JSONList, nullable=False),
+    Column("image_url", Text),
+    Column("word_count", Integer, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("raw_hash", String(64)),
+    Column("raw_content_type", String(255)),
+    Column("cluster_id", Key, nullable=False),
+    Column("is_representative", Boolean, nullable=False),
+    Column("first_seen_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    Column("fetched_at", UTCDateTime, nullable=False),
+    Column("extracted_at", UTCDateTime, nullable=False),
+    Column("extractor_version", String(200), nullable=False),
+    Column("pipeline_version", String(40), nullable=False),
+    Column("url_rules_version", Integer, nullable=False),
+    Column("last_run_id", String(250), nullable=False),
+    Index(None, "content_hash"),
+    Index(None, "source", "published_at"),
+    Index(None, "cluster_id"),
+    Index(None, "url_rules_version", "article_id"),
+)
+
+#: Columns of ``articles`` that are not fields of the Article record, and why.
+STORE_ONLY_ARTICLE_COLUMNS = {
+    "cluster_id": "decided by the clustering pass after the load (a new row starts alone)",
+    "is_representative": "decided by the clustering pass (a new row represents itself)",
+    "first_seen_at": "when the warehouse first stored the article; kept on every rewrite",
+    "last_seen_at": "when a load last saw the article",
+    "last_run_id": "the run that last wrote the row",
+}
+
+#: Where the articles re-keyed by new URL rules went (``ingest rekey``): follow an old id.
+article_rekeys = Table(
+    "article_rekeys",
+    metadata,
+    Column("old_article_id", Key, primary_key=True),
+    Column("new_article_id", Key, nullable=False),
+    Column("old_canonical_url", Text, nullable=False),
+    Column("new_canonical_url", Text, nullable=False),
+    Column("kind", String(8), nullable=False),
+    Column("url_rules_version", Integer, nullable=False),
+    Column("rekeyed_at", UTCDateTime, nullable=False),
+    Index(None, "new_article_id"),
+)
+
+article_signatures = Table(
+    "article_signatures",
+    metadata,
+    Column("article_id", Key, primary_key=True),
+    Column("signature_version", Integer, nullable=False),
+    Column("signature", LargeBinary),
+    Column("shingle_count", Integer, nullable=False),
+    Column("title_key", BigInteger),
+    Column("at", UTCDateTime, nullable=False),
+    Column("clustered_at", UTCDateTime, nullable=False),
+)
+
+signature_bands = Table(
+    "signature_bands",
+    metadata,
+    Column("band", SmallInteger, primary_key=True),
+    Column("band_key", BigInteger, primary_key=True),
+    Column("article_id", Key, primary_key=True),
+    Column("at", UTCDateTime, nullable=False),
+    Index(None, "article_id"),
+)
+
+article_staging = Table(
+    "article_staging",
+    metadata,
+    Column("run_id", String(250), primary_key=True),
+    Column("queue_url", Text, primary_key=True),
+    Column("article_id", Key, nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("staged_at", UTCDateTime, nullable=False),
+)
+
+fetch_log = Table(
+    "fetch_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(250)),
+    Column("kind", String(8), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("final_url", Text),
+    Column("status", Integer),
+    Column("bytes", Integer),
+    Column("elapsed_ms", Integer),
+    Column("reason", String(40)),
+    Column("detail", Text),
+    Column("fetched_at", UTCDateTime, nullable=False),
+    Index(None, "fetched_at"),
+    Index(None, "run_id"),
+)
+
+load_ledger = Table(
+    "load_ledger",
+    metadata,
+    Column("run_id", String(250), primary_key=True),
+    Column("load_seq", Integer, primary_key=True, autoincrement=False),
+    Column("interval_start", UTCDateTime),
+    Column("interval_end", UTCDateTime),
+    Column("feeds_polled", Integer, nullable=False, default=0),
+    Column("feeds_failed", Integer, nullable=False, default=0),
+    Column("entries_seen", Integer, nullable=False, default=0),
+    Column("entries_new", Integer, nullable=False, default=0),
+    Column("pages_fetched", Integer, nullable=False, default=0),
+    Column("pages_failed", Integer, nullable=False, default=0),
+    Column("rows_in", Integer, nullable=False),
+    Column("inserted", Integer, nullable=False),
+    Column("updated", Integer, nullable=False),
+    Column("skipped", Integer, nullable=False),
+    Column("duplicates", Integer, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime, nullable=False),
+    Column("pipeline_version", String(40), nullable=False),
+)
+
+__all__ = [
+    "STORE_ONLY_ARTICLE_COLUMNS", "UTCDateTime", "article_rekeys", "article_signatures",
+    "article_staging", "articles", "feed_entries", "feeds", "fetch_log", "hosts",
+    "load_ledger", "metadata", "signature_bands",
+]  # fmt: skip

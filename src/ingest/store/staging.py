@@ -1,0 +1,98 @@
+"""Staged articles (fetched, not loaded yet) and the fetch log, both kept bounded.
+
+A run's fetch shards stage what they extracted under the run id; its load reads them
+back and deletes them in its own transaction. Staging rows of runs that never loaded,
+and fetch-log lines, are pruned after ``fetch_log_keep_days``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import delete, select
+
+from ingest.models import Article
+from ingest.outcomes import FetchRecord
+from ingest.store import dialects
+from ingest.store.engine import reading, transaction
+from ingest.store.rows import from_payload, to_payload
+from ingest.store.schema import article_staging, fetch_log
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection, Engine
+
+
+def stage(
+    conn: Connection, run_id: str, staged: Sequence[tuple[str, Article]], now: datetime
+) -> None:
+    """Keep articles (keyed by the queue URL they were fetched for) until their run loads."""
+    dialect = dialects.of(conn)
+    for queue_url, article in sorted(staged, key=lambda s: s[0]):
+        stmt = dialect.insert(article_staging).values(
+            run_id=run_id,
+            queue_url=queue_url,
+            article_id=article.article_id,
+            payload=to_payload(article),
+            staged_at=now,
+        )
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["run_id", "queue_url"],
+                set_={"article_id": stmt.excluded.article_id, "payload": stmt.excluded.payload},
+            )
+        )
+
+
+def stage_articles(
+    engine: Engine, run_id: str, staged: Sequence[tuple[str, Article]], now: datetime
+) -> None:
+    """:func:`stage` in a transaction of its own."""
+    if staged:
+        with transaction(engine) as conn:
+            stage(conn, run_id, staged, now)
+
+
+def staged_articles(engine: Engine, run_id: str) -> list[tuple[str, Article]]:
+    """The articles staged by a run, with their queue URLs."""
+    query = (
+        select(article_staging.c.queue_url, article_staging.c.payload)
+        .where(article_staging.c.run_id == run_id)
+        .order_by(article_staging.c.queue_url)
+    )
+    with reading(engine) as conn:
+        return [(row.queue_url, from_payload(row.payload)) for row in conn.execute(query)]
+
+
+def append_fetches(conn: Connection, run_id: str, records: Sequence[FetchRecord]) -> None:
+    """Append lines to the fetch log."""
+    if records:
+        conn.execute(
+            fetch_log.insert(),
+            [
+                {
+                    "run_id": run_id, "kind": r.kind, "url": r.url, "final_url": r.final_url,
+                    "status": r.status, "bytes": r.bytes, "elapsed_ms": r.elapsed_ms,
+                    "reason": r.reason.value if r.reason else None, "detail": r.detail,
+                    "fetched_at": r.fetched_at,
+                }
+                for r in records
+            ],
+        )  # fmt: skip
+
+
+def prune(engine: Engine, older_than: datetime) -> tuple[int, int]:
+    """Delete fetch-log lines, and staged rows of runs that never loaded, older than this.
+
+    Returns how many of each were deleted.
+    """
+    with transaction(engine) as conn:
+        lines = conn.execute(delete(fetch_log).where(fetch_log.c.fetched_at < older_than))
+        staged = conn.execute(
+            delete(article_staging).where(article_staging.c.staged_at < older_than)
+        )
+    return lines.rowcount, staged.rowcount
+
+
+__all__ = ["append_fetches", "prune", "stage", "stage_articles", "staged_articles"]

@@ -1,0 +1,120 @@
+"""The one place news-ingest meets Airflow: the adapter between a task and the library.
+
+A task's Connection becomes an Engine, its context becomes plain arguments, and a load's
+result becomes the ``news_articles`` Asset event.
+``dags/`` and ``plugins/`` use this package; :mod:`ingest` never imports Airflow. Call
+these from inside a task (they read the running task's context), never at parse time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airflow.sdk import Asset
+    from sqlalchemy import Engine
+
+    from ingest.models import LoadResult
+    from ingest.settings import Settings
+
+WAREHOUSE_CONN_ID = "news_warehouse"
+
+
+def warehouse_url(settings: Settings, conn_id: str = WAREHOUSE_CONN_ID) -> str:
+    """The warehouse's SQLAlchemy URL: the Connection ``conn_id``, else the settings'.
+
+    A postgres Connection goes through the postgres provider's hook (its
+    ``sqlalchemy_scheme`` and ``sqlalchemy_query`` extras, IAM tokens); its other extras
+    (``sslmode``, ``options``...) are libpq parameters, as the hook's own connections take
+    them, so a Connection asking for TLS gets TLS. A sqlite Connection names the file.
+    """
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    from ingest.store.engine import url_from_connection
+
+    try:
+        conn = BaseHook.get_connection(conn_id)
+    except AirflowNotFoundException:
+        return settings.resolved_warehouse_url
+    if (conn.conn_type or "").lower() in ("postgres", "postgresql"):
+        from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+        hook = PostgresHook(postgres_conn_id=conn_id)
+        url = hook.sqlalchemy_url
+        libpq = {
+            k: str(v)
+            for k, v in conn.extra_dejson.items()
+            if k not in PostgresHook.ignored_extra_options and k not in url.query
+        }
+        return url.update_query_dict(libpq).render_as_string(hide_password=False)
+    return url_from_connection(
+        conn.conn_type or "", conn.host, conn.schema, conn.login, conn.password, conn.port
+    )
+
+
+def warehouse(conn_id: str = WAREHOUSE_CONN_ID) -> tuple[Settings, Engine]:
+    """The settings (``INGEST_*``) and an engine on the warehouse."""
+    from ingest.settings import load_settings
+    from ingest.store.engine import make_engine
+
+    settings = load_settings()
+    return settings, make_engine(warehouse_url(settings, conn_id))
+
+
+@dataclass(frozen=True, slots=True)
+class RunContext:
+    """What a task needs to know of its DAG run, as plain values."""
+
+    run_id: str
+    run_type: str  # "scheduled", "manual", "backfill", "asset_triggered"
+    interval: tuple[datetime | None, datetime | None]
+    due_at: datetime  # the moment the run's work is due: its interval's end
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_backfill(self) -> bool:
+        """A run of ``airflow backfill create`` (or the UI's backfill form)."""
+        return self.run_type == "backfill"
+
+
+def run_context() -> RunContext:
+    """The running task's DAG run.
+
+    A run triggered without a logical date (Airflow 3 allows it) has no data interval;
+    its work is what is due when it was asked to run (``run_after``).
+    """
+    from airflow.sdk import get_current_context
+
+    context = get_current_context()
+    run = context["dag_run"]
+    start, end = context.get("data_interval_start"), context.get("data_interval_end")
+    return RunContext(
+        run_id=str(context["run_id"]),
+        run_type=str(getattr(run.run_type, "value", run.run_type)),
+        interval=(start, end),
+        due_at=end or context.get("logical_date") or run.run_after,
+        params=dict(context.get("params") or {}),
+    )
+
+
+def publish(asset: Asset, result: LoadResult) -> dict[str, Any]:
+    """Put the load's summary on the ``asset`` event this task emits; return the summary."""
+    from airflow.sdk import get_current_context
+
+    summary = result.summary()
+    get_current_context()["outlet_events"][asset].extra = summary
+    return summary
+
+
+__all__ = [
+    "WAREHOUSE_CONN_ID",
+    "RunContext",
+    "publish",
+    "run_context",
+    "warehouse",
+    "warehouse_url",
+]

@@ -132,7 +132,7 @@ CASES = {
         "time_budget",
         "feed",
         settings={"parse_budget_s": 0.3, "max_entries_per_feed": 50_000},
-    ),  # fmt: skip
+    ),
 }
 
 

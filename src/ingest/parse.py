@@ -181,10 +181,7 @@ def _parse_feed(
     body: bytes, url: str, content_type: str | None, max_entries: int
 ) -> ParsedFeed | Miss:
     body, content_type, relabelled = _fix_encoding_lie(body, content_type)
-    listed = None
-    trimmed = _first_entries(body, max_entries)
-    if trimmed is not None:
-        body, listed = trimmed
+    body, listed = _first_entries(body, max_entries) or (body, None)
     # No content-location header: feedparser would "resolve" plain guids against it.
     # xml:base is still honoured; remaining relative links are joined to the feed URL.
     headers = {"content-type": content_type} if content_type else {}

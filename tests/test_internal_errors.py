@@ -21,7 +21,7 @@ from ingest.store import engine as db
 from ingest.store import feeds as store_feeds
 from ingest.store import queue, staging
 from ingest.store import schema as wh
-from sandbox_tasks import BUG_MARK
+from sandbox_tasks import BUG_MARK, FEED_BUG_MARK
 
 PATHS = {"a": "/news/a", "b": f"{BUG_MARK}b", "c": "/news/c", "d": "/news/d", "e": "/world/e"}
 SUBJECTS = {"a": "bridge tolls", "b": "cup final", "c": "school meals", "d": "harbour lights",
@@ -50,10 +50,10 @@ def page(name):
 
 @pytest.fixture
 def site(httpserver, engine, now):
-    """Two feeds: "main" lists a, b (under BUG_MARK), c and e; "other" (under BUG_MARK) d."""
+    """Two feeds: "main" lists a, b (under BUG_MARK), c and e; "other" (FEED_BUG_MARK) d."""
     main = [(n, httpserver.url_for(PATHS[n])) for n in "abce"]
     httpserver.expect_request("/feed.xml").respond_with_data(rss(main))
-    httpserver.expect_request(f"{BUG_MARK}feed.xml").respond_with_data(
+    httpserver.expect_request(f"/feeds{FEED_BUG_MARK}").respond_with_data(
         rss([("d", httpserver.url_for(PATHS["d"]))])
     )
     httpserver.expect_request("/robots.txt").respond_with_data("", status=404)
@@ -62,7 +62,7 @@ def site(httpserver, engine, now):
     store_feeds.sync(
         engine,
         [FeedSpec(key="main", url=httpserver.url_for("/feed.xml")),
-         FeedSpec(key="other", url=httpserver.url_for(f"{BUG_MARK}feed.xml"))],
+         FeedSpec(key="other", url=httpserver.url_for(f"/feeds{FEED_BUG_MARK}"))],
         now,
     )  # fmt: skip
     return httpserver

@@ -204,8 +204,10 @@ def test_a_feeds_ttl_holds_on_304s_too_and_a_huge_one_is_capped(feed, engine, se
     poll(engine, settings)
     assert 239 * 60 < seconds_until(feed_row(engine).next_due_at) <= 240 * 60
     make_due(engine)
-    feed.expect_oneshot_request("/feed.xml").respond_with_data("", status=304)
-    poll(engine, settings)
+    feed.expect_oneshot_request("/feed.xml", headers={"If-None-Match": '"v1"'}).respond_with_data(
+        "", status=304
+    )  # a 304 only to a conditional request: without its validator there is no answer
+    assert poll(engine, settings)["feeds_unchanged"] == 1
     row = feed_row(engine)
     assert row.ttl_minutes == 240
     assert 239 * 60 < seconds_until(row.next_due_at) <= 240 * 60  # not the 15 min default
@@ -215,3 +217,113 @@ def test_a_feeds_ttl_holds_on_304s_too_and_a_huge_one_is_capped(feed, engine, se
     row = feed_row(engine)
     assert (row.consecutive_failures, row.ttl_minutes) == (0, 7 * 24 * 60)
     assert 23.9 * 3600 < seconds_until(row.next_due_at) <= 24 * 3600
+
+
+def test_a_poll_sends_the_validators_of_the_last_answer(feed, engine, settings):
+    stamp = "Fri, 20 Nov 2026 06:30:00 GMT"
+    feed.expect_oneshot_request("/feed.xml").respond_with_data(
+        rss([("a", feed.url_for("/a"))]), headers={"ETag": '"v7"', "Last-Modified": stamp}
+    )
+    poll(engine, settings)
+    make_due(engine)
+    feed.expect_oneshot_request(
+        "/feed.xml", headers={"If-None-Match": '"v7"', "If-Modified-Since": stamp}
+    ).respond_with_data("", status=304)
+    second = poll(engine, settings)
+    assert (second["feeds_unchanged"], second["feeds_failed"]) == (1, 0)
+    request = feed.log[-1][0]
+    assert (request.headers["If-None-Match"], request.headers["If-Modified-Since"]) == (
+        '"v7"',
+        stamp,
+    )
+    assert (feed_row(engine).etag, feed_row(engine).last_modified) == ('"v7"', stamp)
+
+
+def test_a_feed_polled_again_with_no_validators_is_asked_unconditionally(feed, engine, settings):
+    feed.expect_oneshot_request("/feed.xml").respond_with_data(rss([("a", feed.url_for("/a"))]))
+    poll(engine, settings)
+    make_due(engine)
+    feed.expect_oneshot_request("/feed.xml").respond_with_data(rss([("a", feed.url_for("/a"))]))
+    poll(engine, settings)
+    request = feed.log[-1][0]
+    assert "If-None-Match" not in request.headers
+    assert "If-Modified-Since" not in request.headers
+
+
+def fetched_once(feed, engine, settings, run_id="r"):
+    feed.expect_request("/feed.xml").respond_with_data(rss([("a", feed.url_for("/a"))]))
+    feed.expect_request("/a").respond_with_data(PAGE, content_type="text/html")
+    poll(engine, settings)
+    pipeline.fetch_shard(engine, settings, ["localhost"], run_id)
+    assert pipeline.load_run(engine, run_id).inserted == 1
+    with engine.connect() as conn:
+        return conn.execute(select(wh.articles)).one()
+
+
+def test_a_backfill_re_extracts_what_an_older_extractor_stored(feed, engine, settings):
+    from datetime import timedelta
+
+    stored = fetched_once(feed, engine, settings)
+    with db.transaction(engine) as conn:  # as an older extractor left it
+        conn.execute(
+            wh.articles.update().values(
+                body="Old extraction: the menu and a cookie banner.", extractor_version="old"
+            )
+        )
+    window = (stored.fetched_at - timedelta(minutes=1), stored.fetched_at + timedelta(minutes=1))
+    stats = pipeline.reprocess_interval(engine, settings, *window, "backfill__1")
+    assert stats["articles_extracted"] == 1
+    result = pipeline.load_run(engine, "backfill__1", interval=window, steps=[stats])
+    assert (result.inserted, result.updated) == (0, 1)
+    with engine.connect() as conn:
+        row = conn.execute(select(wh.articles)).one()
+    assert (row.body, row.extractor_version) == (stored.body, EXTRACTOR_VERSION)
+    assert (row.fetched_at, row.first_seen_at) == (stored.fetched_at, stored.first_seen_at)
+    again = pipeline.reprocess_interval(engine, settings, *window, "backfill__2")
+    assert pipeline.load_run(engine, "backfill__2", steps=[again]).skipped == 1  # unchanged
+
+
+def test_a_backfill_counts_a_page_missing_from_the_archive_and_changes_nothing(
+    feed, engine, settings
+):
+    from datetime import timedelta
+
+    stored = fetched_once(feed, engine, settings)
+    for path in settings.resolved_archive_dir.rglob("*.gz"):
+        path.unlink()  # the archive lost the page
+    window = (stored.fetched_at - timedelta(minutes=1), stored.fetched_at + timedelta(minutes=1))
+    stats = pipeline.reprocess_interval(engine, settings, *window, "backfill__1")
+    assert (stats["articles_extracted"], stats["failures"]) == (0, {"archive_missing": 1})
+    result = pipeline.load_run(engine, "backfill__1", steps=[stats])
+    assert (result.rows_in, result.inserted, result.updated) == (0, 0, 0)
+    assert result.summary()["failures"] == {"archive_missing": 1}
+    with engine.connect() as conn:
+        assert tuple(conn.execute(select(wh.articles)).one()) == tuple(stored)
+
+
+def test_housekeeping_prunes_old_fetch_log_lines_and_abandoned_staging_only(feed, engine, settings):
+    from datetime import timedelta
+
+    from helpers import article
+
+    fetched_once(feed, engine, settings)
+    old = pipeline._now() - timedelta(days=settings.fetch_log_keep_days, hours=1)
+    staging.stage_articles(
+        engine, "abandoned", [("https://x.example/1", article("https://x.example/1"))], old
+    )
+    staging.stage_articles(
+        engine, "recent", [("https://x.example/2", article("https://x.example/2"))], pipeline._now()
+    )
+    with db.transaction(engine) as conn:
+        conn.execute(
+            wh.fetch_log.update().where(wh.fetch_log.c.kind == "feed").values(fetched_at=old)
+        )
+    with engine.connect() as conn:
+        kinds_before = sorted(conn.execute(select(wh.fetch_log.c.kind)).scalars())
+    assert "feed" in kinds_before and "page" in kinds_before
+    pipeline.housekeeping(engine, settings)
+    with engine.connect() as conn:
+        kinds = sorted(conn.execute(select(wh.fetch_log.c.kind)).scalars())
+        runs = set(conn.execute(select(wh.article_staging.c.run_id)).scalars())
+    assert kinds == [k for k in kinds_before if k != "feed"]  # only the old lines went
+    assert runs == {"recent"}

@@ -12,14 +12,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import sandbox_tasks
-from sandbox_tasks import BUG_MARK, FEED_BUG_MARK
 from sqlalchemy import func, select
 
+import sandbox_tasks
 from ingest import extract, parse
 from ingest.store import engine as db
 from ingest.store import schema as wh
 from ingest.urls import canonical_url
+from sandbox_tasks import BUG_MARK, FEED_BUG_MARK
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
 

@@ -6,7 +6,7 @@ PYTHON ?= python3
 UV := $(PYTHON) -m uv
 RUN := $(UV) run --frozen --all-extras
 
-.PHONY: help install demo airflow test lint format bench bench-extract clean
+.PHONY: help install demo airflow test lint format bench bench-extract mutate clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -41,5 +41,9 @@ bench: install  ## benchmarks; results go to docs/benchmarks.md
 bench-extract: install  ## extraction quality on ../shared/devset (merged into docs/benchmarks.md)
 	@$(RUN) python bench/run.py --write docs/benchmarks.md --only devset --merge
 
+mutate: install  ## mutation testing of fetch, crawl, schedule, robots, dedupe (mutmut; slow)
+	@scripts/ensure-postgres.sh
+	@$(RUN) --group mutation mutmut run --max-children 2; $(RUN) --group mutation mutmut results
+
 clean:  ## remove local state (demo warehouse, Airflow home, caches)
-	rm -rf var .airflow .pytest_cache .ruff_cache .mypy_cache .hypothesis
+	rm -rf var .airflow .pytest_cache .ruff_cache .mypy_cache .hypothesis mutants

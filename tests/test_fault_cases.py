@@ -157,7 +157,7 @@ def make_everything_due(engine):
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_fault_case(name, good, bad, tmp_path):  # noqa: PLR0912, PLR0915 - one table of cases
+def test_fault_case(name, good, bad, tmp_path, record_property):  # noqa: PLR0912, PLR0915 - one table of cases
     case = CASES[name]
     path = case.feed
     if IMF_IN_AN_HOUR in path:
@@ -191,6 +191,8 @@ def test_fault_case(name, good, bad, tmp_path):  # noqa: PLR0912, PLR0915 - one 
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
     elapsed = time.monotonic() - started
+    record_property("elapsed_s", round(elapsed, 3))  # the margins, for runs under load
+    record_property("peak_mb", round(peak / 2**20, 1))
 
     # 2. bounded in time and memory
     assert elapsed < RUN_SECONDS, elapsed

@@ -29,7 +29,9 @@ def warehouse_url(settings: Settings, conn_id: str = WAREHOUSE_CONN_ID) -> str:
     A postgres Connection goes through the postgres provider's hook (its
     ``sqlalchemy_scheme`` and ``sqlalchemy_query`` extras, IAM tokens); its other extras
     (``sslmode``, ``options``...) are libpq parameters, as the hook's own connections take
-    them, so a Connection asking for TLS gets TLS. A sqlite Connection names the file.
+    them, so a Connection asking for TLS gets TLS (the hook's own ``sqlalchemy_url``
+    drops them). A sqlite Connection names the file in its host (or schema) field; the
+    sqlite provider's hook is not used: its URL for an absolute path has five slashes.
     """
     from airflow.sdk import BaseHook
     from airflow.sdk.exceptions import AirflowNotFoundException

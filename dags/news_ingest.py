@@ -82,10 +82,12 @@ def news_ingest() -> None:
     def poll(shard: dict[str, Any]) -> dict[str, Any]:
         """Poll one shard of feeds and queue their new entries."""
         from ingest.pipeline import poll_shard
-        from ingest_airflow import run_context, warehouse
+        from ingest_airflow import counted_even_if_it_fails, run_context, warehouse
 
+        run = run_context()
         settings, engine = warehouse()
-        return poll_shard(engine, settings, shard["items"], run_context().run_id)
+        with counted_even_if_it_fails():
+            return poll_shard(engine, settings, shard["items"], run.run_id, due_at=run.due_at)
 
     @task(trigger_rule="all_done")
     def plan_pages(polled: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -103,23 +105,25 @@ def news_ingest() -> None:
     def fetch(shard: dict[str, Any]) -> dict[str, Any]:
         """Fetch, archive, extract and normalise the pending pages of some hosts."""
         from ingest.pipeline import fetch_shard
-        from ingest_airflow import run_context, warehouse
+        from ingest_airflow import counted_even_if_it_fails, run_context, warehouse
 
         settings, engine = warehouse()
-        return fetch_shard(engine, settings, shard["items"], run_context().run_id)
+        with counted_even_if_it_fails():
+            return fetch_shard(engine, settings, shard["items"], run_context().run_id)
 
     @task
     def reprocess() -> dict[str, Any]:
         """In a backfill run, re-extract what was captured in its interval from the archive."""
         from ingest.pipeline import reprocess_interval
-        from ingest_airflow import run_context, warehouse
+        from ingest_airflow import counted_even_if_it_fails, run_context, warehouse
 
         run = run_context()
         start, end = run.interval
         if not run.is_backfill or start is None or end is None:
             return {}
         settings, engine = warehouse()
-        return reprocess_interval(engine, settings, start, end, run.run_id)
+        with counted_even_if_it_fails():
+            return reprocess_interval(engine, settings, start, end, run.run_id)
 
     @task(outlets=[NEW_ARTICLES], trigger_rule="all_done")
     def load(

@@ -236,3 +236,76 @@ def test_no_more_hosts_are_fetched_at_once_than_max_parallel_hosts(tmp_path):
     assert all(end <= nxt for (_, end), (nxt, _) in itertools.pairwise(one_at_a_time))
     together = spans[3]
     assert together[0][1] > together[2][0]  # the first host still going when the last began
+
+
+def test_a_redirected_robots_txt_is_followed_and_its_hop_paced(tmp_path):
+    robots = "User-agent: *\nCrawl-delay: 1\n"
+    with FaultServer("127.0.0.18", pages=2, robots=robots, robots_moved_to="/rules.txt") as server:
+        settings, engine = setup(tmp_path, [server])
+        stats = pipeline.fetch_shard(engine, settings, ["127.0.0.18"], "r")
+        times = [r.at for r in server.requests if r.path in ("/robots.txt", "/rules.txt")
+                 or r.path.endswith(".html")]  # fmt: skip
+    assert stats["articles_extracted"] == 2
+    assert [r for r in server.requests if r.path == "/rules.txt"]  # the redirect was followed
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+    assert len(gaps) == 3
+    assert gaps[0] >= DELAY, gaps  # the hop waited like any request to the host
+    assert min(gaps[1:]) >= 1.0, gaps  # and the rules it led to apply (Crawl-delay: 1)
+
+
+def test_a_crawl_delay_learnt_in_an_earlier_run_paces_the_next_runs_first_request(tmp_path):
+    with FaultServer("127.0.0.19", pages=4, robots="User-agent: *\nCrawl-delay: 1\n") as server:
+        settings, engine = setup(tmp_path, [server], max_pages_per_run=2, robots_ttl_s=0.001)
+        pipeline.fetch_shard(engine, settings, ["127.0.0.19"], "r1")
+        pipeline.fetch_shard(engine, settings, ["127.0.0.19"], "r2")  # robots.txt is stale again
+        times = [
+            r.at for r in server.requests if r.path == "/robots.txt" or r.path.endswith(".html")
+        ]
+    assert len(times) == 6  # robots.txt and two pages, twice
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+    assert min(gaps) >= 1.0, gaps  # the second run's robots.txt request included
+
+
+def test_a_bug_before_a_hosts_first_request_ends_its_crawl_and_never_hangs_the_shard(tmp_path):
+    from datetime import datetime
+
+    from ingest.crawl import Crawl, HostDone
+    from ingest.models import HostState, PageJob
+    from ingest.outcomes import PageFailed
+
+    settings = load_settings(home=tmp_path, allow_loopback=True)
+    job = PageJob("e", "f", "g", "http://127.0.0.20/a", "http://127.0.0.20/a")
+    naive = HostState("127.0.0.20", last_request_at=datetime(2026, 1, 1))  # noqa: DTZ001 - the bug
+    with Crawl(settings, {"127.0.0.20": [job]}, {"127.0.0.20": naive},
+               process=lambda *_: None, budget_s=5) as crawl:  # fmt: skip
+        events = list(crawl)
+    [done] = [e for e in events if isinstance(e, HostDone)]
+    assert done.crashed and "TypeError" in done.crashed
+    assert [(e.job, e.reason.value) for e in events if isinstance(e, PageFailed)] == [
+        (job, "internal_error")
+    ]
+
+
+def test_a_failed_save_still_records_every_hosts_final_state(tmp_path, monkeypatch):
+    """The warehouse drops out mid-shard: the hosts finish what they had in hand, and their
+    state (when they were last asked, what they throttled) is saved with the rest."""
+    from ingest.errors import WarehouseUnavailable
+    from ingest.store import queue
+
+    with FaultServer("127.0.0.21", pages=3, robots="User-agent: *\nAllow: /\n") as server:
+        settings, engine = setup(tmp_path, [server], flush_every=1)
+        real, calls = queue.save_pages, []
+
+        def flaky(*args, **kwargs):
+            calls.append(kwargs.get("hosts_done"))
+            if len(calls) == 1:
+                raise WarehouseUnavailable("connection lost")
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(queue, "save_pages", flaky)
+        with pytest.raises(WarehouseUnavailable):
+            pipeline.fetch_shard(engine, settings, ["127.0.0.21"], "r")
+    assert len(calls) == 2  # the failed save, then the final one (not the same batch again)
+    with engine.connect() as conn:
+        host = conn.execute(select(wh.hosts).where(wh.hosts.c.host == "127.0.0.21")).one()
+    assert host.last_request_at is not None and host.robots_status == 200

@@ -176,3 +176,46 @@ def test_a_bug_in_the_crawl_loop_leaves_the_page_in_hand_pending_and_fails_the_s
     assert pipeline.load_run(engine, "r2").inserted == 1 + len(after)
     assert stored(engine) == ["a", "b", "c", "d", "e"]
     assert articles_count(engine) == 5
+
+
+def test_a_bug_in_the_page_stage_fails_that_page_alone_and_the_host_goes_on(
+    site, engine, settings, monkeypatch
+):
+    """normalise runs on the host's thread: a bug there must not stop the host's crawl."""
+    from ingest import normalise
+
+    pipeline.poll_shard(engine, settings, ["main", "other"], "r1")
+    real = normalise.normalise
+
+    def buggy(job, *args, **kwargs):
+        if BUG_MARK in job.link:
+            raise IndexError("an injected bug in normalise")
+        return real(job, *args, **kwargs)
+
+    monkeypatch.setattr(normalise, "normalise", buggy)
+    with pytest.raises(InternalError, match="IndexError"):
+        pipeline.fetch_shard(engine, settings, ["localhost"], "r1")
+    state = entries(engine)
+    assert state["b"] == ("pending", "internal_error", 0)
+    staged = sorted(q.rsplit("/", 1)[-1] for q, _ in staging.staged_articles(engine, "r1"))
+    assert staged == ["a", "c", "d", "e"]  # every other page of the host, before and after b
+    monkeypatch.undo()
+    pipeline.fetch_shard(engine, settings, ["localhost"], "r2")
+    assert pipeline.load_run(engine, "r1").inserted + pipeline.load_run(engine, "r2").inserted == 5
+    assert stored(engine) == ["a", "b", "c", "d", "e"]
+
+
+def test_a_step_that_fails_on_a_bug_still_hands_its_counts_to_the_run(
+    site, engine, settings, monkeypatch
+):
+    monkeypatch.setattr(parse, "parse_feed", sandbox_tasks.parse_feed_with_a_bug)
+    with pytest.raises(InternalError) as info:
+        pipeline.poll_shard(engine, settings, ["main", "other"], "r1")
+    counts = info.value.counts
+    assert (counts["feeds_polled"], counts["feeds_failed"], counts["entries_new"]) == (2, 1, 4)
+    assert counts["failures"] == {"internal_error": 1}
+    result = pipeline.load_run(engine, "r1", steps=[counts])
+    assert result.summary()["failures"] == {"internal_error": 1}
+    with engine.connect() as conn:
+        ledger = conn.execute(select(wh.load_ledger)).one()
+    assert (ledger.feeds_polled, ledger.feeds_failed, ledger.entries_new) == (2, 1, 4)

@@ -327,3 +327,43 @@ def test_housekeeping_prunes_old_fetch_log_lines_and_abandoned_staging_only(feed
         runs = set(conn.execute(select(wh.article_staging.c.run_id)).scalars())
     assert kinds == [k for k in kinds_before if k != "feed"]  # only the old lines went
     assert runs == {"recent"}
+
+
+def test_a_retried_poll_task_leaves_alone_the_feeds_its_first_try_polled(feed, engine, settings):
+    feed.expect_request("/feed.xml").respond_with_data(rss([("a", feed.url_for("/a"))]))
+    due_at = pipeline._now()
+    first = pipeline.poll_shard(engine, settings, ["t"], "r", due_at=due_at)
+    before = feed_row(engine)
+    again = pipeline.poll_shard(engine, settings, ["t"], "r", due_at=due_at)  # Airflow's retry
+    assert (first["feeds_polled"], again["feeds_polled"]) == (1, 0)
+    after = feed_row(engine)
+    assert (after.last_polled_at, after.poll_interval_s) == (
+        before.last_polled_at,
+        before.poll_interval_s,
+    )
+    assert len([r for r, _ in feed.log if r.path == "/feed.xml"]) == 1
+
+
+def test_what_a_poll_shard_did_is_saved_when_it_stops_half_way(
+    feed, engine, settings, monkeypatch, now
+):
+    from ingest.poll import Poller
+
+    wh_feeds = [FeedSpec(key="t", url=feed.url_for("/feed.xml")),
+                FeedSpec(key="u", url=feed.url_for("/other.xml"))]  # fmt: skip
+    store_feeds.sync(engine, wh_feeds, now)
+    feed.expect_request("/feed.xml").respond_with_data(rss([("a", feed.url_for("/a"))]))
+    real = Poller.poll
+
+    def poll_then_die(self, target):
+        if target.key == "u":
+            raise KeyboardInterrupt  # the task is killed while polling the second feed
+        return real(self, target)
+
+    monkeypatch.setattr(Poller, "poll", poll_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.poll_shard(engine, settings, ["t", "u"], "r")
+    assert feed_row(engine).last_success_at is not None  # the first feed's poll was kept
+    assert [j.canonical_url for j in queue.pending_jobs(engine, limit=5, max_attempts=3)] == [
+        feed.url_for("/a")
+    ]

@@ -436,6 +436,8 @@ class FaultServer:
         latency_s: Delay added before the first byte of every response.
         robots: The body of ``/robots.txt``; None with ``robots_status`` 200 means a 404.
         robots_status: The status of ``/robots.txt``.
+        robots_moved_to: When set, ``/robots.txt`` answers 301 to this path, which serves
+            ``robots`` (a redirected robots.txt).
         pages: How many items ``/pages/feed.xml`` lists.
     """
 
@@ -447,6 +449,7 @@ class FaultServer:
         latency_s: float = 0.0,
         robots: str | None = None,
         robots_status: int = 200,
+        robots_moved_to: str | None = None,
         pages: int = 40,
     ) -> None:
         self.host = host
@@ -454,6 +457,7 @@ class FaultServer:
         self.latency_s = latency_s
         self.robots = robots
         self.robots_status = robots_status
+        self.robots_moved_to = robots_moved_to
         self.pages = pages
         self._family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self._lock = threading.Lock()
@@ -764,8 +768,12 @@ class FaultServer:
                 for i, (n, link) in enumerate(pairs)
             ]
 
+        moved = self.robots_moved_to
         return {
-            "/robots.txt": self._robots(),
+            "/robots.txt": _Response(301, b"", headers=(("Location", moved),))
+            if moved
+            else self._robots(),
+            **({moved: self._robots()} if moved else {}),
             "/good/feed.xml": self._good_feed,
             "/feed-to": self._feed_to,
             "/pages/feed.xml": feed(

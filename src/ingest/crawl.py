@@ -21,10 +21,14 @@ then. A host whose robots.txt is unreachable waits the same way, and so does a h
 found waiting when its turn comes (it asked to since the plan was made).
 
 What a fetched page becomes is the ``process`` callable's business (the page stage), run
-on the host's thread. :func:`crawl_hosts` hands every outcome back to the caller's thread
-as a value, so that every warehouse write happens on one thread. A bug of ours in a
-host's thread ends that host's crawl: the page in hand is reported as
-``internal_error`` (it stays pending), and the host's :class:`HostDone` says so.
+on the host's thread; a bug of ours there fails that page alone (``internal_error``, it
+stays pending). :class:`Crawl` hands every outcome back to the caller's thread as a value,
+so that every warehouse write happens on one thread. A bug of ours in the crawl loop
+itself ends that host's crawl: the page in hand is reported as ``internal_error``, and
+the host's :class:`HostDone` says so.
+
+robots.txt redirects are followed (RFC 9309), a hop on the host paced like any request;
+a hop to another host is one request made there at once.
 """
 
 from __future__ import annotations
@@ -34,11 +38,11 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Self
 
 from ingest import fetch, netguard, robots, urls
 from ingest.models import Fetched, FetchFailure, HostState, PageJob, Reason
@@ -74,7 +78,7 @@ class HostDone:
     crashed: str | None = None
 
 
-#: What :func:`crawl_hosts` yields: a page's outcome, a robots.txt request, a host done.
+#: What a :class:`Crawl` yields: a page's outcome, a robots.txt request, a host done.
 CrawlEvent = PageOutcome | FetchRecord | HostDone
 
 
@@ -131,17 +135,15 @@ class _HostCrawler:
         self.limits = fetch.Limits.for_kind(settings, "page")
 
     def run(self, state: HostState, jobs: Sequence[PageJob]) -> None:
-        now = _utcnow()
-        if state.next_eligible_at is not None and state.next_eligible_at > now:
-            self.out.put(HostDone(state, waited=True))  # asked us to wait since the plan
-            return
-        pace = _Pace(self.settings.politeness_delay_s)
-        if state.last_request_at is not None:  # the delay runs on from the previous run
-            since = (now - state.last_request_at).total_seconds()
-            pace.next_at += max(0.0, min(pace.delay - since, pace.delay))
-        host = _HostRun(state, pace)
-        crashed = None
+        """Crawl one host; whatever happens, end with its :class:`HostDone`."""
+        host = _HostRun(state, _Pace(self.settings.politeness_delay_s))
+        waited, crashed = False, None
         try:
+            now = _utcnow()
+            if state.next_eligible_at is not None and state.next_eligible_at > now:
+                waited = True  # it asked us to wait since the plan was made
+                return
+            self._pace_from_before(host, now)
             self._crawl(host, jobs)
         except Exception as exc:
             log.exception("crawl of host %s stopped by a bug of ours", state.host)
@@ -150,7 +152,16 @@ class _HostCrawler:
                 job = jobs[host.position]
                 self.out.put(PageFailed(job, Reason.INTERNAL_ERROR, f"crawl: {crashed}"))
         finally:
-            self.out.put(HostDone(host.state, crashed=crashed))
+            self.out.put(HostDone(host.state, waited=waited, crashed=crashed))
+
+    def _pace_from_before(self, host: _HostRun, now: datetime) -> None:
+        """Go on from the previous run: its last request's end, the crawl delay it knew."""
+        state, pace = host.state, host.pace
+        if state.crawl_delay_s:
+            pace.delay = max(pace.delay, min(state.crawl_delay_s, self.settings.max_crawl_delay_s))
+        if state.last_request_at is not None:
+            since = (now - state.last_request_at).total_seconds()
+            pace.next_at = time.monotonic() + max(0.0, min(pace.delay - since, pace.delay))
 
     def _crawl(self, host: _HostRun, jobs: Sequence[PageJob]) -> None:
         settings = self.settings
@@ -182,8 +193,19 @@ class _HostCrawler:
                     target = result.final_url or job.link
                     self.out.put(PageMoved(job, target, FetchRecord.of("page", result, _utcnow())))
                     continue
-                self.out.put(self.process(job, result))
+                self.out.put(self._processed(job, result))
             host.position = len(jobs)
+
+    def _processed(self, job: PageJob, result: Fetched | FetchFailure) -> PageOutcome:
+        """The page stage's outcome; a bug of ours there fails this page alone (it waits)."""
+        try:
+            return self.process(job, result)
+        except Exception as exc:
+            log.exception("page %s: a bug of ours in the page stage; the page waits", job.link)
+            detail = f"page stage: {type(exc).__name__}: {exc}"[:300]
+            return PageFailed(
+                job, Reason.INTERNAL_ERROR, detail, FetchRecord.of("page", result, _utcnow())
+            )
 
     def _redirect_hop(self, host: _HostRun, target: str) -> tuple[Reason, str] | None:
         """Follow a redirect hop now only if it stays on this host, paced and allowed."""
@@ -204,6 +226,17 @@ class _HostCrawler:
             return Reason.TIMEOUT, "shard budget spent before a redirect hop"
         return None
 
+    def _robots_hop(self, host: _HostRun, target: str) -> tuple[Reason, str] | None:
+        """A robots.txt redirect (RFC 9309 follows them, across hosts too): paced on the host.
+
+        A hop to another host is one request there, made at once: that host's own crawler
+        paces the pages it will fetch from it.
+        """
+        host.ended()  # the redirect response has just been read
+        if urls.host_of(target) == host.state.host and not self._wait_until(host.pace.next_at):
+            return Reason.TIMEOUT, "shard budget spent before a robots.txt redirect hop"
+        return None
+
     def _robots(self, fetcher: fetch.Fetcher, host: _HostRun, jobs: Sequence[PageJob]) -> bool:
         """Load the host's robots.txt rules (fetched when stale); False: fetch nothing now."""
         settings = self.settings
@@ -214,7 +247,10 @@ class _HostCrawler:
                 self.limits, deadline_s=min(self.limits.deadline_s, ROBOTS_DEADLINE_S),
                 max_bytes=robots.MAX_ROBOTS_BYTES, truncate=True, accept="text/plain, */*;q=0.5",
             )  # fmt: skip
-            result = fetcher.get(robots.robots_url(jobs[0].link), limits)
+            result = fetcher.get(
+                robots.robots_url(jobs[0].link), limits,
+                on_redirect=lambda _from, to: self._robots_hop(host, to),
+            )  # fmt: skip
             host.ended()
             self.out.put(FetchRecord.of("robots", result, _utcnow()))
             retry_s = settings.robots_retry_s
@@ -267,39 +303,59 @@ def _throttled(result: FetchFailure) -> bool:
     )
 
 
-def crawl_hosts(
-    settings: Settings,
-    jobs_by_host: dict[str, list[PageJob]],
-    states: dict[str, HostState],
-    *,
-    process: Process,
-    budget_s: float,
-) -> Generator[CrawlEvent, None, None]:
-    """Fetch every host's jobs (in order) concurrently; yield what happens, as it happens.
+class Crawl:
+    """Every host's jobs fetched concurrently, each host politely; iterate for the events.
 
-    Yields each page's outcome and each robots.txt request as they come, and each host's
-    :class:`HostDone` when that host is done. No host starts a request after
-    ``budget_s``; its remaining pages stay pending. Closing the iterator early (the
-    caller raised) ends every host's wait at once.
+    Use as a context manager. Iterating yields each page's outcome and each robots.txt
+    request as they come, and each host's :class:`HostDone` when that host is done; it ends
+    when every host is done. No host starts a request after ``budget_s`` (its remaining
+    pages stay pending). :meth:`stop` ends every host's waits at once: each finishes the
+    request in hand and reports it, so iterating again after a stop yields what was left
+    (the last outcomes and every host's final state) and then ends.
     """
-    if not jobs_by_host:
-        return
-    out: queue.SimpleQueue[CrawlEvent] = queue.SimpleQueue()
-    stop = threading.Event()
-    crawler = _HostCrawler(settings, process, time.monotonic() + budget_s, out, stop)
-    workers = min(settings.max_parallel_hosts, len(jobs_by_host))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="crawl") as pool:
-        for host, jobs in jobs_by_host.items():
-            pool.submit(crawler.run, states.get(host) or HostState(host=host), jobs)
-        done = 0
-        try:
-            while done < len(jobs_by_host):
-                event = out.get()
-                if isinstance(event, HostDone):
-                    done += 1
-                yield event
-        finally:
-            stop.set()  # on an error here, end the hosts' waits at once
+
+    def __init__(
+        self,
+        settings: Settings,
+        jobs_by_host: dict[str, list[PageJob]],
+        states: dict[str, HostState],
+        *,
+        process: Process,
+        budget_s: float,
+    ) -> None:
+        self._jobs, self._states = jobs_by_host, states
+        self._out: queue.SimpleQueue[CrawlEvent] = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self._crawler = _HostCrawler(
+            settings, process, time.monotonic() + budget_s, self._out, self._stop
+        )
+        self._pool = ThreadPoolExecutor(
+            max_workers=max(1, min(settings.max_parallel_hosts, len(jobs_by_host))),
+            thread_name_prefix="crawl",
+        )
+        self._done = 0
+
+    def __enter__(self) -> Self:
+        for host, jobs in self._jobs.items():
+            self._pool.submit(
+                self._crawler.run, self._states.get(host) or HostState(host=host), jobs
+            )
+        return self
+
+    def __iter__(self) -> Iterator[CrawlEvent]:
+        while self._done < len(self._jobs):
+            event = self._out.get()
+            if isinstance(event, HostDone):
+                self._done += 1
+            yield event
+
+    def stop(self) -> None:
+        """End every host's waits; no host starts another request."""
+        self._stop.set()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._pool.shutdown(wait=True)
 
 
-__all__ = ["CrawlEvent", "HostDone", "Process", "crawl_hosts"]
+__all__ = ["Crawl", "CrawlEvent", "HostDone", "Process"]

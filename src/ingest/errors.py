@@ -1,4 +1,4 @@
-"""The project's error types: one base and a few named subclasses.
+"""The project's error types (one base and a few named subclasses), and whose fault one is.
 
 Expected misses (a 404, a page that is not HTML, an empty extraction) are not errors:
 they are values carrying a :class:`~ingest.models.Reason` and get counted. What raises is
@@ -27,7 +27,13 @@ class InternalError(IngestError):
     """Items met a bug in our own code; the step saved the rest, then fails (shows red).
 
     The items that met the bug were left as they were, to be retried after the fix.
+    ``counts`` is what the step did all the same (its StepStats as a dict), so that the
+    run's ledger still counts it.
     """
+
+    def __init__(self, message: str, *, counts: dict[str, object] | None = None) -> None:
+        super().__init__(message)
+        self.counts: dict[str, object] = counts or {}
 
 
 class UrlRejected(IngestError):  # noqa: N818 - reads as a verdict: "URL rejected"
@@ -37,3 +43,23 @@ class UrlRejected(IngestError):  # noqa: N818 - reads as a verdict: "URL rejecte
         shown = url if len(url) <= 120 else url[:117] + "..."  # noqa: PLR2004 - log width
         super().__init__(f"{reason}: {shown!r}")
         self.reason = reason
+
+
+def raised_by_library(exc: BaseException, libraries: tuple[str, ...]) -> bool:
+    """Whether ``exc`` escaped from one of ``libraries`` while our code had called it.
+
+    The last frame of ours (``ingest.*``) in the traceback called into one of those
+    packages: a parser choking on hostile input (feedparser's ``TypeError`` on a stray end
+    tag, say) is the input's fault, not ours. An exception raised in our own frames, or
+    anywhere else, is a bug.
+    """
+    modules: list[str] = []
+    tb = exc.__traceback__
+    while tb is not None:
+        modules.append(str(tb.tb_frame.f_globals.get("__name__", "")))
+        tb = tb.tb_next
+    ours = [i for i, name in enumerate(modules) if name == "ingest" or name.startswith("ingest.")]
+    if not ours or ours[-1] == len(modules) - 1:
+        return False
+    callee = modules[ours[-1] + 1]
+    return any(callee == lib or callee.startswith(lib + ".") for lib in libraries)

@@ -30,6 +30,7 @@ from trafilatura import metadata as trafilatura_metadata
 from trafilatura.settings import Document
 
 from ingest import cleanup
+from ingest.errors import raised_by_library
 from ingest.models import Extracted, Miss, Reason
 from ingest.textutil import clean_inline, clean_text
 
@@ -340,6 +341,11 @@ def extract_document(html: str, url: str | None) -> Extracted | Miss:
 EXTRACTION_ERRORS = (
     ValueError, UnicodeError, OverflowError, LookupError, RecursionError, etree.LxmlError,
 )  # fmt: skip
+#: Libraries that read the page: anything else they raise on it is the page's fault.
+PAGE_READERS = (
+    "trafilatura", "lxml", "lxml_html_clean", "htmldate", "justext", "courlan", "dateutil",
+    "dateparser", "charset_normalizer", "html", "json",
+)  # fmt: skip
 
 
 def extract_page(body: bytes, content_type: str | None, url: str | None) -> Extracted | Miss:
@@ -354,6 +360,11 @@ def extract_page(body: bytes, content_type: str | None, url: str | None) -> Extr
     except EXTRACTION_ERRORS as exc:
         log.warning("extraction of %s failed: %s: %s", url, type(exc).__name__, exc)
         return Miss(Reason.EXTRACT_ERROR, f"{type(exc).__name__}: {exc}"[:300])
+    except Exception as exc:
+        if not raised_by_library(exc, PAGE_READERS):
+            raise  # a bug of ours: the sandbox reports it as one
+        log.warning("page %s made its extractor fail", url, exc_info=True)
+        return Miss(Reason.EXTRACT_ERROR, f"extractor failed: {type(exc).__name__}: {exc}"[:300])
 
 
 def extract_body(html: str, url: str | None) -> str:

@@ -128,6 +128,7 @@ class PollTarget:
     last_success_at: datetime | None = None
     consecutive_failures: int = 0
     ttl_minutes: int | None = None  # the feed's RSS ttl, as last read
+    next_due_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ from xml.sax import SAXException
 import feedparser
 from lxml import etree
 
+from ingest.errors import raised_by_library
 from ingest.models import FeedEntry, Miss, ParsedFeed, Reason
 from ingest.textutil import clean_inline
 
@@ -87,6 +88,8 @@ def _ttl(feed: Any) -> int | None:  # noqa: ANN401 - feedparser feed dict
 
 #: What hostile feed bytes can make feedparser (or our reading of its output) raise.
 PARSE_ERRORS = (ValueError, UnicodeError, OverflowError, LookupError, RecursionError, SAXException)  # fmt: skip
+#: Libraries that read the feed's bytes: anything else they raise on it is the feed's fault.
+FEED_READERS = ("feedparser", "sgmllib", "xml", "lxml")
 
 
 def parse_feed(
@@ -101,6 +104,11 @@ def parse_feed(
     except PARSE_ERRORS as exc:
         log.warning("feed %s could not be parsed: %s: %s", url, type(exc).__name__, exc)
         return Miss(Reason.FEED_MALFORMED, f"{type(exc).__name__}: {exc}"[:300])
+    except Exception as exc:
+        if not raised_by_library(exc, FEED_READERS):
+            raise  # a bug of ours: the sandbox reports it as one
+        log.warning("feed %s made its parser fail", url, exc_info=True)
+        return Miss(Reason.FEED_MALFORMED, f"parser failed: {type(exc).__name__}: {exc}"[:300])
 
 
 _XML_DECL_ENCODING = re.compile(
@@ -172,16 +180,32 @@ def _first_entries(body: bytes, keep: int) -> tuple[bytes, int] | None:
         return None
     for child in entries[keep:]:
         child.getparent().remove(child)
-    tree = root.getroottree()
-    encoding = tree.docinfo.encoding or "utf-8"
-    return etree.tostring(tree, encoding=encoding, xml_declaration=True), len(entries)
+    # ASCII, every other character a reference, and said so: the bytes read the same
+    # whatever charset the response headers claim (feedparser would prefer those).
+    return etree.tostring(root.getroottree(), encoding="us-ascii", xml_declaration=True), len(
+        entries
+    )
+
+
+def _cut(
+    body: bytes, content_type: str | None, max_entries: int
+) -> tuple[bytes, str | None, int | None]:
+    """The feed cut to its first entries, its content type, and how many it listed.
+
+    See :func:`_first_entries`; ``None`` entries listed when it was not cut. Cut bytes
+    declare their own encoding, so the content type loses its charset.
+    """
+    cut = _first_entries(body, max_entries)
+    if cut is None:
+        return body, content_type, None
+    return cut[0], content_type.split(";", 1)[0] if content_type else None, cut[1]
 
 
 def _parse_feed(
     body: bytes, url: str, content_type: str | None, max_entries: int
 ) -> ParsedFeed | Miss:
     body, content_type, relabelled = _fix_encoding_lie(body, content_type)
-    body, listed = _first_entries(body, max_entries) or (body, None)
+    body, content_type, listed = _cut(body, content_type, max_entries)
     # No content-location header: feedparser would "resolve" plain guids against it.
     # xml:base is still honoured; remaining relative links are joined to the feed URL.
     headers = {"content-type": content_type} if content_type else {}

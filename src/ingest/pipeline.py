@@ -15,7 +15,6 @@ step is the caller's job: Airflow's for the DAG, :func:`run_once`'s for the CLI.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -27,7 +26,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 from ingest import archive, crawl, dedupe, fetch, neardup, registry, rekey
 from ingest.errors import InternalError, WarehouseUnavailable
 from ingest.models import HostState, Miss, PageJob, Reason
-from ingest.outcomes import FetchRecord, PageOutcome
+from ingest.outcomes import FetchRecord, PageOutcome, PollOutcome
 from ingest.pages import PageStage
 from ingest.poll import Poller
 from ingest.sandbox import Sandbox
@@ -106,19 +105,43 @@ def plan_feed_shards(engine: Engine, settings: Settings, at: datetime) -> list[S
 
 
 def poll_shard(
-    engine: Engine, settings: Settings, feed_keys: Sequence[str], run_id: str
+    engine: Engine,
+    settings: Settings,
+    feed_keys: Sequence[str],
+    run_id: str,
+    *,
+    due_at: datetime | None = None,
 ) -> dict[str, Any]:
-    """Poll some feeds and queue their new entries. Returns StepStats as a dict."""
+    """Poll some feeds and queue their new entries. Returns StepStats as a dict.
+
+    With ``due_at`` (the run's), a feed no longer due then is left alone: a retried task
+    does not poll again the feeds its first try polled. Outcomes are saved every
+    ``flush_every`` feeds, and what was polled is saved even when the step fails.
+    """
     stats = StepStats()
-    with (
-        fetch.Fetcher(settings.user_agent, allow_loopback=settings.allow_loopback) as fetcher,
-        Sandbox(settings.workers, settings.worker_memory_mb) as box,
-    ):
-        poller = Poller(settings, fetcher, box, partial(queue.known_entry_ids, engine))
-        outcomes = [poller.poll(target) for target in feeds.targets(engine, feed_keys)]
-    feeds.save_polls(engine, outcomes, run_id)
-    for outcome in outcomes:
-        stats.add_poll(outcome)
+    targets = [
+        t for t in feeds.targets(engine, feed_keys)
+        if due_at is None or t.next_due_at is None or t.next_due_at <= due_at
+    ]  # fmt: skip
+    if len(targets) < len(feed_keys):
+        log.info(
+            "%d feeds of the shard are not due (polled already)", len(feed_keys) - len(targets)
+        )
+    outcomes: list[PollOutcome] = []
+    try:
+        with (
+            fetch.Fetcher(settings.user_agent, allow_loopback=settings.allow_loopback) as fetcher,
+            Sandbox(settings.workers, settings.worker_memory_mb) as box,
+        ):
+            poller = Poller(settings, fetcher, box, partial(queue.known_entry_ids, engine))
+            for target in targets:
+                outcomes.append(poller.poll(target))
+                stats.add_poll(outcomes[-1])
+                if len(outcomes) >= settings.flush_every:
+                    done, outcomes = outcomes, []
+                    feeds.save_polls(engine, done, run_id)
+    finally:
+        feeds.save_polls(engine, outcomes, run_id)  # what was polled is kept, even on error
     log.info(
         "shard polled %d feeds: %d failed, %d unchanged, %d entries seen, %d new",
         stats.feeds_polled, stats.feeds_failed, stats.feeds_unchanged, stats.entries_seen,
@@ -157,13 +180,14 @@ class _PageBatch:
         return len(self.pages) + len(self.robots)
 
     def save(self, engine: Engine, run_id: str, settings: Settings) -> None:
-        if not (self.pages or self.robots or self.hosts):
-            return
-        queue.save_pages(
-            engine, run_id, self.pages, robots=self.robots, hosts_done=self.hosts,
-            max_attempts=settings.max_fetch_attempts, now=_now(),
-        )  # fmt: skip
+        """Save what is held, and hold nothing more: a failed save is not tried twice."""
+        pages, robots, hosts = self.pages, self.robots, self.hosts
         self.pages, self.robots, self.hosts = [], [], []
+        if pages or robots or hosts:
+            queue.save_pages(
+                engine, run_id, pages, robots=robots, hosts_done=hosts,
+                max_attempts=settings.max_fetch_attempts, now=_now(),
+            )  # fmt: skip
 
 
 def fetch_shard(
@@ -183,23 +207,30 @@ def fetch_shard(
     )  # fmt: skip
     by_host: dict[str, list[PageJob]] = {}
     for job in jobs:  # the host we will ask (a redirected entry points at its new host)
-        by_host.setdefault(host_of(job.link), []).append(job)
+        if host_of(job.link) in hosts:  # only this shard's hosts: no host in two shards
+            by_host.setdefault(host_of(job.link), []).append(job)
     states = queue.host_states(engine, sorted(by_host))
     raw = archive.RawArchive(settings.resolved_archive_dir)
     batch = _PageBatch()
-    with Sandbox(settings.workers, settings.worker_memory_mb) as box:
-        events = crawl.crawl_hosts(
+    with (
+        Sandbox(settings.workers, settings.worker_memory_mb) as box,
+        crawl.Crawl(
             settings, by_host, states, process=PageStage(settings, box, raw),
             budget_s=settings.shard_budget_s,
-        )  # fmt: skip
-        with contextlib.closing(events):
-            try:
-                for event in events:
-                    batch.add(event, stats)
-                    if len(batch) >= settings.flush_every:
-                        batch.save(engine, run_id, settings)
-            finally:
-                batch.save(engine, run_id, settings)  # what was done is kept, even on error
+        ) as hosts_crawl,
+    ):  # fmt: skip
+        try:
+            for event in hosts_crawl:
+                batch.add(event, stats)
+                if len(batch) >= settings.flush_every:
+                    batch.save(engine, run_id, settings)
+        except BaseException:
+            hosts_crawl.stop()  # each host reports the request in hand and its state
+            for event in hosts_crawl:
+                batch.add(event, stats)
+            raise
+        finally:
+            batch.save(engine, run_id, settings)  # what was done is kept, even on error
     log.info(
         "shard fetched %d pages for %d hosts: %d extracted, %d failed, %d deferred %s",
         stats.pages_fetched + stats.pages_failed, len(by_host), stats.articles_extracted,
@@ -224,10 +255,14 @@ def reprocess_interval(
         for captures in queue.captured_between(engine, start, end, batch=settings.flush_every * 20):
             staged: list[tuple[str, Article]] = []
             for job, final_url, raw_hash, content_type, fetched_at in captures:
-                result = stage.reextract(
-                    job, final_url=final_url, raw_hash=raw_hash, content_type=content_type,
-                    fetched_at=fetched_at,
-                )  # fmt: skip
+                try:
+                    result = stage.reextract(
+                        job, final_url=final_url, raw_hash=raw_hash,
+                        content_type=content_type, fetched_at=fetched_at,
+                    )  # fmt: skip
+                except Exception as exc:  # a bug of ours: this page only, the step fails
+                    log.exception("re-extraction of %s met a bug of ours", job.canonical_url)
+                    result = Miss(Reason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}"[:300])
                 if isinstance(result, Miss):
                     stats.failures[result.reason.value] += 1
                     if result.reason is Reason.INTERNAL_ERROR:
@@ -331,16 +366,19 @@ def run_once(
     bugs: list[InternalError] = []
     parts: list[dict[str, Any]] = []
 
-    def step(kind: str, shards: Sequence[Shard], run: Callable[..., dict[str, Any]]) -> None:
+    def step(
+        kind: str, shards: Sequence[Shard], run: Callable[..., dict[str, Any]], **extra: object
+    ) -> None:
         for index, shard in enumerate(shards):
             try:
-                parts.append(run(engine, settings, shard["items"], run_id))
+                parts.append(run(engine, settings, shard["items"], run_id, **extra))
             except InternalError as exc:
                 bugs.append(exc)
+                parts.append(exc.counts)  # the step's other items were saved and counted
             if progress:
                 progress(kind, index + 1, len(shards))
 
-    step("poll", plan_feed_shards(engine, settings, now), poll_shard)
+    step("poll", plan_feed_shards(engine, settings, now), poll_shard, due_at=now)
     step("fetch", plan_page_shards(engine, settings), fetch_shard)
     loaded = _retrying(
         lambda: load_run(engine, run_id, interval=(now, _now()), steps=parts), f"load of {run_id}"

@@ -92,7 +92,8 @@ class StepStats:
             raise InternalError(
                 f"{step}: {self.internal_errors} item(s) met a bug of ours and were left to "
                 f"retry after the fix (traces in the log): {shown}"
-                + (f"; and {more} more" if more > 0 else "")
+                + (f"; and {more} more" if more > 0 else ""),
+                counts=self.as_dict(),
             )
 
     def as_dict(self) -> dict[str, Any]:

@@ -8,7 +8,8 @@ these from inside a task (they read the running task's context), never at parse 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -45,14 +46,22 @@ def warehouse_url(settings: Settings, conn_id: str = WAREHOUSE_CONN_ID) -> str:
     if (conn.conn_type or "").lower() in ("postgres", "postgresql"):
         from airflow.providers.postgres.hooks.postgres import PostgresHook
 
+        from ingest.errors import ConfigError
+
         hook = PostgresHook(postgres_conn_id=conn_id)
         url = hook.sqlalchemy_url
+        if url.drivername not in ("postgresql", "postgresql+psycopg"):
+            raise ConfigError(
+                f"Connection {conn_id!r} asks for the driver {url.drivername!r}; the warehouse "
+                "loads through psycopg 3 (COPY): leave sqlalchemy_scheme unset or postgresql+psycopg"
+            )
         libpq = {
-            k: str(v)
+            k: ("1" if v else "0") if isinstance(v, bool) else str(v)
             for k, v in conn.extra_dejson.items()
             if k not in PostgresHook.ignored_extra_options and k not in url.query
         }
-        return url.update_query_dict(libpq).render_as_string(hide_password=False)
+        url = url.set(drivername="postgresql+psycopg").update_query_dict(libpq)
+        return url.render_as_string(hide_password=False)
     return url_from_connection(
         conn.conn_type or "", conn.host, conn.schema, conn.login, conn.password, conn.port
     )
@@ -103,6 +112,25 @@ def run_context() -> RunContext:
     )
 
 
+@contextmanager
+def counted_even_if_it_fails() -> Iterator[None]:
+    """Let a step that fails on a bug of ours still hand its counts to the run's load.
+
+    The step saved its other items before raising :class:`~ingest.errors.InternalError`;
+    its counts become the task's XCom (as a return value would), so the ``load`` task,
+    which runs anyway, puts them in the run's ledger. The task still fails.
+    """
+    from airflow.sdk import get_current_context
+
+    from ingest.errors import InternalError
+
+    try:
+        yield
+    except InternalError as exc:
+        get_current_context()["ti"].xcom_push(key="return_value", value=exc.counts)
+        raise
+
+
 def publish(asset: Asset, result: LoadResult) -> dict[str, Any]:
     """Put the load's summary on the ``asset`` event this task emits; return the summary."""
     from airflow.sdk import get_current_context
@@ -115,6 +143,7 @@ def publish(asset: Asset, result: LoadResult) -> dict[str, Any]:
 __all__ = [
     "WAREHOUSE_CONN_ID",
     "RunContext",
+    "counted_even_if_it_fails",
     "publish",
     "run_context",
     "warehouse",

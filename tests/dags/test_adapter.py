@@ -64,3 +64,19 @@ def test_a_connection_of_another_kind_is_refused(monkeypatch, settings):
 
     with pytest.raises(WarehouseError, match="unsupported warehouse connection type 'mysql'"):
         url_for(monkeypatch, settings, "mysql://u:p@db/news")
+
+
+def test_a_postgres_connection_asking_for_another_driver_is_refused(monkeypatch, settings):
+    from ingest.errors import ConfigError
+
+    conn = {"conn_type": "postgres", "host": "db", "schema": "news",
+            "extra": {"sqlalchemy_scheme": "postgresql+psycopg2"}}  # fmt: skip
+    with pytest.raises(ConfigError, match="psycopg 3"):
+        url_for(monkeypatch, settings, json.dumps(conn))
+
+
+def test_boolean_extras_reach_libpq_as_it_spells_them(monkeypatch, settings):
+    conn = {"conn_type": "postgres", "host": "db", "schema": "news", "extra": {"keepalives": True}}
+    assert dict(make_url(url_for(monkeypatch, settings, json.dumps(conn))).query) == {
+        "keepalives": "1"
+    }

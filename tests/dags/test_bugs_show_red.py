@@ -88,6 +88,12 @@ def test_a_bug_fails_its_task_and_the_run_and_the_fixed_rerun_stores_everything_
         feeds = {f.feed_key: f for f in conn.execute(select(wh.feeds)).all()}
         stored_first = conn.execute(select(func.count()).select_from(wh.articles)).scalar_one()
     assert stored_first > 0  # everything else landed
+    with engine.connect() as conn:
+        ledger = conn.execute(
+            select(wh.load_ledger).where(wh.load_ledger.c.run_id == run.run_id)
+        ).one()
+    # the red task's counts reached the run's ledger all the same
+    assert (ledger.pages_fetched if bug == "extractor" else ledger.feeds_polled) > 0
     if bug == "extractor":
         hit = [e for e in entries if BUG_MARK in e.link]
         assert hit and all(

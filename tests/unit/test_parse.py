@@ -155,3 +155,21 @@ def test_cutting_a_feed_expands_and_fetches_no_entity():
     assert listed == 20
     assert b"root:" not in cut
     assert b"&lol;" in cut and b"&xxe;" in cut  # references left as they were
+
+
+@pytest.mark.parametrize("charset", ["windows-1251", "iso-8859-2", "koi8-r", "utf-8"])
+def test_a_cut_feed_keeps_its_characters_whatever_charset_the_headers_claim(charset):
+    """An ASCII feed with character references, served with a single-byte charset."""
+    body = rss_of(30).replace(
+        b"Story 0<", b"Story 0 &#1055;&#1088;&#1080;&#1074;&#1077;&#1090; &#233;<"
+    )
+    result = parse_feed(body, FEED_URL, f"application/rss+xml; charset={charset}", max_entries=5)
+    assert result.entries[0].title == "Story 0 Привет é"
+    assert Reason.FEED_TRUNCATED in result.warnings
+
+
+def test_a_cut_feed_in_a_declared_single_byte_encoding_keeps_its_characters():
+    body = rss_of(30).replace(b'encoding="utf-8"', b'encoding="windows-1251"')
+    body = body.replace(b"Story 0<", "Story 0 Привет<".encode("windows-1251"))
+    result = parse_feed(body, FEED_URL, "application/rss+xml", max_entries=5)
+    assert result.entries[0].title == "Story 0 Привет"

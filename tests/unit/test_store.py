@@ -361,3 +361,11 @@ def test_large_text_columns_compress_with_lz4_on_postgresql(engine):
             )
         ).scalar_one()
     assert back == "p"
+
+
+def test_a_retried_load_reports_the_runs_failures_again(engine):
+    batch = [article("https://a.example/1", "one")]
+    load(engine, "run-1", batch, now=T0, failures={"http_404": 2})
+    again = load(engine, "run-1", batch, now=T0, failures={"http_404": 2})
+    assert again.already_loaded
+    assert again.summary()["failures"] == {"http_404": 2}

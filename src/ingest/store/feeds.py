@@ -88,6 +88,7 @@ def _target(row: Any) -> PollTarget:  # noqa: ANN401 - a Row of feeds
         last_success_at=row.last_success_at,
         consecutive_failures=row.consecutive_failures,
         ttl_minutes=row.ttl_minutes,
+        next_due_at=row.next_due_at,
     )
 
 

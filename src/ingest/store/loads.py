@@ -10,6 +10,7 @@ the same transaction.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -72,7 +73,7 @@ def load_batch(
         ).first()
         if previous is not None and still_staged is None:
             log.info("run %s already loaded; nothing to do", run_id)
-            return previous
+            return dataclasses.replace(previous, failures=failures)  # the steps' own counts
         accepted, rejected = _validated(staged)
         candidates = [article for _, article in accepted]
         verdict = decide(candidates, known_content=_known_content(conn, candidates))

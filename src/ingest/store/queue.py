@@ -206,7 +206,8 @@ def pending_jobs(
 ) -> list[PageJob]:
     """One page job per pending canonical URL, oldest first, at most ``limit``.
 
-    The job is the URL's earliest entry (a redirected entry's ``link`` is its new URL).
+    The job is the URL's earliest entry (a redirected entry's ``link`` is its new URL);
+    with ``hosts``, its earliest entry on one of them, so a shard asks its own hosts only.
     """
     entries = feed_entries.c
     oldest = (
@@ -218,14 +219,12 @@ def pending_jobs(
     )
     if hosts is not None:
         oldest = oldest.where(entries.host.in_(list(hosts)))
+    candidates = select(feed_entries).where(entries.state == EntryState.PENDING.value)
+    if hosts is not None:
+        candidates = candidates.where(entries.host.in_(list(hosts)))
     with reading(engine) as conn:
         urls = [row.canonical_url for row in conn.execute(oldest)]
-        rows = dialects.of(conn).rows_where_in(
-            conn,
-            select(feed_entries).where(entries.state == EntryState.PENDING.value),
-            entries.canonical_url,
-            urls,
-        )
+        rows = dialects.of(conn).rows_where_in(conn, candidates, entries.canonical_url, urls)
     jobs: dict[str, PageJob] = {}
     for row in sorted(rows, key=lambda r: (r.first_seen_at, r.entry_id)):
         jobs.setdefault(row.canonical_url, _job(row))
@@ -287,8 +286,12 @@ def save_pages(
             [(p.job.canonical_url, p.article) for p in pages if isinstance(p, PageExtracted)],
             now,
         )  # fmt: skip
-        _fail(conn, [p for p in pages if isinstance(p, PageFailed)], run_id, max_attempts)
-        _move(conn, [p for p in pages if isinstance(p, PageMoved)], run_id, max_attempts)
+        changes = [p for p in pages if isinstance(p, PageFailed | PageMoved)]
+        for change in sorted(changes, key=lambda p: p.job.canonical_url):  # one key order
+            if isinstance(change, PageFailed):
+                _fail(conn, change, run_id, max_attempts)
+            else:
+                _move(conn, change, run_id, max_attempts)
         records = [*robots, *(p.fetch for p in pages if p.fetch is not None)]
         staging.append_fetches(conn, run_id, records)
         _save_host_states(conn, hosts_done, now)
@@ -296,65 +299,63 @@ def save_pages(
     # when), and the page keeps its attempts.
 
 
-def _fail(conn: Connection, failures: Sequence[PageFailed], run_id: str, max_attempts: int) -> None:
-    """Count page failures against their attempts, by what each reason says.
+def _fail(conn: Connection, failure: PageFailed, run_id: str, max_attempts: int) -> None:
+    """Count a page failure against its attempts, by what its reason says.
 
     A soft reason is retried until ``max_attempts``; a hard one is failed now; a bug of
     ours (which uses no attempt) leaves the page pending.
     """
-    for failure in sorted(failures, key=lambda f: f.job.canonical_url):
-        where = (
-            feed_entries.c.canonical_url == failure.job.canonical_url,
-            feed_entries.c.state == EntryState.PENDING.value,
+    where = (
+        feed_entries.c.canonical_url == failure.job.canonical_url,
+        feed_entries.c.state == EntryState.PENDING.value,
+    )
+    reason = failure.reason
+    conn.execute(
+        update(feed_entries)
+        .where(*where)
+        .values(
+            attempts=feed_entries.c.attempts + int(reason.spends_attempt),
+            last_error=reason.value,
+            last_error_detail=failure.detail[:500],
+            last_run_id=run_id,
         )
-        reason = failure.reason
+    )
+    if not reason.retryable:
+        conn.execute(update(feed_entries).where(*where).values(state=EntryState.FAILED.value))
+    else:
         conn.execute(
             update(feed_entries)
-            .where(*where)
-            .values(
-                attempts=feed_entries.c.attempts + int(reason.spends_attempt),
-                last_error=reason.value,
-                last_error_detail=failure.detail[:500],
-                last_run_id=run_id,
-            )
+            .where(*where, feed_entries.c.attempts >= max_attempts)
+            .values(state=EntryState.FAILED.value)
         )
-        if not reason.retryable:
-            conn.execute(update(feed_entries).where(*where).values(state=EntryState.FAILED.value))
-        else:
-            conn.execute(
-                update(feed_entries)
-                .where(*where, feed_entries.c.attempts >= max_attempts)
-                .values(state=EntryState.FAILED.value)
-            )
 
 
-def _move(conn: Connection, moves: Sequence[PageMoved], run_id: str, max_attempts: int) -> None:
+def _move(conn: Connection, move: PageMoved, run_id: str, max_attempts: int) -> None:
     """Point pending entries at the URL their page redirects to, on another host.
 
     The page is then fetched by that host's own crawler (its politeness, its robots.txt)
     in a later run. Each move uses an attempt, so redirects that bounce between hosts end
     as ``failed`` after ``max_attempts``.
     """
-    for move in sorted(moves, key=lambda m: m.job.canonical_url):
-        where = (
-            feed_entries.c.canonical_url == move.job.canonical_url,
-            feed_entries.c.state == EntryState.PENDING.value,
+    where = (
+        feed_entries.c.canonical_url == move.job.canonical_url,
+        feed_entries.c.state == EntryState.PENDING.value,
+    )
+    conn.execute(
+        update(feed_entries)
+        .where(*where)
+        .values(
+            link=move.target, host=host_of(move.target)[:255],
+            attempts=feed_entries.c.attempts + 1,
+            last_error=Reason.REDIRECTED_OFFSITE.value,
+            last_error_detail=move.target[:500], last_run_id=run_id,
         )
-        conn.execute(
-            update(feed_entries)
-            .where(*where)
-            .values(
-                link=move.target, host=host_of(move.target)[:255],
-                attempts=feed_entries.c.attempts + 1,
-                last_error=Reason.REDIRECTED_OFFSITE.value,
-                last_error_detail=move.target[:500], last_run_id=run_id,
-            )
-        )  # fmt: skip
-        conn.execute(
-            update(feed_entries)
-            .where(*where, feed_entries.c.attempts >= max_attempts)
-            .values(state=EntryState.FAILED.value)
-        )
+    )  # fmt: skip
+    conn.execute(
+        update(feed_entries)
+        .where(*where, feed_entries.c.attempts >= max_attempts)
+        .values(state=EntryState.FAILED.value)
+    )
 
 
 __all__ = [

@@ -309,3 +309,40 @@ def test_a_failed_save_still_records_every_hosts_final_state(tmp_path, monkeypat
     with engine.connect() as conn:
         host = conn.execute(select(wh.hosts).where(wh.hosts.c.host == "127.0.0.21")).one()
     assert host.last_request_at is not None and host.robots_status == 200
+
+
+def test_a_same_host_redirect_into_a_disallowed_path_is_not_followed(tmp_path):
+    robots = "User-agent: *\nDisallow: /private/\n"
+    with FaultServer("127.0.0.22", robots=robots) as server:
+        hop = quote(
+            "/x/redirect-to?to=" + quote(server.url("/private/page.html"), safe=""), safe=""
+        )
+        feeds = tmp_path / "feeds.toml"
+        feeds.write_text(f'[[feeds]]\nkey = "p"\nurl = "{server.url("/feed-to?path=" + hop)}"\n')
+        settings = load_settings(home=tmp_path / "h", allow_loopback=True, politeness_delay_s=0)
+        engine = db.make_engine(settings.resolved_warehouse_url)
+        pipeline.prepare(engine, feeds)
+        pipeline.poll_shard(engine, settings, ["p"], "r")
+        stats = pipeline.fetch_shard(engine, settings, ["127.0.0.22"], "r")
+        assert server.hits("/private/") == []  # the hop was refused before it was made
+    assert stats["failures"] == {"robots_disallowed": 1}
+    with engine.connect() as conn:
+        entry = conn.execute(select(wh.feed_entries)).one()
+    assert (entry.state, entry.last_error) == ("failed", "robots_disallowed")
+
+
+def test_a_throttle_is_recorded_on_the_host(tmp_path):
+    with FaultServer("127.0.0.23", robots="User-agent: *\nAllow: /\n") as server:
+        feeds = tmp_path / "feeds.toml"
+        feeds.write_text(
+            f'[[feeds]]\nkey = "t"\nurl = "{server.url("/feed-to?path=/x/retry-after%3Fvalue%3D90")}"\n'
+        )
+        settings = load_settings(home=tmp_path / "h", allow_loopback=True, politeness_delay_s=0)
+        engine = db.make_engine(settings.resolved_warehouse_url)
+        pipeline.prepare(engine, feeds)
+        pipeline.poll_shard(engine, settings, ["t"], "r")
+        pipeline.fetch_shard(engine, settings, ["127.0.0.23"], "r")
+    with engine.connect() as conn:
+        host = conn.execute(select(wh.hosts)).one()
+    assert host.throttled_count == 1
+    assert host.last_throttle == "http_429: HTTP 429; Retry-After 90s"

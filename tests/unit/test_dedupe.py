@@ -52,3 +52,13 @@ def test_order_of_input_does_not_change_the_verdict():
     forward = dedupe_batch(batch)
     backward = dedupe_batch(list(reversed(batch)))
     assert forward.unique == backward.unique == (batch[0],)
+
+
+def test_the_earlier_publication_wins_whichever_article_id_sorts_first():
+    ids = sorted([article("https://a.example/x", "x"), article("https://b.example/x", "x")],
+                 key=lambda a: a.article_id)  # fmt: skip
+    later_but_smaller_id = replace(ids[0], published_at=T0 + timedelta(days=1))
+    earlier = replace(ids[1], published_at=T0)
+    result = dedupe_batch([later_but_smaller_id, earlier])
+    assert result.unique == (earlier,)
+    assert result.duplicates[0].article == later_but_smaller_id

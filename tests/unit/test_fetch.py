@@ -248,3 +248,97 @@ def test_truncate_keeps_the_first_bytes_instead_of_failing(httpserver, fetcher):
         assert result.body == big[:10_000], path
     strict = Limits(deadline_s=3.0, max_bytes=10_000)
     failed(fetcher.get(httpserver.url_for("/plain"), strict), Reason.TOO_LARGE)
+
+
+def test_x_gzip_is_gzip(httpserver, fetcher):
+    payload = b"<p>old servers say x-gzip</p>" * 50
+    httpserver.expect_request("/xgz").respond_with_data(
+        gzip.compress(payload), headers={"Content-Encoding": "x-gzip"}
+    )
+    assert ok(fetcher.get(httpserver.url_for("/xgz"), LIMITS)).body == payload
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+def test_a_corrupt_compressed_body_is_a_bad_encoding_not_a_hang(httpserver, fetcher, encoding):
+    good = gzip.compress(b"news " * 100) if encoding == "gzip" else zlib.compress(b"news " * 100)
+    broken = good[:12] + b"\x00garbage\xff" * 20
+    httpserver.expect_request("/bad").respond_with_data(
+        broken, headers={"Content-Encoding": encoding}
+    )
+    started = time.monotonic()
+    result = failed(fetcher.get(httpserver.url_for("/bad"), LIMITS), Reason.BAD_ENCODING)
+    assert result.detail.startswith(f"{encoding}: ")
+    assert time.monotonic() - started < 2.5
+
+
+def test_a_body_of_exactly_the_cap_is_read_and_one_byte_more_is_too_large(httpserver, fetcher):
+    cap = LIMITS.max_bytes
+    for size, path in ((cap, "/exact"), (cap + 1, "/over")):
+        httpserver.expect_request(path).respond_with_data(
+            gzip.compress(b"x" * size), headers={"Content-Encoding": "gzip"}
+        )
+    assert len(ok(fetcher.get(httpserver.url_for("/exact"), LIMITS)).body) == cap
+    failed(fetcher.get(httpserver.url_for("/over"), LIMITS), Reason.TOO_LARGE)
+
+
+def test_gzip_with_trailing_nul_padding_is_read(httpserver, fetcher):
+    """Some servers pad a gzip stream with NUL bytes: the end of the data, not a member."""
+    data = gzip.compress(b"padded body") + b"\0" * 16
+    httpserver.expect_request("/pad").respond_with_data(data, headers={"Content-Encoding": "gzip"})
+    assert ok(fetcher.get(httpserver.url_for("/pad"), LIMITS)).body == b"padded body"
+
+
+def test_an_unreadable_retry_after_is_said_so_after_the_status(httpserver, fetcher):
+    httpserver.expect_request("/busy").respond_with_data(
+        "slow down", status=429, headers={"Retry-After": "soon"}
+    )
+    result = failed(fetcher.get(httpserver.url_for("/busy"), LIMITS), Reason.THROTTLED)
+    assert result.detail == "HTTP 429; unreadable Retry-After 'soon'"
+    assert result.retry_after_s is None
+
+
+def test_a_redirect_without_location_is_a_protocol_error(httpserver, fetcher):
+    httpserver.expect_request("/nowhere").respond_with_data("", status=302)
+    result = failed(fetcher.get(httpserver.url_for("/nowhere"), LIMITS), Reason.PROTOCOL_ERROR)
+    assert result.detail == "HTTP 302 without Location"
+
+
+def test_a_redirect_to_a_broken_url_is_a_bad_url(fetcher):
+    from urllib.parse import quote
+
+    from faultserver import FaultServer
+
+    with FaultServer("127.0.0.3") as server:  # werkzeug will not send such a Location
+        url = server.url("/x/redirect-to?to=" + quote("http://[oops/x", safe=""))
+        result = failed(fetcher.get(url, LIMITS), Reason.BAD_URL)
+    assert result.detail.startswith("redirect to 'http://[oops/x'")
+
+
+def test_a_validator_up_to_1024_characters_is_sent_and_a_longer_one_is_not(httpserver, fetcher):
+    for size in (1024, 1025):
+        etag = '"' + "e" * (size - 2) + '"'
+        httpserver.clear()
+        httpserver.expect_request("/v").respond_with_data("", status=304)
+        fetcher.get(httpserver.url_for("/v"), LIMITS, Validators(etag=etag))
+        sent = httpserver.log[-1][0].headers.get("If-None-Match")
+        assert sent == (etag if size == 1024 else None), size
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("120", 120.0),
+        ("Fri, 20 Nov 2026 13:00:00 GMT", 3600.0),
+        ("Fri, 20 Nov 2026 13:00:00 -0000", 3600.0),  # "-0000": a zone-less date, read as GMT
+        ("Fri, 20 Nov 2026 11:00:00 GMT", 0.0),  # in the past: no wait, not a negative one
+        ("soon", None),
+        ("", None),
+    ],
+)
+def test_retry_after_in_seconds_or_as_an_http_date(value, expected):
+    from datetime import UTC, datetime
+
+    from ingest.fetch import retry_after_seconds
+
+    now = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+    assert retry_after_seconds(value, now) == expected

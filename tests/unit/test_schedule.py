@@ -150,3 +150,14 @@ def test_the_next_poll_is_always_within_the_bounds(
 def test_back_off_is_always_bounded(failures, reason, retry_after):
     plan = fail(FeedTiming(DEFAULT, None, T0, failures), reason, retry_after_s=retry_after)
     assert timedelta(0) < plan.due_at - T0 <= timedelta(hours=24)
+
+
+def test_the_policy_caps_a_feeds_retry_after_at_the_setting():
+    from ingest.models import PollTarget
+    from ingest.schedule import Policy
+
+    policy = Policy(default_s=900, min_minutes=5, max_minutes=1440, broken_after=5,
+                    max_retry_after_s=600)  # fmt: skip
+    target = PollTarget(key="f", url="https://f.example/feed")
+    plan = policy.after_failure(target, now=T0, reason=Reason.THROTTLED, retry_after_s=7200)
+    assert plan.due_at - T0 == timedelta(seconds=900)  # its back-off, not the 2 hours asked

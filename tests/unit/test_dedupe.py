@@ -4,6 +4,7 @@ from datetime import timedelta
 from helpers import T0, article
 from ingest.dedupe import dedupe_batch
 from ingest.models import DuplicateKind
+from ingest.textutil import content_hash
 
 
 def test_distinct_articles_all_kept():
@@ -62,3 +63,11 @@ def test_the_earlier_publication_wins_whichever_article_id_sorts_first():
     result = dedupe_batch([later_but_smaller_id, earlier])
     assert result.unique == (earlier,)
     assert result.duplicates[0].article == later_but_smaller_id
+
+
+def test_a_duplicate_early_in_the_batch_does_not_hide_the_articles_after_it():
+    stored = {content_hash("known body"): "stored-id"}
+    copy = article("https://a.example/copy", "known body", published=T0)
+    fresh = article("https://a.example/new", "new body", published=T0 + timedelta(hours=1))
+    result = dedupe_batch([copy, fresh], known_content=stored)
+    assert result.unique == (fresh,)

@@ -342,3 +342,85 @@ def test_retry_after_in_seconds_or_as_an_http_date(value, expected):
 
     now = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
     assert retry_after_seconds(value, now) == expected
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        (None, None), ("", None), ("max-age=300", 300), ("public, max-age=300", 300),
+        ('max-age="60"', 60), ("MAX-AGE=90, must-revalidate", 90), ("no-cache", 0),
+        ("public, No-Store", 0), ("private", None), ("s-maxage=10", None),
+    ],
+)  # fmt: skip
+def test_max_age_of_a_cache_control_header(header, seconds):
+    from ingest.fetch import max_age_seconds
+
+    assert max_age_seconds(header) == seconds
+
+
+@pytest.mark.parametrize(
+    ("encoding", "problem"),
+    [
+        ("gzip, identity", None), ("GZIP", None), ("identity", None), ("gzip, gzip", None),
+        ("gzip, gzip, gzip", "3 stacked content encodings"),
+        ("br", "unsupported content-encoding 'br'"),
+    ],
+)  # fmt: skip
+def test_content_encodings_we_undo_and_the_ones_we_refuse(encoding, problem):
+    from ingest.fetch import _decoders, _Failed
+
+    if problem is None:
+        layers = [e for e in encoding.lower().replace(" ", "").split(",") if e != "identity"]
+        assert [d.encoding for d in _decoders(encoding, 1000)] == list(reversed(layers))
+        return
+    with pytest.raises(_Failed) as info:
+        _decoders(encoding, 1000)
+    assert (info.value.reason, info.value.detail) == (Reason.BAD_ENCODING, problem)
+
+
+@pytest.mark.parametrize(
+    ("status", "reason"),
+    [(400, Reason.CLIENT_ERROR), (499, Reason.CLIENT_ERROR), (500, Reason.SERVER_ERROR),
+     (599, Reason.SERVER_ERROR)],
+)  # fmt: skip
+def test_the_status_class_decides_client_or_server_error(status, reason):
+    import httpx
+
+    from ingest.fetch import _status_failure
+
+    failure = _status_failure(status, httpx.Headers())
+    assert (failure.reason, failure.detail, failure.status) == (reason, f"HTTP {status}", status)
+
+
+def test_a_503_with_retry_after_says_how_long():
+    import httpx
+
+    from ingest.fetch import _status_failure
+
+    failure = _status_failure(503, httpx.Headers({"Retry-After": "120"}))
+    assert (failure.retry_after_s, failure.detail) == (120.0, "HTTP 503; Retry-After 120s")
+    assert _status_failure(500, httpx.Headers({"Retry-After": "120"})).retry_after_s is None
+
+
+@pytest.mark.parametrize(
+    ("url", "reason", "detail"),
+    [
+        ("ftp://example.org/", Reason.BAD_SCHEME, "scheme 'ftp'"),
+        ("HTTP://example.org/", None, None),
+        ("https://example.org:8443/", None, None),
+        ("http://example.org:99999/", Reason.BAD_URL, None),
+        ("http:///nohost", Reason.BAD_URL, "no host"),
+        ("http://example.org/" + "a" * 100, Reason.URL_TOO_LONG, "119 characters"),
+    ],
+)
+def test_check_url(url, reason, detail):
+    from ingest.fetch import _Failed, check_url
+
+    if reason is None:
+        check_url(url, 100)  # accepted
+        return
+    with pytest.raises(_Failed) as info:
+        check_url(url, 100)
+    assert info.value.reason is reason
+    if detail:
+        assert info.value.detail == detail

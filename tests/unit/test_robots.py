@@ -88,3 +88,45 @@ def test_garbage_and_huge_robots_files_do_not_break_anything():
 
 def test_a_never_fetched_host_is_not_fresh():
     assert not is_fresh(HostState("h"), NOW)
+
+
+def test_what_each_kind_of_answer_leaves_in_the_hosts_state():
+    ok = after(fetched(b"User-agent: *\nDisallow: /x\n"))
+    assert (ok.robots_status, ok.robots_fetched_at, ok.robots_expires_at) == (
+        200, NOW, NOW + timedelta(seconds=TTL),
+    )  # fmt: skip
+    assert ok.robots_txt == "User-agent: *\nDisallow: /x\n" and ok.next_eligible_at is None
+    down = after(FetchFailure("u", Reason.SERVER_ERROR, status=503))
+    assert (down.robots_status, down.robots_txt, down.robots_fetched_at) == (503, None, NOW)
+    assert down.robots_expires_at == down.next_eligible_at == NOW + timedelta(seconds=RETRY)
+    dead = after(FetchFailure("u", Reason.CONNECT_ERROR))
+    assert dead.robots_status == 0  # no answer at all: unreachable
+    gone = after(FetchFailure("u", Reason.NOT_FOUND, status=404))
+    assert (gone.robots_status, gone.robots_txt, gone.robots_fetched_at) == (404, None, NOW)
+    assert gone.next_eligible_at is None
+    refused = after(FetchFailure("u", Reason.TOO_MANY_REDIRECTS))
+    assert refused.robots_status == 400  # unavailable, with no status: everything allowed
+    assert Rules.of(refused, "news-ingest").allows("https://news.example/x")
+
+
+def test_robots_txt_bytes_that_are_not_utf8_are_read_not_refused():
+    state = after(fetched(b"User-agent: *\nDisallow: /caf\xe9/\n"))
+    assert state.robots_txt == "User-agent: *\nDisallow: /caf\ufffd/\n"
+
+
+@pytest.mark.parametrize("status", [301, 304, 399])
+def test_rules_apply_only_from_a_2xx_answer(status):
+    state = HostState("h", robots_status=status, robots_txt="User-agent: *\nDisallow: /\n")
+    rules = Rules.of(state, "news-ingest")
+    assert rules.reachable and rules.parser is None and rules.allows("https://h/x")
+
+
+def test_no_crawl_delay_is_none_not_an_error():
+    rules = Rules.of(after(fetched(b"User-agent: *\nDisallow: /x\n")), "news-ingest")
+    assert rules.crawl_delay() is None
+
+
+def test_an_answer_is_fresh_until_it_expires():
+    state = HostState("h", robots_expires_at=NOW)
+    assert not is_fresh(state, NOW)
+    assert is_fresh(state, NOW - timedelta(seconds=1))

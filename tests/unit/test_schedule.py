@@ -161,3 +161,54 @@ def test_the_policy_caps_a_feeds_retry_after_at_the_setting():
     target = PollTarget(key="f", url="https://f.example/feed")
     plan = policy.after_failure(target, now=T0, reason=Reason.THROTTLED, retry_after_s=7200)
     assert plan.due_at - T0 == timedelta(seconds=900)  # its back-off, not the 2 hours asked
+
+
+def test_the_policy_reads_the_feeds_own_state():
+    from ingest.models import PollTarget
+    from ingest.schedule import Policy
+
+    policy = Policy(default_s=900, min_minutes=5, max_minutes=1440, broken_after=5)
+    fixed = PollTarget(key="f", url="u", interval_minutes=45)
+    assert policy.after_success(fixed, now=T0, new_items=0, entries=3).interval_s == 45 * 60
+    bounded = PollTarget(key="b", url="u", min_interval_minutes=120, max_interval_minutes=180)
+    assert policy.after_success(bounded, now=T0, new_items=0, entries=3).interval_s == 120 * 60
+    capped = PollTarget(key="c", url="u", max_interval_minutes=10)
+    assert policy.after_success(capped, now=T0, new_items=0, entries=3).interval_s == 10 * 60
+    known = PollTarget(
+        key="k", url="u", poll_interval_s=3600.0, new_per_hour=2.0,
+        last_success_at=T0 - timedelta(hours=1), consecutive_failures=4,
+    )  # fmt: skip
+    plan = policy.after_success(known, now=T0, new_items=2, entries=10)
+    assert plan.new_per_hour == pytest.approx(2.0)  # 0.3 * 2/h + 0.7 * 2/h
+    assert plan.interval_s == 1800.0  # one new item per poll at 2 an hour
+    failed = policy.after_failure(known, now=T0, reason=Reason.TIMEOUT, retry_after_s=None)
+    assert (failed.consecutive_failures, failed.broken) == (5, True)
+    hinted = policy.after_failure(known, now=T0, reason=Reason.THROTTLED, retry_after_s=90000)
+    assert hinted.due_at - T0 == timedelta(days=1)  # the maximum, and the cap of Retry-After
+
+
+def test_ttl_and_max_age_of_zero_change_nothing():
+    bounds = Bounds(300.0, 86400.0)
+    plain = after_success(FeedTiming(), bounds, now=T0, new_items=0, entries=3, default_s=900)
+    for ttl, age in ((None, None), (0, None), (None, 0)):
+        hinted = after_success(FeedTiming(), bounds, now=T0, new_items=0, entries=3,
+                               default_s=900, ttl_s=ttl, max_age_s=age)  # fmt: skip
+        assert hinted.due_at == plain.due_at
+
+
+def test_a_rate_is_observed_over_the_time_since_the_last_success():
+    timing = FeedTiming(interval_s=3600.0, last_success_at=T0 - timedelta(hours=2))
+    plan = after_success(timing, Bounds(300.0, 86400.0), now=T0, new_items=4, entries=10,
+                         default_s=900)  # fmt: skip
+    assert plan.new_per_hour == pytest.approx(2.0)  # 4 new items in 2 hours
+    quiet = FeedTiming(interval_s=3600.0, new_per_hour=0.0, last_success_at=T0 - timedelta(hours=1))
+    grown = after_success(quiet, Bounds(300.0, 86400.0), now=T0, new_items=0, entries=10,
+                          default_s=900)  # fmt: skip
+    assert grown.interval_s == 7200.0  # nothing new: twice the previous interval
+
+
+def test_a_feeds_own_minimum_equal_to_the_default_maximum_is_kept():
+    assert Bounds.for_feed(fixed_minutes=None, min_minutes=60, max_minutes=None,
+                           default_min_minutes=5, default_max_minutes=60) == Bounds(3600.0, 3600.0)  # fmt: skip
+    assert Bounds.for_feed(fixed_minutes=None, min_minutes=None, max_minutes=3,
+                           default_min_minutes=5, default_max_minutes=60) == Bounds(180.0, 180.0)  # fmt: skip

@@ -424,3 +424,56 @@ def test_check_url(url, reason, detail):
     assert info.value.reason is reason
     if detail:
         assert info.value.detail == detail
+
+
+@pytest.mark.parametrize(("hops", "followed"), [(5, True), (6, False)])
+def test_exactly_max_redirects_are_followed(httpserver, fetcher, hops, followed):
+    for i in range(hops):
+        httpserver.expect_request(f"/h{i}").respond_with_data(
+            "", 302, headers={"Location": f"/h{i + 1}"}
+        )
+    httpserver.expect_request(f"/h{hops}").respond_with_data(b"arrived")
+    result = fetcher.get(httpserver.url_for("/h0"), LIMITS)
+    if followed:
+        assert ok(result).body == b"arrived" and len(result.redirects) == 5
+    else:
+        assert failed(result, Reason.TOO_MANY_REDIRECTS).detail == "more than 5"
+
+
+def test_what_a_fetch_reports_of_the_answer(httpserver, fetcher):
+    httpserver.expect_request("/f").respond_with_data(
+        b"body", headers={"ETag": '"e"', "Last-Modified": "Fri, 20 Nov 2026 06:30:00 GMT",
+                          "Cache-Control": "max-age=600"},
+    )  # fmt: skip
+    url = httpserver.url_for("/f")
+    result = ok(fetcher.get(url, LIMITS))
+    assert (result.url, result.final_url, result.etag) == (url, url, '"e"')
+    assert (result.last_modified, result.max_age_s) == ("Fri, 20 Nov 2026 06:30:00 GMT", 600)
+    assert 0 <= result.elapsed_s < 3
+    httpserver.expect_request("/busy").respond_with_data("", 429, headers={"Retry-After": "30"})
+    busy = failed(fetcher.get(httpserver.url_for("/busy"), LIMITS), Reason.THROTTLED)
+    assert (busy.url, busy.retry_after_s, busy.status) == (httpserver.url_for("/busy"), 30.0, 429)
+    assert 0 <= busy.elapsed_s < 3
+
+
+def test_proxy_settings_in_the_environment_are_ignored(httpserver, monkeypatch):
+    """The SSRF guard checks the address it connects to: no proxy may stand in between."""
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("ALL_PROXY", "http://127.0.0.1:9")
+    httpserver.expect_request("/direct").respond_with_data(b"direct")
+    with Fetcher("news-ingest-tests/1", allow_loopback=True) as direct:
+        assert ok(direct.get(httpserver.url_for("/direct"), LIMITS)).body == b"direct"
+
+
+def test_limits_for_feeds_and_pages_come_from_the_settings(tmp_path):
+    from ingest.fetch import FEED_ACCEPT, PAGE_ACCEPT
+    from ingest.settings import load_settings
+
+    s = load_settings(home=tmp_path, feed_deadline_s=7, page_deadline_s=9, feed_max_bytes=100,
+                      page_max_bytes=200, connect_timeout_s=3, max_redirects=4, max_url_length=999)  # fmt: skip
+    feed, page = Limits.for_kind(s, "feed"), Limits.for_kind(s, "page")
+    assert (feed.deadline_s, feed.max_bytes, feed.accept) == (7, 100, FEED_ACCEPT)
+    assert (page.deadline_s, page.max_bytes, page.accept) == (9, 200, PAGE_ACCEPT)
+    assert {(x.connect_timeout_s, x.max_redirects, x.max_url_length) for x in (feed, page)} == {
+        (3, 4, 999)
+    }

@@ -212,3 +212,13 @@ def test_a_feeds_own_minimum_equal_to_the_default_maximum_is_kept():
                            default_min_minutes=5, default_max_minutes=60) == Bounds(3600.0, 3600.0)  # fmt: skip
     assert Bounds.for_feed(fixed_minutes=None, min_minutes=None, max_minutes=3,
                            default_min_minutes=5, default_max_minutes=60) == Bounds(180.0, 180.0)  # fmt: skip
+
+
+def test_the_policy_takes_its_defaults_from_the_settings(tmp_path):
+    from ingest.schedule import Policy
+    from ingest.settings import load_settings
+
+    s = load_settings(home=tmp_path, poll_interval_minutes=20, feed_min_interval_minutes=7,
+                      feed_max_interval_minutes=600, feed_broken_after=3, max_retry_after_s=900)  # fmt: skip
+    assert Policy.of(s) == Policy(default_s=1200.0, min_minutes=7, max_minutes=600,
+                                  broken_after=3, max_retry_after_s=900.0)  # fmt: skip

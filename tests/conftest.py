@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from ci_env import in_ci
+
 _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="ingest-airflow-home-"))
 os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
@@ -19,11 +21,6 @@ for _name in [n for n in os.environ if n.startswith("INGEST_")]:
     del os.environ[_name]  # tests choose their settings explicitly
 
 FIXTURES = Path(__file__).parent / "fixtures"
-
-
-def in_ci() -> bool:
-    """Whether this is a CI run: ``CI`` set to any truthy value (true, 1, yes, on)."""
-    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes", "on"}
 
 
 @pytest.fixture

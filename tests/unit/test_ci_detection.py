@@ -2,7 +2,7 @@
 
 import pytest
 
-from conftest import in_ci
+from ci_env import in_ci
 
 
 @pytest.mark.parametrize("value", ["true", "True", "TRUE", "1", "yes", "on", " true "])

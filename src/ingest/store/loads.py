@@ -175,14 +175,16 @@ def _validated(
 
 def _known_content(conn: Connection, batch: Sequence[Article]) -> dict[str, str]:
     """Stored ``content_hash -> article_id`` (earliest stored first) for a batch."""
-    query = select(
-        articles.c.content_hash, articles.c.article_id, articles.c.first_seen_at
-    )  # fmt: skip
+    # Every row of one hash comes back in one chunk of the lookup, so the order within
+    # each chunk is enough for "earliest stored first".
+    query = select(articles.c.content_hash, articles.c.article_id).order_by(
+        articles.c.first_seen_at, articles.c.article_id
+    )
     found = dialects.of(conn).rows_where_in(
         conn, query, articles.c.content_hash, sorted({a.content_hash for a in batch})
     )
     content: dict[str, str] = {}
-    for row in sorted(found, key=lambda r: (r.first_seen_at, r.article_id)):
+    for row in found:
         content.setdefault(row.content_hash, row.article_id)
     return content
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import operator
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -54,15 +55,19 @@ _TEXT_FIELDS = tuple(
     for hint in [_HINTS[name]]
     if hint is str or (isinstance(hint, types.UnionType) and str in typing.get_args(hint))
 )
+_DATETIME_FIELDS = tuple(name for name, kind in _KINDS.items() if kind == "datetime")
+# C-level getters: rows are built for every article of every load, field by field
+_ALL_VALUES = operator.attrgetter(*FIELD_NAMES)
+_TEXT_VALUES = operator.attrgetter(*_TEXT_FIELDS)
+_TUPLE_VALUES = operator.attrgetter(*TUPLE_FIELDS)
+_DATETIME_VALUES = operator.attrgetter(*_DATETIME_FIELDS)
 
 
 def article_row(article: Article, run_id: str, now: datetime) -> dict[str, Any]:
     """The ``articles`` row of a record first stored (or rewritten) by ``run_id`` at ``now``."""
-    row = {
-        name: list(value) if name in TUPLE_FIELDS else value
-        for name in FIELD_NAMES
-        for value in [getattr(article, name)]
-    }
+    row = dict(zip(FIELD_NAMES, _ALL_VALUES(article), strict=True))
+    for name in TUPLE_FIELDS:
+        row[name] = list(row[name])
     row.update(
         cluster_id=article.article_id,  # alone until the clustering pass says otherwise
         is_representative=True,
@@ -128,8 +133,7 @@ def from_payload(payload: Mapping[str, Any]) -> Article:
 
 def storable(article: Article) -> Article:
     """NUL bytes and lone surrogates out of every text field (PostgreSQL rejects them)."""
-    texts = [getattr(article, name) for name in _TEXT_FIELDS]
-    texts += ["\n".join(getattr(article, name)) for name in TUPLE_FIELDS]
+    texts = [*_TEXT_VALUES(article), *("\n".join(v) for v in _TUPLE_VALUES(article))]
     if not has_unstorable("\n".join(t for t in texts if t)):  # the common case: one check
         return article
     changes: dict[str, Any] = {}
@@ -158,9 +162,8 @@ def row_problem(article: Article) -> str | None:  # noqa: PLR0911 - a checklist
         return f"body of {len(article.body)} characters exceeds {MAX_STORED_BODY_CHARS}"
     if article.title and len(article.title) > MAX_STORED_FIELD_CHARS:
         return f"title of {len(article.title)} characters exceeds {MAX_STORED_FIELD_CHARS}"
-    for name, kind in _KINDS.items():
-        value = getattr(article, name)
-        if kind == "datetime" and value is not None and value.tzinfo is None:
+    for name, value in zip(_DATETIME_FIELDS, _DATETIME_VALUES(article), strict=True):
+        if value is not None and value.tzinfo is None:
             return f"{name} has no time zone"
     return None
 

@@ -73,7 +73,11 @@ class Dialect(Protocol):
     def rows_where_in(
         self, conn: Connection, query: Select[Any], column: Column[Any], values: Sequence[Any]
     ) -> list[Row[Any]]:
-        """The rows of ``query`` whose ``column`` is one of ``values`` (any number of them)."""
+        """The rows of ``query`` whose ``column`` is one of ``values`` (any number of them).
+
+        The values may be looked up in chunks, but all rows of one value come back together,
+        and ``query``'s ORDER BY holds among them.
+        """
 
     def write_articles(
         self,

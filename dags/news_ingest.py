@@ -160,11 +160,25 @@ def news_ingest() -> None:
 
         raise IngestError("a task of this run failed; see the failed task's log")
 
-    feed_shards = plan_feeds(prepare())
+    prepared = prepare()
+    feed_shards = plan_feeds(prepared)
     polled = poll.expand(shard=feed_shards)
-    fetched = fetch.expand(shard=plan_pages(polled))
-    loaded = load(polled, fetched, reprocess())
-    [polled, fetched, loaded, cluster(loaded)] >> watcher()
+    page_shards = plan_pages(polled)
+    fetched = fetch.expand(shard=page_shards)
+    reprocessed = reprocess()
+    loaded = load(polled, fetched, reprocessed)
+    clustered = cluster(loaded)
+    # every task: a failure anywhere fails the run, though load ran anyway (all_done)
+    [
+        prepared,
+        feed_shards,
+        polled,
+        page_shards,
+        fetched,
+        reprocessed,
+        loaded,
+        clustered,
+    ] >> watcher()
 
 
 news_ingest()

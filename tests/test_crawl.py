@@ -266,6 +266,18 @@ def test_a_crawl_delay_learnt_in_an_earlier_run_paces_the_next_runs_first_reques
     assert min(gaps) >= 1.0, gaps  # the second run's robots.txt request included
 
 
+def test_a_crawl_delay_dropped_from_robots_txt_is_forgotten(tmp_path):
+    with FaultServer("127.0.0.19", pages=4, robots="User-agent: *\nCrawl-delay: 1\n") as server:
+        settings, engine = setup(tmp_path, [server], max_pages_per_run=2, robots_ttl_s=0.001)
+        pipeline.fetch_shard(engine, settings, ["127.0.0.19"], "r1")
+        with engine.connect() as conn:
+            assert conn.execute(select(wh.hosts.c.crawl_delay_s)).scalar_one() == 1.0
+        server.robots = "User-agent: *\nAllow: /\n"  # the site drops its Crawl-delay
+        pipeline.fetch_shard(engine, settings, ["127.0.0.19"], "r2")  # reads it again (stale)
+    with engine.connect() as conn:
+        assert conn.execute(select(wh.hosts.c.crawl_delay_s)).scalar_one() is None
+
+
 def test_a_bug_before_a_hosts_first_request_ends_its_crawl_and_never_hangs_the_shard(tmp_path):
     from datetime import datetime
 

@@ -12,6 +12,8 @@ delays on either side: the server receives our next request only after it has fi
 sending the previous response, so the gap between two requests arriving at the server is
 at least the delay. It holds across runs too (``hosts.last_request_at`` keeps when the
 last request ended), for robots.txt requests and for each hop of a redirect on the host.
+It does not cover feed polls (:mod:`ingest.poll` runs them in its own tasks) nor a
+robots.txt redirect's hop to another host (see :meth:`Crawl._robots_hop`).
 
 Before a host's first page, its robots.txt is consulted (:mod:`ingest.robots`). A 429 or
 503 with ``Retry-After`` (or a 429 without one: ``throttle_default_s``) sets the host's
@@ -269,7 +271,8 @@ class _HostCrawler:
         crawl_delay = host.rules.crawl_delay()
         if crawl_delay:
             host.pace.slow_down(min(crawl_delay, settings.max_crawl_delay_s))
-            host.state = dataclasses.replace(host.state, crawl_delay_s=crawl_delay)
+        # what the current robots.txt asks: a Crawl-delay it no longer has is forgotten
+        host.state = dataclasses.replace(host.state, crawl_delay_s=crawl_delay or None)
         return True
 
     def _wait_until(self, moment: float) -> bool:

@@ -63,3 +63,27 @@ def raised_by_library(exc: BaseException, libraries: tuple[str, ...]) -> bool:
         return False
     callee = modules[ours[-1] + 1]
     return any(callee == lib or callee.startswith(lib + ".") for lib in libraries)
+
+
+#: What a hostile value raises wherever it is converted, in our own frames too: a number
+#: or date out of range, undecodable bytes, nesting too deep.
+CONVERSION_ERRORS = (ValueError, OverflowError, RecursionError)
+
+
+def input_fault(
+    exc: BaseException,
+    libraries: tuple[str, ...],
+    errors: tuple[type[BaseException], ...] = (),
+) -> bool:
+    """Whether ``exc``, raised while reading hostile input, is the input's fault.
+
+    It is when one of ``libraries`` raised it (see :func:`raised_by_library`), when it is
+    one of their ``errors`` (which a compiled library may raise without a frame), or a
+    conversion error (``int()``, ``datetime()`` or ``bytes.decode`` on a hostile value),
+    or a bare ``LookupError`` (the codecs' answer to an unknown encoding name). Anything
+    else raised in our own frames, ``KeyError``, ``IndexError``, ``TypeError`` and
+    ``AttributeError`` included, is a bug.
+    """
+    if type(exc) is LookupError or isinstance(exc, (*CONVERSION_ERRORS, *errors)):
+        return True
+    return raised_by_library(exc, libraries)

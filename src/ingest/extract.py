@@ -30,7 +30,7 @@ from trafilatura import metadata as trafilatura_metadata
 from trafilatura.settings import Document
 
 from ingest import cleanup
-from ingest.errors import raised_by_library
+from ingest.errors import CONVERSION_ERRORS, input_fault
 from ingest.models import Extracted, Miss, Reason
 from ingest.textutil import clean_inline, clean_text
 
@@ -337,11 +337,7 @@ def extract_document(html: str, url: str | None) -> Extracted | Miss:
     )
 
 
-#: What hostile markup can make the parsers raise; such a page is a miss, not a crash.
-EXTRACTION_ERRORS = (
-    ValueError, UnicodeError, OverflowError, LookupError, RecursionError, etree.LxmlError,
-)  # fmt: skip
-#: Libraries that read the page: anything else they raise on it is the page's fault.
+#: Libraries that read the page: anything they raise on it is the page's fault.
 PAGE_READERS = (
     "trafilatura", "lxml", "lxml_html_clean", "htmldate", "justext", "courlan", "dateutil",
     "dateparser", "charset_normalizer", "html", "json",
@@ -349,7 +345,11 @@ PAGE_READERS = (
 
 
 def extract_page(body: bytes, content_type: str | None, url: str | None) -> Extracted | Miss:
-    """Extract an article from fetched bytes, or say why there is none."""
+    """Extract an article from fetched bytes, or say why there is none.
+
+    A page that makes the extractor raise is a Miss; a bug of ours
+    (:func:`~ingest.errors.input_fault` says which is which) raises.
+    """
     if not is_html(content_type, body):
         return Miss(Reason.NOT_HTML, f"content type {content_type or 'unknown'}")
     try:
@@ -357,14 +357,12 @@ def extract_page(body: bytes, content_type: str | None, url: str | None) -> Extr
         if html is None or not html.strip():
             return Miss(Reason.UNDECODABLE, "empty or undecodable page")
         return extract_document(html, url)
-    except EXTRACTION_ERRORS as exc:
-        log.warning("extraction of %s failed: %s: %s", url, type(exc).__name__, exc)
-        return Miss(Reason.EXTRACT_ERROR, f"{type(exc).__name__}: {exc}"[:300])
     except Exception as exc:
-        if not raised_by_library(exc, PAGE_READERS):
+        if not input_fault(exc, PAGE_READERS, (etree.LxmlError,)):
             raise  # a bug of ours: the sandbox reports it as one
-        log.warning("page %s made its extractor fail", url, exc_info=True)
-        return Miss(Reason.EXTRACT_ERROR, f"extractor failed: {type(exc).__name__}: {exc}"[:300])
+        log.warning("extraction of %s failed: %s: %s", url, type(exc).__name__, exc,
+                    exc_info=not isinstance(exc, CONVERSION_ERRORS))  # fmt: skip
+        return Miss(Reason.EXTRACT_ERROR, f"{type(exc).__name__}: {exc}"[:300])
 
 
 def extract_body(html: str, url: str | None) -> str:

@@ -4,7 +4,8 @@
 host's thread, so several pages are extracted at once (one per sandbox worker).
 :meth:`PageStage.reextract` does the same for a page kept in the raw archive (what a
 backfill re-processes). An extraction that meets a bug of ours ends as
-``internal_error``: the page stays pending, uncounted, and the composer fails its task.
+``internal_error``: the page stays pending with no attempt spent (the run counts it as
+failed, by that reason), and the composer fails its task.
 """
 
 from __future__ import annotations

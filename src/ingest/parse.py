@@ -21,7 +21,7 @@ from xml.sax import SAXException
 import feedparser
 from lxml import etree
 
-from ingest.errors import raised_by_library
+from ingest.errors import CONVERSION_ERRORS, input_fault
 from ingest.models import FeedEntry, Miss, ParsedFeed, Reason
 from ingest.textutil import clean_inline
 
@@ -86,9 +86,7 @@ def _ttl(feed: Any) -> int | None:  # noqa: ANN401 - feedparser feed dict
     return None
 
 
-#: What hostile feed bytes can make feedparser (or our reading of its output) raise.
-PARSE_ERRORS = (ValueError, UnicodeError, OverflowError, LookupError, RecursionError, SAXException)  # fmt: skip
-#: Libraries that read the feed's bytes: anything else they raise on it is the feed's fault.
+#: Libraries that read the feed's bytes: anything they raise on it is the feed's fault.
 FEED_READERS = ("feedparser", "sgmllib", "xml", "lxml")
 
 
@@ -97,18 +95,17 @@ def parse_feed(
 ) -> ParsedFeed | Miss:
     """Parse feed bytes fetched from ``url``; relative links resolve against it.
 
-    A feed that is not parseable at all, or that makes the parser raise, is a Miss.
+    A feed that is not parseable at all, or that makes the parser raise, is a Miss. A bug
+    of ours (:func:`~ingest.errors.input_fault` says which is which) raises.
     """
     try:
         return _parse_feed(body, url, content_type, max_entries)
-    except PARSE_ERRORS as exc:
-        log.warning("feed %s could not be parsed: %s: %s", url, type(exc).__name__, exc)
-        return Miss(Reason.FEED_MALFORMED, f"{type(exc).__name__}: {exc}"[:300])
     except Exception as exc:
-        if not raised_by_library(exc, FEED_READERS):
+        if not input_fault(exc, FEED_READERS, (SAXException, etree.LxmlError)):
             raise  # a bug of ours: the sandbox reports it as one
-        log.warning("feed %s made its parser fail", url, exc_info=True)
-        return Miss(Reason.FEED_MALFORMED, f"parser failed: {type(exc).__name__}: {exc}"[:300])
+        log.warning("feed %s could not be parsed: %s: %s", url, type(exc).__name__, exc,
+                    exc_info=not isinstance(exc, CONVERSION_ERRORS))  # fmt: skip
+        return Miss(Reason.FEED_MALFORMED, f"{type(exc).__name__}: {exc}"[:300])
 
 
 _XML_DECL_ENCODING = re.compile(

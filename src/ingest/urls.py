@@ -14,6 +14,7 @@ Versions (bump :data:`RULES_VERSION` with any change that can alter a canonical 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -171,8 +172,18 @@ def entry_id_for(feed_key: str, guid: str, url: str) -> str:
 
 
 def host_of(url: str) -> str:
-    """The lower-case host of a URL (empty when it has none)."""
+    """The host of a URL as the queue and the crawler key it (empty when it has none).
+
+    The form :func:`canonical_url` gives it: lower case, no trailing dot, an international
+    name in IDNA (punycode). So a raw link and its canonical URL name the same host, and
+    ``example.com.`` is paced as ``example.com``.
+    """
     try:
-        return (urlsplit(url).hostname or "").lower()
+        host = (urlsplit(url).hostname or "").rstrip(".").lower()
     except ValueError:
         return ""
+    if not host.isascii():
+        # a name IDNA cannot encode stays as it is: such a URL is never canonical, never fetched
+        with contextlib.suppress(UnicodeError):
+            host = host.encode("idna").decode("ascii")
+    return host

@@ -2,7 +2,7 @@
 
 A task's Connection becomes an Engine, its context becomes plain arguments, and a load's
 result becomes the ``news_articles`` Asset event.
-``dags/`` and ``plugins/`` use this package; :mod:`ingest` never imports Airflow. Call
+``dags/`` uses this package (and so will ``plugins/``); :mod:`ingest` never imports Airflow. Call
 these from inside a task (they read the running task's context), never at parse time.
 """
 

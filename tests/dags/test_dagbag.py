@@ -44,6 +44,8 @@ def test_news_ingest_shape(dagbag):
         "cluster",
         "watcher",
     }
+    watcher = dag.get_task("watcher")
+    assert watcher.upstream_task_ids == {t.task_id for t in dag.tasks} - {"watcher"}
     assert dag.get_task("poll").map_index_template
     assert dag.get_task("fetch").map_index_template
     outlets = dag.get_task("load").outlets

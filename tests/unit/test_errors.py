@@ -3,7 +3,7 @@
 import pytest
 
 from ingest import extract, parse
-from ingest.errors import raised_by_library
+from ingest.errors import input_fault, raised_by_library
 from ingest.models import Miss, Reason
 
 PAGE = (
@@ -31,7 +31,7 @@ def test_a_feed_that_makes_feedparser_raise_is_malformed_not_a_bug():
     result = parse.parse_feed(stray_end_tag, "http://e.example/f", "application/rss+xml")
     assert isinstance(result, Miss), result
     assert result.reason is Reason.FEED_MALFORMED
-    assert result.detail.startswith("parser failed: TypeError")
+    assert result.detail.startswith("TypeError")
 
 
 def test_a_page_that_makes_the_extractor_library_raise_is_an_extraction_error(monkeypatch):
@@ -65,3 +65,39 @@ def test_whose_fault_is_read_from_the_frame_our_code_called():
     with pytest.raises(TypeError) as nobodys:
         crash()  # called from here, not from ingest: nobody of ours called it
     assert not raised_by_library(nobodys.value, ("feedparser",))
+
+
+@pytest.mark.parametrize("bug", [KeyError, IndexError, AttributeError, TypeError])
+def test_a_lookup_or_type_bug_deep_in_our_extraction_escapes(monkeypatch, bug):
+    """Inside the extractor's own try: our cleanup, our metadata reading, our feed loop."""
+
+    def broken(*_args, **_kwargs):
+        raise bug("a bug of ours")
+
+    monkeypatch.setattr(extract.cleanup, "clean_body", broken)
+    with pytest.raises(bug):
+        extract.extract_page(PAGE, "text/html", "https://e.example/a")
+    monkeypatch.setattr(parse, "_first_entries", broken)
+    with pytest.raises(bug):
+        parse.parse_feed(b"<rss><channel><item/></channel></rss>", "http://e.example/f")
+
+
+def test_a_hostile_value_converted_in_our_code_is_the_inputs_fault():
+    def convert(kind):
+        if kind == "int":
+            return int("9" * 5000)  # ValueError: digits past the interpreter's limit
+        if kind == "date":
+            from datetime import datetime
+
+            return datetime(10000, 1, 1)  # noqa: DTZ001 - ValueError: year out of range
+        if kind == "encoding":
+            return b"x".decode("no-such-codec")  # LookupError from the codecs
+        return b"\xff".decode("utf-8")  # UnicodeDecodeError
+
+    for kind in ("int", "date", "encoding", "bytes"):
+        with pytest.raises((ValueError, LookupError)) as caught:
+            convert(kind)
+        assert input_fault(caught.value, ()), kind
+    with pytest.raises(KeyError) as bug:
+        {}["missing"]
+    assert not input_fault(bug.value, ())

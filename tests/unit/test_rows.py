@@ -137,3 +137,12 @@ def test_text_the_database_cannot_store_is_cleaned_in_every_text_field():
     )  # fmt: skip
     untouched = article("https://a.example/2", "fine")
     assert rows.storable(untouched) is untouched
+
+
+@pytest.mark.parametrize("names", [(), ("title",), ("title", "body")])
+def test_field_getters_give_a_tuple_for_any_number_of_fields(names):
+    from helpers import article
+    from ingest.store.rows import _values_of
+
+    record = article("https://e.example/a", "Body.")
+    assert _values_of(names)(record) == tuple(getattr(record, n) for n in names)

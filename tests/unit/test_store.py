@@ -258,12 +258,13 @@ def test_a_row_that_cannot_be_stored_is_rejected_alone(engine):
         published_at=datetime(2026, 1, 1),  # noqa: DTZ001 - the point of the test
     )
     empty = article("https://a.example/empty", "   ")
-    result = load(engine, "r", [good, naive, empty], now=T0)
+    nuls = article("https://a.example/nuls", "\x00\x00 \ud800")  # empty once made storable
+    result = load(engine, "r", [good, naive, empty, nuls], now=T0)
     assert result.inserted == 1
     assert [r["article_id"] for r in rows(engine, wh.articles)] == [good.article_id]
     with engine.connect() as conn:
         ledger = conn.execute(select(wh.load_ledger)).one()
-    assert ledger.pages_failed == 2
+    assert ledger.pages_failed == 3
 
 
 @pytest.mark.parametrize(

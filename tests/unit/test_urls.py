@@ -92,3 +92,16 @@ def test_rules_v2_tracking_parameters_are_removed(query):
     assert canonical_url(f"https://news.example/story?id=7&{query}") == (
         "https://news.example/story?id=7"
     )
+
+
+@pytest.mark.parametrize(
+    "link",
+    ["https://Bücher.Example/x", "https://example.com./x", "HTTPS://WWW.EXAMPLE.COM:443/x?a=1",
+     "https://xn--bcher-kva.example/x"],
+)  # fmt: skip
+def test_a_raw_link_and_its_canonical_url_name_the_same_host(link):
+    """The queue keys a page by its canonical URL's host, the crawler by its link's."""
+    from ingest.urls import host_of
+
+    assert host_of(link) == host_of(canonical_url(link))
+    assert host_of(link).isascii() and not host_of(link).endswith(".")

@@ -161,7 +161,8 @@ def _validated(
     """Clean every text field; reject (with a reason) a row that still cannot be stored."""
     accepted: list[tuple[str, Article]] = []
     rejected: list[Link] = []
-    for queue_url, article in staged:
+    for queue_url, staged_article in staged:
+        article = rows.storable(staged_article)  # checked as it would be stored
         problem = rows.row_problem(article)
         if problem:
             log.warning("article %s rejected: %s", article.article_id, problem)
@@ -169,7 +170,7 @@ def _validated(
                 (queue_url, EntryState.FAILED.value, None, None, f"rejected_row: {problem}")
             )
             continue
-        accepted.append((queue_url, rows.storable(article)))
+        accepted.append((queue_url, article))
     return accepted, rejected
 
 

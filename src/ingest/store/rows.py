@@ -14,7 +14,7 @@ import logging
 import operator
 import types
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -56,11 +56,25 @@ _TEXT_FIELDS = tuple(
     if hint is str or (isinstance(hint, types.UnionType) and str in typing.get_args(hint))
 )
 _DATETIME_FIELDS = tuple(name for name, kind in _KINDS.items() if kind == "datetime")
-# C-level getters: rows are built for every article of every load, field by field
-_ALL_VALUES = operator.attrgetter(*FIELD_NAMES)
-_TEXT_VALUES = operator.attrgetter(*_TEXT_FIELDS)
-_TUPLE_VALUES = operator.attrgetter(*TUPLE_FIELDS)
-_DATETIME_VALUES = operator.attrgetter(*_DATETIME_FIELDS)
+
+
+def _values_of(names: Sequence[str]) -> Callable[[Article], tuple[Any, ...]]:
+    """A C-level getter of these fields' values, always as a tuple (for any number of names).
+
+    Rows are built for every article of every load, field by field.
+    """
+    if len(names) > 1:
+        return operator.attrgetter(*names)
+    if names:
+        one = operator.attrgetter(names[0])
+        return lambda article: (one(article),)
+    return lambda _article: ()
+
+
+_ALL_VALUES = _values_of(FIELD_NAMES)
+_TEXT_VALUES = _values_of(_TEXT_FIELDS)
+_TUPLE_VALUES = _values_of(tuple(sorted(TUPLE_FIELDS)))
+_DATETIME_VALUES = _values_of(_DATETIME_FIELDS)
 
 
 def article_row(article: Article, run_id: str, now: datetime) -> dict[str, Any]:

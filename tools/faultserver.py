@@ -770,10 +770,11 @@ class FaultServer:
 
         moved = self.robots_moved_to
         return {
+            # robots.txt is read at each request: a test may change it between runs
             "/robots.txt": _Response(301, b"", headers=(("Location", moved),))
             if moved
-            else self._robots(),
-            **({moved: self._robots()} if moved else {}),
+            else lambda _ctx: self._robots(),
+            **({moved: lambda _ctx: self._robots()} if moved else {}),
             "/good/feed.xml": self._good_feed,
             "/feed-to": self._feed_to,
             "/pages/feed.xml": feed(

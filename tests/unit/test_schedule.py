@@ -222,3 +222,39 @@ def test_the_policy_takes_its_defaults_from_the_settings(tmp_path):
                       feed_max_interval_minutes=600, feed_broken_after=3, max_retry_after_s=900)  # fmt: skip
     assert Policy.of(s) == Policy(default_s=1200.0, min_minutes=7, max_minutes=600,
                                   broken_after=3, max_retry_after_s=900.0)  # fmt: skip
+
+
+def test_the_policy_passes_every_part_of_a_feeds_state_and_hints_on():
+    """Each of the feed's stored values changes the plan, and the policy hands each one on."""
+    import dataclasses
+
+    from ingest.models import PollTarget
+    from ingest.schedule import Policy
+
+    policy = Policy(default_s=900, min_minutes=5, max_minutes=1440, broken_after=5,
+                    max_retry_after_s=7200)  # fmt: skip
+    known = PollTarget(
+        key="k", url="u", poll_interval_s=300.0, new_per_hour=6.0,
+        last_success_at=T0 - timedelta(hours=2), consecutive_failures=2,
+    )  # fmt: skip
+    bounds = Bounds(300.0, 86400.0)
+
+    def direct(target, **hints):
+        timing = FeedTiming(target.poll_interval_s, target.new_per_hour,
+                            target.last_success_at, target.consecutive_failures)  # fmt: skip
+        return after_success(timing, bounds, now=T0, new_items=2, entries=10, default_s=900,
+                             **hints)  # fmt: skip
+
+    plan = policy.after_success(known, now=T0, new_items=2, entries=10)
+    assert plan == direct(known)
+    for name in ("poll_interval_s", "new_per_hour", "last_success_at"):
+        assert direct(dataclasses.replace(known, **{name: None})) != plan, name  # it matters
+    for hints, direct_hints in (
+        ({"ttl_minutes": 600}, {"ttl_s": 36000.0}),
+        ({"max_age_s": 20000.0}, {"max_age_s": 20000.0}),
+    ):
+        hinted = policy.after_success(known, now=T0, new_items=2, entries=10, **hints)
+        assert hinted == direct(known, **direct_hints) != plan
+    hinted = policy.after_failure(known, now=T0, reason=Reason.THROTTLED, retry_after_s=5000)
+    plain = policy.after_failure(known, now=T0, reason=Reason.THROTTLED, retry_after_s=None)
+    assert hinted.due_at - T0 == timedelta(seconds=5000) != plain.due_at - T0

@@ -119,7 +119,7 @@ def max_age_seconds(cache_control: str | None) -> int | None:
 class _Inflater:
     """Streaming decoder for one Content-Encoding layer, bounded in output."""
 
-    def __init__(self, encoding: str, cap: int, *, truncate: bool = False) -> None:
+    def __init__(self, encoding: str, cap: int, *, truncate: bool) -> None:
         self.encoding = encoding
         self.cap = cap
         self.truncate = truncate
@@ -161,7 +161,7 @@ class _Inflater:
         return self._obj.flush()
 
 
-def _decoders(content_encoding: str | None, cap: int, *, truncate: bool = False) -> list[_Inflater]:
+def _decoders(content_encoding: str | None, cap: int, *, truncate: bool) -> list[_Inflater]:
     layers = [e.strip().lower() for e in (content_encoding or "").split(",") if e.strip()]
     layers = [e for e in layers if e != "identity"]
     if len(layers) > MAX_STACKED_ENCODINGS:

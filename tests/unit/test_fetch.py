@@ -1,4 +1,5 @@
 import gzip
+import random
 import socket
 import time
 import zlib
@@ -189,6 +190,45 @@ def test_multi_member_gzip_is_read_whole(httpserver, fetcher):
     assert (
         ok(fetcher.get(httpserver.url_for("/mm"), LIMITS)).body == b"first member. second member."
     )
+
+
+def test_truncating_a_multi_member_gzip_keeps_the_earlier_members(httpserver, fetcher):
+    """The cut falls inside a later member: what the earlier ones gave is kept in front of it."""
+    first, second = b"User-agent: *\n", b"Disallow: /p\n" * 20000
+    data = gzip.compress(first) + gzip.compress(second)
+    httpserver.expect_request("/mm").respond_with_data(data, headers={"Content-Encoding": "gzip"})
+    limits = Limits(deadline_s=3.0, max_bytes=10_000, truncate=True)
+    assert ok(fetcher.get(httpserver.url_for("/mm"), limits)).body == (first + second)[:10_000]
+
+
+def test_deflate_that_is_neither_zlib_nor_raw_is_a_bad_encoding(httpserver, fetcher):
+    """The raw-deflate fallback is tried once: a body that fails both ways is refused."""
+    httpserver.expect_request("/d").respond_with_data(
+        b"\xff" * 64, headers={"Content-Encoding": "deflate"}
+    )
+    result = failed(fetcher.get(httpserver.url_for("/d"), LIMITS), Reason.BAD_ENCODING)
+    assert "invalid block type" in result.detail
+
+
+def test_a_layers_cap_counts_its_whole_stream_not_each_chunk():
+    """Each layer of a stacked encoding stops at the cap, so no intermediate layer can grow
+    without bound while the last one is still under it."""
+    from ingest.fetch import _Failed, _Inflater
+
+    stream = gzip.compress(random.Random(0).randbytes(10_000))  # incompressible: ~10 KB
+    inflater = _Inflater("gzip", 5_000, truncate=False)
+    chunks = [stream[at : at + 500] for at in range(0, len(stream), 500)]
+    given = 0
+
+    def feed_all() -> None:
+        nonlocal given
+        for chunk in chunks:
+            given += len(inflater.feed(chunk))
+
+    with pytest.raises(_Failed) as caught:
+        feed_all()
+    assert caught.value.reason is Reason.TOO_LARGE
+    assert given <= 5_000
 
 
 @pytest.fixture

@@ -108,6 +108,15 @@ def test_soft_failures_back_off_from_the_interval_and_hard_ones_from_an_hour():
     assert (hard.due_at - T0, hard.failure_kind) == (timedelta(hours=1), "hard")
 
 
+def test_a_failure_keeps_what_the_feed_has_learnt():
+    """A failed poll says nothing about how often the feed publishes: once it answers again
+    it is polled at the interval and rate it had before, not from the default."""
+    learnt = FeedTiming(40 * 60.0, 2.5, T0 - timedelta(hours=3), 2)
+    for reason in (Reason.TIMEOUT, Reason.NOT_FOUND):
+        plan = fail(learnt, reason)
+        assert (plan.interval_s, plan.new_per_hour) == (40 * 60.0, 2.5), reason
+
+
 def test_retry_after_is_honoured_and_capped():
     timing = FeedTiming(DEFAULT, 1.0, T0, 0)
     assert fail(timing, Reason.THROTTLED, retry_after_s=7200).due_at == T0 + timedelta(hours=2)

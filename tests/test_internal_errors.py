@@ -179,7 +179,7 @@ def test_a_bug_in_the_crawl_loop_leaves_the_page_in_hand_pending_and_fails_the_s
 
 
 def test_a_bug_in_the_page_stage_fails_that_page_alone_and_the_host_goes_on(
-    site, engine, settings, monkeypatch
+    site, engine, settings, monkeypatch, caplog
 ):
     """normalise runs on the host's thread: a bug there must not stop the host's crawl."""
     from ingest import normalise
@@ -199,6 +199,16 @@ def test_a_bug_in_the_page_stage_fails_that_page_alone_and_the_host_goes_on(
     assert state["b"] == ("pending", "internal_error", 0)
     staged = sorted(q.rsplit("/", 1)[-1] for q, _ in staging.staged_articles(engine, "r1"))
     assert staged == ["a", "c", "d", "e"]  # every other page of the host, before and after b
+    bug = next(r for r in caplog.records if r.exc_info and "page stage" in r.getMessage())
+    assert bug.getMessage().startswith(f"page {site.url_for(PATHS['b'])}: a bug of ours")
+    assert bug.exc_info[0] is IndexError  # logged with its trace
+    with engine.connect() as conn:  # the request was made: the fetch log says so
+        logged = conn.execute(
+            select(wh.fetch_log.c.status, wh.fetch_log.c.reason).where(
+                wh.fetch_log.c.run_id == "r1", wh.fetch_log.c.url == site.url_for(PATHS["b"])
+            )
+        ).all()
+    assert logged == [(200, None)]  # the fetch itself succeeded
     monkeypatch.undo()
     pipeline.fetch_shard(engine, settings, ["localhost"], "r2")
     assert pipeline.load_run(engine, "r1").inserted + pipeline.load_run(engine, "r2").inserted == 5

@@ -35,13 +35,13 @@ def dedupe_batch(
         known_content: ``content_hash -> article_id`` of stored articles.
     """
     known_content = known_content or {}
-    by_id: dict[str, Article] = {}
+    seen_ids: set[str] = set()
     by_hash: dict[str, str] = {}
     unique: list[Article] = []
     duplicates: list[Duplicate] = []
     for article in sorted(candidates, key=_order):
         verdict: tuple[DuplicateKind, str] | None = None
-        if article.article_id in by_id:
+        if article.article_id in seen_ids:
             verdict = (DuplicateKind.CANONICAL_URL, article.article_id)
         else:
             other = by_hash.get(article.content_hash) or known_content.get(article.content_hash)
@@ -50,7 +50,7 @@ def dedupe_batch(
         if verdict is not None:
             duplicates.append(Duplicate(article, verdict[0], verdict[1]))
             continue
-        by_id[article.article_id] = article
+        seen_ids.add(article.article_id)
         by_hash.setdefault(article.content_hash, article.article_id)
         unique.append(article)
     return DedupeResult(unique=tuple(unique), duplicates=tuple(duplicates))

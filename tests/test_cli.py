@@ -87,7 +87,7 @@ def test_report_on_an_empty_warehouse_is_a_clear_error(tmp_path, capsys):
     url = f"sqlite:///{tmp_path / 'empty.db'}"
     assert main(["db", "upgrade", "--warehouse", url]) == 0
     assert main(["report", "--warehouse", url]) == 2
-    assert "no run has loaded" in capsys.readouterr().out
+    assert "no run has loaded" in capsys.readouterr().err
 
 
 def test_import_opml_appends_new_feeds_only(tmp_path, demo_site):
@@ -105,17 +105,17 @@ def test_import_opml_appends_new_feeds_only(tmp_path, demo_site):
 def test_run_without_feeds_file_is_a_clear_error(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("INGEST_HOME", str(tmp_path))
     assert main(["run", "--no-progress"]) == 2
-    assert "no feeds file" in capsys.readouterr().out
+    assert "no feeds file" in capsys.readouterr().err
 
 
 def test_validate_reports_problems(tmp_path, capsys):
     bad = tmp_path / "bad.toml"
     bad.write_text('[[feeds]]\nkey = "x"\nurl = "gopher://x"\n')
     assert main(["validate", str(bad)]) == 2
-    assert "must be an absolute http(s) URL" in capsys.readouterr().out
+    assert "must be an absolute http(s) URL" in capsys.readouterr().err
 
 
 def test_invalid_setting_is_a_clear_error(monkeypatch, capsys, tmp_path):
     monkeypatch.setenv("INGEST_PAGE_DEADLINE_S", "soon")
     assert main(["stats", "--warehouse", f"sqlite:///{tmp_path / 'x.db'}"]) == 2
-    assert "INGEST_PAGE_DEADLINE_S" in capsys.readouterr().out
+    assert "INGEST_PAGE_DEADLINE_S" in capsys.readouterr().err

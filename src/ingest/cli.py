@@ -1,4 +1,13 @@
-"""The ``ingest`` command: run the pipeline without Airflow, import OPML, show stats."""
+"""The ``ingest`` command: run the pipeline without Airflow, import OPML, show stats.
+
+Exit codes (docs/operations.md): 0 done; 1 a failure while running (a warehouse that
+dropped, items that met a bug, ``feeds --broken`` finding a broken feed); 2 bad input or
+configuration (one line on stderr says what and what to do); 130 interrupted. A bug of
+ours prints its traceback and exits 1.
+
+Everything shown that came from outside (titles, URLs, reasons, headers, keys, paths)
+is printed as plain text, never as console markup, with control characters escaped.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +21,11 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from ingest import __version__
-from ingest.errors import IngestError, InternalError
+from ingest.errors import ConfigError, IngestError, InternalError
+from ingest.textutil import visible
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -23,7 +34,11 @@ if TYPE_CHECKING:
 
     from ingest.settings import Settings
 
-console = Console()
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+# markup=False: a title holding "[/]" or "[red]" is text, not a style (or a crash).
+console = Console(markup=False, highlight=False)
+errors = Console(stderr=True, markup=False, highlight=False, soft_wrap=True)  # one line each
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -35,10 +50,10 @@ def _settings(args: argparse.Namespace) -> Settings:
     )
 
 
-def _engine(settings: Settings) -> Engine:
-    from ingest.store.engine import make_engine
+def _engine(settings: Settings, *, read_only: bool = False) -> Engine:
+    from ingest.store.engine import open_warehouse
 
-    return make_engine(settings.resolved_warehouse_url)
+    return open_warehouse(settings.resolved_warehouse_url, read_only=read_only)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -49,7 +64,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     if settings.feeds_file is None:
-        raise IngestError("no feeds file: pass --feeds or set INGEST_FEEDS_FILE")
+        raise ConfigError("no feeds file: pass --feeds or set INGEST_FEEDS_FILE")
     engine = _engine(settings)
     columns = (
         TextColumn("{task.description}"),
@@ -89,9 +104,9 @@ def print_report(
     report = run_report(engine, run_id)
     ledger = report["ledger"]
     if ledger is None:
-        console.print(f"[red]run {run_id} has not loaded anything (no ledger row)[/red]")
+        console.print(f"run {visible(run_id)} has not loaded anything (no ledger row)", style="red")
         return
-    console.print(f"[bold]run[/bold] {run_id}")
+    console.print(Text.assemble(("run ", "bold"), visible(run_id)))
     table = Table(show_header=False)
     table.add_column(style="bold")
     table.add_column(justify="right")
@@ -118,7 +133,7 @@ def print_report(
         fails.add_column("reason")
         fails.add_column("count", justify="right")
         for reason, count in report["failures"].items():
-            fails.add_row(reason, str(count))
+            fails.add_row(visible(reason), str(count))
         console.print(fails)
     totals = counts(engine)
     console.print(
@@ -126,24 +141,33 @@ def print_report(
         f"{totals['feeds']} feeds, {totals['runs']} loads"
     )
     for row in latest_articles(engine, articles):
-        body = " ".join(row["body"].split())
-        console.print(
-            f"\n[bold]{row['title']}[/bold]\n[dim]{row['source']} | "
-            f"{row['published_at']:%Y-%m-%d %H:%M} UTC | {', '.join(row['authors'])} | "
-            f"{row['word_count']} words[/dim]\n{body[:300]}..."
-            if row["published_at"]
-            else f"\n[bold]{row['title']}[/bold] ({row['source']})"
-        )
+        body = visible(" ".join(row["body"].split())[:300])
+        title, source = visible(row["title"]), visible(row["source"])
+        if row["published_at"]:
+            about = (
+                f"{source} | {row['published_at']:%Y-%m-%d %H:%M} UTC | "
+                f"{visible(', '.join(row['authors']))} | {row['word_count']} words"
+            )
+            console.print(
+                Text.assemble("\n", (title, "bold"), "\n", (about, "dim"), f"\n{body}...")
+            )
+        else:
+            console.print(Text.assemble("\n", (title, "bold"), f" ({source})"))
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Print the summary of a run (the latest one by default)."""
-    from ingest.store.reports import latest_run_id
+    from ingest.store.reports import latest_run_id, run_report
 
-    engine = _engine(_settings(args))
+    engine = _engine(_settings(args), read_only=True)
     run_id = args.run_id or latest_run_id(engine)
     if run_id is None:
-        raise IngestError("no run has loaded into this warehouse yet")
+        raise ConfigError("no run has loaded into this warehouse yet: run `ingest run` first")
+    if run_report(engine, run_id)["ledger"] is None:
+        raise ConfigError(
+            f"no run {visible(run_id)!r} has loaded into this warehouse "
+            "(`ingest report` with no --run-id shows the latest)"
+        )
     print_report(engine, run_id, articles=args.articles)
     return 0
 
@@ -152,16 +176,16 @@ def cmd_stats(args: argparse.Namespace) -> int:
     """Print warehouse-wide numbers."""
     from ingest.store.reports import counts
 
-    totals = counts(_engine(_settings(args)))
+    totals = counts(_engine(_settings(args), read_only=True))
     table = Table(title="warehouse", show_header=False, title_justify="left")
     for key in ("feeds", "articles", "sources", "runs"):
         table.add_row(key, str(totals[key]))
     for state, n in sorted(totals["entries"].items()):
-        table.add_row(f"entries {state}", str(n))
-    for reason, n in sorted(totals["entry_failures"].items()):
-        table.add_row(f"failed: {reason}", str(n))
+        table.add_row(f"entries {visible(state)}", str(n))
+    for reason, n in sorted(totals["entry_failures"].items(), key=lambda kv: str(kv[0])):
+        table.add_row(f"failed: {visible(reason)}", str(n))
     for feed, error in sorted(totals["failing_feeds"].items()):
-        table.add_row(f"failing feed {feed}", str(error))
+        table.add_row(f"failing feed {visible(feed)}", visible(error))
     console.print(table)
     return 0
 
@@ -180,7 +204,7 @@ def cmd_feeds(args: argparse.Namespace) -> int:
     from ingest.store.reports import feed_health
 
     now = datetime.now(UTC)
-    rows = feed_health(_engine(_settings(args)))
+    rows = feed_health(_engine(_settings(args), read_only=True))
     if args.broken:
         rows = [r for r in rows if r["broken"] or r["consecutive_failures"]]
     table = Table(title=f"feeds ({len(rows)})", title_justify="left")
@@ -195,41 +219,67 @@ def cmd_feeds(args: argparse.Namespace) -> int:
     ):
         table.add_column(column)
     for r in rows:
+        streak = f" x{r['consecutive_failures']} ({visible(r['failure_kind'])})"
         if not r["enabled"]:
-            health = "disabled"
+            health = Text("disabled")
         elif r["broken"]:
-            health = f"[red]BROKEN[/red] x{r['consecutive_failures']} ({r['failure_kind']})"
+            health = Text.assemble(("BROKEN", "red"), streak)
         elif r["consecutive_failures"]:
-            health = f"[yellow]failing[/yellow] x{r['consecutive_failures']} ({r['failure_kind']})"
+            health = Text.assemble(("failing", "yellow"), streak)
         else:
-            health = "ok"
+            health = Text("ok")
         interval = r["poll_interval_s"]
         table.add_row(
-            r["feed_key"], health,
+            visible(r["feed_key"]), health,
             f"{interval / 60:.0f}m" if interval else "-",
             f"{r['new_per_hour']:.2f}" if r["new_per_hour"] is not None else "-",
             _ago(r["last_success_at"], now), _ago(r["next_due_at"], now),
-            (r["last_error"] or "")[:80],
+            visible((r["last_error"] or "")[:80]),
         )  # fmt: skip
     console.print(table)
     return 1 if args.broken and any(r["broken"] for r in rows) else 0
 
 
 def cmd_import_opml(args: argparse.Namespace) -> int:
-    """Append the feeds of an OPML file to a registry file (skipping known URLs)."""
-    from ingest.registry import load_registry, parse_opml, to_toml
+    """Add the feeds of an OPML file to a registry file (skipping feeds it already has).
+
+    The merged registry is built and validated in memory, then written atomically with the
+    previous file kept as ``<name>.bak``: on any error the registry is left as it was.
+    """
+    from ingest.registry import (
+        feed_identity,
+        merged_registry,
+        parse_opml,
+        parse_registry,
+        read_registry_text,
+        write_registry,
+    )
 
     target: Path = args.into
-    existing = load_registry(target) if target.exists() else []
-    known_urls = {spec.url for spec in existing}
-    imported = parse_opml(args.opml.read_bytes(), str(args.opml), [s.key for s in existing])
-    fresh = [spec for spec in imported if spec.url not in known_urls]
+    if not target.parent.is_dir():
+        raise ConfigError(f"--into {visible(target)}: no folder {visible(target.parent)}")
+    if target.exists() and not target.is_file():
+        raise ConfigError(f"--into {visible(target)}: not a file")
+    existing_text = read_registry_text(target) if target.exists() else None
+    existing = parse_registry(existing_text, str(target)) if existing_text is not None else []
+    try:
+        opml = args.opml.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {visible(args.opml)}: {exc.strerror}") from None
+    imported = parse_opml(opml, str(args.opml), [s.key for s in existing])
+    known = {feed_identity(spec.url) for spec in existing}
+    fresh = []
+    for spec in imported:  # one feed per identity: the first outline naming it wins
+        if feed_identity(spec.url) not in known:
+            known.add(feed_identity(spec.url))
+            fresh.append(spec)
+    backup = None
     if fresh:
-        with target.open("a", encoding="utf-8") as out:
-            out.write(("\n" if existing else "") + to_toml(fresh))
-    load_registry(target)  # the result must still validate
+        backup = write_registry(target, merged_registry(existing_text, fresh, str(target)))
     console.print(
-        f"{len(fresh)} feeds added to {target} ({len(imported) - len(fresh)} already there)"
+        f"{len(fresh)} feeds added to {visible(target)} "
+        f"({len(imported) - len(fresh)} already there)"
+        + (f"; the previous file is {visible(backup)}" if backup else "")
     )
     return 0
 
@@ -239,7 +289,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from ingest.registry import load_registry
 
     specs = load_registry(args.feeds_file)
-    console.print(f"{args.feeds_file}: {len(specs)} feeds, valid")
+    console.print(f"{visible(args.feeds_file)}: {len(specs)} feeds, valid")
     return 0
 
 
@@ -260,8 +310,12 @@ def cmd_rekey(args: argparse.Namespace) -> int:
     from ingest.store.engine import upgrade
     from ingest.urls import RULES_VERSION
 
-    engine = _engine(_settings(args))
-    upgrade(engine)
+    settings = _settings(args)
+    if args.dry_run:  # the warehouse must be there, ours and current: nothing is migrated
+        _engine(settings, read_only=True).dispose()
+    engine = _engine(settings)
+    if not args.dry_run:
+        upgrade(engine)
     result = rekey_urls(engine, dry_run=args.dry_run)
     title = f"re-key to URL rules v{RULES_VERSION}" + (
         " (dry run: nothing written)" if args.dry_run else ""
@@ -344,9 +398,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return int(args.func(args))
-    except IngestError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        return 2
+    except KeyboardInterrupt:
+        errors.print(
+            "interrupted: what was saved stays, nothing half-done was kept; "
+            "run the command again to go on",
+            style="red",
+        )
+        return EXIT_INTERRUPTED
+    except ConfigError as exc:  # the user's to fix: say what, and how, on one line
+        errors.print(Text.assemble(("error: ", "red"), visible(exc)))
+        return EXIT_USAGE
+    except IngestError as exc:  # a failure while running: the warehouse, a bug's count
+        errors.print(Text.assemble(("failed: ", "red"), visible(exc)))
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

@@ -36,7 +36,6 @@ a hop to another host is one request made there at once.
 from __future__ import annotations
 
 import dataclasses
-import logging
 import queue
 import threading
 import time
@@ -47,6 +46,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Self
 
 from ingest import fetch, netguard, robots, urls
+from ingest.logs import get_logger
 from ingest.models import Fetched, FetchFailure, HostState, PageJob, Reason
 from ingest.outcomes import (
     FetchRecord,
@@ -59,7 +59,7 @@ from ingest.outcomes import (
 if TYPE_CHECKING:
     from ingest.settings import Settings
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 ROBOTS_DEADLINE_S = 15.0
 

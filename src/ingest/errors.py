@@ -15,6 +15,10 @@ class ConfigError(IngestError):
     """Settings or the feeds registry are invalid; the message says where and why."""
 
 
+class NotAWarehouse(ConfigError):  # noqa: N818 - a verdict on what the URL names
+    """The URL names no database, another application's, or one at a revision we can't use."""
+
+
 class WarehouseError(IngestError):
     """The warehouse cannot be reached or is not at the expected schema revision."""
 

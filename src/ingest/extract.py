@@ -16,7 +16,6 @@ extractors on a dev set: docs/benchmarks.md, ``make bench-extract``.
 from __future__ import annotations
 
 import json
-import logging
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -31,10 +30,11 @@ from trafilatura.settings import Document
 
 from ingest import cleanup
 from ingest.errors import CONVERSION_ERRORS, input_fault
+from ingest.logs import get_logger
 from ingest.models import Extracted, Miss, Reason
 from ingest.textutil import clean_inline, clean_text
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 OPTIONS = {"include_comments": False, "include_tables": True}
 #: trafilatura runs first without its fallback extractors (``fast``); a page where that

@@ -10,7 +10,6 @@ look at it.
 from __future__ import annotations
 
 import email.utils
-import logging
 import re
 import threading
 import time
@@ -24,6 +23,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
+from ingest.logs import get_logger
 from ingest.models import Fetched, FetchFailure, Reason, Validators
 from ingest.netguard import AddressBlocked, GuardedTransport, Resolver, system_resolver
 from ingest.textutil import sha256_hex
@@ -31,7 +31,7 @@ from ingest.textutil import sha256_hex
 if TYPE_CHECKING:
     from ingest.settings import Settings
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_STACKED_ENCODINGS = 2

@@ -10,7 +10,6 @@ from __future__ import annotations
 import calendar
 import hashlib
 import html
-import logging
 import re
 import time
 from datetime import UTC, datetime
@@ -22,10 +21,11 @@ import feedparser
 from lxml import etree
 
 from ingest.errors import CONVERSION_ERRORS, input_fault
+from ingest.logs import get_logger
 from ingest.models import FeedEntry, Miss, ParsedFeed, Reason
 from ingest.textutil import clean_inline
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 _BLOCK_TAG = re.compile(
     r"</?(?:p|br|div|li|ul|ol|h[1-6]|tr|td|blockquote)\b[^>]{0,2000}>", re.IGNORECASE

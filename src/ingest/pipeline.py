@@ -15,7 +15,6 @@ step is the caller's job: Airflow's for the DAG, :func:`run_once`'s for the CLI.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 from ingest import archive, crawl, dedupe, fetch, neardup, registry, rekey
 from ingest.errors import InternalError, WarehouseUnavailable
+from ingest.logs import get_logger
 from ingest.models import HostState, Miss, PageJob, Reason
 from ingest.outcomes import FetchRecord, PageOutcome, PollOutcome
 from ingest.pages import PageStage
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from ingest.models import Article, ClusterResult, LoadResult, RekeyResult
     from ingest.settings import Settings
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 class Shard(TypedDict):

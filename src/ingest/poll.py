@@ -13,13 +13,13 @@ composer fails its task once the shard's other outcomes are saved.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from ingest import fetch, parse, schedule
 from ingest.errors import UrlRejected, WarehouseError
+from ingest.logs import get_logger
 from ingest.models import Fetched, FetchFailure, Miss, PollTarget, Reason, Validators
 from ingest.outcomes import FetchRecord, Polled, PollFailed, PollOutcome, QueuedEntry
 from ingest.urls import canonical_url, entry_id_for
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from ingest.sandbox import Sandbox
     from ingest.settings import Settings
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 #: Which of these entry ids are queued already (the store answers).
 KnownEntries = Callable[[Sequence[str]], set[str]]

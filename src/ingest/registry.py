@@ -18,7 +18,10 @@ File format (docs/configuration.md)::
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+import tempfile
 import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -36,13 +39,17 @@ from pydantic import (
     model_validator,
 )
 
-from ingest.errors import ConfigError
+from ingest.errors import ConfigError, UrlRejected
 from ingest.models import FeedSpec
+from ingest.textutil import clean_inline, visible
+from ingest.urls import canonical_url
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
 KEY_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,199}$"
+_BAD_HOST = re.compile(r"[\s\x00-\x1f\x7f]")
+_TOML_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # TOML strings must escape these
 _SLUG_STRIP = re.compile(r"[^a-z0-9]+")
 
 
@@ -70,9 +77,19 @@ class _FeedModel(BaseModel):
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        try:
+            parts = urlsplit(value)
+            host = parts.hostname
+        except ValueError:
+            raise ValueError("must be an absolute http(s) URL") from None
+        if parts.scheme.lower() not in ("http", "https") or not host:
             raise ValueError("must be an absolute http(s) URL")
+        if _BAD_HOST.search(host):
+            raise ValueError("its host holds a space or a control character")
+        try:
+            canonical_url(value)
+        except UrlRejected as exc:
+            raise ValueError(f"not a usable URL ({exc.args[0]})") from None
         return value
 
 
@@ -98,8 +115,17 @@ def _describe(exc: ValidationError, raw: dict[str, object]) -> str:
     return "; ".join(lines)
 
 
+def feed_identity(url: str) -> str:
+    """What makes two registry URLs one feed: the canonical form, when the URL has one."""
+    try:
+        return canonical_url(url)
+    except UrlRejected:
+        return url
+
+
 def parse_registry(text: str, source: str = "<feeds>") -> list[FeedSpec]:
     """Validate registry TOML text; raise ConfigError naming every problem."""
+    text = text.removeprefix("\ufeff")  # a BOM some editors write
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -115,24 +141,96 @@ def parse_registry(text: str, source: str = "<feeds>") -> list[FeedSpec]:
 
 def _check_unique(specs: Sequence[FeedSpec], source: str) -> None:
     problems = []
-    for attr in ("key", "url"):
-        seen: set[str] = set()
-        for spec in specs:
-            value = getattr(spec, attr)
-            if value in seen:
-                problems.append(f"duplicate {attr} {value!r}")
-            seen.add(value)
+    keys: set[str] = set()
+    urls: dict[str, str] = {}
+    for spec in specs:
+        if spec.key in keys:
+            problems.append(f"duplicate key {spec.key!r}")
+        keys.add(spec.key)
+        identity = feed_identity(spec.url)
+        if identity in urls:
+            same = "" if urls[identity] == spec.url else f" (the same feed as {urls[identity]!r})"
+            problems.append(f"duplicate url {spec.url!r}{same}")
+        urls.setdefault(identity, spec.url)
     if problems:
         raise ConfigError(f"{source}: " + "; ".join(problems))
 
 
-def load_registry(path: Path) -> list[FeedSpec]:
-    """Read and validate a registry file."""
+def read_registry_text(path: Path) -> str:
+    """A registry file's text: UTF-8 (a BOM is allowed), or a ConfigError saying why not."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"cannot read feeds file {path}: {exc.strerror}") from None
-    return parse_registry(text, str(path))
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        bad = data[exc.start : exc.start + 4]
+        raise ConfigError(
+            f"{path}: not UTF-8 (byte {exc.start}: {bad!r}); save the file as UTF-8"
+        ) from None
+
+
+def load_registry(path: Path) -> list[FeedSpec]:
+    """Read and validate a registry file."""
+    return parse_registry(read_registry_text(path), str(path))
+
+
+def merged_registry(existing: str | None, fresh: Sequence[FeedSpec], source: str) -> str:
+    """The text of registry ``existing`` with the ``fresh`` feeds appended, validated whole.
+
+    The existing text is kept as it is (comments, order, a BOM) and the new tables use its
+    line endings. Raises ConfigError, naming the problem, when the result would not load,
+    such as when the file lists its feeds as an inline ``feeds = [...]`` array, which
+    TOML cannot extend with ``[[feeds]]`` tables.
+    """
+    text = existing or ""
+    newline = "\r\n" if "\r\n" in text else "\n"
+    body = to_toml(fresh).replace("\n", newline)
+    if text.strip("\ufeff \t\r\n"):
+        text = text if text.endswith("\n") else text + newline
+        text += newline
+    merged = text + body
+    try:
+        parse_registry(merged, source)
+    except ConfigError as exc:
+        inline = existing is not None and re.search(r"(?m)^\s*feeds\s*=", existing)
+        if inline:
+            raise ConfigError(
+                f"{source} lists its feeds as an inline array (feeds = [...]); write them "
+                "as [[feeds]] tables to import into it. Nothing was changed."
+            ) from None
+        raise ConfigError(f"{exc}. Nothing was changed.") from None
+    return merged
+
+
+def write_registry(path: Path, text: str) -> Path | None:
+    """Replace the registry file at ``path`` with ``text`` atomically; returns the backup.
+
+    The previous file, if any, is copied to ``<name>.bak`` first. The new text goes to a
+    temporary file beside it, is flushed to disk and renamed over the old one, so a crash
+    leaves either the old file or the new one, never a mix.
+    """
+    backup = None
+    try:
+        if path.exists():
+            backup = path.with_name(path.name + ".bak")
+            shutil.copy2(path, backup)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
+                out.write(text)
+                out.flush()
+                os.fsync(out.fileno())
+            if backup is not None:
+                shutil.copymode(backup, tmp)
+            Path(tmp).replace(path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror}. Nothing was changed.") from None
+    return backup
 
 
 def slugify(text: str) -> str:
@@ -158,15 +256,20 @@ def parse_opml(
         url = (outline.get("xmlUrl") or "").strip()
         if not url:
             continue
-        title = outline.get("title") or outline.get("text") or None
-        base = slugify(title or (urlsplit(url).hostname or "") + urlsplit(url).path)
+        title = clean_inline(outline.get("title") or outline.get("text") or None, 1000)
+        try:
+            host, path = urlsplit(url).hostname or "", urlsplit(url).path
+        except ValueError:
+            problems.append(f"outline {visible(title or url)!r}: not a URL")
+            continue
+        base = slugify(title or host + path)
         key, n = base, 2
         while key in taken:
             key, n = f"{base}-{n}", n + 1
         try:
-            model = _FeedModel(key=key, url=url, title=title, site=urlsplit(url).hostname)
+            model = _FeedModel(key=key, url=url, title=title, site=host or None)
         except ValidationError as exc:
-            problems.append(f"outline {title or url!r}: {exc.errors()[0]['msg']}")
+            problems.append(f"outline {visible(title or url)!r}: {exc.errors()[0]['msg']}")
             continue
         taken.add(key)
         specs.append(FeedSpec(**model.model_dump()))
@@ -186,7 +289,8 @@ def to_toml(specs: Sequence[FeedSpec]) -> str:
             return str(v)
         if isinstance(v, tuple):
             return "[" + ", ".join(value(x) for x in v) + "]"
-        return json.dumps(str(v), ensure_ascii=False)
+        text = json.dumps(str(v), ensure_ascii=False)  # a TOML basic string, but for DEL
+        return _TOML_CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
     blocks = []
     for spec in specs:

@@ -20,16 +20,16 @@ makes the host wait that long (if longer than ``robots_retry_s``).
 from __future__ import annotations
 
 import dataclasses
-import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from protego import Protego
 
+from ingest.logs import get_logger
 from ingest.models import Fetched, FetchFailure, HostState
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 MAX_ROBOTS_BYTES = 512 * 1024
 UNREACHABLE = 0  # robots_status for "no HTTP answer at all"

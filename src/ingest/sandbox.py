@@ -21,7 +21,6 @@ live in importable modules, so while a sandbox is open the main module is marked
 from __future__ import annotations
 
 import importlib.machinery
-import logging
 import multiprocessing
 import resource
 import sys
@@ -32,9 +31,10 @@ from typing import Any, Self, TypeVar
 
 from pebble import ProcessExpired, ProcessPool
 
+from ingest.logs import get_logger
 from ingest.models import Miss, Reason
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 T = TypeVar("T")
 

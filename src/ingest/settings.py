@@ -9,19 +9,28 @@ from __future__ import annotations
 import difflib
 import os
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ingest.errors import ConfigError
+from ingest.textutil import visible
 
 MIB = 1024 * 1024
+GIB = 1024 * MIB
+DAY_S = 24 * 3600.0
+WEEK_MINUTES = 7 * 24 * 60
 
 
 class Settings(BaseSettings):
     """Every tunable of the pipeline; see docs/configuration.md for each one."""
 
-    model_config = SettingsConfigDict(env_prefix="INGEST_", frozen=True, extra="forbid")
+    # Every number is finite (no inf, nan or 1e309) and within its bounds: an unbounded
+    # deadline or delay would not fail, it would quietly stop a run from doing anything.
+    model_config = SettingsConfigDict(
+        env_prefix="INGEST_", frozen=True, extra="forbid", allow_inf_nan=False
+    )
 
     home: Path = Field(default=Path("var"), description="Working directory for local state.")
     warehouse_url: str | None = Field(
@@ -31,56 +40,61 @@ class Settings(BaseSettings):
     archive_dir: Path | None = Field(default=None, description="Raw page archive directory.")
 
     user_agent: str = "news-ingest/0.1 (+https://github.com/news-ingest/news-ingest)"
-    connect_timeout_s: float = Field(default=10.0, gt=0)
-    feed_deadline_s: float = Field(default=20.0, gt=0)
-    page_deadline_s: float = Field(default=30.0, gt=0)
-    feed_max_bytes: int = Field(default=15 * MIB, gt=0)
-    page_max_bytes: int = Field(default=10 * MIB, gt=0)
+    connect_timeout_s: float = Field(default=10.0, gt=0, le=600)
+    feed_deadline_s: float = Field(default=20.0, gt=0, le=3600)
+    page_deadline_s: float = Field(default=30.0, gt=0, le=3600)
+    feed_max_bytes: int = Field(default=15 * MIB, gt=0, le=GIB)
+    page_max_bytes: int = Field(default=10 * MIB, gt=0, le=GIB)
     max_redirects: int = Field(default=5, ge=0, le=20)
-    max_url_length: int = Field(default=2048, ge=64)
-    max_entries_per_feed: int = Field(default=1000, ge=1)
+    max_url_length: int = Field(default=2048, ge=64, le=65_536)
+    max_entries_per_feed: int = Field(default=1000, ge=1, le=1_000_000)
     allow_loopback: bool = Field(
         default=False, description="Let the fetcher reach 127.0.0.0/8 and ::1 (local sites)."
     )
 
-    poll_interval_minutes: int = Field(default=15, ge=1)
-    feed_min_interval_minutes: int = Field(default=5, ge=1)
-    feed_max_interval_minutes: int = Field(default=24 * 60, ge=1)
-    feed_broken_after: int = Field(default=5, ge=1)
-    max_retry_after_s: float = Field(default=24 * 3600.0, gt=0)
-    throttle_default_s: float = Field(default=300.0, gt=0)
+    poll_interval_minutes: int = Field(default=15, ge=1, le=WEEK_MINUTES)
+    feed_min_interval_minutes: int = Field(default=5, ge=1, le=WEEK_MINUTES)
+    feed_max_interval_minutes: int = Field(default=24 * 60, ge=1, le=WEEK_MINUTES)
+    feed_broken_after: int = Field(default=5, ge=1, le=1000)
+    max_retry_after_s: float = Field(default=24 * 3600.0, gt=0, le=30 * DAY_S)
+    throttle_default_s: float = Field(default=300.0, gt=0, le=7 * DAY_S)
 
-    politeness_delay_s: float = Field(default=3.0, ge=0)
-    max_crawl_delay_s: float = Field(default=60.0, ge=0)
-    max_parallel_hosts: int = Field(default=16, ge=1)
+    politeness_delay_s: float = Field(default=3.0, ge=0, le=3600)
+    max_crawl_delay_s: float = Field(default=60.0, ge=0, le=3600)
+    max_parallel_hosts: int = Field(default=16, ge=1, le=1024)
     respect_robots: bool = True
-    robots_ttl_s: float = Field(default=24 * 3600.0, gt=0)
-    robots_retry_s: float = Field(default=600.0, gt=0)
+    robots_ttl_s: float = Field(default=24 * 3600.0, gt=0, le=30 * DAY_S)
+    robots_retry_s: float = Field(default=600.0, gt=0, le=7 * DAY_S)
     robots_user_agent: str = Field(default="news-ingest", min_length=1)
 
-    parse_budget_s: float = Field(default=30.0, gt=0)
-    extract_budget_s: float = Field(default=20.0, gt=0)
-    worker_memory_mb: int = Field(default=1024, ge=128)
-    workers: int = Field(default=2, ge=1, description="Parse/extract worker processes per task.")
-    feed_shard_size: int = Field(default=8, ge=1)
-    page_shard_hosts: int = Field(default=16, ge=1)
-    max_pages_per_run: int = Field(default=2000, ge=1)
-    max_fetch_attempts: int = Field(default=3, ge=1)
-    shard_budget_s: float = Field(default=1200.0, gt=0)
-    flush_every: int = Field(default=25, ge=1)
-    fetch_log_keep_days: int = Field(default=30, ge=1)
+    parse_budget_s: float = Field(default=30.0, gt=0, le=3600)
+    extract_budget_s: float = Field(default=20.0, gt=0, le=3600)
+    worker_memory_mb: int = Field(default=1024, ge=128, le=1024 * 1024)
+    workers: int = Field(
+        default=2, ge=1, description="Parse/extract worker processes per task.", le=256
+    )
+    feed_shard_size: int = Field(default=8, ge=1, le=100_000)
+    page_shard_hosts: int = Field(default=16, ge=1, le=100_000)
+    max_pages_per_run: int = Field(default=2000, ge=1, le=10_000_000)
+    max_fetch_attempts: int = Field(default=3, ge=1, le=100)
+    shard_budget_s: float = Field(default=1200.0, gt=0, le=DAY_S)
+    flush_every: int = Field(default=25, ge=1, le=100_000)
+    fetch_log_keep_days: int = Field(default=30, ge=1, le=36_500)
 
-    neardup_window_days: float = Field(default=7.0, gt=0)
-    cluster_batch: int = Field(default=500, ge=1)
+    neardup_window_days: float = Field(default=7.0, gt=0, le=3650)
+    cluster_batch: int = Field(default=500, ge=1, le=1_000_000)
 
-    max_title_chars: int = Field(default=1000, ge=10)
-    max_body_chars: int = Field(default=1_000_000, ge=1000)
+    max_title_chars: int = Field(default=1000, ge=10, le=100_000)
+    max_body_chars: int = Field(default=1_000_000, ge=1000, le=100_000_000)
 
     @model_validator(mode="after")
     def _absolute_home(self) -> Settings:
         object.__setattr__(self, "home", self.home.expanduser().resolve())
         if self.feed_min_interval_minutes > self.feed_max_interval_minutes:
-            raise ValueError("feed_min_interval_minutes is above feed_max_interval_minutes")
+            raise ValueError(
+                f"INGEST_FEED_MIN_INTERVAL_MINUTES ({self.feed_min_interval_minutes}) is above "
+                f"INGEST_FEED_MAX_INTERVAL_MINUTES ({self.feed_max_interval_minutes})"
+            )
         return self
 
     @property
@@ -113,8 +127,36 @@ def load_settings(**overrides: object) -> Settings:
     try:
         return Settings(**clean)  # type: ignore[arg-type]
     except ValidationError as exc:
-        problems = "; ".join(
-            f"INGEST_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise ConfigError(f"invalid settings: {problems}") from None
+        raise ConfigError("invalid settings: " + "; ".join(map(_describe, exc.errors()))) from None
+
+
+def _describe(error: Any) -> str:  # noqa: ANN401 - pydantic's ErrorDetails
+    """One problem: the variable, the value given, what is wrong and what is allowed."""
+    if not error["loc"]:  # a check across settings: its message names them
+        return str(error["msg"]).removeprefix("Value error, ")
+    name = str(error["loc"][0])
+    shown = visible(error["input"])
+    shown = shown if len(shown) <= 40 else shown[:40] + "..."  # noqa: PLR2004 - a short echo
+    allowed = allowed_range(name)
+    return f"INGEST_{name.upper()}={shown!r}: {error['msg']}" + (
+        f" (allowed: {allowed})" if allowed else ""
+    )
+
+
+def allowed_range(name: str) -> str:
+    """The bounds of a numeric setting, written out (``0 < value <= 3600``), or ``""``."""
+    field = Settings.model_fields.get(name)
+    if field is None:
+        return ""
+    low = high = ""
+    for bound in field.metadata:  # annotated-types' Gt, Ge and Le, as Field() made them
+        if (gt := getattr(bound, "gt", None)) is not None:
+            low = f"{int(gt) if float(gt).is_integer() else gt} < "
+        elif (ge := getattr(bound, "ge", None)) is not None:
+            low = f"{int(ge) if float(ge).is_integer() else ge} <= "
+        elif (le := getattr(bound, "le", None)) is not None:
+            high = f" <= {int(le) if float(le).is_integer() else le}"
+    kind = field.annotation.__name__ if isinstance(field.annotation, type) else "value"
+    if kind not in ("int", "float") or not (low or high):
+        return ""
+    return f"{'an integer' if kind == 'int' else 'a number'}, {low}value{high}"

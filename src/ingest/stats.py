@@ -8,13 +8,13 @@ them into the step's failure once its other outcomes are saved.
 
 from __future__ import annotations
 
-import logging
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ingest.errors import InternalError
+from ingest.logs import get_logger
 from ingest.models import Reason
 from ingest.outcomes import (
     PageDeferred,
@@ -26,7 +26,7 @@ from ingest.outcomes import (
     PollOutcome,
 )
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 MAX_BUGS_SHOWN = 5
 

@@ -1,4 +1,8 @@
-"""Text hygiene shared by the stages: NFC, no NUL or lone surrogates, tidy whitespace."""
+"""Text hygiene: NFC, no NUL or lone surrogates, tidy whitespace; safe to show.
+
+The stages clean what they store; :func:`visible` makes outside text safe to show on a
+terminal or in a log line.
+"""
 
 from __future__ import annotations
 
@@ -63,3 +67,23 @@ def strip_unstorable(text: str) -> str:
 def sha256_hex(data: bytes) -> str:
     """Hex SHA-256 of raw bytes."""
     return hashlib.sha256(data).hexdigest()
+
+
+# What a terminal or a log reader would act on instead of showing: C0 and C1 controls
+# (newline, carriage return, ESC sequences), DEL, line and paragraph separators, the bidi
+# embeddings and isolates (text that reads in another order than it is stored), and lone
+# surrogates (unprintable).
+_INVISIBLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def visible(text: object) -> str:
+    """``str(text)`` on one line, every control or reordering character written as an escape.
+
+    For showing what came from outside (a title, a URL, a header, a path) on a terminal
+    or in a log: nothing in it can start a new line, move the cursor or recolour the
+    screen. Printable text, including non-ASCII letters, is left as it is.
+    """
+    shown = str(text)
+    if shown.isprintable() and shown.isascii():
+        return shown
+    return _INVISIBLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), shown)

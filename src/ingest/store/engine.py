@@ -9,21 +9,24 @@ may succeed (a dropped connection, a lock held too long).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine
+from alembic.util import CommandError
+from sqlalchemy import Engine, inspect
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import ArgumentError, DatabaseError, DBAPIError, OperationalError
 
-from ingest.errors import WarehouseError, WarehouseUnavailable
+from ingest.errors import ConfigError, NotAWarehouse, WarehouseError, WarehouseUnavailable
 from ingest.store import dialects
 
 MIGRATIONS_DIR = Path(__file__).parents[1] / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+_PASSWORD = re.compile(r"(://[^:/@]*):[^@]*@")
 
 
 def make_engine(url: str, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> Engine:
@@ -36,6 +39,91 @@ def make_engine(url: str, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> E
     return dialects.for_name(parsed.get_backend_name()).create_engine(
         parsed, busy_timeout_ms=busy_timeout_ms
     )
+
+
+def open_warehouse(url: str, *, read_only: bool = False) -> Engine:
+    """The engine of the warehouse at ``url``, after checking that it is one we can use.
+
+    ``read_only`` (the commands that only look): the warehouse must exist, be ours and be
+    at this code's revision, and nothing is created, migrated or converted. Otherwise a
+    missing database is fine (the first run creates it), but another application's
+    database, or one that a newer news-ingest migrated, is refused before anything is
+    written to it. Raises :class:`NotAWarehouse` (a configuration error) with what to do.
+    """
+    try:
+        parsed = make_url(url)
+        dialect = dialects.for_name(parsed.get_backend_name())
+    except (ArgumentError, ValueError, WarehouseError) as exc:
+        shown = _PASSWORD.sub(r"\1:***@", url)
+        raise ConfigError(
+            f"not a usable warehouse URL {shown!r} ({exc}); "
+            "expected sqlite:///PATH or postgresql://USER@HOST[:PORT]/DATABASE"
+        ) from None
+    absent = dialect.missing(parsed)
+    if absent and read_only:
+        raise NotAWarehouse(f"{absent}: run `ingest run` (or `ingest db upgrade`) to create it")
+    if not absent:
+        looker = dialect.create_engine(
+            parsed, busy_timeout_ms=SQLITE_BUSY_TIMEOUT_MS, read_only=True
+        )
+        try:
+            _check_revision(looker, parsed.render_as_string(), need_head=read_only)
+        finally:
+            looker.dispose()
+    if read_only:
+        return dialect.create_engine(parsed, busy_timeout_ms=SQLITE_BUSY_TIMEOUT_MS, read_only=True)
+    try:
+        return make_engine(url)
+    except OSError as exc:  # the SQLite file's folder cannot be made
+        raise ConfigError(
+            f"cannot create the warehouse's folder ({exc.strerror}: {exc.filename}); "
+            "set INGEST_HOME or --warehouse to a place you can write"
+        ) from None
+
+
+def _check_revision(engine: Engine, where: str, *, need_head: bool) -> None:
+    try:
+        with engine.connect() as conn:
+            tables = set(inspect(conn).get_table_names())
+            revision = (
+                conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+                if "alembic_version" in tables
+                else None
+            )
+    except DatabaseError as exc:
+        if engine.dialect.name == "sqlite" and not isinstance(exc, OperationalError):
+            raise NotAWarehouse(f"{where} is not a news-ingest warehouse: {exc.orig}") from None
+        raise sanitised(exc, engine.dialect.name) from None
+    head = head_revision()
+    if not tables:
+        if need_head:
+            raise NotAWarehouse(f"{where} is empty: run `ingest run` to create the warehouse")
+        return
+    if revision is None or not {"feeds", "articles"} <= tables:
+        sample = ", ".join(sorted(tables)[:5])
+        raise NotAWarehouse(
+            f"{where} is not a news-ingest warehouse (its tables: {sample}); "
+            "point --warehouse or INGEST_WAREHOUSE_URL at another database"
+        )
+    if not _known_revision(revision):
+        raise NotAWarehouse(
+            f"{where} is at schema revision {revision}, which a newer news-ingest wrote "
+            f"(this one knows up to {head}): upgrade news-ingest"
+        )
+    if need_head and revision != head:
+        raise NotAWarehouse(
+            f"{where} is at schema revision {revision}, older than this news-ingest's "
+            f"{head}: run `ingest db upgrade`"
+        )
+
+
+def _known_revision(revision: str) -> bool:
+    from alembic.script import ScriptDirectory  # noqa: PLC0415 - rarely needed
+
+    try:
+        return ScriptDirectory.from_config(_alembic_config()).get_revision(revision) is not None
+    except CommandError:
+        return False
 
 
 def url_from_connection(
@@ -144,6 +232,6 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
 
 __all__ = [
-    "head_revision", "locked", "make_engine", "reading", "sanitised", "transaction",
+    "head_revision", "locked", "make_engine", "open_warehouse", "reading", "sanitised", "transaction",
     "upgrade", "url_from_connection",
 ]  # fmt: skip

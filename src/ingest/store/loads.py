@@ -11,7 +11,6 @@ the same transaction.
 from __future__ import annotations
 
 import dataclasses
-import logging
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from sqlalchemy import delete, func, select
 
 from ingest import PIPELINE_VERSION
+from ingest.logs import get_logger
 from ingest.models import Article, DedupeResult, EntryState, LoadResult
 from ingest.store import dialects, rows
 from ingest.store.dialects import Link
@@ -28,7 +28,7 @@ from ingest.store.schema import article_staging, articles, load_ledger
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 #: The counters of a run the ledger keeps (other keys of ``counters`` are ignored).
 LEDGER_COUNTERS = (

@@ -10,7 +10,6 @@ index probe per table and takes no lock.
 
 from __future__ import annotations
 
-import logging
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from sqlalchemy import bindparam, delete, insert, select, update
 
 from ingest.errors import UrlRejected, WarehouseError
+from ingest.logs import get_logger
 from ingest.models import EntryState, RekeyResult
 from ingest.store import dialects
 from ingest.store.clusters import elect_representatives
@@ -37,7 +37,7 @@ from ingest.urls import article_id_for, entry_id_for, host_of
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine, Row
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 class RekeyRules(Protocol):

@@ -10,7 +10,6 @@ record that did not come through normalisation.
 from __future__ import annotations
 
 import dataclasses
-import logging
 import operator
 import types
 import typing
@@ -21,11 +20,12 @@ from typing import Any
 from sqlalchemy import or_
 
 from ingest.errors import WarehouseError
+from ingest.logs import get_logger
 from ingest.models import Article
 from ingest.store.schema import articles
 from ingest.textutil import has_unstorable, strip_unstorable
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 FIELDS = tuple(dataclasses.fields(Article))
 FIELD_NAMES = tuple(f.name for f in FIELDS)

@@ -47,8 +47,15 @@ class Dialect(Protocol):
 
     name: str
 
-    def create_engine(self, url: URL, *, busy_timeout_ms: int) -> Engine:
-        """An engine configured for the store (pragmas, drivers, pool)."""
+    def create_engine(self, url: URL, *, busy_timeout_ms: int, read_only: bool = False) -> Engine:
+        """An engine configured for the store (pragmas, drivers, pool).
+
+        ``read_only``: one that cannot write, create or convert the database, for the
+        commands that only look.
+        """
+
+    def missing(self, url: URL) -> str | None:
+        """Why there is certainly no database at ``url`` (a file that is not there), if so."""
 
     def connection_url(
         self,

@@ -60,12 +60,21 @@ class PostgreSQL:
 
     name = "postgresql"
 
-    def create_engine(self, url: URL, *, busy_timeout_ms: int) -> Engine:
-        """An engine on psycopg 3 (for ``postgresql://`` too), connections checked before use."""
+    def create_engine(self, url: URL, *, busy_timeout_ms: int, read_only: bool = False) -> Engine:
+        """An engine on psycopg 3 (for ``postgresql://`` too), connections checked before use.
+
+        Read-only, every transaction is ``READ ONLY``: the server refuses any write.
+        """
         del busy_timeout_ms  # SQLite's; PostgreSQL waits on row locks
         if url.drivername in ("postgresql", "postgres"):
             url = url.set(drivername="postgresql+psycopg")
-        return create_engine(url, hide_parameters=True, pool_pre_ping=True)
+        options = {"options": "-c default_transaction_read_only=on"} if read_only else {}
+        return create_engine(url, hide_parameters=True, pool_pre_ping=True, connect_args=options)
+
+    def missing(self, url: URL) -> str | None:
+        """Never certain before connecting: a server that lacks the database says so."""
+        del url
+        return None
 
     def connection_url(
         self,

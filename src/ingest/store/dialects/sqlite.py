@@ -8,6 +8,7 @@ lock of :func:`ingest.store.engine.locked`.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,13 @@ def _pragmas(dbapi_conn: Any, busy_timeout_ms: int) -> None:  # noqa: ANN401 - D
     cursor.close()
 
 
+def _read_pragmas(dbapi_conn: Any, busy_timeout_ms: int) -> None:  # noqa: ANN401 - DB-API object
+    cursor = dbapi_conn.cursor()
+    cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+    cursor.execute("PRAGMA query_only=ON")
+    cursor.close()
+
+
 def _begin(conn: Connection) -> None:
     mode = "IMMEDIATE" if conn.get_execution_options().get("ingest_write") else "DEFERRED"
     conn.exec_driver_sql(f"BEGIN {mode}")
@@ -54,8 +62,25 @@ class SQLite:
 
     name = "sqlite"
 
-    def create_engine(self, url: URL, *, busy_timeout_ms: int) -> Engine:
-        """An engine with WAL, the busy timeout and eager write locks."""
+    def create_engine(self, url: URL, *, busy_timeout_ms: int, read_only: bool = False) -> Engine:
+        """An engine with WAL, the busy timeout and eager write locks.
+
+        Read-only, the file is opened with ``mode=ro``: nothing creates it, its folder or
+        a journal mode, and a write fails.
+        """
+        if read_only:
+            path = Path(url.database or "").expanduser().resolve()
+            engine = create_engine(
+                "sqlite://",
+                hide_parameters=True,
+                creator=lambda: sqlite3.connect(
+                    f"{path.as_uri()}?mode=ro", uri=True, timeout=busy_timeout_ms / 1000,
+                    isolation_level=None, check_same_thread=False,
+                ),
+            )  # fmt: skip
+            event.listen(engine, "connect", lambda conn, _rec: _read_pragmas(conn, busy_timeout_ms))
+            event.listen(engine, "begin", _begin)
+            return engine
         if url.database and url.database != ":memory:":
             Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
@@ -66,6 +91,13 @@ class SQLite:
         event.listen(engine, "connect", lambda conn, _rec: _pragmas(conn, busy_timeout_ms))
         event.listen(engine, "begin", _begin)
         return engine
+
+    def missing(self, url: URL) -> str | None:
+        """No file at the path (an in-memory database is never missing)."""
+        if not url.database or url.database == ":memory:":
+            return None
+        path = Path(url.database).expanduser()
+        return None if path.is_file() else f"no warehouse at {path}"
 
     def connection_url(
         self,

@@ -9,6 +9,7 @@ may succeed (a dropped connection, a lock held too long).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy import Engine, inspect
 from sqlalchemy.engine import Connection, make_url
@@ -118,10 +120,8 @@ def _check_revision(engine: Engine, where: str, *, need_head: bool) -> None:
 
 
 def _known_revision(revision: str) -> bool:
-    from alembic.script import ScriptDirectory  # noqa: PLC0415 - rarely needed
-
     try:
-        return ScriptDirectory.from_config(_alembic_config()).get_revision(revision) is not None
+        return _scripts().get_revision(revision) is not None
     except CommandError:
         return False
 
@@ -211,11 +211,14 @@ def _alembic_config() -> Config:
     return config
 
 
+@functools.cache
+def _scripts() -> ScriptDirectory:
+    return ScriptDirectory.from_config(_alembic_config())
+
+
 def head_revision() -> str:
     """The newest migration's revision id."""
-    from alembic.script import ScriptDirectory  # noqa: PLC0415 - rarely needed
-
-    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    head = _scripts().get_current_head()
     if head is None:  # pragma: no cover - the package ships its migrations
         raise WarehouseError("no migrations found")
     return head

@@ -139,6 +139,15 @@ def test_a_redirect_to_another_host_is_requeued_there_and_obeys_its_robots(tmp_p
         assert b.hits("/pages/") == []
         with engine.connect() as conn:
             assert conn.execute(select(wh.feed_entries.c.state)).scalar_one() == "failed"
+            refused = conn.execute(
+                select(wh.fetch_log.c.kind, wh.fetch_log.c.url, wh.fetch_log.c.status,
+                       wh.fetch_log.c.reason, wh.fetch_log.c.detail)
+                .where(wh.fetch_log.c.run_id == "r2", wh.fetch_log.c.kind == "page")
+            ).all()  # fmt: skip
+        # the refusal is in the fetch log (the run's "failures by reason"), with no request
+        assert refused == [
+            ("page", b.url("/pages/1.html"), None, "robots_disallowed", "robots.txt")
+        ]
 
 
 def test_same_host_redirect_hops_keep_the_pace(tmp_path):

@@ -39,6 +39,35 @@ def test_hostile_feed_items_never_raise(item):
             assert entry.link.startswith("https://")
 
 
+GOOD_ITEM = b"<item><title>Good one</title><link>https://a.example/good</link></item>"
+HOSTILE_ITEMS = {
+    "lone-surrogate-reference": b"<title>Lone &#xD800; surrogate</title>",
+    "reference-past-unicode": b"<title>Far &#x110000; &#99999999999999999999; out</title>",
+    "nul-reference": b"<title>NUL &#0; ref</title>",
+    "escape-reference": b"<title>ESC &#27;[2J ref</title>",
+    "raw-nul": b"<title>raw \x00 nul</title>",
+    "raw-control": b"<title>raw \x1b control</title>",
+    "undecodable-bytes": b"<title>bad \xff\xfe\xc3 bytes</title>",
+    "broken-entity": b"<title>broken &bogus; entity &amp</title>",
+}
+
+
+@pytest.mark.parametrize("name", HOSTILE_ITEMS)
+@pytest.mark.parametrize("first", ["hostile", "good"])
+def test_a_hostile_item_costs_that_item_at_most_and_never_its_neighbours(name, first):
+    hostile = b"<item>" + HOSTILE_ITEMS[name] + b"<link>https://a.example/bad</link></item>"
+    items = hostile + GOOD_ITEM if first == "hostile" else GOOD_ITEM + hostile
+    head = b'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>x</title>'
+    result = parse_feed(head + items + b"</channel></rss>", FEED)
+    assert isinstance(result, ParsedFeed), result
+    links = [e.link for e in result.entries]
+    assert "https://a.example/good" in links
+    good = next(e for e in result.entries if e.link == "https://a.example/good")
+    assert good.title == "Good one"
+    for entry in result.entries:  # what is kept holds nothing a database cannot store
+        assert not any(c in (entry.title or "") for c in "\x00\ud800")
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.binary(max_size=3000))
 def test_parse_feed_never_raises_on_any_bytes(data):

@@ -494,3 +494,36 @@ def test_any_registry_file_validates_or_is_refused_in_one_line(tmp_path_factory,
     if code == 2:
         assert len(err.strip().split("\n")) == 1, err
     assert path.read_bytes() == text
+
+
+def test_a_read_only_warehouse_refuses_writes_on_each_backend(warehouse_url, capsys):
+    from sqlalchemy import text
+
+    from ingest.errors import WarehouseError
+
+    assert main(["db", "upgrade", "--warehouse", warehouse_url]) == 0
+    engine = db.open_warehouse(warehouse_url, read_only=True)
+    with db.reading(engine) as conn:
+        assert conn.execute(text("SELECT count(*) FROM feeds")).scalar_one() == 0
+    with pytest.raises(WarehouseError), db.transaction(engine) as conn:
+        conn.execute(text("DELETE FROM feeds"))
+    engine.dispose()
+    assert main(["stats", "--warehouse", warehouse_url]) == 0
+
+
+def test_a_database_that_is_not_ours_is_refused_on_each_backend(warehouse_url, capsys):
+    from sqlalchemy import text
+
+    raw = db.make_engine(warehouse_url)
+    with db.transaction(raw) as conn:
+        conn.execute(text("CREATE TABLE invoices (id INTEGER)"))
+    raw.dispose()
+    for command in (["stats"], ["db", "upgrade"]):
+        assert main([*command, "--warehouse", warehouse_url]) == 2
+        assert "is not a news-ingest warehouse" in err_line(capsys)
+    raw = db.make_engine(warehouse_url)
+    with db.reading(raw) as conn:  # nothing was added to it
+        from sqlalchemy import inspect
+
+        assert inspect(conn).get_table_names() == ["invoices"]
+    raw.dispose()

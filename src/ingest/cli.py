@@ -50,10 +50,26 @@ def _settings(args: argparse.Namespace) -> Settings:
     )
 
 
+_opened: list[Engine] = []
+
+
 def _engine(settings: Settings, *, read_only: bool = False) -> Engine:
+    """The warehouse, closed by :func:`main` when the command ends (success or not)."""
     from ingest.store.engine import open_warehouse
 
-    return open_warehouse(settings.resolved_warehouse_url, read_only=read_only)
+    engine = open_warehouse(settings.resolved_warehouse_url, read_only=read_only)
+    _opened.append(engine)
+    return engine
+
+
+def _close_warehouses() -> None:
+    """Close what the command opened now, not at garbage collection.
+
+    SQLite folds its write-ahead log back into the file when the last connection
+    closes: closing here makes that happen at the command's end, in its own process.
+    """
+    while _opened:
+        _opened.pop().dispose()
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -312,7 +328,7 @@ def cmd_rekey(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     if args.dry_run:  # the warehouse must be there, ours and current: nothing is migrated
-        _engine(settings, read_only=True).dispose()
+        _engine(settings, read_only=True)
     engine = _engine(settings)
     if not args.dry_run:
         upgrade(engine)
@@ -411,6 +427,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except IngestError as exc:  # a failure while running: the warehouse, a bug's count
         errors.print(Text.assemble(("failed: ", "red"), visible(exc)))
         return EXIT_FAILED
+    finally:
+        _close_warehouses()
 
 
 if __name__ == "__main__":

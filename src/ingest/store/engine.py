@@ -21,7 +21,7 @@ from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy import Engine, inspect
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import ArgumentError, DatabaseError, DBAPIError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from ingest.errors import ConfigError, NotAWarehouse, WarehouseError, WarehouseUnavailable
 from ingest.store import dialects
@@ -92,8 +92,8 @@ def _check_revision(engine: Engine, where: str, *, need_head: bool) -> None:
                 if "alembic_version" in tables
                 else None
             )
-    except DatabaseError as exc:
-        if engine.dialect.name == "sqlite" and not isinstance(exc, OperationalError):
+    except DBAPIError as exc:
+        if dialects.of(engine).not_a_database(exc):
             raise NotAWarehouse(f"{where} is not a news-ingest warehouse: {exc.orig}") from None
         raise sanitised(exc, engine.dialect.name) from None
     head = head_revision()

@@ -57,6 +57,9 @@ class Dialect(Protocol):
     def missing(self, url: URL) -> str | None:
         """Why there is certainly no database at ``url`` (a file that is not there), if so."""
 
+    def not_a_database(self, exc: DBAPIError) -> bool:
+        """Whether ``exc`` says that what the URL names is no database at all (random bytes)."""
+
     def connection_url(
         self,
         *,

@@ -76,6 +76,11 @@ class PostgreSQL:
         del url
         return None
 
+    def not_a_database(self, exc: DBAPIError) -> bool:
+        """A server always holds databases: its errors are errors."""
+        del exc
+        return False
+
     def connection_url(
         self,
         *,

@@ -99,6 +99,10 @@ class SQLite:
         path = Path(url.database).expanduser()
         return None if path.is_file() else f"no warehouse at {path}"
 
+    def not_a_database(self, exc: DBAPIError) -> bool:
+        """SQLite's "file is not a database" (a DatabaseError, not an OperationalError)."""
+        return not isinstance(exc, OperationalError)
+
     def connection_url(
         self,
         *,

@@ -422,7 +422,10 @@ class FaultServer:
 
     Well-behaved routes: ``/good/a/<n>.html`` (a deterministic article naming this server),
     ``/good/feed.xml?n=3&start=1``, ``/feed-to?path=...``, ``/pages/<n>.html`` and
-    ``/pages/feed.xml`` (``pages`` items), ``/robots.txt``. Faults live under ``/x/``:
+    ``/pages/feed.xml`` (``pages`` items), ``/feed-of?base=URL&n=N`` (the ``/pages/``
+    items of the server at ``URL``: a feed host apart from its pages; with ``together=K``
+    each request waits until K have arrived, up to 60 s, so K runs go on from one moment),
+    ``/robots.txt``. Faults live under ``/x/``:
     slow-drip, slow-headers, endless-chunked, cl-too-long, cl-too-short, gzip-bomb,
     deflate-bomb, stacked, redirect-loop, redirect-pingpong-a/-b, redirect-chain, redirect-to,
     retry-after, flaky, malformed-http, garbage, html-as-feed, billion-laughs, xxe (and
@@ -472,6 +475,8 @@ class FaultServer:
         self._black_clients: list[socket.socket] = []
         self._black_port = 0
         self._flaky: dict[str, int] = {}
+        self._arrived: dict[str, int] = {}
+        self._together = threading.Condition()
         self._big_feeds: dict[int, bytes] = {}
         self._routes: dict[str, Route] = {}
         self._started = False
@@ -777,6 +782,7 @@ class FaultServer:
             **({moved: lambda _ctx: self._robots()} if moved else {}),
             "/good/feed.xml": self._good_feed,
             "/feed-to": self._feed_to,
+            "/feed-of": self._feed_of,
             "/pages/feed.xml": feed(
                 "Pages",
                 [
@@ -939,6 +945,27 @@ class FaultServer:
             title=f"Feed to {path}", link=self.url(path), guid=path, pub_date=_pub_date(0)
         )
         return _Response(200, _rss("Feed to", self.base_url + "/", [entry]).encode(), RSS)
+
+    def _feed_of(self, ctx: _Ctx) -> _Response:
+        base = ctx.text("base").rstrip("/")
+        n = ctx.integer("n", self.pages, 1, 100_000)
+        together = ctx.integer("together", 1, 1, 100)
+        with self._together:  # a barrier: answer once `together` requests have arrived
+            self._arrived[base] = self._arrived.get(base, 0) + 1
+            self._together.notify_all()
+            self._together.wait_for(
+                lambda: self._arrived[base] >= together or self._stopping.is_set(), timeout=60
+            )
+        entries = [
+            _item(
+                title=f"Page story {i}",
+                link=f"{base}/pages/{i}.html",
+                guid=f"{base}/{i}",
+                pub_date=_pub_date(i),
+            )
+            for i in range(1, n + 1)
+        ]
+        return _Response(200, _rss("Feed of", base + "/", entries).encode(), RSS)
 
     def _slow_drip(self, ctx: _Ctx) -> None:
         every = ctx.seconds("every", 0.5)

@@ -16,6 +16,7 @@ step is the caller's job: Airflow's for the DAG, :func:`run_once`'s for the CLI.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -31,7 +32,7 @@ from ingest.pages import PageStage
 from ingest.poll import Poller
 from ingest.sandbox import Sandbox
 from ingest.stats import StepStats
-from ingest.store import clusters, feeds, loads, queue, rekeys, staging
+from ingest.store import clusters, feeds, leases, loads, queue, rekeys, staging
 from ingest.store import engine as db
 from ingest.urls import host_of
 
@@ -160,7 +161,8 @@ def plan_page_shards(engine: Engine, settings: Settings) -> list[Shard]:
 class _PageBatch:
     """Page outcomes, robots.txt requests and finished hosts not saved yet."""
 
-    def __init__(self) -> None:
+    def __init__(self, lease: str, page_lease_s: float) -> None:
+        self.lease, self.page_lease_s = lease, page_lease_s
         self.pages: list[PageOutcome] = []
         self.robots: list[FetchRecord] = []
         self.hosts: list[HostState] = []
@@ -186,7 +188,8 @@ class _PageBatch:
         if pages or robots or hosts:
             queue.save_pages(
                 engine, run_id, pages, robots=robots, hosts_done=hosts,
-                max_attempts=settings.max_fetch_attempts, now=_now(),
+                max_attempts=settings.max_fetch_attempts, now=_now(), lease=self.lease,
+                page_lease_s=self.page_lease_s,
             )  # fmt: skip
 
 
@@ -199,19 +202,58 @@ def fetch_shard(
     are saved every ``flush_every`` pages, and the shard starts no request after
     ``shard_budget_s`` (the rest stay pending for the next run), so a slow host cannot
     push the task past its execution timeout and lose the work already done.
+
+    Runs that overlap share the work: this shard crawls only the hosts no other crawl
+    holds, and the pages no other run holds (:mod:`ingest.store.leases`).
     """
     stats = StepStats()
+    now = _now()
     jobs = queue.pending_jobs(
         engine, limit=settings.max_pages_per_run, max_attempts=settings.max_fetch_attempts,
-        hosts=hosts,
+        hosts=hosts, run_id=run_id, now=now,
     )  # fmt: skip
     by_host: dict[str, list[PageJob]] = {}
     for job in jobs:  # the host we will ask (a redirected entry points at its new host)
         if host_of(job.link) in hosts:  # only this shard's hosts: no host in two shards
             by_host.setdefault(host_of(job.link), []).append(job)
-    states = queue.host_states(engine, sorted(by_host))
+    token = uuid.uuid4().hex  # this crawl's hold on its hosts (ingest.store.leases)
+    claimed = leases.claim(
+        engine, run_id, token, by_host, now=now, host_lease_s=settings.host_lease_s
+    )
+    held = leases.pages_held_elsewhere(engine, run_id, hosts, now)
+    if claimed.busy_hosts or held:
+        log.info(
+            "left to the runs holding them: %d hosts (%s), %d pages",
+            len(claimed.busy_hosts), ", ".join(claimed.busy_hosts[:5]), held,
+        )  # fmt: skip
+    by_host, states = claimed.jobs_by_host, claimed.states
+    try:
+        _crawl(engine, settings, run_id, token, by_host, states, stats)
+    finally:  # whatever the crawl did not hand back (an error) is free again
+        leases.release_crawl(
+            engine, run_id, token, [job.canonical_url for js in by_host.values() for job in js]
+        )
+    log.info(
+        "shard fetched %d pages for %d hosts: %d extracted, %d failed, %d deferred %s",
+        stats.pages_fetched + stats.pages_failed, len(by_host), stats.articles_extracted,
+        stats.pages_failed, stats.pages_deferred, dict(stats.failures),
+    )  # fmt: skip
+    stats.raise_for_bugs("fetch")
+    return stats.as_dict()
+
+
+def _crawl(
+    engine: Engine,
+    settings: Settings,
+    run_id: str,
+    token: str,
+    by_host: dict[str, list[PageJob]],
+    states: dict[str, HostState],
+    stats: StepStats,
+) -> None:
+    """Crawl the claimed hosts, saving outcomes every ``flush_every`` and at the end."""
     raw = archive.RawArchive(settings.resolved_archive_dir)
-    batch = _PageBatch()
+    batch = _PageBatch(token, settings.page_lease_s)
     with (
         Sandbox(settings.workers, settings.worker_memory_mb) as box,
         crawl.Crawl(
@@ -231,13 +273,6 @@ def fetch_shard(
             raise
         finally:
             batch.save(engine, run_id, settings)  # what was done is kept, even on error
-    log.info(
-        "shard fetched %d pages for %d hosts: %d extracted, %d failed, %d deferred %s",
-        stats.pages_fetched + stats.pages_failed, len(by_host), stats.articles_extracted,
-        stats.pages_failed, stats.pages_deferred, dict(stats.failures),
-    )  # fmt: skip
-    stats.raise_for_bugs("fetch")
-    return stats.as_dict()
 
 
 def reprocess_interval(

@@ -78,6 +78,10 @@ class Settings(BaseSettings):
     max_pages_per_run: int = Field(default=2000, ge=1, le=10_000_000)
     max_fetch_attempts: int = Field(default=3, ge=1, le=100)
     shard_budget_s: float = Field(default=1200.0, gt=0, le=DAY_S)
+    page_lease_s: float = Field(
+        default=7200.0, gt=0, le=7 * DAY_S,
+        description="How long a page a run fetched stays that run's while it waits for its load.",
+    )  # fmt: skip
     flush_every: int = Field(default=25, ge=1, le=100_000)
     fetch_log_keep_days: int = Field(default=30, ge=1, le=36_500)
 
@@ -101,6 +105,16 @@ class Settings(BaseSettings):
     def resolved_warehouse_url(self) -> str:
         """The warehouse URL, or the SQLite file under ``home``."""
         return self.warehouse_url or f"sqlite:///{self.home / 'warehouse.db'}"
+
+    @property
+    def host_lease_s(self) -> float:
+        """How long a crawl holds a host: past the end of the last request it can make.
+
+        No request starts after the shard budget, and none lasts past a page deadline;
+        a delay and a minute more cover the rest (see :mod:`ingest.store.leases`).
+        """
+        delay = max(self.politeness_delay_s, self.max_crawl_delay_s)
+        return self.shard_budget_s + self.page_deadline_s + delay + 60.0
 
     @property
     def resolved_archive_dir(self) -> Path:

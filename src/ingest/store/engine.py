@@ -225,13 +225,15 @@ def head_revision() -> str:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Apply the Alembic migrations up to ``revision`` (idempotent)."""
+    """Apply the Alembic migrations up to ``revision`` (idempotent).
+
+    Under the writer lock, in one transaction: two processes upgrading at once (two first
+    runs on a fresh warehouse) take turns, and the second finds nothing left to do.
+    """
     config = _alembic_config()
-    with reading(engine) as conn:
+    with locked(engine) as conn:
         config.attributes["connection"] = conn
         command.upgrade(config, revision)
-        if conn.in_transaction():
-            conn.commit()
 
 
 __all__ = [

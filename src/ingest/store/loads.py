@@ -20,7 +20,7 @@ from sqlalchemy import delete, func, select
 from ingest import PIPELINE_VERSION
 from ingest.logs import get_logger
 from ingest.models import Article, DedupeResult, EntryState, LoadResult
-from ingest.store import dialects, rows
+from ingest.store import dialects, leases, rows
 from ingest.store.dialects import Link
 from ingest.store.engine import locked
 from ingest.store.schema import article_staging, articles, load_ledger
@@ -89,6 +89,7 @@ def load_batch(
         )  # fmt: skip
         _write_ledger(conn, result, interval, counters, rejected=len(rejected), now=now)
         conn.execute(delete(article_staging).where(article_staging.c.run_id == run_id))
+        leases.release_loaded(conn, run_id)  # its pages are stored (or free) now
     log.info(
         "run %s loaded: %d in, %d inserted, %d updated, %d unchanged, %d duplicates, %d rejected",
         run_id, result.rows_in, inserted, updated, unchanged, len(verdict.duplicates),

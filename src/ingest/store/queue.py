@@ -8,9 +8,8 @@ redirected pages re-queued under their new host, host states and the fetch log.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, literal, null, or_, select, update
@@ -24,7 +23,7 @@ from ingest.outcomes import (
     PageOutcome,
     QueuedEntry,
 )
-from ingest.store import dialects, staging
+from ingest.store import dialects, leases, staging
 from ingest.store.engine import reading, transaction
 from ingest.store.schema import articles, feed_entries, hosts
 from ingest.urls import RULES_VERSION, entry_id_for, host_of
@@ -32,7 +31,7 @@ from ingest.urls import RULES_VERSION, entry_id_for, host_of
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
 
-_HOST_FIELDS = tuple(f.name for f in dataclasses.fields(HostState))
+_HOST_FIELDS = leases.HOST_FIELDS
 
 
 # --------------------------------------------------------------------------- entries
@@ -172,19 +171,28 @@ def host_states(engine: Engine, names: Sequence[str]) -> dict[str, HostState]:
     return states
 
 
-def _save_host_states(conn: Connection, states: Sequence[HostState], now: datetime) -> None:
-    """Upsert host states (in host order, so concurrent savers cannot deadlock)."""
+def _save_host_states(
+    conn: Connection, states: Sequence[HostState], now: datetime, token: str | None
+) -> None:
+    """Upsert finished hosts' states and free their leases (in host order: no deadlock).
+
+    A host whose lease another crawl has taken since (ours expired) keeps that crawl's
+    state: the newer holder's is the one to keep.
+    """
     if not states:
         return
     rows = [
-        {**{f: getattr(s, f) for f in _HOST_FIELDS}, "updated_at": now}
+        {**{f: getattr(s, f) for f in _HOST_FIELDS}, "updated_at": now,
+         "lease_owner": None, "lease_until": None}
         for s in sorted(states, key=lambda s: s.host)
-    ]
+    ]  # fmt: skip
     stmt = dialects.of(conn).insert(hosts)
+    ours = or_(hosts.c.lease_owner.is_(None), hosts.c.lease_owner == token)
     conn.execute(
         stmt.on_conflict_do_update(
             index_elements=[hosts.c.host],
             set_={c: stmt.excluded[c] for c in rows[0] if c != "host"},
+            where=ours,
         ),
         rows,
     )
@@ -202,12 +210,20 @@ def _job(row: Any) -> PageJob:  # noqa: ANN401 - a Row with the PageJob's column
 
 
 def pending_jobs(
-    engine: Engine, *, limit: int, max_attempts: int, hosts: Sequence[str] | None = None
+    engine: Engine,
+    *,
+    limit: int,
+    max_attempts: int,
+    hosts: Sequence[str] | None = None,
+    run_id: str | None = None,
+    now: datetime | None = None,
 ) -> list[PageJob]:
     """One page job per pending canonical URL, oldest first, at most ``limit``.
 
     The job is the URL's earliest entry (a redirected entry's ``link`` is its new URL);
     with ``hosts``, its earliest entry on one of them, so a shard asks its own hosts only.
+    With ``run_id`` and ``now``, pages another run holds (:mod:`ingest.store.leases`)
+    are left out: they are that run's until its load.
     """
     entries = feed_entries.c
     oldest = (
@@ -217,6 +233,8 @@ def pending_jobs(
         .order_by("first_seen", entries.canonical_url)
         .limit(limit)
     )
+    if run_id is not None and now is not None:
+        oldest = oldest.where(entries.canonical_url.not_in(leases.held_by_others(run_id, now)))
     if hosts is not None:
         oldest = oldest.where(entries.host.in_(list(hosts)))
     candidates = select(feed_entries).where(entries.state == EntryState.PENDING.value)
@@ -278,14 +296,25 @@ def save_pages(
     robots: Sequence[FetchRecord] = (),
     hosts_done: Sequence[HostState] = (),
     now: datetime,
+    lease: str | None = None,
+    page_lease_s: float = 0.0,
 ) -> None:
-    """Record page outcomes (and the robots.txt requests, and finished hosts) at once."""
+    """Record page outcomes (and the robots.txt requests, and finished hosts) at once.
+
+    With the crawl's ``lease`` token (:mod:`ingest.store.leases`): a staged page stays
+    this run's for ``page_lease_s`` (until its load), any other page is let go, and each
+    finished host's lease is freed with its final state.
+    """
     with transaction(engine) as conn:
-        staging.stage(
-            conn, run_id,
-            [(p.job.canonical_url, p.article) for p in pages if isinstance(p, PageExtracted)],
-            now,
-        )  # fmt: skip
+        extracted = [p for p in pages if isinstance(p, PageExtracted)]
+        staging.stage(conn, run_id, [(p.job.canonical_url, p.article) for p in extracted], now)
+        if lease is not None:
+            until = now + timedelta(seconds=page_lease_s)
+            leases.keep_staged(conn, run_id, [p.job.canonical_url for p in extracted], until=until)
+            leases.release_pages(
+                conn, run_id,
+                [p.job.canonical_url for p in pages if not isinstance(p, PageExtracted)],
+            )  # fmt: skip
         changes = [p for p in pages if isinstance(p, PageFailed | PageMoved)]
         for change in sorted(changes, key=lambda p: p.job.canonical_url):  # one key order
             if isinstance(change, PageFailed):
@@ -294,7 +323,7 @@ def save_pages(
                 _move(conn, change, run_id, max_attempts)
         records = [*robots, *(p.fetch for p in pages if p.fetch is not None)]
         staging.append_fetches(conn, run_id, records)
-        _save_host_states(conn, hosts_done, now)
+        _save_host_states(conn, hosts_done, now, lease)
     # A PageDeferred changes nothing in the queue: its host waits (its state says until
     # when), and the page keeps its attempts.
 

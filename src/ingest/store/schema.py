@@ -114,6 +114,9 @@ hosts = Table(
     Column("throttled_count", Integer, nullable=False, default=0, server_default="0"),
     Column("last_throttle", Text),
     Column("updated_at", UTCDateTime, nullable=False),
+    # the crawl holding the host (ingest.store.leases): one at a time, across runs
+    Column("lease_owner", String(64)),
+    Column("lease_until", UTCDateTime),
 )
 
 feed_entries = Table(
@@ -240,6 +243,16 @@ article_staging = Table(
     Column("staged_at", UTCDateTime, nullable=False),
 )
 
+#: Pages a run has claimed (ingest.store.leases): from before their fetch to their load.
+page_leases = Table(
+    "page_leases",
+    metadata,
+    Column("canonical_url", Text, primary_key=True),
+    Column("run_id", String(250), nullable=False),
+    Column("leased_until", UTCDateTime, nullable=False),
+    Index(None, "run_id"),
+)
+
 fetch_log = Table(
     "fetch_log",
     metadata,
@@ -284,5 +297,5 @@ load_ledger = Table(
 __all__ = [
     "STORE_ONLY_ARTICLE_COLUMNS", "UTCDateTime", "article_rekeys", "article_signatures",
     "article_staging", "articles", "feed_entries", "feeds", "fetch_log", "hosts",
-    "load_ledger", "metadata", "signature_bands",
+    "load_ledger", "metadata", "page_leases", "signature_bands",
 ]  # fmt: skip

@@ -1,0 +1,224 @@
+"""Leases: one crawl at a time per host, and one run at a time per page, across processes.
+
+Two runs may overlap: a scheduled run and a backfill, two ``ingest run`` processes, two
+Celery workers. They coordinate through the warehouse, not memory:
+
+- **A host lease** (``hosts.lease_owner``/``lease_until``) is held by one crawl from its
+  claim to the save of its host's final state. Only its holder requests pages or
+  robots.txt from the host, so the host's pace is one sequence of requests whatever the
+  number of runs, and the next holder starts from the ``last_request_at`` the last one
+  saved. The lease outlasts the longest a crawl can keep requesting (its shard budget,
+  one page deadline and a delay); a lease left by a killed crawl is taken over once it
+  expires, and its holder's last request is then counted as ending at the expiry, so the
+  host's delay still holds.
+- **A page lease** (``page_leases``) is held by one run from before the page's fetch to
+  that run's load. A page a run fetched and staged is not fetched again by another run
+  while it waits for its load; a failed, deferred or re-queued page, or one the crawl
+  never reached, is released when its shard ends. A run that never loads (killed) leaves
+  its leases to expire after ``page_lease_s``.
+
+A retry of the same run (an Airflow task's next try) holds its run's page leases at once;
+the host leases of a killed try wait for their expiry.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import and_, case, delete, func, or_, select, update
+
+from ingest.models import EntryState, HostState, PageJob
+from ingest.store import dialects
+from ingest.store.engine import reading, transaction
+from ingest.store.schema import article_staging, feed_entries, hosts, page_leases
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection, Engine, Select
+
+#: The ``hosts`` columns that are the :class:`HostState` record.
+HOST_FIELDS = tuple(f.name for f in dataclasses.fields(HostState))
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """What a crawl may fetch: its hosts' latest states, and the pages no other run holds."""
+
+    jobs_by_host: dict[str, list[PageJob]]
+    states: dict[str, HostState]
+    busy_hosts: tuple[str, ...] = ()  # held by another crawl: left for later
+
+
+def claim(
+    engine: Engine,
+    run_id: str,
+    token: str,
+    jobs_by_host: Mapping[str, Sequence[PageJob]],
+    *,
+    now: datetime,
+    host_lease_s: float,
+) -> Claimed:
+    """Take the hosts no other crawl holds and, on them, the pages no other run holds.
+
+    One transaction, hosts and pages in key order (so two claimers never deadlock). The
+    page leases last as long as the host lease: a page is fetched within it or released.
+    """
+    names = sorted(jobs_by_host)
+    until = now + timedelta(seconds=host_lease_s)
+    with transaction(engine) as conn:
+        dialect = dialects.of(conn)
+        if names:
+            conn.execute(
+                dialect.insert(hosts).on_conflict_do_nothing(index_elements=[hosts.c.host]),
+                [{"host": name, "updated_at": now} for name in names],
+            )
+        held: dict[str, HostState] = {}
+        for chunk in dialects.chunks(names):
+            conn.execute(
+                update(hosts)
+                .where(
+                    hosts.c.host.in_(list(chunk)),
+                    or_(hosts.c.lease_owner.is_(None), hosts.c.lease_until < now),
+                )
+                .values(
+                    # a lease left behind: its holder's requests all ended by its expiry
+                    last_request_at=case(
+                        (
+                            and_(
+                                hosts.c.lease_owner.is_not(None),
+                                or_(
+                                    hosts.c.last_request_at.is_(None),
+                                    hosts.c.last_request_at < hosts.c.lease_until,
+                                ),
+                            ),
+                            hosts.c.lease_until,
+                        ),
+                        else_=hosts.c.last_request_at,
+                    ),
+                    lease_owner=token,
+                    lease_until=until,
+                )
+            )
+            for row in conn.execute(
+                select(hosts).where(hosts.c.host.in_(list(chunk)), hosts.c.lease_owner == token)
+            ):
+                held[row.host] = HostState(**{f: getattr(row, f) for f in HOST_FIELDS})
+        mine = _claim_pages(
+            conn,
+            run_id,
+            sorted({job.canonical_url for name in held for job in jobs_by_host[name]}),
+            now=now,
+            until=until,
+        )
+    jobs = {
+        name: [job for job in jobs_by_host[name] if job.canonical_url in mine]
+        for name in sorted(held)
+    }
+    return Claimed(
+        {name: host_jobs for name, host_jobs in jobs.items() if host_jobs},
+        {name: held[name] for name in jobs if jobs[name]},
+        busy_hosts=tuple(name for name in names if name not in held),
+    )
+
+
+def _claim_pages(
+    conn: Connection, run_id: str, urls: Sequence[str], *, now: datetime, until: datetime
+) -> set[str]:
+    """Lease the pages that are free, expired or already this run's; return this run's."""
+    if not urls:
+        return set()
+    stmt = dialects.of(conn).insert(page_leases)
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[page_leases.c.canonical_url],
+            set_={"run_id": stmt.excluded.run_id, "leased_until": stmt.excluded.leased_until},
+            where=or_(page_leases.c.leased_until < now, page_leases.c.run_id == run_id),
+        ),
+        [{"canonical_url": url, "run_id": run_id, "leased_until": until} for url in urls],
+    )
+    mine: set[str] = set()
+    for chunk in dialects.chunks(list(urls)):
+        mine.update(
+            conn.execute(
+                select(page_leases.c.canonical_url).where(
+                    page_leases.c.canonical_url.in_(list(chunk)), page_leases.c.run_id == run_id
+                )
+            ).scalars()
+        )
+    return mine
+
+
+def keep_staged(conn: Connection, run_id: str, urls: Sequence[str], *, until: datetime) -> None:
+    """Hold pages this run has staged until ``until`` (its load releases them sooner)."""
+    for chunk in dialects.chunks(sorted(urls)):
+        conn.execute(
+            update(page_leases)
+            .where(page_leases.c.canonical_url.in_(list(chunk)), page_leases.c.run_id == run_id)
+            .values(leased_until=until)
+        )
+
+
+def release_pages(conn: Connection, run_id: str, urls: Sequence[str]) -> None:
+    """Let other runs have these pages (failed, deferred or re-queued: nothing staged)."""
+    for chunk in dialects.chunks(sorted(urls)):
+        conn.execute(
+            delete(page_leases).where(
+                page_leases.c.canonical_url.in_(list(chunk)), page_leases.c.run_id == run_id
+            )
+        )
+
+
+def release_loaded(conn: Connection, run_id: str) -> None:
+    """A run's load is done: every page it held is stored, or free again."""
+    conn.execute(delete(page_leases).where(page_leases.c.run_id == run_id))
+
+
+def release_crawl(engine: Engine, run_id: str, token: str, urls: Sequence[str]) -> None:
+    """A crawl ended: free its hosts still held, and its pages that were not staged.
+
+    Its hosts are normally freed already, with their final states
+    (:func:`ingest.store.queue.save_pages`); this frees what an error left held.
+    """
+    staged = select(article_staging.c.queue_url).where(article_staging.c.run_id == run_id)
+    with transaction(engine) as conn:
+        conn.execute(
+            update(hosts)
+            .where(hosts.c.lease_owner == token)
+            .values(lease_owner=None, lease_until=None)
+        )
+        for chunk in dialects.chunks(sorted(urls)):
+            conn.execute(
+                delete(page_leases).where(
+                    page_leases.c.canonical_url.in_(list(chunk)),
+                    page_leases.c.run_id == run_id,
+                    page_leases.c.canonical_url.not_in(staged),
+                )
+            )
+
+
+def pages_held_elsewhere(engine: Engine, run_id: str, names: Sequence[str], now: datetime) -> int:
+    """How many pending pages on these hosts other runs hold (for the shard's log line)."""
+    entries = feed_entries.c
+    query = select(func.count(entries.canonical_url.distinct())).where(
+        entries.state == EntryState.PENDING.value,
+        entries.host.in_(list(names)),
+        entries.canonical_url.in_(held_by_others(run_id, now)),
+    )
+    with reading(engine) as conn:
+        return int(conn.execute(query).scalar_one()) if names else 0
+
+
+def held_by_others(run_id: str, now: datetime) -> Select[tuple[str]]:
+    """A SQL condition: the canonical URL is leased, unexpired, by another run."""
+    return select(page_leases.c.canonical_url).where(
+        page_leases.c.run_id != run_id, page_leases.c.leased_until >= now
+    )
+
+
+__all__ = [
+    "HOST_FIELDS", "Claimed", "claim", "held_by_others", "keep_staged", "pages_held_elsewhere", "release_crawl", "release_loaded",
+    "release_pages",
+]  # fmt: skip

@@ -25,6 +25,7 @@ import bench_extract
 import bench_fetch
 import bench_loads
 import bench_neardup
+import bench_registry
 
 BENCHES = {
     "devset": bench_devset.run,
@@ -34,6 +35,7 @@ BENCHES = {
     "loads": bench_loads.run,
     "neardup": bench_neardup.run,
     "clusters": bench_clusters.run,
+    "registry": bench_registry.run,
 }
 
 

@@ -11,7 +11,9 @@ start means the guarantee also holds as the server sees it, whatever the schedul
 delays on either side: the server receives our next request only after it has finished
 sending the previous response, so the gap between two requests arriving at the server is
 at least the delay. It holds across runs too (``hosts.last_request_at`` keeps when the
-last request ended), for robots.txt requests and for each hop of a redirect on the host.
+last request ended), overlapping ones included (the caller crawls only hosts it holds a
+lease on, :mod:`ingest.store.leases`), for robots.txt requests and for each hop of a
+redirect on the host.
 It does not cover feed polls (:mod:`ingest.poll` runs them in its own tasks) nor a
 robots.txt redirect's hop to another host (see :meth:`Crawl._robots_hop`).
 

@@ -17,6 +17,8 @@ File format (docs/configuration.md)::
 
 from __future__ import annotations
 
+import functools
+
 import json
 import os
 import re
@@ -86,10 +88,9 @@ class _FeedModel(BaseModel):
             raise ValueError("must be an absolute http(s) URL")
         if _BAD_HOST.search(host):
             raise ValueError("its host holds a space or a control character")
-        try:
-            canonical_url(value)
-        except UrlRejected as exc:
-            raise ValueError(f"not a usable URL ({exc.args[0]})") from None
+        canonical = _canonical(value)
+        if isinstance(canonical, UrlRejected):
+            raise ValueError(f"not a usable URL ({canonical.args[0]})") from None
         return value
 
 
@@ -115,12 +116,20 @@ def _describe(exc: ValidationError, raw: dict[str, object]) -> str:
     return "; ".join(lines)
 
 
-def feed_identity(url: str) -> str:
-    """What makes two registry URLs one feed: the canonical form, when the URL has one."""
+@functools.lru_cache(maxsize=1 << 17)
+def _canonical(url: str) -> str | UrlRejected:
+    """The URL rules' canonical form of a registry URL, or why they refuse it (cached:
+    validation and the uniqueness check ask for each URL, and a registry can be large)."""
     try:
         return canonical_url(url)
-    except UrlRejected:
-        return url
+    except UrlRejected as exc:
+        return exc.with_traceback(None)  # kept in the cache: no frames with it
+
+
+def feed_identity(url: str) -> str:
+    """What makes two registry URLs one feed: the canonical form, when the URL has one."""
+    canonical = _canonical(url)
+    return url if isinstance(canonical, UrlRejected) else canonical
 
 
 def parse_registry(text: str, source: str = "<feeds>") -> list[FeedSpec]:

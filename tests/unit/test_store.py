@@ -9,7 +9,7 @@ from sqlalchemy import func, inspect, select, text
 from sqlalchemy.exc import StatementError
 
 from helpers import article, load
-from ingest.errors import WarehouseError, WarehouseUnavailable
+from ingest.errors import ConfigError, WarehouseError, WarehouseUnavailable
 from ingest.models import EntryState, FeedEntry, FeedSpec, Reason, ScheduledPoll
 from ingest.outcomes import FetchRecord, PageFailed, Polled, PollFailed, QueuedEntry
 from ingest.store import engine as db
@@ -76,6 +76,31 @@ def test_sync_feeds_upserts_and_disables_removed(engine):
     assert by_key["b"]["enabled"] is False
     assert by_key["b"]["last_error"] == "removed from the registry"
     assert by_key["a"]["created_at"] == T0
+
+
+def test_sync_writes_only_what_changed_and_keeps_each_feeds_polling_state(engine):
+    store_feeds.sync(engine, SPECS, T0)
+    with db.transaction(engine) as conn:  # a poll's state, which the registry does not own
+        conn.execute(wh.feeds.update().values(etag='"kept"', items_seen=7))
+    later = T0 + timedelta(hours=1)
+    edited = [replace(SPECS[0], title="Renamed", tags=("x", "y"), interval_minutes=30), SPECS[1]]
+    store_feeds.sync(engine, edited, later)
+    by_key = {r["feed_key"]: r for r in rows(engine, wh.feeds)}
+    assert (by_key["a"]["title"], by_key["a"]["tags"], by_key["a"]["interval_minutes"]) == (
+        "Renamed", ["x", "y"], 30,
+    )  # fmt: skip
+    assert by_key["a"]["updated_at"] == later
+    assert by_key["b"]["updated_at"] == T0  # unchanged: not written at all
+    assert {r["etag"] for r in by_key.values()} == {'"kept"'}
+    assert {r["items_seen"] for r in by_key.values()} == {7}
+    # removed, then listed again (disabled in the registry this time): it follows the file
+    store_feeds.sync(engine, edited[:1], later)
+    store_feeds.sync(engine, [edited[0], replace(SPECS[1], enabled=False)], later)
+    assert {r["feed_key"]: r["enabled"] for r in rows(engine, wh.feeds)} == {"a": True, "b": False}
+    store_feeds.sync(engine, edited, later)
+    assert {r["feed_key"]: r["enabled"] for r in rows(engine, wh.feeds)} == {"a": True, "b": True}
+    with pytest.raises(ConfigError, match="feed keys are permanent ids"):
+        store_feeds.sync(engine, [replace(SPECS[0], key="renamed")], later)
 
 
 def polled(target, at, plan, *, etag='"e"', seen=0, new=0):

@@ -9,6 +9,7 @@ Split by concern; each module's docstring says what it keeps:
 - :mod:`~ingest.store.rows`: the Article record as a row and as a staged payload;
 - :mod:`~ingest.store.feeds`: feed state and poll outcomes;
 - :mod:`~ingest.store.queue`: entries, hosts and page jobs, and page outcomes;
+- :mod:`~ingest.store.leases`: which crawl holds a host, which run holds a page;
 - :mod:`~ingest.store.staging`: staged articles and the fetch log;
 - :mod:`~ingest.store.loads`: article loads and the load ledger;
 - :mod:`~ingest.store.clusters`: story-cluster storage;

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 
 from ingest.errors import ConfigError
 from ingest.models import FeedSpec, PollTarget
@@ -23,14 +23,40 @@ if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
 
 
+#: The ``feeds`` columns the registry owns (the rest is the feed's polling state).
+_SPEC_COLUMNS = (
+    "url", "title", "site", "enabled", "tags", "language", "interval_minutes",
+    "min_interval_minutes", "max_interval_minutes",
+)  # fmt: skip
+
+
+def _spec_values(spec: FeedSpec) -> dict[str, Any]:
+    return {
+        "url": spec.url, "title": spec.title, "site": spec.site, "enabled": spec.enabled,
+        "tags": list(spec.tags), "language": spec.language,
+        "interval_minutes": spec.interval_minutes,
+        "min_interval_minutes": spec.min_interval_minutes,
+        "max_interval_minutes": spec.max_interval_minutes,
+    }  # fmt: skip
+
+
 def sync(engine: Engine, specs: Sequence[FeedSpec], now: datetime) -> int:
     """Make the ``feeds`` table match the registry; feeds no longer listed are disabled.
 
     A feed key is a permanent id (entries and articles refer to it): a URL already
-    registered under another key is a configuration error, not a silent rename.
+    registered under another key is a configuration error, not a silent rename. The
+    stored registry columns are read once and compared here, so only new, changed and
+    removed feeds are written, each kind in one statement (50,000 unchanged feeds: one
+    read, no write).
     """
+    wanted = {spec.key: _spec_values(spec) for spec in specs}
+    columns = [feeds.c[name] for name in _SPEC_COLUMNS]
     with transaction(engine) as conn:
-        registered = dict(conn.execute(select(feeds.c.url, feeds.c.feed_key)).all())
+        stored = {
+            row[0]: dict(zip(_SPEC_COLUMNS, row[1:], strict=True))
+            for row in conn.execute(select(feeds.c.feed_key, *columns))
+        }
+        registered = {values["url"]: key for key, values in stored.items()}
         moved = [
             f"{s.url} is registered as {registered[s.url]!r}, not {s.key!r}"
             for s in specs
@@ -41,35 +67,37 @@ def sync(engine: Engine, specs: Sequence[FeedSpec], now: datetime) -> int:
                 "feed keys are permanent ids; keep the old key (or give the feed a new URL): "
                 + "; ".join(moved)
             )
-        dialect = dialects.of(conn)
-        for spec in sorted(specs, key=lambda s: s.key):
-            values = {
-                "url": spec.url,
-                "title": spec.title,
-                "site": spec.site,
-                "enabled": spec.enabled,
-                "tags": list(spec.tags),
-                "language": spec.language,
-                "interval_minutes": spec.interval_minutes,
-                "min_interval_minutes": spec.min_interval_minutes,
-                "max_interval_minutes": spec.max_interval_minutes,
-            }
-            stmt = dialect.insert(feeds).values(
-                feed_key=spec.key, created_at=now, updated_at=now, **values
+        new = [
+            {"feed_key": key, "created_at": now, "updated_at": now, **values}
+            for key, values in sorted(wanted.items())
+            if key not in stored
+        ]
+        changed = [
+            {"key": key, "v_updated_at": now, **{f"v_{k}": v for k, v in values.items()}}
+            for key, values in sorted(wanted.items())
+            if key in stored and stored[key] != values
+        ]
+        removed = sorted(k for k, v in stored.items() if k not in wanted and v["enabled"])
+        if new:  # another process syncing the same registry may have inserted them
+            stmt = (
+                dialects.of(conn)
+                .insert(feeds)
+                .on_conflict_do_nothing(index_elements=[feeds.c.feed_key])
             )
-            changed = or_(*(feeds.c[k].is_distinct_from(stmt.excluded[k]) for k in values))
+            conn.execute(stmt, new)
+        if changed:
             conn.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=[feeds.c.feed_key],
-                    set_={**{k: stmt.excluded[k] for k in values}, "updated_at": now},
-                    where=changed,
-                )
+                update(feeds)
+                .where(feeds.c.feed_key == bindparam("key"))
+                .values({n: bindparam(f"v_{n}") for n in (*_SPEC_COLUMNS, "updated_at")}),
+                changed,
             )
-        conn.execute(
-            update(feeds)
-            .where(feeds.c.feed_key.not_in([s.key for s in specs]), feeds.c.enabled.is_(True))
-            .values(enabled=False, last_error="removed from the registry", updated_at=now)
-        )
+        for chunk in dialects.chunks(removed):
+            conn.execute(
+                update(feeds)
+                .where(feeds.c.feed_key.in_(list(chunk)))
+                .values(enabled=False, last_error="removed from the registry", updated_at=now)
+            )
     return len(specs)
 
 

@@ -18,7 +18,6 @@ File format (docs/configuration.md)::
 from __future__ import annotations
 
 import functools
-
 import json
 import os
 import re
@@ -90,7 +89,7 @@ class _FeedModel(BaseModel):
             raise ValueError("its host holds a space or a control character")
         canonical = _canonical(value)
         if isinstance(canonical, UrlRejected):
-            raise ValueError(f"not a usable URL ({canonical.args[0]})") from None
+            raise ValueError(f"not a usable URL ({canonical.args[0]})") from None  # noqa: TRY004 - pydantic's error
         return value
 
 
@@ -118,8 +117,11 @@ def _describe(exc: ValidationError, raw: dict[str, object]) -> str:
 
 @functools.lru_cache(maxsize=1 << 17)
 def _canonical(url: str) -> str | UrlRejected:
-    """The URL rules' canonical form of a registry URL, or why they refuse it (cached:
-    validation and the uniqueness check ask for each URL, and a registry can be large)."""
+    """The URL rules' canonical form of a registry URL, or why they refuse it.
+
+    Cached: validation and the uniqueness check both ask for each URL, and a registry
+    can hold tens of thousands.
+    """
     try:
         return canonical_url(url)
     except UrlRejected as exc:

@@ -220,19 +220,21 @@ def fetch_shard(
     claimed = leases.claim(
         engine, run_id, token, by_host, now=now, host_lease_s=settings.host_lease_s
     )
-    held = leases.pages_held_elsewhere(engine, run_id, hosts, now)
-    if claimed.busy_hosts or held:
-        log.info(
-            "left to the runs holding them: %d hosts (%s), %d pages",
-            len(claimed.busy_hosts), ", ".join(claimed.busy_hosts[:5]), held,
-        )  # fmt: skip
     by_host, states = claimed.jobs_by_host, claimed.states
     try:
-        _crawl(engine, settings, run_id, token, by_host, states, stats)
+        held = leases.pages_held_elsewhere(engine, run_id, hosts, now)
+        if claimed.busy_hosts or held:
+            log.info(
+                "left to the runs holding them: %d hosts (%s), %d pages",
+                len(claimed.busy_hosts), ", ".join(claimed.busy_hosts[:5]), held,
+            )  # fmt: skip
+        budget_s = settings.shard_budget_s - (_now() - now).total_seconds()  # the lease's clock
+        _crawl(engine, settings, run_id, token, by_host, states, stats, budget_s)
     finally:  # whatever the crawl did not hand back (an error) is free again
         leases.release_crawl(
-            engine, run_id, token, [job.canonical_url for js in by_host.values() for job in js]
-        )
+            engine, run_id, token, [job.canonical_url for js in by_host.values() for job in js],
+            now=_now(),
+        )  # fmt: skip
     log.info(
         "shard fetched %d pages for %d hosts: %d extracted, %d failed, %d deferred %s",
         stats.pages_fetched + stats.pages_failed, len(by_host), stats.articles_extracted,
@@ -250,6 +252,7 @@ def _crawl(
     by_host: dict[str, list[PageJob]],
     states: dict[str, HostState],
     stats: StepStats,
+    budget_s: float,
 ) -> None:
     """Crawl the claimed hosts, saving outcomes every ``flush_every`` and at the end."""
     raw = archive.RawArchive(settings.resolved_archive_dir)
@@ -258,7 +261,7 @@ def _crawl(
         Sandbox(settings.workers, settings.worker_memory_mb) as box,
         crawl.Crawl(
             settings, by_host, states, process=PageStage(settings, box, raw),
-            budget_s=settings.shard_budget_s,
+            budget_s=max(0.0, budget_s),
         ) as hosts_crawl,
     ):  # fmt: skip
         try:

@@ -107,7 +107,7 @@ def test_a_staged_page_stays_its_runs_until_the_load_and_the_rest_is_released(en
         page_lease_s=3600, hosts_done=[HostState(host=HOST, last_request_at=done)],
     )  # fmt: skip
     # the shard ends before the other two pages were reached: they are let go
-    leases.release_crawl(engine, "run-a", "crawl-a", [j.canonical_url for j in held])
+    leases.release_crawl(engine, "run-a", "crawl-a", [j.canonical_url for j in held], now=done)
     assert lease_rows(engine) == {URLS[0]: "run-a"}
     soon = T0 + timedelta(seconds=30)
     assert sorted(j.canonical_url for j in jobs(engine, "run-b", soon)[HOST]) == URLS[1:]
@@ -157,3 +157,69 @@ def test_a_crawl_whose_lease_was_taken_over_does_not_overwrite_the_new_holders_s
     row = host_row(engine)
     assert (row.lease_owner, row.throttled_count) == ("crawl-b", 0)
     assert row.last_request_at == T0 + timedelta(seconds=LEASE_S)
+
+
+def test_a_late_save_of_a_lease_taken_over_and_freed_since_changes_nothing(engine):
+    queue_pages(engine)
+    claim(engine, "run-a", "crawl-a")
+    after = T0 + timedelta(seconds=LEASE_S + 1)
+    claim(engine, "run-b", "crawl-b", after)
+    b_ended = after + timedelta(seconds=30)
+    queue.save_pages(
+        engine, "run-b", [], max_attempts=3, now=b_ended, lease="crawl-b", page_lease_s=LEASE_S,
+        hosts_done=[HostState(host=HOST, last_request_at=b_ended)],
+    )  # fmt: skip
+    assert host_row(engine).lease_owner is None
+    queue.save_pages(  # run-a was only slow: its save comes now, with its old state
+        engine, "run-a", [], max_attempts=3, now=b_ended, lease="crawl-a", page_lease_s=LEASE_S,
+        hosts_done=[HostState(host=HOST, last_request_at=T0 + timedelta(seconds=5))],
+    )  # fmt: skip
+    assert host_row(engine).last_request_at == b_ended  # the next holder paces from b's
+
+
+def test_a_page_its_run_staged_stays_held_through_a_retry_that_fails_it(engine):
+    queue_pages(engine)
+    held = claim(engine, "run-a", "crawl-a").jobs_by_host[HOST]
+    staged = PageExtracted(held[0], FetchRecord("page", held[0].link, T0), article(URLS[0]))
+    queue.save_pages(
+        engine, "run-a", [staged], max_attempts=3, now=T0, lease="crawl-a", page_lease_s=3600,
+        hosts_done=[HostState(host=HOST, last_request_at=T0)],
+    )  # fmt: skip
+    retry_at = T0 + timedelta(seconds=10)
+    assert URLS[0] not in {j.canonical_url for j in jobs(engine, "run-a", retry_at)[HOST]}
+    # a retry that claims it anyway (it had it in hand) and fails it keeps it held
+    retry = leases.claim(engine, "run-a", "crawl-a2", {HOST: held}, now=retry_at,
+                         host_lease_s=LEASE_S)  # fmt: skip
+    failed = [PageFailed(j, Reason.TIMEOUT, "slow") for j in retry.jobs_by_host[HOST]]
+    queue.save_pages(
+        engine, "run-a", failed, max_attempts=3, now=retry_at, lease="crawl-a2",
+        page_lease_s=3600, hosts_done=[HostState(host=HOST, last_request_at=retry_at)],
+    )  # fmt: skip
+    assert lease_rows(engine) == {URLS[0]: "run-a"}
+    with engine.connect() as conn:
+        until = conn.execute(select(wh.page_leases.c.leased_until)).scalar_one()
+    assert until >= T0 + timedelta(seconds=3600)
+    assert URLS[0] not in {j.canonical_url for j in jobs(engine, "run-b", retry_at)[HOST]}
+
+
+def test_a_crawl_whose_final_save_failed_frees_its_host_paced_from_its_end(engine):
+    queue_pages(engine)
+    claim(engine, "run-a", "crawl-a")
+    ended = T0 + timedelta(seconds=40)  # its host state was in the batch that failed
+    leases.release_crawl(engine, "run-a", "crawl-a", URLS, now=ended)
+    row = host_row(engine)
+    assert (row.lease_owner, row.last_request_at) == (None, ended)
+    assert lease_rows(engine) == {}
+    nxt = claim(engine, "run-b", "crawl-b", ended + timedelta(seconds=1))
+    assert nxt.states[HOST].last_request_at == ended
+
+
+def test_a_host_left_with_no_page_to_fetch_is_not_held(engine):
+    queue_pages(engine)
+    mine = claim(engine, "run-a", "crawl-a").jobs_by_host[HOST]
+    leases.release_crawl(engine, "run-a", "crawl-a", [], now=T0)  # host free, pages still a's
+    # run-b wins the host, but every page on it is run-a's: it must not sit on the host
+    taken = leases.claim(engine, "run-b", "crawl-b", {HOST: mine},
+                         now=T0 + timedelta(seconds=1), host_lease_s=LEASE_S)  # fmt: skip
+    assert taken.jobs_by_host == {}
+    assert host_row(engine).lease_owner is None

@@ -91,6 +91,10 @@ def test_sync_writes_only_what_changed_and_keeps_each_feeds_polling_state(engine
     )  # fmt: skip
     assert by_key["a"]["updated_at"] == later
     assert by_key["b"]["updated_at"] == T0  # unchanged: not written at all
+    store_feeds.sync(engine, edited, later + timedelta(hours=1))  # the same again
+    assert {r["feed_key"]: r["updated_at"] for r in rows(engine, wh.feeds)} == {
+        "a": later, "b": T0,
+    }  # fmt: skip
     assert {r["etag"] for r in by_key.values()} == {'"kept"'}
     assert {r["items_seen"] for r in by_key.values()} == {7}
     # removed, then listed again (disabled in the registry this time): it follows the file

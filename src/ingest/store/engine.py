@@ -17,6 +17,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy import Engine, inspect
@@ -216,6 +217,12 @@ def _scripts() -> ScriptDirectory:
     return ScriptDirectory.from_config(_alembic_config())
 
 
+def current_revision(engine: Engine) -> str | None:
+    """The warehouse's schema revision (None: not created yet)."""
+    with reading(engine) as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
 def head_revision() -> str:
     """The newest migration's revision id."""
     head = _scripts().get_current_head()
@@ -228,8 +235,12 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     """Apply the Alembic migrations up to ``revision`` (idempotent).
 
     Under the writer lock, in one transaction: two processes upgrading at once (two first
-    runs on a fresh warehouse) take turns, and the second finds nothing left to do.
+    runs on a fresh warehouse) take turns, and the second finds nothing left to do. A
+    warehouse already at the head is only read (no lock: a run's start does not wait for
+    another run's load).
     """
+    if revision == "head" and current_revision(engine) == head_revision():
+        return
     config = _alembic_config()
     with locked(engine) as conn:
         config.attributes["connection"] = conn

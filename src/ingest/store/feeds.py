@@ -16,7 +16,7 @@ from ingest.errors import ConfigError
 from ingest.models import FeedSpec, PollTarget
 from ingest.outcomes import Polled, PollFailed, PollOutcome
 from ingest.store import dialects, queue, staging
-from ingest.store.engine import reading, transaction
+from ingest.store.engine import locked, reading, transaction
 from ingest.store.schema import feeds
 
 if TYPE_CHECKING:
@@ -46,45 +46,17 @@ def sync(engine: Engine, specs: Sequence[FeedSpec], now: datetime) -> int:
     A feed key is a permanent id (entries and articles refer to it): a URL already
     registered under another key is a configuration error, not a silent rename. The
     stored registry columns are read once and compared here, so only new, changed and
-    removed feeds are written, each kind in one statement (50,000 unchanged feeds: one
-    read, no write).
+    removed feeds are written, each kind in one statement, under the writer lock (two
+    runs syncing at once take turns). An unchanged registry is one read and no lock.
     """
     wanted = {spec.key: _spec_values(spec) for spec in specs}
-    columns = [feeds.c[name] for name in _SPEC_COLUMNS]
-    with transaction(engine) as conn:
-        stored = {
-            row[0]: dict(zip(_SPEC_COLUMNS, row[1:], strict=True))
-            for row in conn.execute(select(feeds.c.feed_key, *columns))
-        }
-        registered = {values["url"]: key for key, values in stored.items()}
-        moved = [
-            f"{s.url} is registered as {registered[s.url]!r}, not {s.key!r}"
-            for s in specs
-            if registered.get(s.url, s.key) != s.key
-        ]
-        if moved:
-            raise ConfigError(
-                "feed keys are permanent ids; keep the old key (or give the feed a new URL): "
-                + "; ".join(moved)
-            )
-        new = [
-            {"feed_key": key, "created_at": now, "updated_at": now, **values}
-            for key, values in sorted(wanted.items())
-            if key not in stored
-        ]
-        changed = [
-            {"key": key, "v_updated_at": now, **{f"v_{k}": v for k, v in values.items()}}
-            for key, values in sorted(wanted.items())
-            if key in stored and stored[key] != values
-        ]
-        removed = sorted(k for k, v in stored.items() if k not in wanted and v["enabled"])
-        if new:  # another process syncing the same registry may have inserted them
-            stmt = (
-                dialects.of(conn)
-                .insert(feeds)
-                .on_conflict_do_nothing(index_elements=[feeds.c.feed_key])
-            )
-            conn.execute(stmt, new)
+    with reading(engine) as conn:
+        if not any(_diff(conn, specs, wanted, now)):
+            return len(specs)
+    with locked(engine) as conn:
+        new, changed, removed = _diff(conn, specs, wanted, now)
+        if new:
+            conn.execute(feeds.insert(), new)
         if changed:
             conn.execute(
                 update(feeds)
@@ -99,6 +71,40 @@ def sync(engine: Engine, specs: Sequence[FeedSpec], now: datetime) -> int:
                 .values(enabled=False, last_error="removed from the registry", updated_at=now)
             )
     return len(specs)
+
+
+def _diff(
+    conn: Connection, specs: Sequence[FeedSpec], wanted: dict[str, dict[str, Any]], now: datetime
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
+    """The feeds to insert, to update and to disable; ConfigError for a re-keyed URL."""
+    columns = [feeds.c[name] for name in _SPEC_COLUMNS]
+    stored = {
+        row[0]: dict(zip(_SPEC_COLUMNS, row[1:], strict=True))
+        for row in conn.execute(select(feeds.c.feed_key, *columns))
+    }
+    registered = {values["url"]: key for key, values in stored.items()}
+    moved = [
+        f"{s.url} is registered as {registered[s.url]!r}, not {s.key!r}"
+        for s in specs
+        if registered.get(s.url, s.key) != s.key
+    ]
+    if moved:
+        raise ConfigError(
+            "feed keys are permanent ids; keep the old key (or give the feed a new URL): "
+            + "; ".join(moved)
+        )
+    new = [
+        {"feed_key": key, "created_at": now, "updated_at": now, **values}
+        for key, values in sorted(wanted.items())
+        if key not in stored
+    ]
+    changed = [
+        {"key": key, "v_updated_at": now, **{f"v_{k}": v for k, v in values.items()}}
+        for key, values in sorted(wanted.items())
+        if key in stored and stored[key] != values
+    ]
+    removed = sorted(k for k, v in stored.items() if k not in wanted and v["enabled"])
+    return new, changed, removed
 
 
 def _target(row: Any) -> PollTarget:  # noqa: ANN401 - a Row of feeds

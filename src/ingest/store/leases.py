@@ -63,8 +63,11 @@ def claim(
 ) -> Claimed:
     """Take the hosts no other crawl holds and, on them, the pages no other run holds.
 
-    One transaction, hosts and pages in key order (so two claimers never deadlock). The
-    page leases last as long as the host lease: a page is fetched within it or released.
+    One transaction; rows are locked hosts first, then pages, each in key order, as
+    every writer of both does (:func:`ingest.store.queue.save_pages`), so claimers and
+    savers do not deadlock. The page leases last as long as the host lease: a page is
+    fetched within it or released. A page no longer pending (another run loaded it since
+    the jobs were read) is not taken, and a host left with no page is let go at once.
     """
     names = sorted(jobs_by_host)
     until = now + timedelta(seconds=host_lease_s)
@@ -77,6 +80,12 @@ def claim(
             )
         held: dict[str, HostState] = {}
         for chunk in dialects.chunks(names):
+            conn.execute(  # row locks in key order (PostgreSQL; SQLite holds the database)
+                select(hosts.c.host)
+                .where(hosts.c.host.in_(list(chunk)))
+                .order_by(hosts.c.host)
+                .with_for_update()
+            )
             conn.execute(
                 update(hosts)
                 .where(
@@ -113,10 +122,17 @@ def claim(
             now=now,
             until=until,
         )
-    jobs = {
-        name: [job for job in jobs_by_host[name] if job.canonical_url in mine]
-        for name in sorted(held)
-    }
+        jobs = {
+            name: [job for job in jobs_by_host[name] if job.canonical_url in mine]
+            for name in sorted(held)
+        }
+        idle = [name for name, host_jobs in jobs.items() if not host_jobs]
+        for chunk in dialects.chunks(idle):
+            conn.execute(
+                update(hosts)
+                .where(hosts.c.host.in_(list(chunk)), hosts.c.lease_owner == token)
+                .values(lease_owner=None, lease_until=None)
+            )
     return Claimed(
         {name: host_jobs for name, host_jobs in jobs.items() if host_jobs},
         {name: held[name] for name in jobs if jobs[name]},
@@ -127,46 +143,80 @@ def claim(
 def _claim_pages(
     conn: Connection, run_id: str, urls: Sequence[str], *, now: datetime, until: datetime
 ) -> set[str]:
-    """Lease the pages that are free, expired or already this run's; return this run's."""
+    """Lease the pending pages that are free, expired or already this run's; return them.
+
+    A page this run holds keeps the later of its two expiries (one it staged stays held
+    until its load, even when a retry of the run claims it again).
+    """
     if not urls:
         return set()
     stmt = dialects.of(conn).insert(page_leases)
     conn.execute(
         stmt.on_conflict_do_update(
             index_elements=[page_leases.c.canonical_url],
-            set_={"run_id": stmt.excluded.run_id, "leased_until": stmt.excluded.leased_until},
+            set_={
+                "run_id": stmt.excluded.run_id,
+                "leased_until": case(
+                    (
+                        and_(
+                            page_leases.c.run_id == stmt.excluded.run_id,
+                            page_leases.c.leased_until > stmt.excluded.leased_until,
+                        ),
+                        page_leases.c.leased_until,
+                    ),
+                    else_=stmt.excluded.leased_until,
+                ),
+            },
             where=or_(page_leases.c.leased_until < now, page_leases.c.run_id == run_id),
         ),
         [{"canonical_url": url, "run_id": run_id, "leased_until": until} for url in urls],
+    )
+    pending = select(feed_entries.c.canonical_url).where(
+        feed_entries.c.state == EntryState.PENDING.value
     )
     mine: set[str] = set()
     for chunk in dialects.chunks(list(urls)):
         mine.update(
             conn.execute(
                 select(page_leases.c.canonical_url).where(
-                    page_leases.c.canonical_url.in_(list(chunk)), page_leases.c.run_id == run_id
+                    page_leases.c.canonical_url.in_(list(chunk)),
+                    page_leases.c.run_id == run_id,
+                    page_leases.c.canonical_url.in_(pending),
                 )
             ).scalars()
         )
     return mine
 
 
-def keep_staged(conn: Connection, run_id: str, urls: Sequence[str], *, until: datetime) -> None:
-    """Hold pages this run has staged until ``until`` (its load releases them sooner)."""
-    for chunk in dialects.chunks(sorted(urls)):
-        conn.execute(
-            update(page_leases)
-            .where(page_leases.c.canonical_url.in_(list(chunk)), page_leases.c.run_id == run_id)
-            .values(leased_until=until)
+def _staged_by(run_id: str) -> Select[tuple[str]]:
+    return select(article_staging.c.queue_url).where(article_staging.c.run_id == run_id)
+
+
+def keep_staged(conn: Connection, run_id: str, *, until: datetime) -> None:
+    """Hold every page this run has staged until ``until`` (its load lets go sooner).
+
+    Renewed at each save of the run's outcomes, so a run whose shards take long (one
+    after another in ``ingest run``, or queued in Airflow) keeps its earliest pages.
+    """
+    conn.execute(
+        update(page_leases)
+        .where(
+            page_leases.c.run_id == run_id,
+            page_leases.c.canonical_url.in_(_staged_by(run_id)),
+            page_leases.c.leased_until < until,
         )
+        .values(leased_until=until)
+    )
 
 
 def release_pages(conn: Connection, run_id: str, urls: Sequence[str]) -> None:
-    """Let other runs have these pages (failed, deferred or re-queued: nothing staged)."""
+    """Let other runs have these pages (failed, deferred, re-queued), unless staged."""
     for chunk in dialects.chunks(sorted(urls)):
         conn.execute(
             delete(page_leases).where(
-                page_leases.c.canonical_url.in_(list(chunk)), page_leases.c.run_id == run_id
+                page_leases.c.canonical_url.in_(list(chunk)),
+                page_leases.c.run_id == run_id,
+                page_leases.c.canonical_url.not_in(_staged_by(run_id)),
             )
         )
 
@@ -176,27 +226,33 @@ def release_loaded(conn: Connection, run_id: str) -> None:
     conn.execute(delete(page_leases).where(page_leases.c.run_id == run_id))
 
 
-def release_crawl(engine: Engine, run_id: str, token: str, urls: Sequence[str]) -> None:
-    """A crawl ended: free its hosts still held, and its pages that were not staged.
+def release_crawl(
+    engine: Engine, run_id: str, token: str, urls: Sequence[str], *, now: datetime
+) -> None:
+    """A crawl ended (its threads are done): free its hosts still held, and its pages.
 
     Its hosts are normally freed already, with their final states
-    (:func:`ingest.store.queue.save_pages`); this frees what an error left held.
+    (:func:`ingest.store.queue.save_pages`). One still held lost its final state (a save
+    failed): its last request ended by ``now`` at the latest, which is what it keeps, so
+    the next holder still waits a delay. Pages not staged are let go.
     """
-    staged = select(article_staging.c.queue_url).where(article_staging.c.run_id == run_id)
     with transaction(engine) as conn:
         conn.execute(
             update(hosts)
             .where(hosts.c.lease_owner == token)
-            .values(lease_owner=None, lease_until=None)
-        )
-        for chunk in dialects.chunks(sorted(urls)):
-            conn.execute(
-                delete(page_leases).where(
-                    page_leases.c.canonical_url.in_(list(chunk)),
-                    page_leases.c.run_id == run_id,
-                    page_leases.c.canonical_url.not_in(staged),
-                )
+            .values(
+                lease_owner=None,
+                lease_until=None,
+                last_request_at=case(
+                    (
+                        or_(hosts.c.last_request_at.is_(None), hosts.c.last_request_at < now),
+                        now,
+                    ),
+                    else_=hosts.c.last_request_at,
+                ),
             )
+        )
+        release_pages(conn, run_id, urls)
 
 
 def pages_held_elsewhere(engine: Engine, run_id: str, names: Sequence[str], now: datetime) -> int:

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, literal, null, or_, select, update
+from sqlalchemy import case, func, literal, null, or_, select, update
 
 from ingest.models import EntryState, FeedEntry, HostState, PageJob, Reason
 from ingest.outcomes import (
@@ -176,8 +176,9 @@ def _save_host_states(
 ) -> None:
     """Upsert finished hosts' states and free their leases (in host order: no deadlock).
 
-    A host whose lease another crawl has taken since (ours expired) keeps that crawl's
-    state: the newer holder's is the one to keep.
+    With a crawl's ``token``, only hosts it still holds are written: one whose lease
+    another crawl took since (ours expired) keeps that crawl's state, held or freed. The
+    stored ``last_request_at`` is never moved back.
     """
     if not states:
         return
@@ -187,11 +188,24 @@ def _save_host_states(
         for s in sorted(states, key=lambda s: s.host)
     ]  # fmt: skip
     stmt = dialects.of(conn).insert(hosts)
-    ours = or_(hosts.c.lease_owner.is_(None), hosts.c.lease_owner == token)
+    ours = hosts.c.lease_owner.is_(None) if token is None else hosts.c.lease_owner == token
+    latest = case(
+        (
+            or_(
+                hosts.c.last_request_at.is_(None),
+                stmt.excluded.last_request_at > hosts.c.last_request_at,
+            ),
+            stmt.excluded.last_request_at,
+        ),
+        else_=hosts.c.last_request_at,
+    )
     conn.execute(
         stmt.on_conflict_do_update(
             index_elements=[hosts.c.host],
-            set_={c: stmt.excluded[c] for c in rows[0] if c != "host"},
+            set_={
+                **{c: stmt.excluded[c] for c in rows[0] if c not in ("host", "last_request_at")},
+                "last_request_at": latest,
+            },
             where=ours,
         ),
         rows,
@@ -220,10 +234,12 @@ def pending_jobs(
 ) -> list[PageJob]:
     """One page job per pending canonical URL, oldest first, at most ``limit``.
 
-    The job is the URL's earliest entry (a redirected entry's ``link`` is its new URL);
-    with ``hosts``, its earliest entry on one of them, so a shard asks its own hosts only.
-    With ``run_id`` and ``now``, pages another run holds (:mod:`ingest.store.leases`)
-    are left out: they are that run's until its load.
+    The job is the URL's earliest pending entry (a redirected entry's ``link`` is its
+    new URL), wherever it is: with ``hosts``, URLs with an entry on one of them are
+    looked at, and the caller keeps the jobs whose link is on its hosts, so a page with
+    entries on two hosts is one shard's job. With ``run_id`` and ``now``, pages another
+    run holds (:mod:`ingest.store.leases`, theirs until their load) and pages this run
+    has staged already are left out.
     """
     entries = feed_entries.c
     oldest = (
@@ -234,12 +250,13 @@ def pending_jobs(
         .limit(limit)
     )
     if run_id is not None and now is not None:
-        oldest = oldest.where(entries.canonical_url.not_in(leases.held_by_others(run_id, now)))
+        oldest = oldest.where(
+            entries.canonical_url.not_in(leases.held_by_others(run_id, now)),
+            entries.canonical_url.not_in(staging.queue_urls(run_id)),  # fetched already
+        )
     if hosts is not None:
         oldest = oldest.where(entries.host.in_(list(hosts)))
     candidates = select(feed_entries).where(entries.state == EntryState.PENDING.value)
-    if hosts is not None:
-        candidates = candidates.where(entries.host.in_(list(hosts)))
     with reading(engine) as conn:
         urls = [row.canonical_url for row in conn.execute(oldest)]
         rows = dialects.of(conn).rows_where_in(conn, candidates, entries.canonical_url, urls)
@@ -301,29 +318,30 @@ def save_pages(
 ) -> None:
     """Record page outcomes (and the robots.txt requests, and finished hosts) at once.
 
-    With the crawl's ``lease`` token (:mod:`ingest.store.leases`): a staged page stays
-    this run's for ``page_lease_s`` (until its load), any other page is let go, and each
-    finished host's lease is freed with its final state.
+    With the crawl's ``lease`` token (:mod:`ingest.store.leases`): each finished host's
+    lease is freed with its final state, every page the run has staged stays its own for
+    ``page_lease_s`` more (until its load), and any other page of the batch is let go.
+    Rows are written hosts first, then entries, then leases, the order every writer of
+    them keeps (so concurrent runs do not deadlock).
     """
     with transaction(engine) as conn:
-        extracted = [p for p in pages if isinstance(p, PageExtracted)]
-        staging.stage(conn, run_id, [(p.job.canonical_url, p.article) for p in extracted], now)
-        if lease is not None:
-            until = now + timedelta(seconds=page_lease_s)
-            leases.keep_staged(conn, run_id, [p.job.canonical_url for p in extracted], until=until)
-            leases.release_pages(
-                conn, run_id,
-                [p.job.canonical_url for p in pages if not isinstance(p, PageExtracted)],
-            )  # fmt: skip
+        _save_host_states(conn, hosts_done, now, lease)
         changes = [p for p in pages if isinstance(p, PageFailed | PageMoved)]
         for change in sorted(changes, key=lambda p: p.job.canonical_url):  # one key order
             if isinstance(change, PageFailed):
                 _fail(conn, change, run_id, max_attempts)
             else:
                 _move(conn, change, run_id, max_attempts)
+        extracted = [p for p in pages if isinstance(p, PageExtracted)]
+        staging.stage(conn, run_id, [(p.job.canonical_url, p.article) for p in extracted], now)
         records = [*robots, *(p.fetch for p in pages if p.fetch is not None)]
         staging.append_fetches(conn, run_id, records)
-        _save_host_states(conn, hosts_done, now, lease)
+        if lease is not None:
+            leases.keep_staged(conn, run_id, until=now + timedelta(seconds=page_lease_s))
+            leases.release_pages(
+                conn, run_id,
+                [p.job.canonical_url for p in pages if not isinstance(p, PageExtracted)],
+            )  # fmt: skip
     # A PageDeferred changes nothing in the queue: its host waits (its state says until
     # when), and the page keeps its attempts.
 

@@ -18,10 +18,10 @@ from ingest.outcomes import FetchRecord
 from ingest.store import dialects
 from ingest.store.engine import reading, transaction
 from ingest.store.rows import from_payload, to_payload
-from ingest.store.schema import article_staging, fetch_log
+from ingest.store.schema import article_staging, fetch_log, page_leases
 
 if TYPE_CHECKING:
-    from sqlalchemy import Connection, Engine
+    from sqlalchemy import Connection, Engine, Select
 
 
 def stage(
@@ -52,6 +52,11 @@ def stage_articles(
     if staged:
         with transaction(engine) as conn:
             stage(conn, run_id, staged, now)
+
+
+def queue_urls(run_id: str) -> Select[tuple[str]]:
+    """A SQL subquery: the queue URLs a run has staged."""
+    return select(article_staging.c.queue_url).where(article_staging.c.run_id == run_id)
 
 
 def staged_articles(engine: Engine, run_id: str) -> list[tuple[str, Article]]:
@@ -92,7 +97,10 @@ def prune(engine: Engine, older_than: datetime) -> tuple[int, int]:
         staged = conn.execute(
             delete(article_staging).where(article_staging.c.staged_at < older_than)
         )
+        conn.execute(delete(page_leases).where(page_leases.c.leased_until < older_than))
     return lines.rowcount, staged.rowcount
 
 
-__all__ = ["append_fetches", "prune", "stage", "stage_articles", "staged_articles"]
+__all__ = [
+    "append_fetches", "prune", "queue_urls", "stage", "stage_articles", "staged_articles",
+]  # fmt: skip

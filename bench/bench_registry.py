@@ -57,7 +57,9 @@ def run() -> list[str]:
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
         full, changed = tmp / "feeds.toml", tmp / "edited.toml"
+        commented = tmp / "commented.toml"
         full.write_text(registry.to_toml(specs))
+        commented.write_text("# reviewed\n" + full.read_text())
         changed.write_text(registry.to_toml(edited))
         text = full.read_text()
         toml_s = min(_timed(lambda: tomllib.loads(text)) for _ in range(3))
@@ -69,14 +71,17 @@ def run() -> list[str]:
             db.upgrade(engine)
             empty = _timed(lambda: pipeline.prepare(engine, full))  # noqa: B023 - run now
             same = _timed(lambda: pipeline.prepare(engine, full))  # noqa: B023
+            reread = _timed(lambda: pipeline.prepare(engine, commented))  # noqa: B023
             edit = _timed(lambda: pipeline.prepare(engine, changed))  # noqa: B023
             engine.dispose()
             verdict = "within" if same <= UNCHANGED_BUDGET_S and empty <= EMPTY_BUDGET_S else "OVER"
-            print(f"{backend}: from empty {empty:.2f}s, unchanged {same:.2f}s, "
-                  f"1% edited + 1% removed {edit:.2f}s ({verdict} budget)")  # fmt: skip
+            print(f"{backend}: from empty {empty:.2f}s, unchanged {same:.2f}s, same feeds in "
+                  f"an edited file {reread:.2f}s, 1% edited + 1% removed {edit:.2f}s "
+                  f"({verdict} budget)")  # fmt: skip
             rows.append(
                 f"| {backend} | {empty:.2f} s ({empty / toml_s:.1f}x) | {same:.2f} s "
-                f"({same / toml_s:.1f}x) | {edit:.2f} s ({edit / toml_s:.1f}x) | {verdict} |"
+                f"| {reread:.2f} s ({reread / toml_s:.1f}x) | {edit:.2f} s "
+                f"({edit / toml_s:.1f}x) | {verdict} |"
             )
     return [
         "## The feeds registry: 50,000 feeds synced",
@@ -85,14 +90,18 @@ def run() -> list[str]:
         "`pipeline.prepare`, what every run does first: read and validate the file "
         "(TOML, each feed's fields, its URL's canonical form, unique keys and URLs), then "
         "sync it into `feeds` (the stored registry columns read once and compared; only "
-        "new, changed and removed feeds written). Times are wall-clock; the ratio is to "
+        "new, changed and removed feeds written). An unchanged file (its digest the one last "
+        "synced, `registry_syncs`) is not parsed again; a file whose text changed but not "
+        "its feeds (here: a comment added) is parsed and compared, and nothing is written. "
+        "Times are wall-clock; the ratio is to "
         f"`tomllib.loads` of the same file alone, measured in the same run ({toml_s:.2f} s): "
         f"reading and validating the file takes {parse_s:.2f} s ({parse_s / toml_s:.1f}x) of "
         f"each. Budgets: at most {UNCHANGED_BUDGET_S:g} s unchanged and "
         f"{EMPTY_BUDGET_S:g} s from empty.",
         "",
-        "| backend | from empty | unchanged | 1% edited, 1% removed | budgets |",
-        "|---|---:|---:|---:|---|",
+        "| backend | from empty | unchanged | same feeds, file edited | 1% edited, 1% removed "
+        "| budgets |",
+        "|---|---:|---:|---:|---:|---|",
         *rows,
         "",
     ]

@@ -71,11 +71,21 @@ def _shards(items: Sequence[str], size: int) -> list[Shard]:
 
 
 def prepare(engine: Engine, feeds_file: Path, now: datetime | None = None) -> int:
-    """Bring the schema, the ``feeds`` table and the stored URL keys up to date."""
-    specs = registry.load_registry(feeds_file)
+    """Bring the schema, the ``feeds`` table and the stored URL keys up to date.
+
+    A registry file whose content was the last one synced (its digest) is not read again:
+    every run starts with this, and a registry can hold tens of thousands of feeds.
+    """
+    text = registry.read_registry_text(feeds_file)
+    digest = registry.digest(text)
     db.upgrade(engine)
-    count = feeds.sync(engine, specs, now or _now())
-    log.info("registry %s: %d feeds", feeds_file, count)
+    count = feeds.synced_count(engine, digest)
+    if count is None:
+        specs = registry.parse_registry(text, str(feeds_file))
+        count = feeds.sync(engine, specs, now or _now(), digest=digest)
+        log.info("registry %s: %d feeds", feeds_file, count)
+    else:
+        log.info("registry %s: %d feeds, unchanged since its last sync", feeds_file, count)
     rekey_urls(engine, now=now)
     return count
 

@@ -18,6 +18,7 @@ File format (docs/configuration.md)::
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 import re
@@ -40,10 +41,11 @@ from pydantic import (
     model_validator,
 )
 
+from ingest import PIPELINE_VERSION
 from ingest.errors import ConfigError, UrlRejected
 from ingest.models import FeedSpec
 from ingest.textutil import clean_inline, visible
-from ingest.urls import canonical_url
+from ingest.urls import RULES_VERSION, canonical_url
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -180,6 +182,16 @@ def read_registry_text(path: Path) -> str:
         raise ConfigError(
             f"{path}: not UTF-8 (byte {exc.start}: {bad!r}); save the file as UTF-8"
         ) from None
+
+
+def digest(text: str) -> str:
+    """What identifies a registry's content for this code.
+
+    Its text, the URL rules and the pipeline version: either of the last two changing may
+    change what the same text means.
+    """
+    data = f"{PIPELINE_VERSION}\0{RULES_VERSION}\0{text}".encode("utf-8", "surrogatepass")
+    return hashlib.sha256(data).hexdigest()
 
 
 def load_registry(path: Path) -> list[FeedSpec]:

@@ -10,18 +10,20 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import bindparam, delete, func, or_, select, update
 
 from ingest.errors import ConfigError
 from ingest.models import FeedSpec, PollTarget
 from ingest.outcomes import Polled, PollFailed, PollOutcome
 from ingest.store import dialects, queue, staging
 from ingest.store.engine import locked, reading, transaction
-from ingest.store.schema import feeds
+from ingest.store.schema import feeds, registry_syncs
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
 
+
+_REGISTRY = "feeds"
 
 #: The ``feeds`` columns the registry owns (the rest is the feed's polling state).
 _SPEC_COLUMNS = (
@@ -40,7 +42,38 @@ def _spec_values(spec: FeedSpec) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def sync(engine: Engine, specs: Sequence[FeedSpec], now: datetime) -> int:
+def synced_count(engine: Engine, digest: str) -> int | None:
+    """How many feeds the registry with this digest synced, if it is the last one synced."""
+    with reading(engine) as conn:
+        row = conn.execute(
+            select(registry_syncs.c.digest, registry_syncs.c.feed_count).where(
+                registry_syncs.c.name == _REGISTRY
+            )
+        ).first()
+    return row.feed_count if row is not None and row.digest == digest else None
+
+
+def _remember(conn: Connection, digest: str | None, count: int, now: datetime) -> None:
+    """Keep the digest of the registry being synced; none known: forget the last one."""
+    if digest is None:
+        conn.execute(delete(registry_syncs).where(registry_syncs.c.name == _REGISTRY))
+        return
+    stmt = (
+        dialects.of(conn)
+        .insert(registry_syncs)
+        .values(name=_REGISTRY, digest=digest, feed_count=count, synced_at=now)
+    )
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[registry_syncs.c.name],
+            set_={"digest": digest, "feed_count": count, "synced_at": now},
+        )
+    )
+
+
+def sync(
+    engine: Engine, specs: Sequence[FeedSpec], now: datetime, *, digest: str | None = None
+) -> int:
     """Make the ``feeds`` table match the registry; feeds no longer listed are disabled.
 
     A feed key is a permanent id (entries and articles refer to it): a URL already
@@ -48,12 +81,15 @@ def sync(engine: Engine, specs: Sequence[FeedSpec], now: datetime) -> int:
     stored registry columns are read once and compared here, so only new, changed and
     removed feeds are written, each kind in one statement, under the writer lock (two
     runs syncing at once take turns). An unchanged registry is one read and no lock.
+    ``digest`` (of the registry file) is remembered with the sync: see :func:`synced_count`.
     """
     wanted = {spec.key: _spec_values(spec) for spec in specs}
     with reading(engine) as conn:
-        if not any(_diff(conn, specs, wanted, now)):
-            return len(specs)
+        unchanged = not any(_diff(conn, specs, wanted, now))
+    if unchanged and (digest is None or synced_count(engine, digest) == len(specs)):
+        return len(specs)
     with locked(engine) as conn:
+        _remember(conn, digest, len(specs), now)
         new, changed, removed = _diff(conn, specs, wanted, now)
         if new:
             conn.execute(feeds.insert(), new)

@@ -243,6 +243,16 @@ article_staging = Table(
     Column("staged_at", UTCDateTime, nullable=False),
 )
 
+#: The registry file last synced into ``feeds`` (one row): an unchanged file is not re-read.
+registry_syncs = Table(
+    "registry_syncs",
+    metadata,
+    Column("name", String(16), primary_key=True),
+    Column("digest", String(64), nullable=False),
+    Column("feed_count", Integer, nullable=False),
+    Column("synced_at", UTCDateTime, nullable=False),
+)
+
 #: Pages a run has claimed (ingest.store.leases): from before their fetch to their load.
 page_leases = Table(
     "page_leases",
@@ -297,5 +307,5 @@ load_ledger = Table(
 __all__ = [
     "STORE_ONLY_ARTICLE_COLUMNS", "UTCDateTime", "article_rekeys", "article_signatures",
     "article_staging", "articles", "feed_entries", "feeds", "fetch_log", "hosts",
-    "load_ledger", "metadata", "page_leases", "signature_bands",
+    "load_ledger", "metadata", "page_leases", "registry_syncs", "signature_bands",
 ]  # fmt: skip

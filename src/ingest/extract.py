@@ -32,7 +32,7 @@ from ingest import cleanup
 from ingest.errors import CONVERSION_ERRORS, input_fault
 from ingest.logs import get_logger
 from ingest.models import Extracted, Miss, Reason
-from ingest.textutil import clean_inline, clean_text
+from ingest.textutil import clean_inline, clean_text, neutralise_text_references
 
 log = get_logger(__name__)
 
@@ -298,6 +298,7 @@ def page_metadata(tree: HtmlElement, url: str | None, *, find_dates: bool = True
 
 def extract_document(html: str, url: str | None) -> Extracted | Miss:
     """Extract the body and metadata of one decoded HTML page."""
+    html = neutralise_text_references(html)  # one bad reference cannot blank the page
     tree = trafilatura.load_html(html)
     if tree is None:
         return Miss(Reason.EMPTY_EXTRACTION, "no HTML document to read")

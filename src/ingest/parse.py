@@ -23,7 +23,7 @@ from lxml import etree
 from ingest.errors import CONVERSION_ERRORS, input_fault
 from ingest.logs import get_logger
 from ingest.models import FeedEntry, Miss, ParsedFeed, Reason
-from ingest.textutil import clean_inline
+from ingest.textutil import clean_inline, neutralise_references
 
 log = get_logger(__name__)
 
@@ -198,41 +198,10 @@ def _cut(
     return cut[0], content_type.split(";", 1)[0] if content_type else None, cut[1]
 
 
-_CHAR_REF = re.compile(rb"&#(?:[xX]([0-9A-Fa-f]{1,16})|([0-9]{1,20}));")
-
-
-# XML 1.0's Char production: tab, newline, carriage return and these ranges.
-_XML_CHAR_RANGES = ((0x20, 0xD7FF), (0xE000, 0xFFFD), (0x10000, 0x10FFFF))
-
-
-def _xml_char(code: int) -> bool:
-    """Whether XML 1.0 allows the code point as text."""
-    return code in (0x9, 0xA, 0xD) or any(low <= code <= high for low, high in _XML_CHAR_RANGES)
-
-
-def _neutralise_references(body: bytes) -> bytes:
-    """Character references to what no text can hold become U+FFFD.
-
-    ``&#xD800;`` (a lone surrogate) or ``&#x110000;`` (past Unicode) in one item's title
-    would otherwise make the parser fail on the whole feed, losing the good items beside
-    it; the item keeps its other fields, with a replacement character where the reference
-    was. References to controls (``&#0;``, ``&#27;``) go the same way.
-    """
-    if b"&#" not in body:
-        return body
-
-    def fix(match: re.Match[bytes]) -> bytes:
-        hexa, decimal = match.groups()
-        code = int(hexa, 16) if hexa else int(decimal)
-        return match.group() if _xml_char(code) else b"&#xFFFD;"
-
-    return _CHAR_REF.sub(fix, body)
-
-
 def _parse_feed(
     body: bytes, url: str, content_type: str | None, max_entries: int
 ) -> ParsedFeed | Miss:
-    body = _neutralise_references(body)
+    body = neutralise_references(body)
     body, content_type, relabelled = _fix_encoding_lie(body, content_type)
     body, content_type, listed = _cut(body, content_type, max_entries)
     # No content-location header: feedparser would "resolve" plain guids against it.

@@ -87,3 +87,40 @@ def visible(text: object) -> str:
     if shown.isprintable() and shown.isascii():
         return shown
     return _INVISIBLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), shown)
+
+
+_CHAR_REF = re.compile(r"&#(?:[xX]([0-9A-Fa-f]{1,16})|([0-9]{1,20}));")
+_CHAR_REF_BYTES = re.compile(_CHAR_REF.pattern.encode())
+
+# XML 1.0's Char production: tab, newline, carriage return and these ranges.
+_XML_CHAR_RANGES = ((0x20, 0xD7FF), (0xE000, 0xFFFD), (0x10000, 0x10FFFF))
+
+
+def xml_char(code: int) -> bool:
+    """Whether XML 1.0 allows the code point as text."""
+    return code in (0x9, 0xA, 0xD) or any(low <= code <= high for low, high in _XML_CHAR_RANGES)
+
+
+def _allowed(hexa: str | bytes | None, decimal: str | bytes | None) -> bool:
+    return xml_char(int(hexa, 16) if hexa else int(decimal or 0))
+
+
+def neutralise_references(body: bytes) -> bytes:
+    """Character references to what no text can hold become ``&#xFFFD;`` (U+FFFD).
+
+    ``&#xD800;`` (a lone surrogate) or ``&#x110000;`` (past Unicode) in one item's title
+    would otherwise make a feed parser fail on the whole feed, and ``&#27;`` or
+    ``&#xFFFF;`` in one paragraph makes the page extractor find no text at all; the text
+    keeps a replacement character where the reference was. Controls (``&#0;``,
+    ``&#27;``) go the same way.
+    """
+    if b"&#" not in body:
+        return body
+    return _CHAR_REF_BYTES.sub(lambda m: m.group() if _allowed(*m.groups()) else b"&#xFFFD;", body)
+
+
+def neutralise_text_references(html: str) -> str:
+    """:func:`neutralise_references` for decoded text."""
+    if "&#" not in html:
+        return html
+    return _CHAR_REF.sub(lambda m: m.group() if _allowed(*m.groups()) else "&#xFFFD;", html)

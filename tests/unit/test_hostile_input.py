@@ -160,3 +160,14 @@ def test_unparseable_redirect_location_is_a_bad_url():
     with pytest.raises(_Failed) as info:
         _redirect_target("https://a.example/", 302, "http://[oops/x")
     assert info.value.reason is Reason.BAD_URL
+
+
+@pytest.mark.parametrize(
+    "reference", ["&#27;", "&#x1;", "&#xFFFF;", "&#xD800;", "&#0;", "&#x110000;"]
+)
+def test_a_reference_no_text_can_hold_costs_the_page_one_character(reference, fixtures):
+    page = (fixtures / "article.html").read_text().replace("<p>", f"<p>Odd {reference} mark. ", 1)
+    result = extract_page(page.encode(), "text/html", "https://courier.example/a")
+    assert isinstance(result, Extracted), result
+    assert "Odd" in result.body and "mark." in result.body  # the paragraph itself stays
+    assert not any(c in result.body for c in "\x00\x01\x1b\ud800\uffff")

@@ -238,8 +238,7 @@ def fetch_shard(
                 "left to the runs holding them: %d hosts (%s), %d pages",
                 len(claimed.busy_hosts), ", ".join(claimed.busy_hosts[:5]), held,
             )  # fmt: skip
-        budget_s = settings.shard_budget_s - (_now() - now).total_seconds()  # the lease's clock
-        _crawl(engine, settings, run_id, token, by_host, states, stats, budget_s)
+        _crawl(engine, settings, run_id, token, by_host, states, stats, claimed_at=now)
     finally:  # whatever the crawl did not hand back (an error) is free again
         leases.release_crawl(
             engine, run_id, token, [job.canonical_url for js in by_host.values() for job in js],
@@ -262,18 +261,20 @@ def _crawl(
     by_host: dict[str, list[PageJob]],
     states: dict[str, HostState],
     stats: StepStats,
-    budget_s: float,
+    *,
+    claimed_at: datetime,
 ) -> None:
-    """Crawl the claimed hosts, saving outcomes every ``flush_every`` and at the end."""
+    """Crawl the claimed hosts, saving outcomes every ``flush_every`` and at the end.
+
+    The shard's budget runs from the claim (the host leases' clock), not from the crawl's
+    start: the sandbox's start-up is spent from it.
+    """
     raw = archive.RawArchive(settings.resolved_archive_dir)
     batch = _PageBatch(token, settings.page_lease_s)
-    with (
-        Sandbox(settings.workers, settings.worker_memory_mb) as box,
-        crawl.Crawl(
-            settings, by_host, states, process=PageStage(settings, box, raw),
-            budget_s=max(0.0, budget_s),
-        ) as hosts_crawl,
-    ):  # fmt: skip
+    with Sandbox(settings.workers, settings.worker_memory_mb) as box, crawl.Crawl(
+        settings, by_host, states, process=PageStage(settings, box, raw),
+        budget_s=max(0.0, settings.shard_budget_s - (_now() - claimed_at).total_seconds()),
+    ) as hosts_crawl:  # fmt: skip
         try:
             for event in hosts_crawl:
                 batch.add(event, stats)

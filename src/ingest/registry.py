@@ -184,13 +184,18 @@ def read_registry_text(path: Path) -> str:
         ) from None
 
 
+#: How a registry is read and synced; bump it when that changes (see :func:`digest`).
+FORMAT = 1
+
+
 def digest(text: str) -> str:
     """What identifies a registry's content for this code.
 
-    Its text, the URL rules and the pipeline version: either of the last two changing may
+    Its text, the URL rules, the pipeline version and :data:`FORMAT` (bumped with any
+    change to how a registry is read or synced): any of the last three changing may
     change what the same text means.
     """
-    data = f"{PIPELINE_VERSION}\0{RULES_VERSION}\0{text}".encode("utf-8", "surrogatepass")
+    data = f"{FORMAT}\0{PIPELINE_VERSION}\0{RULES_VERSION}\0{text}".encode("utf-8", "surrogatepass")
     return hashlib.sha256(data).hexdigest()
 
 

@@ -89,8 +89,10 @@ def visible(text: object) -> str:
     return _INVISIBLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), shown)
 
 
-_CHAR_REF = re.compile(r"&#(?:[xX]([0-9A-Fa-f]{1,16})|([0-9]{1,20}));")
-_CHAR_REF_BYTES = re.compile(_CHAR_REF.pattern.encode())
+# Any number of digits (zero padding included). XML needs the ";"; HTML parsers also
+# decode a reference without it, so the text form takes both.
+_CHAR_REF_BYTES = re.compile(rb"&#(?:[xX]([0-9A-Fa-f]+)|([0-9]+));")
+_CHAR_REF = re.compile(r"&#(?:[xX]([0-9A-Fa-f]+)|([0-9]+));?")
 
 # XML 1.0's Char production: tab, newline, carriage return and these ranges.
 _XML_CHAR_RANGES = ((0x20, 0xD7FF), (0xE000, 0xFFFD), (0x10000, 0x10FFFF))
@@ -101,8 +103,15 @@ def xml_char(code: int) -> bool:
     return code in (0x9, 0xA, 0xD) or any(low <= code <= high for low, high in _XML_CHAR_RANGES)
 
 
-def _allowed(hexa: str | bytes | None, decimal: str | bytes | None) -> bool:
-    return xml_char(int(hexa, 16) if hexa else int(decimal or 0))
+def _allowed(hexa: str | None, decimal: str | None) -> bool:
+    digits = (hexa or decimal or "0").lstrip("0")
+    if len(digits) > (6 if hexa else 7):  # past U+10FFFF whatever the digits (and int() safe)
+        return False
+    return xml_char(int(digits or "0", 16 if hexa else 10))
+
+
+def _allowed_bytes(hexa: bytes | None, decimal: bytes | None) -> bool:
+    return _allowed(hexa.decode() if hexa else None, decimal.decode() if decimal else None)
 
 
 def neutralise_references(body: bytes) -> bytes:
@@ -116,7 +125,9 @@ def neutralise_references(body: bytes) -> bytes:
     """
     if b"&#" not in body:
         return body
-    return _CHAR_REF_BYTES.sub(lambda m: m.group() if _allowed(*m.groups()) else b"&#xFFFD;", body)
+    return _CHAR_REF_BYTES.sub(
+        lambda m: m.group() if _allowed_bytes(*m.groups()) else b"&#xFFFD;", body
+    )
 
 
 def neutralise_text_references(html: str) -> str:

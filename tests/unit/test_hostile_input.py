@@ -50,6 +50,8 @@ HOSTILE_ITEMS = {
     "raw-control": b"<title>raw \x1b control</title>",
     "undecodable-bytes": b"<title>bad \xff\xfe\xc3 bytes</title>",
     "broken-entity": b"<title>broken &bogus; entity &amp</title>",
+    "padded-surrogate-reference": b"<title>Padded &#x000000000000000000D800; one</title>",
+    "huge-reference": b"<title>Huge &#" + b"9" * 5000 + b"; one</title>",
 }
 
 

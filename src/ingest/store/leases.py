@@ -192,20 +192,21 @@ def _staged_by(run_id: str) -> Select[tuple[str]]:
     return select(article_staging.c.queue_url).where(article_staging.c.run_id == run_id)
 
 
-def keep_staged(conn: Connection, run_id: str, *, until: datetime) -> None:
-    """Hold every page this run has staged until ``until`` (its load lets go sooner).
+def keep_staged(conn: Connection, run_id: str, *, now: datetime, lease_s: float) -> None:
+    """Hold every page this run has staged for ``lease_s`` more (its load lets go sooner).
 
-    Renewed at each save of the run's outcomes, so a run whose shards take long (one
-    after another in ``ingest run``, or queued in Airflow) keeps its earliest pages.
+    Called at each save of the run's outcomes, so a run whose shards take long (one after
+    another in ``ingest run``, or queued in Airflow) keeps its earliest pages; a lease is
+    renewed once half of it is spent, so each save rewrites few rows.
     """
     conn.execute(
         update(page_leases)
         .where(
             page_leases.c.run_id == run_id,
             page_leases.c.canonical_url.in_(_staged_by(run_id)),
-            page_leases.c.leased_until < until,
+            page_leases.c.leased_until < now + timedelta(seconds=lease_s / 2),
         )
-        .values(leased_until=until)
+        .values(leased_until=now + timedelta(seconds=lease_s))
     )
 
 

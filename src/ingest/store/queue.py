@@ -9,7 +9,7 @@ redirected pages re-queued under their new host, host states and the fetch log.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import case, func, literal, null, or_, select, update
@@ -337,7 +337,7 @@ def save_pages(
         records = [*robots, *(p.fetch for p in pages if p.fetch is not None)]
         staging.append_fetches(conn, run_id, records)
         if lease is not None:
-            leases.keep_staged(conn, run_id, until=now + timedelta(seconds=page_lease_s))
+            leases.keep_staged(conn, run_id, now=now, lease_s=page_lease_s)
             leases.release_pages(
                 conn, run_id,
                 [p.job.canonical_url for p in pages if not isinstance(p, PageExtracted)],

@@ -204,11 +204,11 @@ def test_a_bug_in_the_page_stage_fails_that_page_alone_and_the_host_goes_on(
     assert bug.exc_info[0] is IndexError  # logged with its trace
     with engine.connect() as conn:  # the request was made: the fetch log says so
         logged = conn.execute(
-            select(wh.fetch_log.c.status, wh.fetch_log.c.reason).where(
+            select(wh.fetch_log.c.kind, wh.fetch_log.c.status, wh.fetch_log.c.reason).where(
                 wh.fetch_log.c.run_id == "r1", wh.fetch_log.c.url == site.url_for(PATHS["b"])
             )
         ).all()
-    assert logged == [(200, None)]  # the fetch itself succeeded
+    assert logged == [("page", 200, None)]  # a page request, and the fetch itself succeeded
     monkeypatch.undo()
     pipeline.fetch_shard(engine, settings, ["localhost"], "r2")
     assert pipeline.load_run(engine, "r1").inserted + pipeline.load_run(engine, "r2").inserted == 5

@@ -367,3 +367,14 @@ def test_a_throttle_is_recorded_on_the_host(tmp_path):
         host = conn.execute(select(wh.hosts)).one()
     assert host.throttled_count == 1
     assert host.last_throttle == "http_429: HTTP 429; Retry-After 90s"
+
+
+def test_a_page_robots_txt_refuses_costs_that_page_and_the_host_goes_on(tmp_path):
+    robots = "User-agent: *\nDisallow: /pages/2.html\n"
+    with FaultServer("127.0.0.24", pages=4, robots=robots) as server:
+        settings, engine = setup(tmp_path, [server])
+        stats = pipeline.fetch_shard(engine, settings, ["127.0.0.24"], "r")
+        fetched = sorted(r.path for r in server.requests if r.path.endswith(".html"))
+    assert fetched == ["/pages/1.html", "/pages/3.html", "/pages/4.html"]  # after 2 too
+    assert stats["failures"] == {"robots_disallowed": 1}
+    assert stats["articles_extracted"] == 3

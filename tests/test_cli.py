@@ -63,6 +63,30 @@ def test_report_and_stats(workdir, capsys):
     assert main(["stats", "--warehouse", url]) == 0
     out = capsys.readouterr().out
     assert "entries stored" in out and "failed: http_404" in out
+    # the window's numbers are the monitor's (the dashboard's), and they add up
+    from ingest import monitor
+
+    shown = {
+        cells[0]: cells[1]
+        for line in out.splitlines()
+        if line.count("│") == 3 and (cells := [c.strip() for c in line.split("│")[1:3]])
+    }
+    s = monitor.summary(db.make_engine(url), 24)
+    assert s.stored == count(url) > 0
+    assert shown["articles stored"] == str(s.stored)
+    assert (
+        shown["failed (requests and items)"]
+        == str(s.failed)
+        == str(sum(int(shown[r]) for r in s.failed_by_reason))
+    )
+    assert {r: int(shown[r]) for r in s.failed_by_reason} == s.failed_by_reason
+    assert "http_404" in s.failed_by_reason and "not_html" in s.failed_by_reason
+    assert shown["exact duplicates skipped"] == str(s.dedupe["exact"])
+    assert shown["pages pending"] == f"{s.queue['pending']} on {s.queue['hosts']} hosts"
+    with pytest.raises(SystemExit) as refused:  # bounded, and said so
+        main(["stats", "--hours", "0", "--warehouse", url])
+    assert refused.value.code == 2
+    assert "hours: a number above 0" in capsys.readouterr().err
 
 
 def test_feeds_shows_health_and_flags_broken_feeds(workdir, demo_site, capsys, monkeypatch):
@@ -75,8 +99,10 @@ def test_feeds_shows_health_and_flags_broken_feeds(workdir, demo_site, capsys, m
     out = capsys.readouterr().out
     malformed = next(f.key for f in demo_site.feeds if f.malformed)
     lines = [line for line in out.splitlines() if "│" in line and "feed" not in line.split("│")[1]]
-    assert "BROKEN" in next(line for line in lines if malformed in line)
-    assert sum("ok" in line.split("│")[2] for line in lines) == len(demo_site.feeds) - 1
+    status = {line.split("│")[1].strip(): line.split("│")[2].strip() for line in lines}
+    assert status.pop(malformed) == "broken"
+    assert set(status.values()) == {"ok"} and len(status) == len(demo_site.feeds) - 1
+    assert f"1 broken, {len(demo_site.feeds) - 1} ok" in out  # the counts per status
     assert main(["feeds", "--broken", "--warehouse", url]) == 1  # an alert can key on this
     out = capsys.readouterr().out
     assert malformed in out and "feed_malformed" in out

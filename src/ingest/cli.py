@@ -189,10 +189,13 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    """Print warehouse-wide numbers."""
+    """Print warehouse-wide numbers, and what the last ``--hours`` hours did."""
+    from ingest.monitor import SilenceRule, summary
     from ingest.store.reports import counts
 
-    totals = counts(_engine(_settings(args), read_only=True))
+    settings = _settings(args)
+    engine = _engine(settings, read_only=True)
+    totals = counts(engine)
     table = Table(title="warehouse", show_header=False, title_justify="left")
     for key in ("feeds", "articles", "sources", "runs"):
         table.add_row(key, str(totals[key]))
@@ -200,10 +203,56 @@ def cmd_stats(args: argparse.Namespace) -> int:
         table.add_row(f"entries {visible(state)}", str(n))
     for reason, n in sorted(totals["entry_failures"].items(), key=lambda kv: str(kv[0])):
         table.add_row(f"failed: {visible(reason)}", str(n))
-    for feed, error in sorted(totals["failing_feeds"].items()):
-        table.add_row(f"failing feed {visible(feed)}", visible(error))
     console.print(table)
+    print_summary(summary(engine, args.hours, rule=SilenceRule.of(settings)))
     return 0
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "-"
+    span = abs(value)
+    if span >= 2 * 3600:
+        return f"{value / 3600:.1f}h"
+    return f"{value / 60:.1f}m" if span >= 120 else f"{value:.0f}s"  # noqa: PLR2004 - 2 min
+
+
+def print_summary(s: Any) -> None:  # noqa: ANN401 - an ingest.monitor.Summary
+    """Print a monitoring summary: the numbers the dashboard shows, the same way."""
+    table = Table(title=f"last {s.window.hours:g} hours", show_header=False, title_justify="left")
+    rows = [
+        ("articles stored", s.stored),
+        *((f"  from {visible(src)}", n) for src, n in s.stored_by_source.items()),
+        ("failed (requests and items)", s.failed),
+        *((f"  {visible(reason)}", n) for reason, n in s.failed_by_reason.items()),
+        ("exact duplicates skipped", s.dedupe["exact"]),
+        ("near-duplicates joined a story", s.dedupe["near"]),
+        ("stories they joined", s.dedupe["clusters"]),
+        ("pages pending", f"{s.queue['pending']} on {s.queue['hosts']} hosts"),
+        ("oldest pending page", _seconds(s.queue["oldest_age_s"])),
+        ("lag seen -> stored p50/p95", f"{_seconds(s.lag_seen.p50_s)} / {_seconds(s.lag_seen.p95_s)}"),
+        ("lag published -> stored p50/p95",
+         f"{_seconds(s.lag_published.p50_s)} / {_seconds(s.lag_published.p95_s)}"),
+        ("feeds", ", ".join(f"{n} {status}" for status, n in s.feeds.items() if n) or "none"),
+    ]  # fmt: skip
+    for name, value in rows:
+        table.add_row(name, str(value))
+    hosts = s.hosts
+    for h in hosts["throttled"]:
+        table.add_row(f"throttled {visible(h['host'])}", f"until {h['until']:%H:%M:%S} UTC")
+    for h in hosts["robots_unreachable"]:
+        table.add_row(f"robots.txt unreachable {visible(h['host'])}", str(h["robots_status"]))
+    for h in hosts["robots_refused"]:
+        table.add_row(f"robots.txt refused on {visible(h['host'])}", f"{h['pages']} pages")
+    for h in hosts["crawl_delayed"]:
+        table.add_row(f"crawl delay {visible(h['host'])}", f"{h['crawl_delay_s']:g}s")
+    console.print(table)
+
+
+_STATUS_STYLE = {
+    "broken": "bold red", "failing": "yellow", "silent": "magenta", "degraded": "yellow",
+    "never_polled": "dim", "ok": "green", "disabled": "dim",
+}  # fmt: skip
 
 
 def _ago(moment: object, now: datetime) -> str:
@@ -216,44 +265,31 @@ def _ago(moment: object, now: datetime) -> str:
 
 
 def cmd_feeds(args: argparse.Namespace) -> int:
-    """Every feed's health and schedule; broken and failing feeds first."""
-    from ingest.store.reports import feed_health
+    """Every feed's health and schedule, worst first (``ingest.monitor.feeds_health``)."""
+    from ingest.monitor import FeedStatus, SilenceRule, feeds_health, status_counts
 
+    settings = _settings(args)
     now = datetime.now(UTC)
-    rows = feed_health(_engine(_settings(args), read_only=True))
+    health = feeds_health(_engine(settings, read_only=True), SilenceRule.of(settings))
+    wanted = set(args.status or ())
     if args.broken:
-        rows = [r for r in rows if r["broken"] or r["consecutive_failures"]]
-    table = Table(title=f"feeds ({len(rows)})", title_justify="left")
-    for column in (
-        "feed",
-        "health",
-        "interval",
-        "new/h",
-        "last success",
-        "next poll",
-        "last error",
-    ):
+        wanted |= {FeedStatus.BROKEN.value, FeedStatus.FAILING.value}
+    rows = [h for h in health if not wanted or h.status.value in wanted]
+    counted = ", ".join(f"{n} {status}" for status, n in status_counts(health).items() if n)
+    table = Table(title=f"feeds ({len(rows)}): {counted or 'none'}", title_justify="left")
+    for column in ("feed", "health", "interval", "new/h", "last success", "next poll", "why"):
         table.add_column(column)
-    for r in rows:
-        streak = f" x{r['consecutive_failures']} ({visible(r['failure_kind'])})"
-        if not r["enabled"]:
-            health = Text("disabled")
-        elif r["broken"]:
-            health = Text.assemble(("BROKEN", "red"), streak)
-        elif r["consecutive_failures"]:
-            health = Text.assemble(("failing", "yellow"), streak)
-        else:
-            health = Text("ok")
-        interval = r["poll_interval_s"]
+    for h in rows:
+        interval = h.poll_interval_s
         table.add_row(
-            visible(r["feed_key"]), health,
+            visible(h.feed_key), Text(h.status.value, _STATUS_STYLE[h.status.value]),
             f"{interval / 60:.0f}m" if interval else "-",
-            f"{r['new_per_hour']:.2f}" if r["new_per_hour"] is not None else "-",
-            _ago(r["last_success_at"], now), _ago(r["next_due_at"], now),
-            visible((r["last_error"] or "")[:80]),
+            f"{h.new_per_hour:.2f}" if h.new_per_hour is not None else "-",
+            _ago(h.last_success_at, now), _ago(h.next_due_at, now), visible(h.why[:100]),
         )  # fmt: skip
     console.print(table)
-    return 1 if args.broken and any(r["broken"] for r in rows) else 0
+    broken = any(h.status is FeedStatus.BROKEN for h in rows)
+    return EXIT_FAILED if args.broken and broken else EXIT_OK
 
 
 def cmd_import_opml(args: argparse.Namespace) -> int:
@@ -343,8 +379,22 @@ def cmd_rekey(args: argparse.Namespace) -> int:
     return 0
 
 
+def _hours(text: str) -> float:
+    from ingest.monitor import MAX_WINDOW_HOURS
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= MAX_WINDOW_HOURS:
+        raise argparse.ArgumentTypeError(f"hours: a number above 0, at most {MAX_WINDOW_HOURS}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and docs)."""
+    from ingest.models import FeedStatus
+
     parser = argparse.ArgumentParser(prog="ingest", description=__doc__)
     parser.add_argument("--version", action="version", version=f"news-ingest {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
@@ -367,7 +417,10 @@ def build_parser() -> argparse.ArgumentParser:
     warehouse_arg(report)
     report.set_defaults(func=cmd_report)
 
-    stats = sub.add_parser("stats", help="warehouse-wide numbers")
+    stats = sub.add_parser("stats", help="warehouse-wide numbers, and the last hours' work")
+    stats.add_argument(
+        "--hours", type=_hours, default=24.0, help="the window to summarise (default 24)"
+    )
     warehouse_arg(stats)
     stats.set_defaults(func=cmd_stats)
 
@@ -375,6 +428,10 @@ def build_parser() -> argparse.ArgumentParser:
     feeds.add_argument(
         "--broken", action="store_true",
         help="only failing and broken feeds; exit status 1 when any is broken",
+    )  # fmt: skip
+    feeds.add_argument(
+        "--status", action="append", choices=[s.value for s in FeedStatus],
+        help="only feeds of this status (repeatable)",
     )  # fmt: skip
     warehouse_arg(feeds)
     feeds.set_defaults(func=cmd_feeds)

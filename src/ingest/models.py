@@ -85,6 +85,23 @@ class DuplicateKind(StrEnum):
     CONTENT_HASH = "content_hash"
 
 
+class FeedStatus(StrEnum):
+    """A feed's health (:mod:`ingest.monitor`), worst first: the order views sort by."""
+
+    BROKEN = "broken"  # failed so often in a row that it is polled only rarely
+    FAILING = "failing"  # its last poll failed; retried with back-off
+    SILENT = "silent"  # answers, but has listed nothing new for far longer than usual
+    DEGRADED = "degraded"  # read, but with warnings (malformed XML recovered, truncated...)
+    NEVER_POLLED = "never_polled"  # enabled, not polled yet
+    OK = "ok"
+    DISABLED = "disabled"  # switched off in the registry
+
+    @property
+    def rank(self) -> int:
+        """Position in the worst-first order."""
+        return list(FeedStatus).index(self)
+
+
 class EntryState(StrEnum):
     """Where a feed entry stands in the page queue (``feed_entries.state``)."""
 
@@ -129,6 +146,8 @@ class PollTarget:
     consecutive_failures: int = 0
     ttl_minutes: int | None = None  # the feed's RSS ttl, as last read
     next_due_at: datetime | None = None
+    last_new_at: datetime | None = None  # the last poll that found new items
+    new_gap_s: float | None = None  # the usual gap between polls that found new items
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +160,7 @@ class ScheduledPoll:
     consecutive_failures: int = 0
     broken: bool = False
     failure_kind: str | None = None  # "soft" or "hard" after a failure
+    new_gap_s: float | None = None  # the feed's usual gap between new items, so far
 
 
 @dataclass(frozen=True, slots=True)

@@ -81,6 +81,22 @@ class FeedTiming:
     new_per_hour: float | None = None
     last_success_at: datetime | None = None
     consecutive_failures: int = 0
+    last_new_at: datetime | None = None
+    new_gap_s: float | None = None
+
+
+def new_gap(timing: FeedTiming, *, now: datetime, new_items: int) -> float | None:
+    """The feed's usual gap between polls that found new items, after this one.
+
+    A moving average of those gaps, moved only by a poll that found something: unlike
+    ``new_per_hour``, it does not decay while a feed says nothing, so a silent feed can be
+    told from a slow one (:mod:`ingest.monitor`).
+    """
+    gap = timing.new_gap_s
+    if new_items and timing.last_new_at is not None and now > timing.last_new_at:
+        seen = (now - timing.last_new_at).total_seconds()
+        gap = seen if gap is None else RATE_WEIGHT * seen + (1 - RATE_WEIGHT) * gap
+    return gap
 
 
 def after_success(
@@ -112,7 +128,10 @@ def after_success(
     interval = bounds.clamp(interval)
     wait = max(interval, min(max(ttl_s or 0, max_age_s or 0), bounds.max_s))
     return ScheduledPoll(
-        due_at=now + timedelta(seconds=wait), interval_s=interval, new_per_hour=rate
+        due_at=now + timedelta(seconds=wait),
+        interval_s=interval,
+        new_per_hour=rate,
+        new_gap_s=new_gap(timing, now=now, new_items=new_items),
     )
 
 
@@ -145,6 +164,7 @@ def after_failure(
         consecutive_failures=failures,
         broken=broken,
         failure_kind="soft" if soft else "hard",
+        new_gap_s=timing.new_gap_s,
     )
 
 
@@ -182,6 +202,8 @@ class Policy:
             new_per_hour=target.new_per_hour,
             last_success_at=target.last_success_at,
             consecutive_failures=target.consecutive_failures,
+            last_new_at=target.last_new_at,
+            new_gap_s=target.new_gap_s,
         )
         return timing, bounds
 

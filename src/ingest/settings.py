@@ -85,6 +85,13 @@ class Settings(BaseSettings):
     flush_every: int = Field(default=25, ge=1, le=100_000)
     fetch_log_keep_days: int = Field(default=30, ge=1, le=36_500)
 
+    silent_factor: float = Field(
+        default=6.0, ge=1, le=1000,
+        description="A feed is silent after this many times its usual gap between new items.",
+    )  # fmt: skip
+    silent_min_s: float = Field(default=3600.0, gt=0, le=30 * DAY_S)
+    silent_unknown_s: float = Field(default=DAY_S, gt=0, le=30 * DAY_S)
+
     neardup_window_days: float = Field(default=7.0, gt=0, le=3650)
     cluster_batch: int = Field(default=500, ge=1, le=1_000_000)
 

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ingest.models import Reason
-from ingest.schedule import Bounds, FeedTiming, after_failure, after_success
+from ingest.schedule import Bounds, FeedTiming, after_failure, after_success, new_gap
 
 T0 = datetime(2026, 11, 25, 12, tzinfo=UTC)
 BOUNDS = Bounds(5 * 60.0, 24 * 3600.0)
@@ -267,3 +267,14 @@ def test_the_policy_passes_every_part_of_a_feeds_state_and_hints_on():
     hinted = policy.after_failure(known, now=T0, reason=Reason.THROTTLED, retry_after_s=5000)
     plain = policy.after_failure(known, now=T0, reason=Reason.THROTTLED, retry_after_s=None)
     assert hinted.due_at - T0 == timedelta(seconds=5000) != plain.due_at - T0
+
+
+def test_the_usual_gap_moves_only_on_polls_that_found_news():
+    at = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+    first = FeedTiming(last_new_at=None, new_gap_s=None)
+    assert new_gap(first, now=at, new_items=3) is None  # nothing to measure from yet
+    once = FeedTiming(last_new_at=at - timedelta(hours=1), new_gap_s=None)
+    assert new_gap(once, now=at, new_items=1) == 3600.0
+    known = FeedTiming(last_new_at=at - timedelta(hours=2), new_gap_s=3600.0)
+    assert new_gap(known, now=at, new_items=0) == 3600.0  # silence does not move it
+    assert new_gap(known, now=at, new_items=2) == pytest.approx(0.3 * 7200 + 0.7 * 3600)

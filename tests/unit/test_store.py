@@ -9,6 +9,7 @@ from sqlalchemy import func, inspect, select, text
 from sqlalchemy.exc import StatementError
 
 from helpers import article, load
+from ingest import monitor
 from ingest.errors import ConfigError, WarehouseError, WarehouseUnavailable
 from ingest.models import EntryState, FeedEntry, FeedSpec, Reason, ScheduledPoll
 from ingest.outcomes import FetchRecord, PageFailed, Polled, PollFailed, QueuedEntry
@@ -354,11 +355,39 @@ def test_upgrade_from_the_first_revision_keeps_data(warehouse_url):
     targets = store_feeds.due(engine, T0)
     assert [t.key for t in targets] == ["a", "b"]
     assert [t.consecutive_failures for t in targets] == [2, 2]
-    health = reports.feed_health(engine)
-    assert [(h["feed_key"], h["broken"]) for h in health] == [("a", False), ("b", False)]
+    health = monitor.feeds_health(engine)
+    assert [(h.feed_key, h.status.value) for h in health] == [("a", "failing"), ("b", "failing")]
     with engine.connect() as conn:
         head = conn.execute(text("select version_num from alembic_version")).scalar_one()
     assert head == db.head_revision()
+    engine.dispose()
+
+
+def test_migration_0009_finds_each_feeds_last_new_entry(warehouse_url):
+    engine = db.make_engine(warehouse_url)
+    db.upgrade(engine, "0008")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO feeds (feed_key, url, enabled, tags, consecutive_failures,"
+                " items_seen, items_new, created_at, updated_at, broken)"
+                " VALUES ('a', 'http://example.org/a.xml', :t, '[]', 0, 2, 2, :now, :now, :f),"
+                " ('b', 'http://example.org/b.xml', :t, '[]', 0, 0, 0, :now, :now, :f)"
+            ),
+            {"t": True, "f": False, "now": T0},
+        )
+        for n, seen in enumerate((T0, T0 + timedelta(hours=3))):
+            conn.execute(
+                text(
+                    "INSERT INTO feed_entries (entry_id, feed_key, guid, link, canonical_url,"
+                    " host, first_seen_at, last_seen_at, state, attempts)"
+                    " VALUES (:id, 'a', :u, :u, :u, 'example.org', :seen, :seen, 'stored', 0)"
+                ),
+                {"id": f"e{n}", "u": f"http://example.org/{n}", "seen": seen},
+            )
+    db.upgrade(engine)
+    last = {h.feed_key: h.last_new_at for h in monitor.feeds_health(engine)}
+    assert last == {"a": T0 + timedelta(hours=3), "b": None}
     engine.dispose()
 
 

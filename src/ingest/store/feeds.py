@@ -159,6 +159,8 @@ def _target(row: Any) -> PollTarget:  # noqa: ANN401 - a Row of feeds
         consecutive_failures=row.consecutive_failures,
         ttl_minutes=row.ttl_minutes,
         next_due_at=row.next_due_at,
+        last_new_at=row.last_new_at,
+        new_gap_s=row.new_gap_s,
     )
 
 
@@ -191,7 +193,9 @@ def save_polls(engine: Engine, outcomes: Sequence[PollOutcome], run_id: str) -> 
                 _save_success(conn, outcome, run_id)
             else:
                 _save_failure(conn, outcome)
-        staging.append_fetches(conn, run_id, [o.fetch for o in outcomes if o.fetch is not None])
+        staging.append_fetches(
+            conn, run_id, [(o.fetch, o.feed_key) for o in outcomes if o.fetch is not None]
+        )
 
 
 def _save_success(conn: Connection, polled: Polled, run_id: str) -> None:
@@ -218,10 +222,25 @@ def _save_success(conn: Connection, polled: Polled, run_id: str) -> None:
             items_seen=feeds.c.items_seen + polled.seen,
             items_new=feeds.c.items_new + polled.new,
             updated_at=polled.at,
+            **_news(polled),
         )
     )
     queue.insert_entries(conn, polled.feed_key, polled.entries, run_id=run_id, now=polled.at)
     queue.insert_refused(conn, polled.feed_key, polled.refused, run_id=run_id, now=polled.at)
+
+
+def _news(polled: Polled) -> dict[str, Any]:
+    """The monitoring columns a successful poll sets (:mod:`ingest.monitor` reads them).
+
+    An unchanged feed (a 304, the same body) keeps its last read's warnings; a poll that
+    found new items moves ``last_new_at`` (the plan carries the usual gap it folded in).
+    """
+    values: dict[str, Any] = {"new_gap_s": polled.plan.new_gap_s}
+    if not polled.unchanged:
+        values["last_warning"] = polled.warning
+    if polled.new:
+        values["last_new_at"] = polled.at
+    return values
 
 
 def _save_failure(conn: Connection, failed: PollFailed) -> None:

@@ -334,7 +334,13 @@ def save_pages(
                 _move(conn, change, run_id, max_attempts)
         extracted = [p for p in pages if isinstance(p, PageExtracted)]
         staging.stage(conn, run_id, [(p.job.canonical_url, p.article) for p in extracted], now)
-        records = [*robots, *(p.fetch for p in pages if p.fetch is not None)]
+        records: list[tuple[FetchRecord, str | None]] = [(r, None) for r in robots]
+        for page in pages:
+            fetch = page.fetch
+            if fetch is None and isinstance(page, PageFailed):  # a bug met it before a request
+                fetch = FetchRecord.refused("page", page.job.link, page.reason, page.detail, now)
+            if fetch is not None:
+                records.append((fetch, page.job.feed_key))
         staging.append_fetches(conn, run_id, records)
         if lease is not None:
             leases.keep_staged(conn, run_id, now=now, lease_s=page_lease_s)

@@ -1,4 +1,4 @@
-"""Reads for people: warehouse totals, one run's report, feed health, recent articles.
+"""Reads for people: warehouse totals, one run's report, recent articles.
 
 The CLI prints these; they are plain dicts of plain values.
 """
@@ -88,16 +88,4 @@ def latest_articles(engine: Engine, limit: int = 5) -> list[dict[str, Any]]:
         return [dict(row._mapping) for row in conn.execute(query)]  # noqa: SLF001 - public Row API
 
 
-def feed_health(engine: Engine) -> list[dict[str, Any]]:
-    """Every feed's schedule and health, broken and failing feeds first (``ingest feeds``)."""
-    f = feeds.c
-    query = select(
-        f.feed_key, f.enabled, f.broken, f.broken_since, f.consecutive_failures, f.failure_kind,
-        f.last_error, f.last_status, f.last_polled_at, f.last_success_at, f.next_due_at,
-        f.poll_interval_s, f.new_per_hour, f.items_seen, f.items_new,
-    ).order_by(f.enabled.desc(), f.broken.desc(), f.consecutive_failures.desc(), f.feed_key)  # fmt: skip
-    with reading(engine) as conn:
-        return [dict(row._mapping) for row in conn.execute(query)]  # noqa: SLF001 - Row API
-
-
-__all__ = ["counts", "feed_health", "latest_articles", "latest_run_id", "run_report"]
+__all__ = ["counts", "latest_articles", "latest_run_id", "run_report"]

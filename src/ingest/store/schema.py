@@ -28,6 +28,7 @@ from sqlalchemy import (
     Table,
     Text,
     false,
+    text,
 )
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.types import TypeDecorator
@@ -96,6 +97,10 @@ feeds = Table(
     Column("next_due_at", UTCDateTime),
     Column("items_seen", Integer, nullable=False, default=0),
     Column("items_new", Integer, nullable=False, default=0),
+    # monitoring (ingest.monitor): the last read's warnings, and how often new items come
+    Column("last_warning", Text),
+    Column("last_new_at", UTCDateTime),
+    Column("new_gap_s", Float),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
 )
@@ -186,6 +191,7 @@ articles = Table(
     Index(None, "source", "published_at"),
     Index(None, "cluster_id"),
     Index(None, "url_rules_version", "article_id"),
+    Index(None, "first_seen_at"),
 )
 
 #: Columns of ``articles`` that are not fields of the Article record, and why.
@@ -277,8 +283,16 @@ fetch_log = Table(
     Column("reason", String(40)),
     Column("detail", Text),
     Column("fetched_at", UTCDateTime, nullable=False),
+    Column("feed_key", String(200)),  # the feed polled, or the feed the page came from
     Index(None, "fetched_at"),
     Index(None, "run_id"),
+    # the failures (and warnings) of a window, without reading its successful lines
+    Index(
+        "ix_fetch_log_failures",
+        "fetched_at",
+        sqlite_where=text("reason IS NOT NULL"),
+        postgresql_where=text("reason IS NOT NULL"),
+    ),
 )
 
 load_ledger = Table(

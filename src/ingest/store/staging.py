@@ -70,8 +70,10 @@ def staged_articles(engine: Engine, run_id: str) -> list[tuple[str, Article]]:
         return [(row.queue_url, from_payload(row.payload)) for row in conn.execute(query)]
 
 
-def append_fetches(conn: Connection, run_id: str, records: Sequence[FetchRecord]) -> None:
-    """Append lines to the fetch log."""
+def append_fetches(
+    conn: Connection, run_id: str, records: Sequence[tuple[FetchRecord, str | None]]
+) -> None:
+    """Append lines to the fetch log: each record with the feed it was for (if any)."""
     if records:
         conn.execute(
             fetch_log.insert(),
@@ -80,9 +82,9 @@ def append_fetches(conn: Connection, run_id: str, records: Sequence[FetchRecord]
                     "run_id": run_id, "kind": r.kind, "url": r.url, "final_url": r.final_url,
                     "status": r.status, "bytes": r.bytes, "elapsed_ms": r.elapsed_ms,
                     "reason": r.reason.value if r.reason else None, "detail": r.detail,
-                    "fetched_at": r.fetched_at,
+                    "fetched_at": r.fetched_at, "feed_key": feed_key,
                 }
-                for r in records
+                for r, feed_key in records
             ],
         )  # fmt: skip
 

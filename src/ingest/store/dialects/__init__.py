@@ -100,6 +100,12 @@ class Dialect(Protocol):
     def link_entries(self, conn: Connection, links: Sequence[Link], run_id: str) -> None:
         """Point the pending feed entries of each queue URL at their article (or failure)."""
 
+    def seconds_between(self, later: Any, earlier: Any) -> Any:  # noqa: ANN401 - SQL expressions
+        """A SQL expression: the seconds from ``earlier`` to ``later`` (two timestamps)."""
+
+    def hour_of(self, moment: Any) -> Any:  # noqa: ANN401 - SQL expressions
+        """A SQL expression: the UTC hour of a timestamp, as text ``YYYY-MM-DD HH``."""
+
 
 def _registry() -> dict[str, Dialect]:
     from ingest.store.dialects.postgresql import PostgreSQL  # noqa: PLC0415 - no import cycle

@@ -60,6 +60,14 @@ class PostgreSQL:
 
     name = "postgresql"
 
+    def seconds_between(self, later: Any, earlier: Any) -> Any:  # noqa: ANN401 - SQL expressions
+        """The epoch of the interval between them."""
+        return func.extract("epoch", later - earlier)
+
+    def hour_of(self, moment: Any) -> Any:  # noqa: ANN401 - SQL expressions
+        """The hour in UTC, whatever the session's time zone."""
+        return func.to_char(func.timezone("UTC", moment), "YYYY-MM-DD HH24")
+
     def create_engine(self, url: URL, *, busy_timeout_ms: int, read_only: bool = False) -> Engine:
         """An engine on psycopg 3 (for ``postgresql://`` too), connections checked before use.
 

@@ -23,6 +23,7 @@ from sqlalchemy import (
     bindparam,
     create_engine,
     event,
+    func,
     update,
 )
 from sqlalchemy.dialects import sqlite
@@ -61,6 +62,14 @@ class SQLite:
     """The embedded default: one file, one writer at a time."""
 
     name = "sqlite"
+
+    def seconds_between(self, later: Any, earlier: Any) -> Any:  # noqa: ANN401 - SQL expressions
+        """From julian days: timestamps are stored as UTC text (``YYYY-MM-DD HH:MM:SS``)."""
+        return (func.julianday(later) - func.julianday(earlier)) * 86400.0
+
+    def hour_of(self, moment: Any) -> Any:  # noqa: ANN401 - SQL expressions
+        """The first 13 characters of the stored UTC text."""
+        return func.substr(moment, 1, 13)
 
     def create_engine(self, url: URL, *, busy_timeout_ms: int, read_only: bool = False) -> Engine:
         """An engine with WAL, the busy timeout and eager write locks.

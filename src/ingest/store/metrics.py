@@ -1,0 +1,232 @@
+"""Reads for monitoring: the raw numbers :mod:`ingest.monitor` turns into answers.
+
+Each function reads one thing over a time window and returns plain values; none decides
+what is healthy. They are shaped to stay fast on a warehouse of millions of articles:
+every window is a range on an indexed timestamp (``articles.first_seen_at``,
+``fetch_log``'s failure index, ``load_ledger.started_at`` over a small table), every
+count is grouped in the database, and every list is bounded by the caller.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import and_, distinct, false, func, or_, select
+
+from ingest.models import EntryState, Reason
+from ingest.store import dialects
+from ingest.store.schema import articles, feed_entries, feeds, fetch_log, hosts, load_ledger
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from sqlalchemy import Connection
+
+#: Reasons a feed that *was* read is noted with: warnings, not failures.
+WARNINGS = (
+    Reason.FEED_RECOVERED, Reason.FEED_TRUNCATED, Reason.DUPLICATE_GUIDS, Reason.BAD_DATES,
+    Reason.ENCODING_MISMATCH,
+)  # fmt: skip
+_WARNING_VALUES = [r.value for r in WARNINGS]
+
+
+def _failed_lines(since: datetime, run_id: str | None) -> Any:  # noqa: ANN401 - a SQL clause
+    # ``reason IS NOT NULL`` first: it is the failure index's own condition.
+    clause = and_(
+        fetch_log.c.reason.is_not(None),
+        fetch_log.c.fetched_at >= since,
+        fetch_log.c.reason.not_in(_WARNING_VALUES),
+    )
+    return clause if run_id is None else and_(clause, fetch_log.c.run_id == run_id)
+
+
+def feed_rows(conn: Connection) -> list[dict[str, Any]]:
+    """Every feed's identity, health columns and schedule."""
+    f = feeds.c
+    query = select(
+        f.feed_key, f.url, f.title, f.enabled, f.broken, f.broken_since,
+        f.consecutive_failures, f.failure_kind, f.last_error, f.last_status, f.last_warning,
+        f.last_polled_at, f.last_success_at, f.next_due_at, f.poll_interval_s, f.new_per_hour,
+        f.last_new_at, f.new_gap_s, f.items_seen, f.items_new, f.created_at,
+    ).order_by(f.feed_key)  # fmt: skip
+    return [dict(row._mapping) for row in conn.execute(query)]  # noqa: SLF001 - public Row API
+
+
+def stored_per_hour(conn: Connection, since: datetime) -> list[tuple[str, str, int]]:
+    """Articles first stored since ``since``: (UTC hour ``YYYY-MM-DD HH``, source, count)."""
+    hour = dialects.of(conn).hour_of(articles.c.first_seen_at).label("hour")
+    query = (
+        select(hour, articles.c.source, func.count())
+        .where(articles.c.first_seen_at >= since)
+        .group_by(hour, articles.c.source)
+        .order_by(hour, articles.c.source)
+    )
+    return [(h, source, n) for h, source, n in conn.execute(query)]
+
+
+def failures_per_hour(
+    conn: Connection, since: datetime, run_id: str | None = None
+) -> list[tuple[str, str, int]]:
+    """Failed requests and items since ``since``: (UTC hour, reason, count)."""
+    hour = dialects.of(conn).hour_of(fetch_log.c.fetched_at).label("hour")
+    query = (
+        select(hour, fetch_log.c.reason, func.count())
+        .where(_failed_lines(since, run_id))
+        .group_by(hour, fetch_log.c.reason)
+        .order_by(hour, fetch_log.c.reason)
+    )
+    return [(h, reason, n) for h, reason, n in conn.execute(query)]
+
+
+def failures(
+    conn: Connection,
+    since: datetime,
+    *,
+    limit: int,
+    offset: int = 0,
+    reason: str | None = None,
+    run_id: str | None = None,
+) -> list[dict[str, Any]]:
+    """Failed lines since ``since``, newest first: time, kind, reason, URL, feed, detail."""
+    c = fetch_log.c
+    query = select(
+        c.id, c.fetched_at, c.kind, c.reason, c.url, c.final_url, c.status, c.feed_key,
+        c.detail, c.run_id,
+    ).where(_failed_lines(since, run_id))  # fmt: skip
+    if reason is not None:
+        query = query.where(c.reason == reason)
+    query = query.order_by(c.fetched_at.desc(), c.id.desc()).limit(limit).offset(offset)
+    return [dict(row._mapping) for row in conn.execute(query)]  # noqa: SLF001 - public Row API
+
+
+def refused_by_robots(conn: Connection, since: datetime, limit: int) -> list[str]:
+    """URLs robots.txt kept us from since ``since`` (newest first, at most ``limit``)."""
+    query = (
+        select(fetch_log.c.url)
+        .where(
+            fetch_log.c.reason.is_not(None),
+            fetch_log.c.fetched_at >= since,
+            fetch_log.c.reason == Reason.ROBOTS_DISALLOWED.value,
+        )
+        .order_by(fetch_log.c.fetched_at.desc())
+        .limit(limit)
+    )
+    return list(conn.execute(query).scalars())
+
+
+def pending_by_host(conn: Connection, limit: int) -> list[tuple[str, int, datetime]]:
+    """The hosts with the most pages waiting: (host, pages, first seen of the oldest)."""
+    e = feed_entries.c
+    query = (
+        select(e.host, func.count(distinct(e.canonical_url)).label("n"), func.min(e.first_seen_at))
+        .where(e.state == EntryState.PENDING.value)
+        .group_by(e.host)
+        .order_by(func.count(distinct(e.canonical_url)).desc(), e.host)
+        .limit(limit)
+    )
+    return [(host, n, oldest) for host, n, oldest in conn.execute(query)]
+
+
+def pending_totals(conn: Connection) -> tuple[int, int, datetime | None]:
+    """Pages waiting in the queue, on how many hosts, and when the oldest was first seen."""
+    e = feed_entries.c
+    query = select(
+        func.count(distinct(e.canonical_url)), func.count(distinct(e.host)),
+        func.min(e.first_seen_at),
+    ).where(e.state == EntryState.PENDING.value)  # fmt: skip
+    pages, on_hosts, oldest = conn.execute(query).one()
+    return pages, on_hosts, oldest
+
+
+def lag_seconds(conn: Connection, since: datetime) -> tuple[list[float], list[float]]:
+    """Seconds to storing, for the articles first stored since ``since`` (each sorted).
+
+    The first list is from the article's first sighting in a feed, the second from its
+    publication time (where it has one).
+    """
+    dialect = dialects.of(conn)
+    a, e = articles.c, feed_entries.c
+    seen_query = (
+        select(dialect.seconds_between(a.first_seen_at, func.min(e.first_seen_at)).label("s"))
+        .select_from(articles.join(feed_entries, e.article_id == a.article_id))
+        .where(a.first_seen_at >= since)
+        .group_by(a.article_id, a.first_seen_at)
+        .order_by("s")
+    )
+    published_query = (
+        select(dialect.seconds_between(a.first_seen_at, a.published_at).label("s"))
+        .where(a.first_seen_at >= since, a.published_at.is_not(None))
+        .order_by("s")
+    )
+    seen = [float(s) for s in conn.execute(seen_query).scalars()]
+    published = [float(s) for s in conn.execute(published_query).scalars()]
+    return seen, published
+
+
+def dedupe_counts(conn: Connection, since: datetime) -> dict[str, int]:
+    """Deduplication since ``since``.
+
+    ``exact``: copies skipped at load (same canonical URL or same content), from the
+    ledger of loads that started in the window; ``near``: articles stored in the window
+    that joined another article's story cluster; ``clusters``: the clusters they joined.
+    """
+    exact = conn.execute(
+        select(func.coalesce(func.sum(load_ledger.c.duplicates), 0)).where(
+            load_ledger.c.started_at >= since
+        )
+    ).scalar_one()
+    near, clusters = conn.execute(
+        select(func.count(), func.count(distinct(articles.c.cluster_id))).where(
+            articles.c.first_seen_at >= since, articles.c.is_representative == false()
+        )
+    ).one()
+    stored = conn.execute(
+        select(func.count()).where(articles.c.first_seen_at >= since)
+    ).scalar_one()
+    return {"exact": int(exact), "near": near, "clusters": clusters, "stored": stored}
+
+
+def held_hosts(conn: Connection, now: datetime, limit: int) -> list[dict[str, Any]]:
+    """Hosts held back now: throttled, with a crawl delay, or an unreadable robots.txt."""
+    h = hosts.c
+    query = (
+        select(
+            h.host, h.next_eligible_at, h.last_throttle, h.throttled_count, h.crawl_delay_s,
+            h.robots_status, h.robots_expires_at,
+        )
+        .where(
+            or_(
+                h.next_eligible_at > now,
+                h.crawl_delay_s > 0,
+                # an unreachable robots.txt holds its host back: 5xx, 429, none at all (0)
+                h.robots_status >= 500,  # noqa: PLR2004 - HTTP codes
+                h.robots_status.in_([0, 429]),
+            )
+        )
+        .order_by(h.next_eligible_at.desc().nulls_last(), h.host)
+        .limit(limit)
+    )  # fmt: skip
+    return [dict(row._mapping) for row in conn.execute(query)]  # noqa: SLF001 - public Row API
+
+
+def loads_since(conn: Connection, since: datetime) -> dict[str, int]:
+    """What the loads that started since ``since`` counted, summed."""
+    c = load_ledger.c
+    names: Sequence[str] = (
+        "feeds_polled", "feeds_failed", "entries_new", "pages_fetched", "pages_failed",
+        "inserted", "updated", "duplicates",
+    )  # fmt: skip
+    row = conn.execute(
+        select(func.count(), *(func.coalesce(func.sum(c[n]), 0) for n in names)).where(
+            c.started_at >= since
+        )
+    ).one()
+    return {"loads": row[0], **{n: int(v) for n, v in zip(names, row[1:], strict=True)}}
+
+
+__all__ = [
+    "WARNINGS", "dedupe_counts", "failures", "failures_per_hour", "feed_rows", "held_hosts",
+    "lag_seconds", "loads_since", "pending_by_host", "pending_totals", "refused_by_robots",
+    "stored_per_hour",
+]  # fmt: skip

@@ -21,8 +21,9 @@ demo: install  ## run the news_ingest DAG once through Airflow against the bundl
 airflow: install  ## start airflow standalone on the demo home, DAG scheduled against the demo site
 	@scripts/airflow.sh
 
-test: install lint  ## run every test (and the linters); installs PostgreSQL for its tests if missing
+test: install lint  ## run every test (and the linters); installs PostgreSQL and chromium if missing
 	@scripts/ensure-postgres.sh
+	@scripts/ensure-chromium.sh
 	@$(RUN) pytest
 
 lint: install  ## ruff, mypy (strict, src/ingest) and the import-layer contracts

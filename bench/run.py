@@ -24,6 +24,7 @@ import bench_e2e
 import bench_extract
 import bench_fetch
 import bench_loads
+import bench_monitor
 import bench_neardup
 import bench_registry
 
@@ -36,6 +37,7 @@ BENCHES = {
     "neardup": bench_neardup.run,
     "clusters": bench_clusters.run,
     "registry": bench_registry.run,
+    "monitor": bench_monitor.run,
 }
 
 

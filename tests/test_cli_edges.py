@@ -113,7 +113,7 @@ def test_a_hostile_content_encoding_header_is_shown_by_every_feed_command(env, h
         assert "'[/]'" in capsys.readouterr().out
         assert main(["feeds", "--broken", "--warehouse", url]) == 1  # broken, and said so
         out = capsys.readouterr().out
-        assert "BROKEN" in out and "'[/]'" in out
+        assert "1 broken" in out and "'[/]'" in out
 
 
 def test_a_registry_key_with_markup_is_a_clear_error_naming_the_pattern(env, capsys):
@@ -527,3 +527,23 @@ def test_a_database_that_is_not_ours_is_refused_on_each_backend(warehouse_url, c
 
         assert inspect(conn).get_table_names() == ["invoices"]
     raw.dispose()
+
+
+def test_the_run_summary_names_what_failed_with_its_url_and_feed(env, httpserver, capsys):
+    httpserver.expect_request("/robots.txt").respond_with_data("", status=404)
+    gone, good = httpserver.url_for("/gone"), httpserver.url_for("/a")
+    httpserver.expect_request("/feed.xml").respond_with_data(
+        rss([("t", gone), ("u", good), ("s", "javascript:alert(1)")]),
+        content_type="application/rss+xml",
+    )
+    httpserver.expect_request("/gone").respond_with_data("no", status=404)
+    httpserver.expect_request("/a").respond_with_data(page("Fine"), content_type="text/html")
+    feeds = env / "feeds.toml"
+    feeds.write_text(f'[[feeds]]\nkey = "f"\nurl = "{httpserver.url_for("/feed.xml")}"\n')
+    url = f"sqlite:///{env / 'w.db'}"
+    assert main(["run", "--feeds", str(feeds), "--warehouse", url, "--no-progress"]) == 0
+    out = " ".join(capsys.readouterr().out.split())  # rich wraps long lines
+    assert "what failed (2):" in out
+    assert f"http_404 page {gone} (feed f): HTTP 404" in out
+    assert "bad_scheme entry javascript:alert(1) (feed f)" in out
+    assert good not in out.split("what failed")[1]  # the page that landed is not listed

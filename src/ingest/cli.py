@@ -151,6 +151,7 @@ def print_report(
         for reason, count in report["failures"].items():
             fails.add_row(visible(reason), str(count))
         console.print(fails)
+    _print_run_failures(engine, run_id)
     totals = counts(engine)
     console.print(
         f"warehouse: {totals['articles']} articles from {totals['sources']} sources, "
@@ -169,6 +170,34 @@ def print_report(
             )
         else:
             console.print(Text.assemble("\n", (title, "bold"), f" ({source})"))
+
+
+MAX_FAILURES_LISTED = 20
+MAX_URL_SHOWN = 160
+
+
+def _print_run_failures(engine: Engine, run_id: str) -> None:
+    """What failed in the run, each with its URL, feed and reason (the first few)."""
+    from ingest.monitor import run_view
+
+    view = run_view(engine, run_id)
+    if not view.failures:
+        return
+    total = sum(view.failed_by_reason.values())
+    shown = view.failures[:MAX_FAILURES_LISTED]
+    more = f", the first {len(shown)} listed" if total > len(shown) else ""
+    console.print(Text(f"what failed ({total}{more}):", style="bold"))
+    for f in shown:
+        line = Text(f"  {visible(f['reason'])} ", style="red")
+        url = (
+            f["url"] if len(f["url"]) <= MAX_URL_SHOWN else f["url"][: MAX_URL_SHOWN - 1] + "\u2026"
+        )
+        line.append(f"{f['kind']} {visible(url)}")
+        if f["feed_key"]:
+            line.append(f" (feed {visible(f['feed_key'])})", style="dim")
+        if f["detail"]:
+            line.append(f": {visible(f['detail'][:200])}")
+        console.print(line)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -247,6 +276,23 @@ def print_summary(s: Any) -> None:  # noqa: ANN401 - an ingest.monitor.Summary
     for h in hosts["crawl_delayed"]:
         table.add_row(f"crawl delay {visible(h['host'])}", f"{h['crawl_delay_s']:g}s")
     console.print(table)
+    shown = len(s.problem_feeds)
+    unhealthy = sum(
+        s.feeds.get(status, 0) for status in ("broken", "failing", "silent", "degraded")
+    )
+    more = f", the worst {shown} named" if shown < unhealthy else ""
+    _print_feed_problems(s.problem_feeds, f"{unhealthy} feed(s) need attention{more}")
+
+
+def _print_feed_problems(problems: list[dict[str, Any]], title: str) -> None:
+    """Each feed in ``problems`` on a line of its own, with why, in full."""
+    if problems:
+        console.print(Text(f"{title}:"))
+    for f in problems:
+        line = Text(f"  {visible(f['feed_key'])} ", style="bold")
+        line.append(f["status"], style=_STATUS_STYLE[f["status"]])
+        line.append(f": {visible(f['why'][:1000])}")
+        console.print(line)
 
 
 _STATUS_STYLE = {
@@ -277,17 +323,22 @@ def cmd_feeds(args: argparse.Namespace) -> int:
     rows = [h for h in health if not wanted or h.status.value in wanted]
     counted = ", ".join(f"{n} {status}" for status, n in status_counts(health).items() if n)
     table = Table(title=f"feeds ({len(rows)}): {counted or 'none'}", title_justify="left")
-    for column in ("feed", "health", "interval", "new/h", "last success", "next poll", "why"):
-        table.add_column(column)
+    for column in ("feed", "health", "every", "new/h", "last ok", "next poll"):
+        table.add_column(column, no_wrap=True)
     for h in rows:
         interval = h.poll_interval_s
         table.add_row(
             visible(h.feed_key), Text(h.status.value, _STATUS_STYLE[h.status.value]),
             f"{interval / 60:.0f}m" if interval else "-",
             f"{h.new_per_hour:.2f}" if h.new_per_hour is not None else "-",
-            _ago(h.last_success_at, now), _ago(h.next_due_at, now), visible(h.why[:100]),
+            _ago(h.last_success_at, now), _ago(h.next_due_at, now),
         )  # fmt: skip
     console.print(table)
+    _print_feed_problems(
+        [{"feed_key": h.feed_key, "status": h.status.value, "why": h.why}
+         for h in rows if h.status is not FeedStatus.OK],
+        "why, for each feed not ok",
+    )  # fmt: skip
     broken = any(h.status is FeedStatus.BROKEN for h in rows)
     return EXIT_FAILED if args.broken and broken else EXIT_OK
 

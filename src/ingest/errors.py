@@ -40,6 +40,14 @@ class InternalError(IngestError):
         self.counts: dict[str, object] = counts or {}
 
 
+class RunUnhealthy(IngestError):  # noqa: N818 - a verdict on the run
+    """A run did its work but its outcome breaks a health rule (``ingest.monitor.check_run``).
+
+    Not a bug and not bad input: the run's articles are stored; the run shows red so that
+    someone looks. The message lists each rule broken.
+    """
+
+
 class UrlRejected(IngestError):  # noqa: N818 - reads as a verdict: "URL rejected"
     """A string that cannot be used as an http(s) URL; ``reason`` is a Reason code."""
 

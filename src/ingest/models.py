@@ -99,7 +99,10 @@ class FeedStatus(StrEnum):
     @property
     def rank(self) -> int:
         """Position in the worst-first order."""
-        return list(FeedStatus).index(self)
+        return _STATUS_RANK[self]
+
+
+_STATUS_RANK = {status: n for n, status in enumerate(FeedStatus)}
 
 
 class EntryState(StrEnum):

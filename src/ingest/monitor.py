@@ -47,6 +47,11 @@ MAX_WINDOW_HOURS = 31 * 24
 MAX_PAGE_SIZE = 500
 #: How many hosts a summary lists (the busiest first); totals count them all.
 MAX_HOSTS_LISTED = 50
+#: How many unhealthy feeds a summary names (the worst first); ``feeds`` counts them all.
+MAX_PROBLEM_FEEDS = 20
+#: The sources the hourly series keeps apart; the rest are summed as ``OTHER_SOURCES``.
+TOP_SOURCES = 9
+OTHER_SOURCES = "(other sources)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +98,11 @@ class FeedHealth:
     def as_dict(self) -> dict[str, Any]:
         """JSON-able form (times as ISO 8601)."""
         return dict(_jsonable(asdict(self)))
+
+
+PROBLEM_STATUSES = frozenset(
+    {FeedStatus.BROKEN, FeedStatus.FAILING, FeedStatus.SILENT, FeedStatus.DEGRADED}
+)
 
 
 def _span(seconds: float) -> str:
@@ -226,6 +236,9 @@ class Summary:
     lag_published: Lag
     hosts: dict[str, Any]  # throttled, crawl_delayed, robots_unreachable, robots_refused
     feeds: dict[str, int] = field(default_factory=dict)  # per status
+    problem_feeds: list[dict[str, Any]] = field(
+        default_factory=list
+    )  # worst first: key, status, why
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-able form (times as ISO 8601)."""
@@ -234,14 +247,22 @@ class Summary:
 
 def summary(
     engine: Engine, hours: float = 24, *, now: datetime | None = None,
-    rule: SilenceRule | None = None,
+    rule: SilenceRule | None = None, health: Sequence[FeedHealth] | None = None,
 ) -> Summary:  # fmt: skip
-    """What landed, failed, waits and was deduplicated in the last ``hours`` hours."""
+    """What landed, failed, waits and was deduplicated in the last ``hours`` hours.
+
+    ``health`` is the feeds' health when the caller has it already (``feeds_health``).
+    The hourly series keeps the ``TOP_SOURCES`` sources that stored the most apart and
+    sums the rest as ``OTHER_SOURCES``, so that a chart stays readable at 500 sources.
+    """
     window = Window.last(hours, now)
     since, now = window.since, window.until
-    health = feeds_health(engine, rule)
+    if health is None:
+        health = feeds_health(engine, rule)
     with reading(engine) as conn:
-        per_hour = metrics.stored_per_hour(conn, since)
+        by_source = metrics.stored_by_source(conn, since)
+        top = list(by_source)[:TOP_SOURCES]
+        per_hour = metrics.stored_per_hour(conn, since, top) if by_source else []
         fails = metrics.failures_per_hour(conn, since)
         dedupe = metrics.dedupe_counts(conn, since)
         loads = metrics.loads_since(conn, since)
@@ -250,18 +271,19 @@ def summary(
         seen, published = metrics.lag_seconds(conn, since)
         held = metrics.held_hosts(conn, now, MAX_HOSTS_LISTED)
         refused = metrics.refused_by_robots(conn, since, 10 * MAX_PAGE_SIZE)
-    by_source: Counter[str] = Counter()
-    for _, source, n in per_hour:
-        by_source[source] += n
     by_reason: Counter[str] = Counter()
     for _, reason, n in fails:
         by_reason[reason] += n
     refused_hosts = Counter(host_of(url) for url in refused)
+    problems = [h for h in health if h.status in PROBLEM_STATUSES]
     return Summary(
         window=window,
         stored=sum(by_source.values()),
-        stored_by_source=dict(by_source.most_common()),
-        stored_per_hour=[{"hour": h, "source": s, "count": n} for h, s, n in per_hour],
+        stored_by_source=by_source,
+        stored_per_hour=[
+            {"hour": h, "source": OTHER_SOURCES if s is None else s, "count": n}
+            for h, s, n in per_hour
+        ],
         failed=sum(by_reason.values()),
         failed_by_reason=dict(sorted(by_reason.items(), key=lambda kv: (-kv[1], kv[0]))),
         failures_per_hour=[{"hour": h, "reason": r, "count": n} for h, r, n in fails],
@@ -286,6 +308,10 @@ def summary(
         lag_published=Lag.of(published),
         hosts=_hosts(held, refused_hosts, now),
         feeds=status_counts(health),
+        problem_feeds=[
+            {"feed_key": h.feed_key, "status": h.status.value, "why": h.why}
+            for h in problems[:MAX_PROBLEM_FEEDS]
+        ],
     )
 
 
@@ -351,6 +377,157 @@ def failures(
     return FailurePage(window, total, page, per_page, items)
 
 
+@dataclass(frozen=True, slots=True)
+class RunView:
+    """What one run did: its loads, its requests by kind, its failures (with URLs)."""
+
+    run_id: str
+    loads: list[dict[str, Any]]  # ledger rows, in order
+    requests: dict[str, dict[str, int]]  # kind -> ok / failed / warned
+    failed_by_reason: dict[str, int]
+    failures: list[dict[str, Any]]  # the first MAX_PAGE_SIZE, newest first
+    stored: int  # inserted + updated over its loads
+    duplicates: int
+
+    @property
+    def found(self) -> bool:
+        """Whether the warehouse knows the run at all."""
+        return bool(self.loads or self.requests)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-able form."""
+        return dict(_jsonable(asdict(self)))
+
+
+def run_view(engine: Engine, run_id: str, *, hours: float = MAX_WINDOW_HOURS) -> RunView:
+    """One run, from its ledger rows and its fetch-log lines (kept ``fetch_log_keep_days``)."""
+    since = Window.last(hours).since
+    with reading(engine) as conn:
+        loaded = metrics.run_loads(conn, run_id)
+        requests = metrics.run_requests(conn, run_id)
+        counts = metrics.failures_per_hour(conn, since, run_id)
+        items = metrics.failures(conn, since, limit=MAX_PAGE_SIZE, run_id=run_id)
+    by_reason: Counter[str] = Counter()
+    for _, reason, n in counts:
+        by_reason[reason] += n
+    return RunView(
+        run_id=run_id, loads=loaded, requests=requests,
+        failed_by_reason=dict(sorted(by_reason.items(), key=lambda kv: (-kv[1], kv[0]))),
+        failures=items, stored=sum(r["inserted"] + r["updated"] for r in loaded),
+        duplicates=sum(r["duplicates"] for r in loaded),
+    )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class CheckRule:
+    """When the check step fails a run (settings ``check_*`` and ``freshness_limit_s``)."""
+
+    max_failed_share: float = 0.5
+    min_pages: int = 10
+    freshness_s: float = 6 * 3600.0  # 0: no freshness rule
+
+    @classmethod
+    def of(cls, settings: Settings) -> CheckRule:
+        """The rule the settings give."""
+        return cls(settings.check_max_failed_share, settings.check_min_pages,
+                   settings.freshness_limit_s)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class RunCheck:
+    """One run judged: what it did, and each health rule it broke (none: healthy)."""
+
+    run: RunView
+    problems: list[str]
+    newly_broken: list[dict[str, Any]]  # feed_key, last_error, broken_since
+    pages_ok: int
+    pages_failed: int
+    feeds_polled: int
+    last_stored_at: datetime | None
+    checked_at: datetime
+
+    @property
+    def healthy(self) -> bool:
+        """Whether the run broke no rule."""
+        return not self.problems
+
+    def lines(self) -> list[str]:
+        """The one-screen summary the check step logs."""
+        r = self.run
+        verdict = "healthy" if self.healthy else f"UNHEALTHY ({len(self.problems)} rule(s) broken)"
+        out = [
+            f"run {r.run_id}: {verdict}",
+            f"  feeds polled {self.feeds_polled}; page requests {self.pages_ok + self.pages_failed}"
+            f" ({self.pages_ok} ok, {self.pages_failed} failed)",
+            f"  articles stored (new or changed) {r.stored}; exact duplicates skipped "
+            f"{r.duplicates}",
+            "  failed by reason: "
+            + (", ".join(f"{k} {n}" for k, n in r.failed_by_reason.items()) or "none"),
+            "  newest article stored "
+            + (f"{self.last_stored_at:%Y-%m-%d %H:%M:%S} UTC" if self.last_stored_at else "never"),
+        ]
+        out += [f"  problem: {p}" for p in self.problems]
+        return out
+
+
+def check_run(
+    engine: Engine, run_id: str, rule: CheckRule | None = None, *, now: datetime | None = None
+) -> RunCheck:
+    """Judge one run against the health rules; see docs/operations.md "The check step".
+
+    A run is unhealthy when a feed turned broken in it; when more than
+    ``max_failed_share`` of its page requests failed (from ``min_pages`` requests on);
+    or when it polled feeds and yet nothing was stored for longer than ``freshness_s``
+    (counted from the newest article, or from the first feed's addition before any).
+    """
+    rule = rule or CheckRule()
+    now = now or datetime.now(UTC)
+    view = run_view(engine, run_id)
+    with reading(engine) as conn:
+        broken = metrics.newly_broken_feeds(conn, run_id)
+        newest = metrics.last_stored_at(conn)
+        reference = newest or metrics.first_feed_added_at(conn)
+    pages = view.requests.get("page", {})
+    ok, failed = pages.get("ok", 0) + pages.get("warned", 0), pages.get("failed", 0)
+    feeds = view.requests.get("feed", {})
+    polled = sum(feeds.values())
+    problems = [
+        f"feed {b['feed_key']} turned broken in this run: {b['last_error'] or 'no error noted'}"
+        for b in broken
+    ]
+    tried = ok + failed
+    if tried >= rule.min_pages and failed > rule.max_failed_share * tried:
+        problems.append(
+            f"{failed} of {tried} page requests failed ({failed / tried:.0%}; the limit is "
+            f"{rule.max_failed_share:.0%})"
+        )
+    if rule.freshness_s and polled and reference is not None:
+        quiet = (now - reference).total_seconds()
+        if quiet > rule.freshness_s:
+            since = "the newest article was stored" if newest else "the first feed was added"
+            problems.append(
+                f"nothing stored for {_span(quiet)} since {since} (the freshness limit is "
+                f"{_span(rule.freshness_s)}), though this run polled {polled} feed(s)"
+            )
+    return RunCheck(view, problems, broken, ok, failed, polled, newest, now)
+
+
+def latest_articles(engine: Engine, limit: int = 10) -> list[dict[str, Any]]:
+    """The ``limit`` articles stored last, newest first (at most ``MAX_PAGE_SIZE``)."""
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise ValueError(f"a page is 1 to {MAX_PAGE_SIZE} rows")
+    with reading(engine) as conn:
+        return metrics.latest_articles(conn, limit)
+
+
+def recent_runs(engine: Engine, limit: int = 20) -> list[dict[str, Any]]:
+    """The latest loads (one row per run's load), newest first."""
+    if not (isinstance(limit, int) and 1 <= limit <= MAX_PAGE_SIZE):
+        raise ValueError(f"limit is a whole number from 1 to {MAX_PAGE_SIZE}")
+    with reading(engine) as conn:
+        return metrics.recent_loads(conn, limit)
+
+
 def _jsonable(value: Any) -> Any:  # noqa: ANN401 - any JSON-able value
     if isinstance(value, datetime):
         return value.isoformat()
@@ -373,6 +550,6 @@ def by_hour(rows: Sequence[dict[str, Any]], key: str) -> dict[str, dict[str, int
 
 __all__ = [
     "MAX_PAGE_SIZE", "MAX_WINDOW_HOURS", "FailurePage", "FeedHealth", "FeedStatus", "Lag",
-    "SilenceRule", "Summary", "Window", "by_hour", "failures", "feed_status", "feeds_health",
-    "percentile", "status_counts", "summary",
+    "RunView", "SilenceRule", "Summary", "Window", "by_hour", "failures", "feed_status",
+    "feeds_health", "percentile", "recent_runs", "run_view", "status_counts", "summary",
 ]  # fmt: skip

@@ -28,7 +28,7 @@ MAX_URL_CHARS = 4096
 class FetchRecord:
     """One HTTP request as the fetch log keeps it (``fetch_log``)."""
 
-    kind: str  # "feed", "page" or "robots"
+    kind: str  # "feed", "page", "robots", or "entry" (a link refused before any request)
     url: str
     fetched_at: datetime
     final_url: str | None = None

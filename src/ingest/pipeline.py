@@ -23,8 +23,8 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypedDict
 
-from ingest import archive, crawl, dedupe, fetch, neardup, registry, rekey
-from ingest.errors import InternalError, WarehouseUnavailable
+from ingest import archive, crawl, dedupe, fetch, monitor, neardup, registry, rekey
+from ingest.errors import InternalError, RunUnhealthy, WarehouseUnavailable
 from ingest.logs import get_logger
 from ingest.models import HostState, Miss, PageJob, Reason
 from ingest.outcomes import FetchRecord, PageOutcome, PollOutcome
@@ -356,6 +356,19 @@ def cluster_stories(engine: Engine, settings: Settings) -> ClusterResult:
     clusterer = neardup.MinHashClusterer(window=timedelta(days=settings.neardup_window_days))
     result = clusters.cluster_pending(engine, clusterer, now=_now(), batch=settings.cluster_batch)
     log.info("clustered %d articles: %d joined a story", result.signed, result.joined)
+    return result
+
+
+def check_run(engine: Engine, settings: Settings, run_id: str) -> monitor.RunCheck:
+    """The check step: log the run's one-screen summary; raise if it broke a health rule.
+
+    Raises :class:`~ingest.errors.RunUnhealthy` (the run shows red) listing each rule broken.
+    """
+    result = monitor.check_run(engine, run_id, monitor.CheckRule.of(settings))
+    for line in result.lines():
+        (log.info if result.healthy else log.warning)("%s", line)
+    if not result.healthy:
+        raise RunUnhealthy(f"run {run_id}: " + "; ".join(result.problems))
     return result
 
 

@@ -91,6 +91,19 @@ class Settings(BaseSettings):
     )  # fmt: skip
     silent_min_s: float = Field(default=3600.0, gt=0, le=30 * DAY_S)
     silent_unknown_s: float = Field(default=DAY_S, gt=0, le=30 * DAY_S)
+    check_max_failed_share: float = Field(
+        default=0.5, ge=0, le=1,
+        description="The check step fails a run whose page requests failed above this share.",
+    )  # fmt: skip
+    check_min_pages: int = Field(
+        default=10, ge=1, le=1_000_000,
+        description="The failed-share rule applies from this many page requests in a run.",
+    )  # fmt: skip
+    freshness_limit_s: float = Field(
+        default=6 * 3600.0, ge=0, le=30 * DAY_S,
+        description="The check step fails a run that polled feeds when nothing was stored "
+        "for longer than this (0: no freshness rule).",
+    )  # fmt: skip
 
     neardup_window_days: float = Field(default=7.0, gt=0, le=3650)
     cluster_batch: int = Field(default=500, ge=1, le=1_000_000)

@@ -18,7 +18,6 @@ if TYPE_CHECKING:
     from airflow.sdk import Asset
     from sqlalchemy import Engine
 
-    from ingest.models import LoadResult
     from ingest.settings import Settings
 
 WAREHOUSE_CONN_ID = "news_warehouse"
@@ -131,13 +130,19 @@ def counted_even_if_it_fails() -> Iterator[None]:
         raise
 
 
-def publish(asset: Asset, result: LoadResult) -> dict[str, Any]:
-    """Put the load's summary on the ``asset`` event this task emits; return the summary."""
-    from airflow.sdk import get_current_context
+def publish(asset: Asset, summary: Mapping[str, Any] | None) -> None:
+    """Emit the ``asset`` event (its extra: the load's counts) only if articles changed.
 
-    summary = result.summary()
-    get_current_context()["outlet_events"][asset].extra = summary
-    return summary
+    A load that inserted and updated nothing (or did not run) skips the task, and a
+    skipped task emits no event: downstream DAGs scheduled on the asset do not run for
+    nothing.
+    """
+    from airflow.sdk import get_current_context
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    if not summary or not (summary.get("inserted") or summary.get("updated")):
+        raise AirflowSkipException("no article inserted or updated: no news_articles event")
+    get_current_context()["outlet_events"][asset].extra = dict(summary)
 
 
 __all__ = [

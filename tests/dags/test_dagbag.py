@@ -22,7 +22,7 @@ def test_policy(dagbag, dag_id):
     assert dag.max_active_runs == 1
     assert dag.doc_md and len(dag.doc_md) > 200
     for task in dag.tasks:
-        if task.task_id == "watcher":
+        if task.task_id in ("watcher", "check"):  # verdicts: a retry would say the same
             assert task.retries == 0
             continue
         assert task.retries >= 2, task.task_id
@@ -41,21 +41,34 @@ def test_news_ingest_shape(dagbag):
         "fetch",
         "reprocess",
         "load",
+        "announce",
         "cluster",
+        "check",
         "watcher",
     }
     watcher = dag.get_task("watcher")
-    assert watcher.upstream_task_ids == {t.task_id for t in dag.tasks} - {"watcher"}
+    # every step but the leaves that fail the run themselves (check) or may skip (announce)
+    assert watcher.upstream_task_ids == {t.task_id for t in dag.tasks} - {
+        "watcher", "check", "announce",
+    }  # fmt: skip
     assert dag.get_task("poll").map_index_template
     assert dag.get_task("fetch").map_index_template
-    outlets = dag.get_task("load").outlets
-    assert [o.name for o in outlets] == ["news_articles"]
-    # scheduled micro-batches with real [start, end) data intervals
-    assert type(dag.timetable).__name__ == "DeltaDataIntervalTimetable"
+    # the asset is announced by a task of its own, which skips when nothing changed
+    assert [o.name for o in dag.get_task("announce").outlets] == ["news_articles"]
+    assert dag.get_task("load").outlets == []
+    assert dag.get_task("announce").upstream_task_ids == {"load"}
+    # scheduled micro-batches with real [start, end) data intervals, described in words
+    assert type(dag.timetable).__name__ == "CronDataIntervalTimetable"
     assert dag.timetable.can_be_scheduled
-    assert timedelta(minutes=1) <= dag.timetable.delta <= timedelta(hours=1)
+    assert dag.timetable.expression == "*/15 * * * *"  # the UI says "Every 15 minutes"
     assert dag.get_task("load").trigger_rule == "all_done"
     assert dag.get_task("cluster").upstream_task_ids == {"load"}
+    check = dag.get_task("check")
+    assert check.upstream_task_ids == {"cluster"}
+    assert (check.trigger_rule, check.retries) == ("all_done", 0)
+    # one XCom per task at most: no dict pushed key by key
+    assert not any(getattr(t, "multiple_outputs", False) for t in dag.tasks)
+    assert "```" in dag.doc_md  # the flow is a fenced block (a diagram, not inline code)
 
 
 def test_dag_files_do_no_heavy_work_at_parse_time():

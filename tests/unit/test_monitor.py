@@ -3,6 +3,7 @@ write paths, at given times, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,7 +15,7 @@ from ingest.monitor import SilenceRule, feed_status
 from ingest.neardup import MinHashClusterer
 from ingest.outcomes import FetchRecord, PageFailed, Polled, PollFailed, QueuedEntry
 from ingest.schedule import Policy
-from ingest.store import clusters, queue
+from ingest.store import clusters, queue, staging
 from ingest.store import engine as db
 from ingest.store import feeds as store_feeds
 from ingest.urls import entry_id_for
@@ -120,9 +121,9 @@ def polled(engine, feed, at, entries=(), *, warning=None, unchanged=False):
                   entries=tuple(entries), seen=len(entries), new=len(entries), warning=warning)  # fmt: skip
 
 
-def failed_poll(feed, at):
+def failed_poll(feed, at, *, broken=False):
     plan = ScheduledPoll(due_at=at + H, interval_s=3600, new_per_hour=None,
-                         consecutive_failures=1, failure_kind="soft")  # fmt: skip
+                         consecutive_failures=1, failure_kind="soft", broken=broken)  # fmt: skip
     record = FetchRecord(kind="feed", url=f"https://{feed}.example/feed", fetched_at=at,
                          status=503, reason=Reason.SERVER_ERROR, detail="HTTP 503")  # fmt: skip
     return PollFailed(feed, at, Reason.SERVER_ERROR, "HTTP 503", fetch=record, status=503,
@@ -232,11 +233,51 @@ def test_summary_counts_what_the_window_holds(built):
     assert s.hosts["crawl_delayed"] == [{"host": "slow.example", "crawl_delay_s": 5.0}]
     assert s.feeds["failing"] == 1 and s.feeds["degraded"] == 1
     assert s.loads["duplicates"] == 1
+    # the unhealthy feeds are named, worst first; an ok or never-polled feed is not
+    assert [(f["feed_key"], f["status"]) for f in s.problem_feeds] == [
+        ("c", "failing"),
+        ("b", "degraded"),
+    ]
+    assert "http_5xx" in s.problem_feeds[0]["why"]
     # a shorter window sees less: the last hour holds no article and no failure
     short = monitor.summary(built, 1, now=T)
     assert (short.stored, short.failed, short.dedupe["exact"]) == (0, 0, 0)
     wide = monitor.summary(built, 48, now=T)
     assert wide.stored == 4
+
+
+def test_the_hourly_series_keeps_the_top_sources_apart_and_sums_the_rest(engine, monkeypatch):
+    monkeypatch.setattr(monitor, "TOP_SOURCES", 2)
+    sources = {"big.example": 3, "mid.example": 2, "s1.example": 1, "s2.example": 1}
+    n = 0
+    for source, count in sources.items():
+        for _ in range(count):
+            n += 1
+            item = article(f"https://{source}/{n}", f"Story number {n} about {source}.")
+            load(engine, f"l{n}", [dataclasses.replace(item, source=source)], now=T - 30 * M)
+    s = monitor.summary(engine, 24, now=T)
+    assert s.stored == 7 and s.stored_by_source == sources  # the totals name every source
+    rows = sorted((r["source"], r["count"]) for r in s.stored_per_hour)
+    assert rows == [(monitor.OTHER_SOURCES, 2), ("big.example", 3), ("mid.example", 2)]
+    assert {r["hour"] for r in s.stored_per_hour} == {"2026-11-20 11"}
+
+
+def test_first_listed_is_set_at_insert_from_the_entries_and_kept_on_rewrites(built):
+    from sqlalchemy import select
+
+    from ingest.store.schema import articles
+
+    url = "https://a.example/1"
+
+    def listed():
+        with built.connect() as conn:
+            query = select(articles.c.first_listed_at).where(articles.c.canonical_url == url)
+            return conn.execute(query).scalar_one()
+
+    assert listed() == T - 2 * H  # the poll that first listed it, not the load
+    load(built, "rewrite", [article(url, STORY + " Corrected.", feed="a", published=T - 3 * H)],
+         now=T - 10 * M)  # fmt: skip
+    assert listed() == T - 2 * H
 
 
 def test_summary_as_json_names_times_in_iso(built):
@@ -270,6 +311,78 @@ def test_a_page_a_bug_met_before_any_request_is_in_the_failures(built):
                      max_attempts=3, now=T - M)  # fmt: skip
     items = monitor.failures(built, 1, now=T).items
     assert [(i["reason"], i["url"], i["feed_key"]) for i in items] == [("internal_error", url, "a")]
+
+
+def test_a_refused_link_is_one_failure_however_often_its_feed_lists_it(built):
+    bad = FeedEntry(guid="j1", link="javascript:alert(1)", title="<script>", published=None)
+    for n in range(2):
+        poll = dataclasses.replace(polled(built, "d", T - 50 * M + n * M),
+                                   refused=((bad, "bad_scheme"),))  # fmt: skip
+        store_feeds.save_polls(built, [poll], f"rj{n}")
+    s = monitor.summary(built, 24, now=T)
+    assert s.failed_by_reason["bad_scheme"] == 1
+    assert s.failed == 3
+    (item,) = monitor.failures(built, 24, reason="bad_scheme", now=T).items
+    assert (item["kind"], item["url"], item["feed_key"]) == ("entry", bad.link, "d")
+
+
+# --------------------------------------------------------------------------- the check step
+
+
+def test_a_run_that_breaks_no_rule_is_healthy(built):
+    result = monitor.check_run(built, "r1", monitor.CheckRule(freshness_s=2 * 3600), now=T)
+    assert result.healthy, result.problems
+    assert result.feeds_polled == 3
+    text = "\n".join(result.lines())
+    assert "healthy" in text and "feeds polled 3" in text
+
+
+def test_a_feed_that_turns_broken_in_the_run_breaks_it_once(built):
+    store_feeds.save_polls(built, [failed_poll("c", T - 30 * M, broken=True)], "rb")
+    result = monitor.check_run(built, "rb", now=T)
+    assert [b["feed_key"] for b in result.newly_broken] == ["c"]
+    assert "feed c turned broken in this run: http_5xx" in result.problems[0]
+    store_feeds.save_polls(built, [failed_poll("c", T - 20 * M, broken=True)], "rb2")
+    assert monitor.check_run(built, "rb2", now=T).newly_broken == []  # broken already
+
+
+def test_too_many_failed_pages_break_the_run_from_min_pages_on(built):
+    urls = [f"https://a.example/p{n}" for n in range(10)]
+    queue.save_pages(
+        built, "rp",
+        [PageFailed(job("a", u), Reason.NOT_FOUND, "HTTP 404",
+                    FetchRecord(kind="page", url=u, fetched_at=T - 5 * M, status=404,
+                                reason=Reason.NOT_FOUND, detail="HTTP 404"))
+         for u in urls[:6]],
+        max_attempts=3, now=T - 5 * M,
+    )  # fmt: skip
+    ok = [(FetchRecord(kind="page", url=u, fetched_at=T - 5 * M, status=200, bytes=10), "a")
+          for u in urls[6:]]  # fmt: skip
+    with built.begin() as conn:
+        staging.append_fetches(conn, "rp", ok)
+    result = monitor.check_run(built, "rp", monitor.CheckRule(0.5, 10), now=T)
+    assert (result.pages_ok, result.pages_failed) == (4, 6)
+    assert result.problems == ["6 of 10 page requests failed (60%; the limit is 50%)"]
+    assert monitor.check_run(built, "rp", monitor.CheckRule(0.5, 11), now=T).healthy
+    assert monitor.check_run(built, "rp", monitor.CheckRule(0.6, 10), now=T).healthy
+
+
+def test_freshness_counts_from_the_newest_article_and_only_when_feeds_were_polled(built):
+    stale = monitor.check_run(built, "r1", monitor.CheckRule(freshness_s=3600), now=T)
+    assert len(stale.problems) == 1
+    assert stale.problems[0].startswith("nothing stored for 90 min since the newest article")
+    assert stale.last_stored_at == T - 90 * M
+    # a run that polled nothing (a load, a backfill) is not held to it
+    assert monitor.check_run(built, "load0", monitor.CheckRule(freshness_s=3600), now=T).healthy
+    # 0 turns the rule off
+    assert monitor.check_run(built, "r1", monitor.CheckRule(freshness_s=0), now=T).healthy
+
+
+def test_before_any_article_freshness_counts_from_the_first_feed(engine):
+    store_feeds.sync(engine, [FeedSpec(key="e", url="https://e.example/feed")], T - 10 * H)
+    store_feeds.save_polls(engine, [polled(engine, "e", T - M)], "re")
+    result = monitor.check_run(engine, "re", monitor.CheckRule(freshness_s=6 * 3600), now=T)
+    assert result.problems[0].startswith("nothing stored for 10 h since the first feed was added")
 
 
 def test_a_silent_feed_found_from_its_own_history(engine):

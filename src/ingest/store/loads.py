@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 
 from ingest import PIPELINE_VERSION
 from ingest.logs import get_logger
@@ -23,7 +23,7 @@ from ingest.models import Article, DedupeResult, EntryState, LoadResult
 from ingest.store import dialects, leases, rows
 from ingest.store.dialects import Link
 from ingest.store.engine import locked
-from ingest.store.schema import article_staging, articles, load_ledger
+from ingest.store.schema import article_staging, articles, feed_entries, load_ledger
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
@@ -77,10 +77,12 @@ def load_batch(
         accepted, rejected = _validated(staged)
         candidates = [article for _, article in accepted]
         verdict = decide(candidates, known_content=_known_content(conn, candidates))
-        inserted, updated, unchanged = _upsert(conn, verdict.unique, run_id, now)
+        new_ids, updated, unchanged = _upsert(conn, verdict.unique, run_id, now)
+        inserted = len(new_ids)
         links = sorted(_links(accepted, verdict) + rejected, key=lambda link: link[:2])
         if links:
             dialects.of(conn).link_entries(conn, links, run_id)
+        _note_first_listed(conn, new_ids)
         if rejected:
             failures["rejected_row"] = failures.get("rejected_row", 0) + len(rejected)
         result = LoadResult(
@@ -191,10 +193,25 @@ def _known_content(conn: Connection, batch: Sequence[Article]) -> dict[str, str]
     return content
 
 
+def _note_first_listed(conn: Connection, new_ids: Sequence[str]) -> None:
+    """Stamp new rows with when a feed first listed them (their entries are linked now)."""
+    first = (
+        select(func.min(feed_entries.c.first_seen_at))
+        .where(feed_entries.c.article_id == articles.c.article_id)
+        .scalar_subquery()
+    )
+    for chunk in dialects.chunks(new_ids):
+        conn.execute(
+            update(articles)
+            .where(articles.c.article_id.in_(list(chunk)))
+            .values(first_listed_at=first)
+        )
+
+
 def _upsert(
     conn: Connection, unique: Sequence[Article], run_id: str, now: datetime
-) -> tuple[int, int, int]:
-    """Write new and changed articles in key order; return (inserted, updated, unchanged)."""
+) -> tuple[list[str], int, int]:
+    """Write new and changed articles in key order; return (new ids, updated, unchanged)."""
     batch = sorted(unique, key=lambda a: a.article_id)
     query = select(articles.c.article_id, *(articles.c[c] for c in rows.CONTENT_COLUMNS))
     stored = {
@@ -216,7 +233,7 @@ def _upsert(
         else:
             changed.append(values)
     dialects.of(conn).write_articles(conn, new, changed)
-    return len(new), len(changed), unchanged
+    return [row["article_id"] for row in new], len(changed), unchanged
 
 
 __all__ = ["LEDGER_COUNTERS", "Decide", "load_batch"]

@@ -111,8 +111,14 @@ def insert_refused(
     run_id: str,
     now: datetime,
 ) -> None:
-    """Keep entries whose link we refuse (bad scheme, too long) as failed, with the reason."""
+    """Keep entries whose link we refuse (bad scheme, too long) as failed, with the reason.
+
+    The first time a link is refused it is also a fetch-log line of ``kind`` ``entry`` (a
+    request we would not make), so that the failures the dashboard and ``ingest stats``
+    count include it; a feed that lists it again adds nothing.
+    """
     dialect = dialects.of(conn)
+    lines = []
     for entry, reason in refused:
         stmt = dialect.insert(feed_entries).values(
             entry_id=entry_id_for(feed_key, entry.guid, entry.link), feed_key=feed_key,
@@ -122,7 +128,14 @@ def insert_refused(
             state=EntryState.FAILED.value, attempts=0, last_error=reason, last_run_id=run_id,
             url_rules_version=RULES_VERSION,
         )  # fmt: skip
-        conn.execute(stmt.on_conflict_do_nothing(index_elements=["entry_id"]))
+        stmt = stmt.on_conflict_do_nothing(index_elements=["entry_id"])
+        # RETURNING, not rowcount: psycopg reports -1 for this statement
+        if conn.execute(stmt.returning(feed_entries.c.entry_id)).first() is not None:
+            record = FetchRecord.refused(
+                "entry", entry.link, Reason(reason), f"link refused: {reason}", now
+            )
+            lines.append((record, feed_key))
+    staging.append_fetches(conn, run_id, lines)
 
 
 # --------------------------------------------------------------------------- hosts

@@ -187,11 +187,21 @@ articles = Table(
     Column("pipeline_version", String(40), nullable=False),
     Column("url_rules_version", Integer, nullable=False),
     Column("last_run_id", String(250), nullable=False),
+    Column("first_listed_at", UTCDateTime),
     Index(None, "content_hash"),
     Index(None, "source", "published_at"),
     Index(None, "cluster_id"),
     Index(None, "url_rules_version", "article_id"),
-    Index(None, "first_seen_at"),
+    # The monitoring windows (ingest.store.metrics) read this index alone, never the rows.
+    Index(
+        "ix_articles_window",
+        "first_seen_at",
+        "source",
+        "is_representative",
+        "cluster_id",
+        "first_listed_at",
+        "published_at",
+    ),
 )
 
 #: Columns of ``articles`` that are not fields of the Article record, and why.
@@ -201,6 +211,7 @@ STORE_ONLY_ARTICLE_COLUMNS = {
     "first_seen_at": "when the warehouse first stored the article; kept on every rewrite",
     "last_seen_at": "when a load last saw the article",
     "last_run_id": "the run that last wrote the row",
+    "first_listed_at": "when a feed first listed the article (its earliest entry), set at its insert",
 }
 
 #: Where the articles re-keyed by new URL rules went (``ingest rekey``): follow an old id.

@@ -103,8 +103,11 @@ class Dialect(Protocol):
     def seconds_between(self, later: Any, earlier: Any) -> Any:  # noqa: ANN401 - SQL expressions
         """A SQL expression: the seconds from ``earlier`` to ``later`` (two timestamps)."""
 
-    def hour_of(self, moment: Any) -> Any:  # noqa: ANN401 - SQL expressions
-        """A SQL expression: the UTC hour of a timestamp, as text ``YYYY-MM-DD HH``."""
+    def hour_bucket(self, moment: Any) -> Any:  # noqa: ANN401 - SQL expressions
+        """A SQL expression: the UTC hour of a timestamp, cheap to group by (any type)."""
+
+    def hour_label(self, bucket: Any) -> Any:  # noqa: ANN401 - SQL expressions
+        """A SQL expression: an ``hour_bucket`` as text ``YYYY-MM-DD HH`` (UTC)."""
 
 
 def _registry() -> dict[str, Dialect]:

@@ -67,9 +67,13 @@ class SQLite:
         """From julian days: timestamps are stored as UTC text (``YYYY-MM-DD HH:MM:SS``)."""
         return (func.julianday(later) - func.julianday(earlier)) * 86400.0
 
-    def hour_of(self, moment: Any) -> Any:  # noqa: ANN401 - SQL expressions
-        """The first 13 characters of the stored UTC text."""
+    def hour_bucket(self, moment: Any) -> Any:  # noqa: ANN401 - SQL expressions
+        """The first 13 characters of the stored UTC text (already the label)."""
         return func.substr(moment, 1, 13)
+
+    def hour_label(self, bucket: Any) -> Any:  # noqa: ANN401 - SQL expressions
+        """The bucket itself."""
+        return bucket
 
     def create_engine(self, url: URL, *, busy_timeout_ms: int, read_only: bool = False) -> Engine:
         """An engine with WAL, the busy timeout and eager write locks.

@@ -103,6 +103,12 @@ def test_a_throttled_host_is_left_out_until_its_retry_after(tmp_path):
         pipeline.prepare(engine, feeds)
         pipeline.poll_shard(engine, settings, ["t"], "r")
         assert pipeline.fetch_shard(engine, settings, ["127.0.0.7"], "r")["pages_deferred"] == 1
+        with engine.connect() as conn:
+            deferred = conn.execute(
+                select(wh.fetch_log.c.kind, wh.fetch_log.c.status)
+                .where(wh.fetch_log.c.kind != "feed", wh.fetch_log.c.url.like("%retry-after%"))
+            ).all()  # fmt: skip
+        assert deferred == [("page", 429)]  # the deferring request is a page request
         assert pipeline.plan_page_shards(engine, settings) == []  # waiting: no shard, no sleep
         time.sleep(2.1)
         assert [s["items"] for s in pipeline.plan_page_shards(engine, settings)] == [["127.0.0.7"]]
@@ -378,3 +384,81 @@ def test_a_page_robots_txt_refuses_costs_that_page_and_the_host_goes_on(tmp_path
     assert fetched == ["/pages/1.html", "/pages/3.html", "/pages/4.html"]  # after 2 too
     assert stats["failures"] == {"robots_disallowed": 1}
     assert stats["articles_extracted"] == 3
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "cap", "wait"),
+    [("1200", None, 1200), ("1200", 900, 900), ("30", None, 600)],
+    ids=["longer-than-the-retry", "capped", "shorter-than-the-retry"],
+)
+def test_a_robots_txt_retry_after_sets_how_long_the_host_waits(tmp_path, retry_after, cap, wait):
+    """A 503 robots.txt with Retry-After: the host waits that long (at least robots_retry_s,
+    at most max_retry_after_s), and the request is in the fetch log as a robots.txt line."""
+    caps = {"max_retry_after_s": cap} if cap else {}
+    with FaultServer(
+        "127.0.0.25", pages=2, robots="", robots_status=503,
+        robots_headers=(("Retry-After", retry_after),),
+    ) as server:  # fmt: skip
+        settings, engine = setup(tmp_path, [server], robots_retry_s=600, **caps)
+        pipeline.fetch_shard(engine, settings, ["127.0.0.25"], "r")
+        assert [r.path for r in server.requests if r.path.endswith(".html")] == []
+    with engine.connect() as conn:
+        host = conn.execute(select(wh.hosts)).one()
+        logged = conn.execute(
+            select(wh.fetch_log.c.kind, wh.fetch_log.c.url, wh.fetch_log.c.status)
+            .where(wh.fetch_log.c.run_id == "r", wh.fetch_log.c.kind != "feed")
+        ).all()  # fmt: skip
+    left = (host.next_eligible_at - pipeline._now()).total_seconds()
+    assert wait - 10 < left <= wait, left
+    assert logged == [("robots", server.url("/robots.txt"), 503)]
+
+
+def test_only_the_first_512_kib_of_a_robots_txt_count(tmp_path):
+    """RFC 9309: a crawler may stop parsing past its limit (ours 512 KiB) and obey the rules
+    read so far; a bigger file is neither refused whole nor read to its end."""
+    head = "User-agent: *\nDisallow: /pages/1.html\n"
+    padding = "# " + "x" * 97 + "\n"
+    tail = "Disallow: /pages/2.html\n"
+    big = head + padding * (600 * 1024 // len(padding)) + tail
+    with FaultServer("127.0.0.26", pages=3, robots=big) as server:
+        settings, engine = setup(tmp_path, [server])
+        stats = pipeline.fetch_shard(engine, settings, ["127.0.0.26"], "r")
+        fetched = sorted(r.path for r in server.requests if r.path.endswith(".html"))
+        [asked] = [r for r in server.requests if r.path == "/robots.txt"]
+    assert fetched == ["/pages/2.html", "/pages/3.html"]  # the late rule is past the limit
+    assert stats["failures"] == {"robots_disallowed": 1}
+    assert asked.headers["accept"].startswith("text/plain")  # robots.txt asks for text
+
+
+def test_a_page_moved_to_another_host_costs_that_page_only_and_is_logged_as_a_page(tmp_path):
+    """The moved page is re-queued under its new host; the host's next pages are fetched."""
+    with (
+        FaultServer("127.0.0.27", robots="User-agent: *\nAllow: /\n") as a,
+        FaultServer("127.0.0.28", robots="User-agent: *\nAllow: /\n") as b,
+    ):
+        moved = quote("/x/redirect-to?to=" + quote(b.url("/pages/1.html"), safe=""), safe="")
+        feeds = tmp_path / "feeds.toml"
+        feeds.write_text(
+            f'[[feeds]]\nkey = "m"\nurl = "{a.url("/feed-to?path=" + moved)}"\n\n'
+            f'[[feeds]]\nkey = "p"\nurl = "{a.url("/feed-to?path=/pages/3.html")}"\n'
+        )
+        settings = load_settings(home=tmp_path / "h", allow_loopback=True, politeness_delay_s=0)
+        engine = db.make_engine(settings.resolved_warehouse_url)
+        pipeline.prepare(engine, feeds)
+        pipeline.poll_shard(engine, settings, ["m"], "r")
+        time.sleep(0.01)
+        pipeline.poll_shard(engine, settings, ["p"], "r")  # listed later: fetched after
+        stats = pipeline.fetch_shard(engine, settings, ["127.0.0.27"], "r")
+        asked = [r.path for r in a.requests if not r.path.startswith(("/feed", "/robots"))]
+    assert asked[0].startswith("/x/redirect-to") and asked[1:] == ["/pages/3.html"]
+    assert stats["articles_extracted"] == 1
+    with engine.connect() as conn:
+        logged = conn.execute(
+            select(wh.fetch_log.c.kind, wh.fetch_log.c.status, wh.fetch_log.c.reason)
+            .where(
+                wh.fetch_log.c.run_id == "r",
+                wh.fetch_log.c.kind != "feed",
+                wh.fetch_log.c.url.like("%redirect-to%"),
+            )
+        ).all()  # fmt: skip
+    assert logged == [("page", None, "redirected_offsite")]  # refused at the hop: no status

@@ -441,6 +441,7 @@ class FaultServer:
         robots_status: The status of ``/robots.txt``.
         robots_moved_to: When set, ``/robots.txt`` answers 301 to this path, which serves
             ``robots`` (a redirected robots.txt).
+        robots_headers: Extra headers of the ``/robots.txt`` answer (``Retry-After``, say).
         pages: How many items ``/pages/feed.xml`` lists.
     """
 
@@ -453,6 +454,7 @@ class FaultServer:
         robots: str | None = None,
         robots_status: int = 200,
         robots_moved_to: str | None = None,
+        robots_headers: tuple[tuple[str, str], ...] = (),
         pages: int = 40,
     ) -> None:
         self.host = host
@@ -461,6 +463,7 @@ class FaultServer:
         self.robots = robots
         self.robots_status = robots_status
         self.robots_moved_to = robots_moved_to
+        self.robots_headers = robots_headers
         self.pages = pages
         self._family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self._lock = threading.Lock()
@@ -921,7 +924,9 @@ class FaultServer:
         if self.robots is None and self.robots_status == 200:  # noqa: PLR2004 - "OK but no file"
             return _Response(404, _status_page(404, "/robots.txt"))
         body = (self.robots or "").encode()
-        return _Response(self.robots_status, body, "text/plain; charset=utf-8")
+        return _Response(
+            self.robots_status, body, "text/plain; charset=utf-8", headers=self.robots_headers
+        )
 
     def _good_feed(self, ctx: _Ctx) -> _Response:
         n = ctx.integer("n", 3, 0, MAX_FEED_ITEMS)

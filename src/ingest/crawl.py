@@ -73,12 +73,10 @@ Process = Callable[[PageJob, Fetched | FetchFailure], PageOutcome]
 class HostDone:
     """A host's crawl ended: its state to remember (requests made, robots.txt, throttles).
 
-    ``waited``: the host was asked to wait and nothing was fetched. ``crashed``: a bug of
-    ours ended the host's crawl (logged with its trace).
+    ``crashed``: a bug of ours ended the host's crawl (logged with its trace).
     """
 
     state: HostState
-    waited: bool = False
     crashed: str | None = None
 
 
@@ -141,12 +139,11 @@ class _HostCrawler:
     def run(self, state: HostState, jobs: Sequence[PageJob]) -> None:
         """Crawl one host; whatever happens, end with its :class:`HostDone`."""
         host = _HostRun(state, _Pace(self.settings.politeness_delay_s))
-        waited, crashed = False, None
+        crashed = None
         try:
             now = _utcnow()
             if state.next_eligible_at is not None and state.next_eligible_at > now:
-                waited = True  # it asked us to wait since the plan was made
-                return
+                return  # it asked us to wait since the plan was made: its pages stay pending
             self._pace_from_before(host, now)
             self._crawl(host, jobs)
         except Exception as exc:
@@ -156,7 +153,7 @@ class _HostCrawler:
                 job = jobs[host.position]
                 self.out.put(PageFailed(job, Reason.INTERNAL_ERROR, f"crawl: {crashed}"))
         finally:
-            self.out.put(HostDone(host.state, waited=waited, crashed=crashed))
+            self.out.put(HostDone(host.state, crashed=crashed))
 
     def _pace_from_before(self, host: _HostRun, now: datetime) -> None:
         """Go on from the previous run: its last request's end, the crawl delay it knew."""

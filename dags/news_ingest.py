@@ -34,6 +34,8 @@ from typing import Any
 
 from airflow.sdk import Asset, CronDataIntervalTimetable, dag, task
 
+from ingest_airflow.params import trigger_params
+
 NEW_ARTICLES = Asset(name="news_articles", uri="news-ingest://warehouse/articles")
 
 
@@ -49,6 +51,7 @@ NEW_ARTICLES = Asset(name="news_articles", uri="news-ingest://warehouse/articles
     dagrun_timeout=timedelta(hours=2),
     tags=["news", "ingest"],
     doc_md=__doc__,
+    params=trigger_params(),  # the trigger form: which feeds, poll now, retry failed pages
     default_args={
         "owner": "news-ingest",
         "retries": 3,
@@ -83,7 +86,7 @@ def news_ingest() -> None:
         if run.is_backfill or not feed_count:
             return []  # backfills re-extract from the archive; live polling is for live runs
         settings, engine = warehouse()
-        return [dict(s) for s in plan_feed_shards(engine, settings, run.due_at)]
+        return [dict(s) for s in plan_feed_shards(engine, settings, run.due_at, run.request)]
 
     @task(map_index_template="{{ shard['label'] }}", multiple_outputs=False)
     def poll(shard: dict[str, Any]) -> dict[str, Any]:
@@ -94,7 +97,7 @@ def news_ingest() -> None:
         run = run_context()
         settings, engine = warehouse()
         with counted_even_if_it_fails():
-            return poll_shard(engine, settings, shard["items"], run.run_id, due_at=run.due_at)
+            return poll_shard(engine, settings, shard["items"], run.run_id, **run.poll_window())
 
     @task(trigger_rule="all_done")
     def plan_pages(polled: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -103,10 +106,11 @@ def news_ingest() -> None:
         from ingest_airflow import run_context, warehouse
 
         del polled  # ordering only: pages are planned after the polls
-        if run_context().is_backfill:
+        run = run_context()
+        if run.is_backfill:
             return []
         settings, engine = warehouse()
-        return [dict(s) for s in plan_page_shards(engine, settings)]
+        return [dict(s) for s in plan_page_shards(engine, settings, run.request)]
 
     @task(map_index_template="{{ shard['label'] }}", multiple_outputs=False)
     def fetch(shard: dict[str, Any]) -> dict[str, Any]:
@@ -116,7 +120,9 @@ def news_ingest() -> None:
 
         settings, engine = warehouse()
         with counted_even_if_it_fails():
-            return fetch_shard(engine, settings, shard["items"], run_context().run_id)
+            return fetch_shard(
+                engine, settings, shard["items"], run_context().run_id, feeds=shard.get("feeds")
+            )
 
     @task(multiple_outputs=False)
     def reprocess() -> dict[str, Any]:

@@ -4,6 +4,8 @@ on every page) and the simple auth manager's users."""
 from __future__ import annotations
 
 import html
+import os
+from pathlib import Path
 
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
@@ -56,3 +58,11 @@ def hostile_feeds(server: HTTPServer) -> str:
         f'title = "{SCRIPT_TITLE}"\n\n'
         f'[[feeds]]\nkey = "bad-encoding"\nurl = "{server.url_for("/bad-encoding.xml")}"\n'
     )
+
+
+def shot(page, name: str) -> None:
+    """With ``UI_SCREENSHOTS=<dir>``, keep a full-page screenshot of ``page`` there."""
+    folder = os.environ.get("UI_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)

@@ -77,6 +77,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from ingest.pipeline import run_once
+    from ingest.request import RunRequest
 
     settings = _settings(args)
     if settings.feeds_file is None:
@@ -103,7 +104,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         run_id = f"cli__{datetime.now(UTC).strftime('%Y%m%dT%H%M%S.%fZ')}"
         started = time.monotonic()
         try:
-            run_once(engine, settings, settings.feeds_file, run_id=run_id, progress=progress)
+            run_once(
+                engine, settings, settings.feeds_file, run_id=run_id, progress=progress,
+                request=RunRequest(
+                    feeds=tuple(args.feed or ()), poll_now=args.poll_now,
+                    retry_failed=args.retry_failed,
+                ),
+            )  # fmt: skip
         except InternalError:
             print_report(engine, run_id, seconds=time.monotonic() - started)
             raise
@@ -459,6 +466,14 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="poll feeds, fetch, extract, dedupe and load once")
     run.add_argument("--feeds", type=Path, help="feeds registry (default: INGEST_FEEDS_FILE)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument(
+        "--feed", action="append", metavar="KEY",
+        help="only this feed (repeat for more): its polls and its pages",
+    )  # fmt: skip
+    run.add_argument("--poll-now", action="store_true", help="poll the feeds, due or not")
+    run.add_argument(
+        "--retry-failed", action="store_true", help="put failed pages back in the queue first"
+    )
     warehouse_arg(run)
     run.set_defaults(func=cmd_run)
 

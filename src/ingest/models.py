@@ -151,6 +151,7 @@ class PollTarget:
     next_due_at: datetime | None = None
     last_new_at: datetime | None = None  # the last poll that found new items
     new_gap_s: float | None = None  # the usual gap between polls that found new items
+    last_polled_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

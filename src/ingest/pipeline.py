@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
 from ingest import archive, crawl, dedupe, fetch, monitor, neardup, registry, rekey
 from ingest.errors import InternalError, RunUnhealthy, WarehouseUnavailable
@@ -30,6 +30,7 @@ from ingest.models import HostState, Miss, PageJob, Reason
 from ingest.outcomes import FetchRecord, PageOutcome, PollOutcome
 from ingest.pages import PageStage
 from ingest.poll import Poller
+from ingest.request import RunRequest
 from ingest.sandbox import Sandbox
 from ingest.stats import StepStats
 from ingest.store import clusters, feeds, leases, loads, queue, rekeys, staging
@@ -52,6 +53,7 @@ class Shard(TypedDict):
 
     items: list[str]
     label: str
+    feeds: NotRequired[list[str]]  # a page shard of a run asked for some feeds only
 
 
 def _now() -> datetime:
@@ -108,11 +110,25 @@ def rekey_urls(
     )
 
 
-def plan_feed_shards(engine: Engine, settings: Settings, at: datetime) -> list[Shard]:
-    """Feeds due at ``at`` (the run's data-interval end), grouped into shards."""
-    due = [t.key for t in feeds.due(engine, at)]
-    log.info("%d feeds due at %s", len(due), at.isoformat())
-    return _shards(due, settings.feed_shard_size)
+def plan_feed_shards(
+    engine: Engine, settings: Settings, at: datetime, request: RunRequest | None = None
+) -> list[Shard]:
+    """Feeds due at ``at`` (the run's data-interval end), grouped into shards.
+
+    A ``request`` may keep to some feeds (an unknown key is a ConfigError naming it) and
+    may ask for every enabled one of them, due or not (``poll_now``).
+    """
+    request = request or RunRequest()
+    if request.feeds:
+        request.check_feeds(feeds.known_keys(engine, request.feeds))
+    if request.poll_now:
+        keys = [t.key for t in feeds.enabled(engine, request.only)]
+        log.info("%d feeds to poll now (%s)", len(keys), request.describe())
+    else:
+        chosen = set(request.feeds)
+        keys = [t.key for t in feeds.due(engine, at) if not chosen or t.key in chosen]
+        log.info("%d feeds due at %s (%s)", len(keys), at.isoformat(), request.describe())
+    return _shards(keys, settings.feed_shard_size)
 
 
 def poll_shard(
@@ -122,17 +138,22 @@ def poll_shard(
     run_id: str,
     *,
     due_at: datetime | None = None,
+    unpolled_since: datetime | None = None,
 ) -> dict[str, Any]:
     """Poll some feeds and queue their new entries. Returns StepStats as a dict.
 
     With ``due_at`` (the run's), a feed no longer due then is left alone: a retried task
-    does not poll again the feeds its first try polled. Outcomes are saved every
-    ``flush_every`` feeds, and what was polled is saved even when the step fails.
+    does not poll again the feeds its first try polled. A run polling feeds whether due
+    or not gives ``unpolled_since`` (when it was asked for) instead: a feed polled since
+    then is left alone. Outcomes are saved every ``flush_every`` feeds, and what was
+    polled is saved even when the step fails.
     """
     stats = StepStats()
     targets = [
         t for t in feeds.targets(engine, feed_keys)
-        if due_at is None or t.next_due_at is None or t.next_due_at <= due_at
+        if (due_at is None or t.next_due_at is None or t.next_due_at <= due_at)
+        and (unpolled_since is None or t.last_polled_at is None
+             or t.last_polled_at < unpolled_since)
     ]  # fmt: skip
     if len(targets) < len(feed_keys):
         log.info(
@@ -162,10 +183,26 @@ def poll_shard(
     return stats.as_dict()
 
 
-def plan_page_shards(engine: Engine, settings: Settings) -> list[Shard]:
-    """Hosts with pending pages, grouped into shards (all pages of a host in one shard)."""
-    pending = queue.pending_hosts(engine, max_attempts=settings.max_fetch_attempts, at=_now())
-    return _shards([host for host, _ in pending], settings.page_shard_hosts)
+def plan_page_shards(
+    engine: Engine, settings: Settings, request: RunRequest | None = None
+) -> list[Shard]:
+    """Hosts with pending pages, grouped into shards (all pages of a host in one shard).
+
+    A ``request`` may keep to some feeds' pages (each shard then says which) and may put
+    their failed pages back in the queue first (``retry_failed``).
+    """
+    request = request or RunRequest()
+    if request.retry_failed:
+        again = queue.retry_failed(engine, request.only)
+        log.info("%d failed pages back in the queue (%s)", again, request.describe())
+    pending = queue.pending_hosts(
+        engine, max_attempts=settings.max_fetch_attempts, at=_now(), feeds=request.only
+    )
+    shards = _shards([host for host, _ in pending], settings.page_shard_hosts)
+    if request.feeds:
+        for shard in shards:
+            shard["feeds"] = list(request.feeds)
+    return shards
 
 
 class _PageBatch:
@@ -204,7 +241,12 @@ class _PageBatch:
 
 
 def fetch_shard(
-    engine: Engine, settings: Settings, hosts: Sequence[str], run_id: str
+    engine: Engine,
+    settings: Settings,
+    hosts: Sequence[str],
+    run_id: str,
+    *,
+    feeds: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Fetch, archive, extract and normalise the pending pages of some hosts; stage them.
 
@@ -214,13 +256,14 @@ def fetch_shard(
     push the task past its execution timeout and lose the work already done.
 
     Runs that overlap share the work: this shard crawls only the hosts no other crawl
-    holds, and the pages no other run holds (:mod:`ingest.store.leases`).
+    holds, and the pages no other run holds (:mod:`ingest.store.leases`). With ``feeds``,
+    only the pages those feeds listed.
     """
     stats = StepStats()
     now = _now()
     jobs = queue.pending_jobs(
         engine, limit=settings.max_pages_per_run, max_attempts=settings.max_fetch_attempts,
-        hosts=hosts, run_id=run_id, now=now,
+        hosts=hosts, run_id=run_id, now=now, feeds=feeds,
     )  # fmt: skip
     by_host: dict[str, list[PageJob]] = {}
     for job in jobs:  # the host we will ask (a redirected entry points at its new host)
@@ -415,6 +458,7 @@ def run_once(
     *,
     run_id: str | None = None,
     progress: Callable[[str, int, int], None] | None = None,
+    request: RunRequest | None = None,
 ) -> RunSummary:
     """Every step in one process: what the DAG does, without Airflow (CLI, benchmarks).
 
@@ -440,8 +484,10 @@ def run_once(
             if progress:
                 progress(kind, index + 1, len(shards))
 
-    step("poll", plan_feed_shards(engine, settings, now), poll_shard, due_at=now)
-    step("fetch", plan_page_shards(engine, settings), fetch_shard)
+    request = request or RunRequest()
+    due: dict[str, Any] = {"unpolled_since": now} if request.poll_now else {"due_at": now}
+    step("poll", plan_feed_shards(engine, settings, now, request), poll_shard, **due)
+    step("fetch", plan_page_shards(engine, settings, request), fetch_shard, feeds=request.only)
     loaded = _retrying(
         lambda: load_run(engine, run_id, interval=(now, _now()), steps=parts), f"load of {run_id}"
     )

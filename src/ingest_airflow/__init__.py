@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Asset
     from sqlalchemy import Engine
 
+    from ingest.request import RunRequest
     from ingest.settings import Settings
 
 WAREHOUSE_CONN_ID = "news_warehouse"
@@ -84,11 +85,28 @@ class RunContext:
     interval: tuple[datetime | None, datetime | None]
     due_at: datetime  # the moment the run's work is due: its interval's end
     params: Mapping[str, Any] = field(default_factory=dict)
+    requested_at: datetime | None = None  # when the run was asked for (run_after)
 
     @property
     def is_backfill(self) -> bool:
         """A run of ``airflow backfill create`` (or the UI's backfill form)."""
         return self.run_type == "backfill"
+
+    @property
+    def request(self) -> RunRequest:
+        """What the trigger asked for (:mod:`ingest_airflow.params`); a ConfigError if bad."""
+        from ingest_airflow.params import run_request
+
+        return run_request(dict(self.params))
+
+    def poll_window(self) -> dict[str, datetime | None]:
+        """``poll_shard``'s guard against polling a feed twice in one run.
+
+        Due at the run's end; for a run that polls now, not polled since it was asked for.
+        """
+        if self.request.poll_now:
+            return {"unpolled_since": self.requested_at or self.due_at}
+        return {"due_at": self.due_at}
 
 
 def run_context() -> RunContext:
@@ -108,6 +126,7 @@ def run_context() -> RunContext:
         interval=(start, end),
         due_at=end or context.get("logical_date") or run.run_after,
         params=dict(context.get("params") or {}),
+        requested_at=run.run_after,
     )
 
 

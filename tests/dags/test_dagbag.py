@@ -78,12 +78,18 @@ def test_dag_files_do_no_heavy_work_at_parse_time():
         tree = ast.parse(path.read_text())
         for node in tree.body:
             if isinstance(node, ast.ImportFrom):
-                assert node.module.split(".")[0] in {
-                    "__future__",
-                    "airflow",
-                    "datetime",
-                    "typing",
-                }, f"{path.name} imports {node.module} at module level"
+                # ingest_airflow.params: the trigger form's Params (the registry's TOML,
+                # read at parse time, size-capped; tested below)
+                assert (
+                    node.module.split(".")[0]
+                    in {
+                        "__future__",
+                        "airflow",
+                        "datetime",
+                        "typing",
+                    }
+                    or node.module == "ingest_airflow.params"
+                ), f"{path.name} imports {node.module} at module level"
             elif isinstance(node, ast.Import):
                 for alias in node.names:
                     assert alias.name.split(".")[0] in {"datetime", "typing"}, alias.name

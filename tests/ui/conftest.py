@@ -125,6 +125,7 @@ def api_server(ui_warehouse: Warehouse) -> Iterator[ApiServer]:
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_free_port()),
         "INGEST_WAREHOUSE_URL": ui_warehouse.url,
         "INGEST_HOME": str(ui_warehouse.home / "home"),
+        "INGEST_FEEDS_FILE": str(ui_warehouse.home / "feeds.toml"),  # the trigger form's feeds
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
     }  # fmt: skip
     with (home / "migrate.log").open("wb") as log:

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -24,6 +22,7 @@ from ingest import monitor
 from ingest.store import engine as db
 from ingest.store.schema import articles, fetch_log
 from ui_site import LONG_PATH, MARKUP_HEADER, SCRIPT_TITLE, USERS
+from ui_site import shot as _shot
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
 
@@ -148,13 +147,6 @@ def test_the_metrics_are_the_summarys(api_server, viewer, warehouse):
 
 
 # --------------------------------------------------------------------------- in a browser
-
-
-def _shot(page, name: str) -> None:
-    folder = os.environ.get("UI_SCREENSHOTS")
-    if folder:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
 
 
 @pytest.fixture(scope="module")

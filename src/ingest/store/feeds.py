@@ -161,6 +161,7 @@ def _target(row: Any) -> PollTarget:  # noqa: ANN401 - a Row of feeds
         next_due_at=row.next_due_at,
         last_new_at=row.last_new_at,
         new_gap_s=row.new_gap_s,
+        last_polled_at=row.last_polled_at,
     )
 
 
@@ -174,6 +175,22 @@ def due(engine: Engine, at: datetime) -> list[PollTarget]:
     )
     with reading(engine) as conn:
         return [_target(row) for row in conn.execute(query)]
+
+
+def enabled(engine: Engine, keys: Sequence[str] | None = None) -> list[PollTarget]:
+    """Every enabled feed (of ``keys``, when given), due or not, in key order."""
+    query = select(feeds).where(feeds.c.enabled.is_(True)).order_by(feeds.c.feed_key)
+    if keys is not None:
+        query = query.where(feeds.c.feed_key.in_(list(keys)))
+    with reading(engine) as conn:
+        return [_target(row) for row in conn.execute(query)]
+
+
+def known_keys(engine: Engine, keys: Sequence[str]) -> set[str]:
+    """Which of ``keys`` the registry (the ``feeds`` table) has."""
+    query = select(feeds.c.feed_key).where(feeds.c.feed_key.in_(list(keys)))
+    with reading(engine) as conn:
+        return set(conn.execute(query).scalars())
 
 
 def targets(engine: Engine, keys: Sequence[str]) -> list[PollTarget]:
@@ -265,4 +282,4 @@ def _save_failure(conn: Connection, failed: PollFailed) -> None:
     )
 
 
-__all__ = ["due", "save_polls", "sync", "targets"]
+__all__ = ["due", "enabled", "known_keys", "save_polls", "sync", "targets"]

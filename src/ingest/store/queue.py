@@ -142,12 +142,17 @@ def insert_refused(
 
 
 def pending_hosts(
-    engine: Engine, *, max_attempts: int, at: datetime | None = None
+    engine: Engine,
+    *,
+    max_attempts: int,
+    at: datetime | None = None,
+    feeds: Sequence[str] | None = None,
 ) -> list[tuple[str, int]]:
     """Hosts with pages waiting to be fetched, and how many distinct pages each.
 
     With ``at``, hosts that asked us to wait (``hosts.next_eligible_at`` after ``at``:
     a Retry-After, an unreachable robots.txt) are left out; their pages stay pending.
+    With ``feeds``, only the pages of these feeds' entries count.
     Entries whose attempts already reach ``max_attempts`` (the setting was lowered) are
     marked failed here rather than left pending for ever.
     """
@@ -166,6 +171,8 @@ def pending_hosts(
         .group_by(feed_entries.c.host)
         .order_by(feed_entries.c.host)
     )
+    if feeds is not None:
+        query = query.where(feed_entries.c.feed_key.in_(list(feeds)))
     if at is not None:
         waiting = select(hosts.c.host).where(hosts.c.next_eligible_at > at)
         query = query.where(feed_entries.c.host.not_in(waiting))
@@ -244,6 +251,7 @@ def pending_jobs(
     hosts: Sequence[str] | None = None,
     run_id: str | None = None,
     now: datetime | None = None,
+    feeds: Sequence[str] | None = None,
 ) -> list[PageJob]:
     """One page job per pending canonical URL, oldest first, at most ``limit``.
 
@@ -252,7 +260,7 @@ def pending_jobs(
     looked at, and the caller keeps the jobs whose link is on its hosts, so a page with
     entries on two hosts is one shard's job. With ``run_id`` and ``now``, pages another
     run holds (:mod:`ingest.store.leases`, theirs until their load) and pages this run
-    has staged already are left out.
+    has staged already are left out. With ``feeds``, only URLs listed by these feeds.
     """
     entries = feed_entries.c
     oldest = (
@@ -269,6 +277,8 @@ def pending_jobs(
         )
     if hosts is not None:
         oldest = oldest.where(entries.host.in_(list(hosts)))
+    if feeds is not None:
+        oldest = oldest.where(entries.feed_key.in_(list(feeds)))
     candidates = select(feed_entries).where(entries.state == EntryState.PENDING.value)
     with reading(engine) as conn:
         urls = [row.canonical_url for row in conn.execute(oldest)]
@@ -277,6 +287,24 @@ def pending_jobs(
     for row in sorted(rows, key=lambda r: (r.first_seen_at, r.entry_id)):
         jobs.setdefault(row.canonical_url, _job(row))
     return [jobs[url] for url in urls if url in jobs]
+
+
+def retry_failed(engine: Engine, feeds: Sequence[str] | None = None) -> int:
+    """Put failed pages (of ``feeds``, or every feed's) back in the queue, attempts reset.
+
+    An operator's "retry failed pages now": the next page plan fetches them again. Their
+    hosts' waits (a Retry-After, an unreachable robots.txt) still hold. Returns how many
+    entries went back.
+    """
+    query = (
+        update(feed_entries)
+        .where(feed_entries.c.state == EntryState.FAILED.value)
+        .values(state=EntryState.PENDING.value, attempts=0)
+    )
+    if feeds is not None:
+        query = query.where(feed_entries.c.feed_key.in_(list(feeds)))
+    with transaction(engine) as conn:
+        return conn.execute(query).rowcount
 
 
 def captured_between(
@@ -426,5 +454,5 @@ def _move(conn: Connection, move: PageMoved, run_id: str, max_attempts: int) -> 
 
 __all__ = [
     "articles_by_url", "captured_between", "host_states", "insert_entries", "insert_refused",
-    "known_entry_ids", "pending_hosts", "pending_jobs", "save_pages",
+    "known_entry_ids", "pending_hosts", "pending_jobs", "retry_failed", "save_pages",
 ]  # fmt: skip

@@ -117,9 +117,12 @@ def standalone(captured):
     )  # fmt: skip
 
     def cli(*args: str) -> str:
-        return subprocess.run(
-            [str(AIRFLOW), *args], env=env, check=True, capture_output=True, text=True, timeout=120
-        ).stdout
+        done = subprocess.run(
+            [str(AIRFLOW), *args], check=False, env=env, capture_output=True, text=True, timeout=120
+        )
+        if done.returncode:  # the whole of what Airflow said, not just its exit status
+            raise CliError(f"airflow {' '.join(args)} exited {done.returncode}:\n{done.stderr}")
+        return done.stdout
 
     try:
         deadline = time.monotonic() + 180
@@ -134,13 +137,17 @@ def standalone(captured):
                         "dags", "list", "-o", "plain"
                     ):
                         break
-            except (OSError, KeyError, subprocess.CalledProcessError):
+            except (OSError, KeyError, CliError):
                 pass
             time.sleep(2)
         yield cli, airflow_home / "airflow.db"
     finally:
         stop_group(proc)
         log.close()
+
+
+class CliError(AssertionError):
+    """An `airflow` command exited non-zero; the message holds its stderr."""
 
 
 def stop_group(proc: subprocess.Popen) -> None:

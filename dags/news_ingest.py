@@ -5,7 +5,9 @@ normalises each article, removes duplicates, and upserts the result into the war
 Every run is a micro-batch. A load that inserted or updated articles publishes the
 `news_articles` asset (its extra: the counts); the `check` step then judges the run and
 fails it (red) when a feed turned broken, too many pages failed, or nothing has landed
-for too long while feeds were due.
+for too long while feeds were due. Alerts (a log line; e-mail and Slack when configured)
+tell of a failed run, and of a feed turning broken or silent or freshness lost, once per
+transition.
 
 ```text
 prepare ─► plan_feeds ─► poll[feed shard]* ─► plan_pages ─► fetch[host shard]* ─┐
@@ -34,6 +36,7 @@ from typing import Any
 
 from airflow.sdk import Asset, CronDataIntervalTimetable, dag, task
 
+from ingest_airflow.alerts import RunFailedNotifier
 from ingest_airflow.params import trigger_params
 
 NEW_ARTICLES = Asset(name="news_articles", uri="news-ingest://warehouse/articles")
@@ -52,6 +55,7 @@ NEW_ARTICLES = Asset(name="news_articles", uri="news-ingest://warehouse/articles
     tags=["news", "ingest"],
     doc_md=__doc__,
     params=trigger_params(),  # the trigger form: which feeds, poll now, retry failed pages
+    on_failure_callback=RunFailedNotifier(),  # a log line, and e-mail/Slack when configured
     default_args={
         "owner": "news-ingest",
         "retries": 3,
@@ -174,12 +178,17 @@ def news_ingest() -> None:
 
     @task(trigger_rule="all_done", retries=0, do_xcom_push=False)
     def check() -> None:
-        """Judge the run (docs/operations.md "The check step"); red when a rule is broken."""
+        """Judge the run (docs/operations.md "The check step"); red when a rule is broken.
+
+        It also sends the alerts of feeds turning broken or silent and of freshness lost
+        (or regained), once per transition, through the configured channels.
+        """
         from ingest.pipeline import check_run
         from ingest_airflow import run_context, warehouse
+        from ingest_airflow.alerts import channels
 
         settings, engine = warehouse()
-        check_run(engine, settings, run_context().run_id)
+        check_run(engine, settings, run_context().run_id, channels(settings))
 
     @task(trigger_rule="one_failed", retries=0, do_xcom_push=False)
     def watcher() -> None:

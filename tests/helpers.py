@@ -1,18 +1,22 @@
 """Record factories and fault seams for tests."""
 
 import contextlib
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from unittest import mock
 
 from sqlalchemy import event
 
 from ingest.dedupe import dedupe_batch
-from ingest.models import Article, LoadResult
+from ingest.models import Article, FeedEntry, LoadResult, Reason, ScheduledPoll
+from ingest.outcomes import FetchRecord, Polled, PollFailed, QueuedEntry
+from ingest.schedule import Policy
 from ingest.store import dialects, loads
+from ingest.store import feeds as store_feeds
 from ingest.textutil import content_hash
-from ingest.urls import RULES_VERSION, article_id_for
+from ingest.urls import RULES_VERSION, article_id_for, entry_id_for
 
 T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+H = timedelta(hours=1)
 
 
 def article(url: str, body: str = "Body text.", *, feed="f", guid=None, published=T0) -> Article:
@@ -61,3 +65,34 @@ def faults_in_loads(engine, fault):
             yield
     finally:
         event.remove(engine, "begin", on_begin)
+
+
+# --------------------------------------------------------------------------- polls
+
+
+def entry(feed, url, seen_at):
+    item = FeedEntry(guid=url, link=url, title="t", published=seen_at - H)
+    return QueuedEntry(item, url, entry_id_for(feed, url, url))
+
+
+POLICY = Policy(default_s=900.0, min_minutes=5, max_minutes=1440, broken_after=5)
+
+
+def polled(engine, feed, at, entries=(), *, warning=None, unchanged=False):
+    """A successful poll, its plan made by the real schedule from the stored feed."""
+    record = FetchRecord(kind="feed", url=f"https://{feed}.example/feed", fetched_at=at,
+                         status=200)  # fmt: skip
+    (target,) = store_feeds.targets(engine, [feed])
+    plan = POLICY.after_success(target, now=at, new_items=len(entries), entries=len(entries))
+    return Polled(feed_key=feed, at=at, fetch=record, status=200, etag=None, last_modified=None,
+                  body_hash=None, ttl_minutes=None, plan=plan, unchanged=unchanged,
+                  entries=tuple(entries), seen=len(entries), new=len(entries), warning=warning)  # fmt: skip
+
+
+def failed_poll(feed, at, *, broken=False):
+    plan = ScheduledPoll(due_at=at + H, interval_s=3600, new_per_hour=None,
+                         consecutive_failures=1, failure_kind="soft", broken=broken)  # fmt: skip
+    record = FetchRecord(kind="feed", url=f"https://{feed}.example/feed", fetched_at=at,
+                         status=503, reason=Reason.SERVER_ERROR, detail="HTTP 503")  # fmt: skip
+    return PollFailed(feed, at, Reason.SERVER_ERROR, "HTTP 503", fetch=record, status=503,
+                      plan=plan)  # fmt: skip

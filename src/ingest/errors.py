@@ -48,6 +48,14 @@ class RunUnhealthy(IngestError):  # noqa: N818 - a verdict on the run
     """
 
 
+class AlertUndelivered(IngestError):  # noqa: N818 - a verdict on one alert
+    """A channel could not take an alert (the SMTP server refused it, Slack answered 500).
+
+    The alert waits in the warehouse and goes out with the next check; the other
+    channels are not held up.
+    """
+
+
 class UrlRejected(IngestError):  # noqa: N818 - reads as a verdict: "URL rejected"
     """A string that cannot be used as an http(s) URL; ``reason`` is a Reason code."""
 

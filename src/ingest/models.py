@@ -105,6 +105,31 @@ class FeedStatus(StrEnum):
 _STATUS_RANK = {status: n for n, status in enumerate(FeedStatus)}
 
 
+class AlertLevel(StrEnum):
+    """How loud an alert is: an error wants action, a warning attention, info is news."""
+
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """One thing an operator hears about once (:mod:`ingest.alerts`).
+
+    ``key`` names what it is about (``feed:<key>``, ``freshness``, ``run:<run_id>``) and
+    ``state`` the state it announces there; ``subject`` is one line, ``body`` plain-text
+    lines. Every text may quote feed or page text: a channel renders it inert.
+    """
+
+    key: str
+    state: str
+    level: AlertLevel
+    subject: str
+    body: tuple[str, ...]
+    since: datetime
+
+
 class EntryState(StrEnum):
     """Where a feed entry stands in the page queue (``feed_entries.state``)."""
 

@@ -445,6 +445,9 @@ class RunCheck:
     feeds_polled: int
     last_stored_at: datetime | None
     checked_at: datetime
+    #: Whether nothing has landed for longer than the freshness limit; None when the
+    #: rule did not apply (switched off, or the run polled nothing).
+    stale: bool | None = None
 
     @property
     def healthy(self) -> bool:
@@ -501,15 +504,17 @@ def check_run(
             f"{failed} of {tried} page requests failed ({failed / tried:.0%}; the limit is "
             f"{rule.max_failed_share:.0%})"
         )
+    stale = None
     if rule.freshness_s and polled and reference is not None:
         quiet = (now - reference).total_seconds()
-        if quiet > rule.freshness_s:
+        stale = quiet > rule.freshness_s
+        if stale:
             since = "the newest article was stored" if newest else "the first feed was added"
             problems.append(
                 f"nothing stored for {_span(quiet)} since {since} (the freshness limit is "
                 f"{_span(rule.freshness_s)}), though this run polled {polled} feed(s)"
             )
-    return RunCheck(view, problems, broken, ok, failed, polled, newest, now)
+    return RunCheck(view, problems, broken, ok, failed, polled, newest, now, stale)
 
 
 def latest_articles(engine: Engine, limit: int = 10) -> list[dict[str, Any]]:

@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
-from ingest import archive, crawl, dedupe, fetch, monitor, neardup, registry, rekey
+from ingest import alerts, archive, crawl, dedupe, fetch, monitor, neardup, registry, rekey
 from ingest.errors import InternalError, RunUnhealthy, WarehouseUnavailable
 from ingest.logs import get_logger
 from ingest.models import HostState, Miss, PageJob, Reason
@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
     from sqlalchemy import Engine
 
+    from ingest.alerts import Channel
     from ingest.models import Article, ClusterResult, LoadResult, RekeyResult
     from ingest.settings import Settings
 
@@ -402,14 +403,26 @@ def cluster_stories(engine: Engine, settings: Settings) -> ClusterResult:
     return result
 
 
-def check_run(engine: Engine, settings: Settings, run_id: str) -> monitor.RunCheck:
+def check_run(
+    engine: Engine, settings: Settings, run_id: str, channels: Sequence[Channel] | None = None
+) -> monitor.RunCheck:
     """The check step: log the run's one-screen summary; raise if it broke a health rule.
 
+    With ``channels``, it also notes each feed's and the freshness rule's state and sends
+    the transitions (and any alert still waiting) through them (:mod:`ingest.alerts`).
     Raises :class:`~ingest.errors.RunUnhealthy` (the run shows red) listing each rule broken.
     """
     result = monitor.check_run(engine, run_id, monitor.CheckRule.of(settings))
     for line in result.lines():
         (log.info if result.healthy else log.warning)("%s", line)
+    if channels is not None:
+        noted = alerts.note(engine, settings, result)
+        delivery = alerts.deliver(engine, channels)
+        if noted or delivery.sent or delivery.waiting:
+            log.info(
+                "alerts: %d new transition(s), %d sent, %d waiting for a channel",
+                len(noted), len(delivery.sent), len(delivery.waiting),
+            )  # fmt: skip
     if not result.healthy:
         raise RunUnhealthy(f"run {run_id}: " + "; ".join(result.problems))
     return result

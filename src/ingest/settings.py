@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field, ValidationError, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from ingest.errors import ConfigError
 from ingest.textutil import visible
@@ -21,6 +22,8 @@ MIB = 1024 * 1024
 GIB = 1024 * MIB
 DAY_S = 24 * 3600.0
 WEEK_MINUTES = 7 * 24 * 60
+#: What an alert recipient must look like: one address, no display name, no spaces.
+_ADDRESS = re.compile(r"[^@\s,<>]{1,64}@[^@\s,<>]{1,255}")
 
 
 class Settings(BaseSettings):
@@ -105,11 +108,33 @@ class Settings(BaseSettings):
         "for longer than this (0: no freshness rule).",
     )  # fmt: skip
 
+    alert_email_to: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="E-mail alerts to these addresses (comma-separated); empty: no e-mail.",
+    )
+    alert_email_from: str | None = Field(default=None, max_length=320)
+    alert_smtp_conn_id: str = Field(default="smtp_default", min_length=1, max_length=250)
+    alert_slack_conn_id: str | None = Field(
+        default=None, max_length=250,
+        description="A slackwebhook Connection to post alerts to; unset: no Slack.",
+    )  # fmt: skip
+
     neardup_window_days: float = Field(default=7.0, gt=0, le=3650)
     cluster_batch: int = Field(default=500, ge=1, le=1_000_000)
 
     max_title_chars: int = Field(default=1000, ge=10, le=100_000)
     max_body_chars: int = Field(default=1_000_000, ge=1000, le=100_000_000)
+
+    @field_validator("alert_email_to", mode="before")
+    @classmethod
+    def _addresses(cls, value: object) -> object:
+        if isinstance(value, str):  # the environment gives "a@b.org, c@d.org"
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list):
+            bad = [v for v in value if not (isinstance(v, str) and _ADDRESS.fullmatch(v))]
+            if bad:
+                raise ValueError(f"not an e-mail address: {visible(bad[0])[:80]!r}")
+        return value
 
     @model_validator(mode="after")
     def _absolute_home(self) -> Settings:

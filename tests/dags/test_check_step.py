@@ -4,7 +4,7 @@ The real news_ingest DAG runs (`dag.test()`) against the demo site. A feed that 
 broken in the run fails the run at `check` (everything else green, the articles stored);
 a later run that stores nothing for longer than the freshness limit while feeds are due
 fails the same way; the `news_articles` event is announced only by a run that changed
-articles. The rules themselves are tested in tests/unit/test_monitor.py.
+articles. Alerts go to a real SMTP server: each transition once, each failed run once. The rules themselves are tested in tests/unit/test_monitor.py.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def xcoms(run_id):
 
 
 @pytest.fixture
-def env(tmp_path, demo_site, monkeypatch):
+def env(tmp_path, demo_site, monkeypatch, smtp_inbox):
     home = tmp_path / "home"
     home.mkdir()
     feeds = home / "feeds.toml"
@@ -62,6 +62,7 @@ def env(tmp_path, demo_site, monkeypatch):
         "INGEST_ALLOW_LOOPBACK": "true", "INGEST_POLITENESS_DELAY_S": "0.1",
         "AIRFLOW_CONN_NEWS_WAREHOUSE": url,
         "INGEST_FEED_BROKEN_AFTER": "1",  # the demo's malformed feed turns broken at once
+        "INGEST_ALERT_EMAIL_TO": "ops@news-ingest.test", "INGEST_ALERT_SMTP_CONN_ID": "news_smtp",
     }.items():  # fmt: skip
         monkeypatch.setenv(key, value)
     engine = db.make_engine(url)
@@ -69,7 +70,9 @@ def env(tmp_path, demo_site, monkeypatch):
     engine.dispose()
 
 
-def test_a_broken_feed_then_staleness_turn_the_run_red_at_check(env, dagbag, monkeypatch, caplog):
+def test_a_broken_feed_then_staleness_turn_the_run_red_at_check(
+    env, dagbag, monkeypatch, caplog, smtp_inbox
+):
     dag = dagbag.get_dag("news_ingest")
     first = dag.test(logical_date=datetime.now(UTC))
     assert first.state == "failed"
@@ -88,6 +91,14 @@ def test_a_broken_feed_then_staleness_turn_the_run_red_at_check(env, dagbag, mon
     pushed = xcoms(first.run_id)
     assert {key for _, key in pushed} == {"return_value"}
     assert not {"cluster", "check", "watcher", "announce"} & {task for task, _ in pushed}
+    # e-mail, through a real SMTP server: the feed's transition, and the failed run
+    assert sorted(smtp_inbox.subjects()) == [
+        "[news-ingest] feed coastline-daily-breaking is broken",
+        f"[news-ingest] run {first.run_id} failed",
+    ]
+    run_mail = next(m for m in smtp_inbox.messages if "failed" in str(m["Subject"]))
+    assert "feed coastline-daily-breaking turned broken in this run" in smtp_inbox.text(run_mail)
+    smtp_inbox.messages.clear()
 
     caplog.clear()
     monkeypatch.setenv("INGEST_FRESHNESS_LIMIT_S", "1")
@@ -100,8 +111,14 @@ def test_a_broken_feed_then_staleness_turn_the_run_red_at_check(env, dagbag, mon
     assert events(second.run_id) == []
     assert "nothing stored for" in caplog.text
     assert "turned broken" not in caplog.text  # broken already: not news in this run
+    assert sorted(smtp_inbox.subjects()) == [  # the feed is not announced again
+        "[news-ingest] nothing has landed for too long",
+        f"[news-ingest] run {second.run_id} failed",
+    ]
+    smtp_inbox.messages.clear()
 
     monkeypatch.setenv("INGEST_FRESHNESS_LIMIT_S", "0")  # the rule off: a quiet run is fine
     third = dag.test(logical_date=datetime.now(UTC) + timedelta(hours=2))
     assert third.state == "success", states(third.run_id)
     assert events(third.run_id) == []
+    assert smtp_inbox.messages == []  # a healthy run, no transition: no mail

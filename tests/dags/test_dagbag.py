@@ -1,6 +1,8 @@
 """Every DAG imports cleanly and follows the house policy."""
 
 import ast
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -69,6 +71,8 @@ def test_news_ingest_shape(dagbag):
     # one XCom per task at most: no dict pushed key by key
     assert not any(getattr(t, "multiple_outputs", False) for t in dag.tasks)
     assert "```" in dag.doc_md  # the flow is a fenced block (a diagram, not inline code)
+    # a failed run is told through the alert channels (tests/dags/test_check_step.py)
+    assert type(dag.on_failure_callback).__name__ == "RunFailedNotifier"
 
 
 def test_dag_files_do_no_heavy_work_at_parse_time():
@@ -79,17 +83,29 @@ def test_dag_files_do_no_heavy_work_at_parse_time():
         for node in tree.body:
             if isinstance(node, ast.ImportFrom):
                 # ingest_airflow.params: the trigger form's Params (the registry's TOML,
-                # read at parse time, size-capped; tested below)
-                assert (
-                    node.module.split(".")[0]
-                    in {
-                        "__future__",
-                        "airflow",
-                        "datetime",
-                        "typing",
-                    }
-                    or node.module == "ingest_airflow.params"
-                ), f"{path.name} imports {node.module} at module level"
+                # read at parse time, size-capped; tested below); ingest_airflow.alerts:
+                # the failure callback (light: no database or HTTP library; tested below)
+                assert node.module.split(".")[0] in {
+                    "__future__",
+                    "airflow",
+                    "datetime",
+                    "typing",
+                } or node.module in ("ingest_airflow.params", "ingest_airflow.alerts"), (
+                    f"{path.name} imports {node.module} at module level"
+                )
             elif isinstance(node, ast.Import):
                 for alias in node.names:
                     assert alias.name.split(".")[0] in {"datetime", "typing"}, alias.name
+
+
+def test_the_failure_callback_imports_no_database_or_http_library():
+    """What the DAG file imports for its callback stays light: parse time pays for it."""
+    code = (
+        "import sys, airflow.sdk; before = set(sys.modules); import ingest_airflow.alerts; "
+        "print(' '.join(sorted(set(sys.modules) - before)))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    heavy = {"sqlalchemy", "httpx", "trafilatura", "feedparser", "lxml", "datasketch"}
+    assert not {m.split(".")[0] for m in loaded} & heavy, loaded

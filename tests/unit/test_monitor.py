@@ -8,13 +8,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from helpers import article, load
+from helpers import article, entry, failed_poll, load, polled
 from ingest import monitor
-from ingest.models import FeedEntry, FeedSpec, FeedStatus, HostState, PageJob, Reason, ScheduledPoll
+from ingest.models import FeedEntry, FeedSpec, FeedStatus, HostState, PageJob, Reason
 from ingest.monitor import SilenceRule, feed_status
 from ingest.neardup import MinHashClusterer
-from ingest.outcomes import FetchRecord, PageFailed, Polled, PollFailed, QueuedEntry
-from ingest.schedule import Policy
+from ingest.outcomes import FetchRecord, PageFailed
 from ingest.store import clusters, queue, staging
 from ingest.store import engine as db
 from ingest.store import feeds as store_feeds
@@ -100,34 +99,6 @@ def test_windows_are_bounded(hours):
 
 
 # --------------------------------------------------------------------------- a warehouse
-
-
-def entry(feed, url, seen_at):
-    item = FeedEntry(guid=url, link=url, title="t", published=seen_at - H)
-    return QueuedEntry(item, url, entry_id_for(feed, url, url))
-
-
-POLICY = Policy(default_s=900.0, min_minutes=5, max_minutes=1440, broken_after=5)
-
-
-def polled(engine, feed, at, entries=(), *, warning=None, unchanged=False):
-    """A successful poll, its plan made by the real schedule from the stored feed."""
-    record = FetchRecord(kind="feed", url=f"https://{feed}.example/feed", fetched_at=at,
-                         status=200)  # fmt: skip
-    (target,) = store_feeds.targets(engine, [feed])
-    plan = POLICY.after_success(target, now=at, new_items=len(entries), entries=len(entries))
-    return Polled(feed_key=feed, at=at, fetch=record, status=200, etag=None, last_modified=None,
-                  body_hash=None, ttl_minutes=None, plan=plan, unchanged=unchanged,
-                  entries=tuple(entries), seen=len(entries), new=len(entries), warning=warning)  # fmt: skip
-
-
-def failed_poll(feed, at, *, broken=False):
-    plan = ScheduledPoll(due_at=at + H, interval_s=3600, new_per_hour=None,
-                         consecutive_failures=1, failure_kind="soft", broken=broken)  # fmt: skip
-    record = FetchRecord(kind="feed", url=f"https://{feed}.example/feed", fetched_at=at,
-                         status=503, reason=Reason.SERVER_ERROR, detail="HTTP 503")  # fmt: skip
-    return PollFailed(feed, at, Reason.SERVER_ERROR, "HTTP 503", fetch=record, status=503,
-                      plan=plan)  # fmt: skip
 
 
 def job(feed, url):

@@ -14,5 +14,7 @@ Split by concern; each module's docstring says what it keeps:
 - :mod:`~ingest.store.loads`: article loads and the load ledger;
 - :mod:`~ingest.store.clusters`: story-cluster storage;
 - :mod:`~ingest.store.rekeys`: re-keying rows under new URL rules;
-- :mod:`~ingest.store.reports`: reads for the CLI.
+- :mod:`~ingest.store.reports`: reads for the CLI;
+- :mod:`~ingest.store.metrics`: reads for the monitoring answers;
+- :mod:`~ingest.store.alerts`: alert states and the alerts waiting for delivery.
 """

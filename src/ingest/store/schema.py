@@ -270,6 +270,26 @@ registry_syncs = Table(
     Column("synced_at", UTCDateTime, nullable=False),
 )
 
+#: The state each alert subject was last announced in (ingest.alerts), so that an
+#: operator hears of a transition once; a row whose ``notified_at`` is NULL is waiting
+#: for delivery (``delivered``: the channels that already took it).
+alert_states = Table(
+    "alert_states",
+    metadata,
+    Column("alert_key", String(250), primary_key=True),  # feed:<feed_key>, freshness
+    Column("state", String(16), nullable=False),
+    Column("level", String(8), nullable=False),
+    Column("since", UTCDateTime, nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("notified_at", UTCDateTime),
+    Column("delivered", String(200), nullable=False, server_default=""),
+    Column("claimed_until", UTCDateTime),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("last_error", Text),
+    Index(None, "notified_at"),
+)
+
 #: Pages a run has claimed (ingest.store.leases): from before their fetch to their load.
 page_leases = Table(
     "page_leases",
@@ -330,7 +350,7 @@ load_ledger = Table(
 )
 
 __all__ = [
-    "STORE_ONLY_ARTICLE_COLUMNS", "UTCDateTime", "article_rekeys", "article_signatures",
+    "STORE_ONLY_ARTICLE_COLUMNS", "UTCDateTime", "alert_states", "article_rekeys", "article_signatures",
     "article_staging", "articles", "feed_entries", "feeds", "fetch_log", "hosts",
     "load_ledger", "metadata", "page_leases", "registry_syncs", "signature_bands",
 ]  # fmt: skip

@@ -32,6 +32,10 @@ urllib.request.urlopen(sys.argv[1], timeout=2).read(1)
 PY
 }
 
+free_port() {
+  python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
 # Start the demo news site in the background unless it is already up.
 start_demo_site() {
   if http_ok "http://127.0.0.1:$DEMO_PORT/opml.xml"; then

@@ -11,17 +11,10 @@ browser fails these tests, elsewhere they skip saying why.
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,18 +22,12 @@ from pathlib import Path
 import pytest
 from pytest_httpserver import HTTPServer
 
+from airflow_servers import ApiServer, airflow_env, serving_api
 from ci_env import in_ci
-from ui_site import USERS, hostile_feeds
+from ui_site import hostile_feeds
 
 ROOT = Path(__file__).parents[2]
 BIN = Path(sys.executable).parent
-SERVER_START_S = 180.0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass(frozen=True)
@@ -79,84 +66,26 @@ def ui_warehouse() -> Iterator[Warehouse]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-@dataclass(frozen=True)
-class ApiServer:
-    base: str
-    home: Path
-
-    def token(self, user: str) -> str:
-        name, password = USERS[user]
-        request = urllib.request.Request(
-            f"{self.base}/auth/token",
-            data=json.dumps({"username": name, "password": password}).encode(),
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return str(json.loads(response.read())["access_token"])
-
-
-def _healthy(base: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{base}/api/v2/monitor/health", timeout=5) as response:
-            return response.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
-
-
 @pytest.fixture(scope="session")
 def api_server(ui_warehouse: Warehouse) -> Iterator[ApiServer]:
     """``airflow api-server`` on a free port, with the plugin, for the session."""
     home = Path(tempfile.mkdtemp(prefix="ingest-ui-airflow-"))
-    (home / "passwords.json").write_text(json.dumps(dict(USERS.values())), encoding="utf-8")
-    port = _free_port()
-    env = {
-        **{k: v for k, v in os.environ.items()
-           if not k.startswith(("AIRFLOW", "INGEST_"))},
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(
-            f"{name}:{role}" for role, (name, _) in USERS.items()
-        ),
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
-        "AIRFLOW__API_AUTH__JWT_SECRET": "u" * 64,
-        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port()),
-        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_free_port()),
-        "INGEST_WAREHOUSE_URL": ui_warehouse.url,
-        "INGEST_HOME": str(ui_warehouse.home / "home"),
-        "INGEST_FEEDS_FILE": str(ui_warehouse.home / "feeds.toml"),  # the trigger form's feeds
-        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-    }  # fmt: skip
+    env = airflow_env(
+        home,
+        INGEST_WAREHOUSE_URL=ui_warehouse.url,
+        INGEST_HOME=str(ui_warehouse.home / "home"),
+        INGEST_FEEDS_FILE=str(ui_warehouse.home / "feeds.toml"),  # the trigger form's feeds
+    )
     with (home / "migrate.log").open("wb") as log:
         subprocess.run([str(BIN / "airflow"), "db", "migrate"], env=env, stdout=log,
                        stderr=subprocess.STDOUT, check=True, timeout=300)  # fmt: skip
         # the DAG in the metadata database, so that its page (and the plugin's tab) exist
         subprocess.run([str(BIN / "airflow"), "dags", "reserialize"], env=env, stdout=log,
                        stderr=subprocess.STDOUT, check=True, timeout=300)  # fmt: skip
-    log = (home / "api-server.log").open("wb")
-    process = subprocess.Popen(
-        [str(BIN / "airflow"), "api-server", "--host", "127.0.0.1", "--port", str(port),
-         "--workers", "1"],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + SERVER_START_S
-        while not _healthy(base):
-            if process.poll() is not None or time.monotonic() > deadline:
-                tail = (home / "api-server.log").read_text(errors="replace")[-3000:]
-                pytest.fail(f"the API server did not come up (exit {process.poll()}):\n{tail}")
-            time.sleep(0.5)
-        yield ApiServer(base, home)
+        with serving_api(home, env) as server:
+            yield server
     finally:
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=30)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=30)
-        log.close()
         shutil.rmtree(home, ignore_errors=True)
 
 

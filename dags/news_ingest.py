@@ -10,11 +10,12 @@ tell of a failed run, and of a feed turning broken or silent or freshness lost, 
 transition.
 
 ```text
-prepare ─► plan_feeds ─► poll[feed shard]* ─► plan_pages ─► fetch[host shard]* ─┐
-                                                                                ▼
-                                        reprocess (backfills only) ─────────► load ─► cluster ─► check
-                                                                                └──► announce (news_articles)
-watcher: fails the run when any task failed (load runs anyway, all_done)
+prepare ─► plan_feeds ─► poll [feed shard]*
+poll ─► plan_pages ─► fetch [host shard]*
+fetch, reprocess (backfills) ─► load
+load ─► cluster ─► check
+load ─► announce (the news_articles event)
+any task failed ─► watcher (red)
 ```
 
 * **Warehouse:** the Connection `news_warehouse` (sqlite or postgres); without it, the

@@ -36,13 +36,13 @@ free_port() {
   python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# Start the demo news site in the background unless it is already up.
+# Start the demo news site in the background unless it is already up ("$@": e.g. --live).
 start_demo_site() {
   if http_ok "http://127.0.0.1:$DEMO_PORT/opml.xml"; then
     echo "demo news site already running on port $DEMO_PORT"
     return 0
   fi
-  setsid python -m ingest.demosite serve --port "$DEMO_PORT" --feeds-out "$INGEST_FEEDS_FILE" \
+  setsid python -m ingest.demosite serve --port "$DEMO_PORT" --feeds-out "$INGEST_FEEDS_FILE" "$@" \
     >"$INGEST_HOME/demosite.log" 2>&1 &
   DEMO_SITE_PID=$!
   for _ in $(seq 1 50); do

@@ -240,7 +240,12 @@ def test_hostile_text_is_cleaned_or_bounded_and_the_rest_of_the_batch_lands(engi
     assert len(rows["https://x.example/2"].title) == 1000
     assert len(rows["https://x.example/3"].body) <= 1_000_000
     with engine.connect() as conn:
-        assert conn.execute(select(wh.load_ledger.c.pages_failed)).scalar_one() == 1
+        ledger = conn.execute(select(wh.load_ledger)).one()
+    assert (ledger.rejected, ledger.pages_failed) == (1, 0)  # a refused row, not a failed page
+    assert result.rejected == 1
+    assert ledger.rows_in == sum(
+        (ledger.inserted, ledger.updated, ledger.skipped, ledger.duplicates, ledger.rejected)
+    )
 
 
 @pytest.mark.sqlite_only

@@ -23,7 +23,6 @@ when configured) are the Airflow adapter's; this module knows them only as
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -31,6 +30,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from ingest import monitor
 from ingest.errors import AlertUndelivered, WarehouseError
+from ingest.logs import get_logger
 from ingest.models import Alert, AlertLevel, FeedStatus
 from ingest.store import alerts as store
 from ingest.textutil import visible
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
     from ingest.settings import Settings
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 #: The states worth someone's attention; leaving one of them is a recovery.
 BAD_STATES = frozenset({"broken", "silent", "stale"})

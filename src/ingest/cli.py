@@ -86,19 +86,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
-        TextColumn("{task.completed}/{task.total} shards"),
+        TextColumn("{task.completed}/{task.total} {task.fields[unit]}"),
         TimeElapsedColumn(),
     )
+    bars = {"poll": ("polling feeds", "shards"), "pages": ("fetching pages", "pages")}
+    # Log lines go through the bar's console (redirect_stderr), above the bar, never
+    # through it: see _CurrentStderr.
     with Progress(
-        *columns, console=console, disable=args.no_progress or not console.is_terminal
-    ) as bar:
+        *columns, console=console, disable=args.no_progress or not console.is_terminal,
+        redirect_stderr=True,
+    ) as bar:  # fmt: skip
         tasks: dict[str, Any] = {}
 
         def progress(step: str, done: int, total: int) -> None:
+            if step not in bars:  # "fetch" shards: the pages bar says more
+                return
             if step not in tasks:
-                tasks[step] = bar.add_task(
-                    {"poll": "polling feeds", "fetch": "fetching pages"}[step], total=total
-                )
+                description, unit = bars[step]
+                tasks[step] = bar.add_task(description, total=total, unit=unit)
             bar.update(tasks[step], completed=done, total=total)
 
         run_id = f"cli__{datetime.now(UTC).strftime('%Y%m%dT%H%M%S.%fZ')}"
@@ -133,20 +138,7 @@ def print_report(
     table = Table(show_header=False)
     table.add_column(style="bold")
     table.add_column(justify="right")
-    rows = [
-        ("feeds polled", ledger["feeds_polled"]),
-        ("feeds failed", ledger["feeds_failed"]),
-        ("entries seen", ledger["entries_seen"]),
-        ("entries new", ledger["entries_new"]),
-        ("pages fetched", ledger["pages_fetched"]),
-        ("pages failed", ledger["pages_failed"]),
-        ("articles extracted", ledger["rows_in"]),
-        ("articles stored (new)", ledger["inserted"]),
-        ("articles updated", ledger["updated"]),
-        ("unchanged", ledger["skipped"]),
-        ("duplicates skipped", ledger["duplicates"]),
-    ]
-    for name, value in rows:
+    for name, value in ledger_rows(ledger):
         table.add_row(name, str(value))
     if seconds is not None:
         table.add_row("seconds", f"{seconds:.1f}")
@@ -179,6 +171,31 @@ def print_report(
             console.print(Text.assemble("\n", (title, "bold"), f" ({source})"))
 
 
+def ledger_rows(ledger: dict[str, Any]) -> list[tuple[str, int]]:
+    """A ledger row as the summary's lines: each indented group sums to the line above it.
+
+    Pages the run took up were extracted, failed or deferred (a host throttling or held
+    by another run); the articles the load received were stored, updated, unchanged,
+    duplicates or rejected.
+    """
+    return [
+        ("feeds polled", ledger["feeds_polled"]),
+        ("  failed", ledger["feeds_failed"]),
+        ("entries seen", ledger["entries_seen"]),
+        ("  new", ledger["entries_new"]),
+        ("pages fetched", ledger["pages_fetched"]),
+        ("  extracted", ledger["pages_extracted"]),
+        ("  failed", ledger["pages_failed"]),
+        ("  deferred", ledger["pages_deferred"]),
+        ("articles in the load", ledger["rows_in"]),
+        ("  articles stored (new)", ledger["inserted"]),
+        ("  updated", ledger["updated"]),
+        ("  unchanged", ledger["skipped"]),
+        ("  duplicates skipped", ledger["duplicates"]),
+        ("  rejected", ledger["rejected"]),
+    ]
+
+
 MAX_FAILURES_LISTED = 20
 MAX_URL_SHOWN = 160
 
@@ -204,7 +221,7 @@ def _print_run_failures(engine: Engine, run_id: str) -> None:
             line.append(f" (feed {visible(f['feed_key'])})", style="dim")
         if f["detail"]:
             line.append(f": {visible(f['detail'][:200])}")
-        console.print(line)
+        console.print(line, soft_wrap=True)  # one failure, one line: the URL stays whole
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -528,12 +545,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """A log handler that writes to ``sys.stderr`` as it is at each line.
+
+    ``logging.StreamHandler()`` keeps the stream it was made with; while the progress bar
+    runs, ``sys.stderr`` is the bar's proxy, which prints each line above the bar instead
+    of across it.
+    """
+
+    @property
+    def stream(self) -> Any:  # noqa: ANN401 - a text stream
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: object) -> None:
+        del value  # always the current sys.stderr
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ingest`` script."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=[_CurrentStderr()],
     )
     try:
         return int(args.func(args))

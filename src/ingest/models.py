@@ -452,6 +452,7 @@ class LoadResult:
     already_loaded: bool = False
     duplicates: int = 0
     failures: Mapping[str, int] = field(default_factory=dict)  # the run's, by reason
+    rejected: int = 0  # rows refused at the load (rows_in = the four above + rejected)
 
     def summary(self) -> dict[str, Any]:
         """The load in plain JSON terms: the ``news_articles`` Asset event's extra."""
@@ -460,6 +461,7 @@ class LoadResult:
             "updated": self.updated,
             "unchanged": self.skipped,
             "duplicates": self.duplicates,
+            "rejected": self.rejected,
             "rows_in": self.rows_in,
             "failures": dict(sorted(self.failures.items())),
         }

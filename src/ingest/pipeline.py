@@ -49,6 +49,10 @@ if TYPE_CHECKING:
 log = get_logger(__name__)
 
 
+#: Told ``(pages done, pages in all)`` as a fetch step takes up its pages.
+PageProgress = Callable[[int, int], None]
+
+
 class Shard(TypedDict):
     """A unit of mapped work: a few feed keys or hosts, and a label for the UI."""
 
@@ -248,6 +252,7 @@ def fetch_shard(
     run_id: str,
     *,
     feeds: Sequence[str] | None = None,
+    on_page: PageProgress | None = None,
 ) -> dict[str, Any]:
     """Fetch, archive, extract and normalise the pending pages of some hosts; stage them.
 
@@ -258,7 +263,8 @@ def fetch_shard(
 
     Runs that overlap share the work: this shard crawls only the hosts no other crawl
     holds, and the pages no other run holds (:mod:`ingest.store.leases`). With ``feeds``,
-    only the pages those feeds listed.
+    only the pages those feeds listed. ``on_page(done, total)`` is told of each page
+    taken up (the CLI's progress bar).
     """
     stats = StepStats()
     now = _now()
@@ -282,7 +288,8 @@ def fetch_shard(
                 "left to the runs holding them: %d hosts (%s), %d pages",
                 len(claimed.busy_hosts), ", ".join(claimed.busy_hosts[:5]), held,
             )  # fmt: skip
-        _crawl(engine, settings, run_id, token, by_host, states, stats, claimed_at=now)
+        _crawl(engine, settings, run_id, token, by_host, states, stats, claimed_at=now,
+               on_page=on_page)  # fmt: skip
     finally:  # whatever the crawl did not hand back (an error) is free again
         leases.release_crawl(
             engine, run_id, token, [job.canonical_url for js in by_host.values() for job in js],
@@ -290,7 +297,7 @@ def fetch_shard(
         )  # fmt: skip
     log.info(
         "shard fetched %d pages for %d hosts: %d extracted, %d failed, %d deferred %s",
-        stats.pages_fetched + stats.pages_failed, len(by_host), stats.articles_extracted,
+        stats.pages_fetched, len(by_host), stats.articles_extracted,
         stats.pages_failed, stats.pages_deferred, dict(stats.failures),
     )  # fmt: skip
     stats.raise_for_bugs("fetch")
@@ -307,6 +314,7 @@ def _crawl(
     stats: StepStats,
     *,
     claimed_at: datetime,
+    on_page: PageProgress | None = None,
 ) -> None:
     """Crawl the claimed hosts, saving outcomes every ``flush_every`` and at the end.
 
@@ -315,6 +323,9 @@ def _crawl(
     """
     raw = archive.RawArchive(settings.resolved_archive_dir)
     batch = _PageBatch(token, settings.page_lease_s)
+    total = sum(len(jobs) for jobs in by_host.values())
+    if on_page is not None:
+        on_page(0, total)
     with Sandbox(settings.workers, settings.worker_memory_mb) as box, crawl.Crawl(
         settings, by_host, states, process=PageStage(settings, box, raw),
         budget_s=max(0.0, settings.shard_budget_s - (_now() - claimed_at).total_seconds()),
@@ -322,6 +333,8 @@ def _crawl(
         try:
             for event in hosts_crawl:
                 batch.add(event, stats)
+                if on_page is not None and batch.pages and batch.pages[-1] is event:
+                    on_page(stats.pages_fetched, total)
                 if len(batch) >= settings.flush_every:
                     batch.save(engine, run_id, settings)
         except BaseException:
@@ -451,6 +464,24 @@ class RunSummary:
 LOAD_ATTEMPTS = 3
 
 
+class _PagesSoFar:
+    """The run's page count over its fetch shards, for a progress bar of pages."""
+
+    def __init__(self, progress: Callable[[str, int, int], None] | None) -> None:
+        self.progress = progress
+        self.before = (0, 0)  # pages done and claimed by the shards finished
+        self.current = (0, 0)
+
+    def page(self, done: int, total: int) -> None:
+        self.current = (done, total)
+        if self.progress is not None:
+            self.progress("pages", self.before[0] + done, self.before[1] + total)
+
+    def shard_done(self) -> None:
+        self.before = (self.before[0] + self.current[0], self.before[1] + self.current[0])
+        self.current = (0, 0)
+
+
 def _retrying(step: Callable[[], LoadResult], what: str) -> LoadResult:
     """The CLI's own retry of a step whose transaction the warehouse dropped."""
     for attempt in range(1, LOAD_ATTEMPTS + 1):
@@ -488,6 +519,8 @@ def run_once(
     def step(
         kind: str, shards: Sequence[Shard], run: Callable[..., dict[str, Any]], **extra: object
     ) -> None:
+        if progress:
+            progress(kind, 0, len(shards))
         for index, shard in enumerate(shards):
             try:
                 parts.append(run(engine, settings, shard["items"], run_id, **extra))
@@ -496,11 +529,15 @@ def run_once(
                 parts.append(exc.counts)  # the step's other items were saved and counted
             if progress:
                 progress(kind, index + 1, len(shards))
+            if kind == "fetch":
+                pages.shard_done()
 
     request = request or RunRequest()
     due: dict[str, Any] = {"unpolled_since": now} if request.poll_now else {"due_at": now}
     step("poll", plan_feed_shards(engine, settings, now, request), poll_shard, **due)
-    step("fetch", plan_page_shards(engine, settings, request), fetch_shard, feeds=request.only)
+    pages = _PagesSoFar(progress)
+    step("fetch", plan_page_shards(engine, settings, request), fetch_shard, feeds=request.only,
+         on_page=pages.page)  # fmt: skip
     loaded = _retrying(
         lambda: load_run(engine, run_id, interval=(now, _now()), steps=parts), f"load of {run_id}"
     )

@@ -40,6 +40,7 @@ class StepStats:
     feeds_unchanged: int = 0
     entries_seen: int = 0
     entries_new: int = 0
+    # every page the step took up is one of: extracted, failed or deferred (or moved)
     pages_fetched: int = 0
     pages_failed: int = 0
     pages_deferred: int = 0
@@ -63,13 +64,12 @@ class StepStats:
             self.bug(f"feed {outcome.feed_key}: {outcome.detail}")
 
     def add_page(self, outcome: PageOutcome) -> None:
-        """Count one page."""
+        """Count one page: taken up, then extracted, failed or deferred (moved counts so)."""
+        self.pages_fetched += 1
         if isinstance(outcome, PageExtracted):
-            self.pages_fetched += 1
             self.articles_extracted += 1
         elif isinstance(outcome, PageFailed):
             self.pages_failed += 1
-            self.pages_fetched += outcome.fetch is not None and outcome.fetch.bytes is not None
             self.failures[outcome.reason.value] += 1
             if outcome.reason is Reason.INTERNAL_ERROR:
                 self.bug(f"page {outcome.job.link}: {outcome.detail}")

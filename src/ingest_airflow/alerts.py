@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseNotifier
 
 from ingest.errors import AlertUndelivered, IngestError
+from ingest.logs import get_logger
 from ingest.models import Alert, AlertLevel
 
 if TYPE_CHECKING:
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     from ingest.alerts import Channel
     from ingest.settings import Settings
 
-log = logging.getLogger("ingest.alerts")
+log = get_logger("ingest.alerts")  # the alerts' own logger, lines kept whole
 
 _LEVELS = {AlertLevel.ERROR: logging.ERROR, AlertLevel.WARNING: logging.WARNING,
            AlertLevel.INFO: logging.INFO}  # fmt: skip

@@ -253,3 +253,23 @@ def test_the_views_live_inside_airflows_ui(api_server, page, warehouse):
     runs.wait_for(timeout=60_000)
     assert runs.locator("tr[data-run]").count() == len(monitor.recent_runs(warehouse, 25))
     _shot(page, "dag-tab")
+
+
+def test_the_dags_docs_draw_the_flow_and_its_schedule_reads_in_words(api_server, page, viewer):
+    """The doc_md's flow renders as a block of lines (not one line of inline code), whole
+    within the docs window; the schedule has its description in words."""
+    page.goto(f"{api_server.base}/dags/news_ingest")
+    page.locator("button[aria-label='Dag Docs']").click()
+    dialog = page.get_by_role("dialog")
+    code = dialog.locator("code").filter(has_text="plan_feeds").first
+    code.wait_for(timeout=60_000)
+    lines = code.inner_text().splitlines()
+    assert lines[0].startswith("prepare ─► plan_feeds") and len(lines) >= 5, lines
+    # the code block's box (the code is inline in it) grows with its longest line
+    box, window = code.locator("xpath=..").bounding_box(), dialog.bounding_box()
+    fits = box["x"] + box["width"] <= window["x"] + window["width"]
+    assert fits, "the flow is wider than the docs window"
+    _shot(page, "dag-docs")
+    status, _, body = get(f"{api_server.base}/api/v2/dags/news_ingest/details", token=viewer)
+    assert status == 200
+    assert json.loads(body)["timetable_description"] == "Every 15 minutes"

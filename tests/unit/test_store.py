@@ -294,7 +294,8 @@ def test_a_row_that_cannot_be_stored_is_rejected_alone(engine):
     assert [r["article_id"] for r in rows(engine, wh.articles)] == [good.article_id]
     with engine.connect() as conn:
         ledger = conn.execute(select(wh.load_ledger)).one()
-    assert ledger.pages_failed == 3
+    assert (ledger.rejected, ledger.pages_failed) == (3, 0)  # refused rows, not failed pages
+    assert result.rejected == 3
 
 
 @pytest.mark.parametrize(

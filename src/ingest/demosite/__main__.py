@@ -35,6 +35,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--slow-seconds", type=float, default=8.0, help="how long the slow page drips")
     run.add_argument("--feeds-out", type=Path, help="write the feed registry TOML here")
     run.add_argument("--opml-out", type=Path, help="write the OPML subscription list here")
+    run.add_argument(
+        "--live",
+        action="store_true",
+        help="keep publishing: new stories every 90 s, a feed failing and a host throttling "
+        "for a while every hour (ingest.demosite.live)",
+    )
     run.add_argument("-v", "--verbose", action="store_true", help="log every request")
     dump = commands.add_parser("pages", help="write every article page to DIR (no server)")
     dump.add_argument("--out", type=Path, required=True)
@@ -53,7 +59,9 @@ def _serve(args: argparse.Namespace) -> int:
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        with serve(port=args.port, seed=args.seed, slow_seconds=args.slow_seconds) as site:
+        with serve(
+            port=args.port, seed=args.seed, slow_seconds=args.slow_seconds, live=args.live
+        ) as site:
             if args.feeds_out is not None:
                 args.feeds_out.parent.mkdir(parents=True, exist_ok=True)
                 args.feeds_out.write_text(site.feeds_toml(), encoding="utf-8")
@@ -66,6 +74,9 @@ def _serve(args: argparse.Namespace) -> int:
             for feed in site.feeds:
                 note = "  (malformed)" if feed.malformed else ""
                 print(f"  feed {feed.key:<28} {feed.url}{note}", flush=True)
+            if args.live:
+                print("live: a new story every 90 s; valley-ledger-news fails in minutes 15-35 "
+                      "and northfield-courier throttles in minutes 40-50 of each hour", flush=True)  # fmt: skip
             print("serving; press Ctrl+C to stop", flush=True)
             while not received:
                 time.sleep(_POLL_SECONDS)

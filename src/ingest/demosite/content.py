@@ -1488,3 +1488,68 @@ def _make_wire(rng: random.Random) -> tuple[Story, Story]:
             )
         )
     return placed[0], placed[1]
+
+
+# --------------------------------------------------------------------------- live stories
+
+#: Every detail sentence of every angle, with its angle: a live story draws from all of
+#: them, so that two live stories share hardly a sentence (a story told twice from one
+#: angle's templates would look like a near-duplicate of itself).
+_DETAIL_POOL: tuple[tuple[Angle, str], ...] = tuple(
+    (angle, detail) for angle in ANGLES for detail in angle.details
+)
+
+
+def live_story(seed: int, number: int, spec: PublisherSpec, published: datetime) -> Story:
+    """Live story ``number`` as ``spec`` publishes it at ``published``: a pure function.
+
+    Its headline, lede and closing come from one angle; its middle from details of other
+    angles, each in its own angle's context; the paragraph before the closing names the
+    time, so no two live stories are alike.
+    """
+    rng = random.Random(f"{seed}/live/{number}")  # noqa: S311 - seeded fixture text
+    angle = ANGLES[rng.randrange(len(ANGLES))]
+    ctx = _context(rng, angle, spec.home_town)
+    contexts: dict[str, dict[str, str]] = {angle.headline: ctx}
+    middle: list[str] = []
+    for other, detail in rng.sample(
+        [d for d in _DETAIL_POOL if d[0] is not angle], rng.randint(5, 8)
+    ):
+        local = contexts.setdefault(other.headline, _context(rng, other, spec.home_town))
+        middle.append(_fill(detail, local))
+    quote = _fill(rng.choice(angle.quotes), ctx)
+    stamp = published.astimezone(timezone(timedelta(hours=spec.utc_offset_hours)))
+    update = (
+        f"This report was filed at {stamp:%H:%M} on {stamp:%A %d %B} and will be updated as "
+        f"{ctx['town']} learns more (item {number})."
+    )
+    paragraphs = (
+        _fill(angle.lede, ctx),
+        *(" ".join(middle[i : i + 2]) for i in range(0, len(middle), 2)),
+        quote,
+        update,
+        _fill(angle.closing, ctx),
+    )
+    title = _fill(angle.headline, ctx)
+    slug = f"{slugify(title, 7)}-{number}"
+    section = _section_for(spec, angle.topic)
+    author, _ = _person(rng)
+    return Story(
+        publisher=spec.slug,
+        key=f"{spec.slug}/{slug}",
+        path=_path_for(spec, section, slug, stamp, 100_000 + number % 900_000),
+        slug=slug,
+        title=title,
+        author=author,
+        published=stamp,
+        section=section,
+        tags=angle.tags,
+        description=paragraphs[0],
+        paragraphs=paragraphs,
+        image_path=f"/images/{stamp:%Y%m%d}-{slug[:40]}.png",
+        image_alt=_fill(angle.caption, ctx).rstrip("."),
+        caption=_fill(angle.caption, ctx),
+        credit=f"Photo: {rng.choice(PHOTOGRAPHERS)}/{spec.short}",
+        comments=_comments(rng, ctx, stamp),
+        syndicated=False,
+    )

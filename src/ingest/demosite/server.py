@@ -36,6 +36,7 @@ from ingest.demosite.content import (
     Story,
     generate,
 )
+from ingest.demosite.live import FeedShape, LiveSite, PageParts
 from ingest.demosite.templates import (
     PageContext,
     PageLink,
@@ -45,7 +46,7 @@ from ingest.demosite.templates import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
     _Request = socket.socket | tuple[bytes, socket.socket]
 
@@ -55,7 +56,6 @@ DEFAULT_HOSTS: tuple[str, ...] = ("127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.
 UTM_TOP = "?utm_source=rss&utm_medium=feed&utm_campaign=top"
 HTML = "text/html; charset=utf-8"
 OPML = "text/x-opml; charset=utf-8"
-_LAST_MODIFIED_HTTP = format_datetime(LAST_MODIFIED, usegmt=True)
 _DRIP_INTERVAL = 0.1
 _BIND_ATTEMPTS = 12
 
@@ -71,6 +71,9 @@ class Resource:
     content_type: str
     slow: bool = False
     compress: bool = True
+    status: int = 200  # a live incident: 429 (with Retry-After) or 500
+    headers: tuple[tuple[str, str], ...] = ()
+    last_modified: datetime = LAST_MODIFIED
     etag: str = field(init=False)
     gzipped: bytes = field(init=False, repr=False)
 
@@ -88,14 +91,17 @@ class Router:
         routes: Mapping[str, Mapping[str, Resource]],
         site_names: Mapping[str, str],
         slow_seconds: float,
+        live: LiveSite | None = None,
     ) -> None:
         self.routes = {netloc: dict(paths) for netloc, paths in routes.items()}
         self.site_names = dict(site_names)
         self.slow_seconds = slow_seconds
+        self.live = live
 
     def lookup(self, netloc: str, path: str) -> Resource | None:
-        """Return the resource at ``path`` on ``netloc``, if any."""
-        return self.routes.get(netloc, {}).get(path)
+        """Return the resource at ``path`` on ``netloc``, if any (the live site's, if live)."""
+        static = self.routes.get(netloc, {}).get(path)
+        return static if self.live is None else self.live.answer(netloc, path, static)
 
     def redirect(self, netloc: str, path: str) -> str | None:
         """Return the canonical path for ``path`` when only its trailing slash is missing."""
@@ -243,6 +249,30 @@ def _newest_first(items: Iterable[feedwriter.FeedItem]) -> list[feedwriter.FeedI
     return sorted(items, key=lambda item: item.published, reverse=True)
 
 
+def _rss2(title: str, link: str, description: str, self_url: str) -> Callable[..., str]:
+    def render(items: Sequence[feedwriter.FeedItem], built: datetime) -> str:
+        return feedwriter.rss2(title, link, description, self_url=self_url, items=items,
+                               built=built)  # fmt: skip
+
+    return render
+
+
+def _atom(title: str, base_url: str, self_href: str, feed_id: str) -> Callable[..., str]:
+    def render(items: Sequence[feedwriter.FeedItem], built: datetime) -> str:
+        return feedwriter.atom(title, base_url, self_href=self_href, feed_id=feed_id, items=items,
+                               updated=built)  # fmt: skip
+
+    return render
+
+
+def _rdf(title: str, link: str, description: str, self_url: str) -> Callable[..., str]:
+    def render(items: Sequence[feedwriter.FeedItem], built: datetime) -> str:
+        del built  # RSS 1.0 carries no build date
+        return feedwriter.rdf(title, link, description, self_url, items)
+
+    return render
+
+
 def _local(hours: float, utc_offset: int) -> datetime:
     return (BASE_TIME + timedelta(hours=hours)).astimezone(timezone(timedelta(hours=utc_offset)))
 
@@ -265,6 +295,8 @@ class _SiteBuilder:
         self.feeds: list[DemoFeed] = []
         self.listed: dict[str, list[str]] = {}
         self.home_feed: dict[str, str] = {}
+        self.shapes: list[FeedShape] = []  # what the live site re-writes
+        self.parts: list[PageParts] = []
 
     def route(self, base: str, path: str, resource: Resource) -> None:
         self.routes[_netloc(base)][path] = resource
@@ -274,6 +306,21 @@ class _SiteBuilder:
         self.route(feed.url[: -len(path)], path, Resource(body, _FEED_TYPES[feed.format]))
         self.feeds.append(feed)
         self.home_feed.setdefault(feed.site, feed.url)
+
+    def add_written_feed(
+        self,
+        feed: DemoFeed,
+        index: int,
+        items: Sequence[feedwriter.FeedItem],
+        render: Callable[[Sequence[feedwriter.FeedItem], datetime], str],
+    ) -> None:
+        """A feed written from its items by ``render`` (so the live site can write it again)."""
+        self.add_feed(feed, render(items, self.built).encode("utf-8"))
+        shape = FeedShape(
+            feed, PUBLISHERS[index], self.bases[index], tuple(items), render,
+            _FEED_TYPES[feed.format],
+        )  # fmt: skip
+        self.shapes.append(shape)
 
     def note(self, link: str) -> None:
         canonical = link.split("#", 1)[0].split("?", 1)[0]
@@ -297,14 +344,8 @@ class _SiteBuilder:
             path = f"/feeds/{name}.xml"
             title = f"{spec.name}: {name} {'stories' if name == 'top' else 'news'}"
             ordered = _newest_first(items)
-            doc = feedwriter.rss2(
-                title,
-                base + "/",
-                f"The latest {name} news from {spec.name}.",
-                self_url=base + path,
-                items=ordered,
-                built=self.built,
-            )
+            render = _rss2(title, base + "/", f"The latest {name} news from {spec.name}.",
+                           base + path)  # fmt: skip
             links = tuple(item.link for item in ordered)
             feed = DemoFeed(
                 f"{spec.slug}-{name}",
@@ -314,7 +355,7 @@ class _SiteBuilder:
                 format="rss2",
                 entry_urls=links,
             )
-            self.add_feed(feed, doc.encode("utf-8"))
+            self.add_written_feed(feed, 0, ordered, render)
             for link in links:
                 self.note(link)
 
@@ -336,14 +377,7 @@ class _SiteBuilder:
         ordered = _newest_first(items)
         path = "/feeds/atom.xml"
         title = f"{spec.name}: latest news"
-        doc = feedwriter.atom(
-            title,
-            base + "/",
-            self_href=path.lstrip("/"),
-            feed_id=f"tag:{spec.slug}.demo,2026:feed",
-            items=ordered,
-            updated=self.built,
-        )
+        render = _atom(title, base + "/", path.lstrip("/"), f"tag:{spec.slug}.demo,2026:feed")
         links = tuple(urljoin(base + "/", item.link) for item in ordered)
         feed = DemoFeed(
             f"{spec.slug}-latest",
@@ -353,7 +387,7 @@ class _SiteBuilder:
             format="atom",
             entry_urls=links,
         )
-        self.add_feed(feed, doc.encode("utf-8"))
+        self.add_written_feed(feed, 1, ordered, render)
         for link in links:
             self.note(link)
         self.route(
@@ -374,7 +408,7 @@ class _SiteBuilder:
         )
         ordered = _newest_first(items)
         path = "/feeds/index.rdf"
-        doc = feedwriter.rdf(spec.name, base + "/", f"News from {spec.name}.", base + path, ordered)
+        render = _rdf(spec.name, base + "/", f"News from {spec.name}.", base + path)
         links = tuple(item.link for item in ordered)
         feed = DemoFeed(
             f"{spec.slug}-news",
@@ -384,7 +418,7 @@ class _SiteBuilder:
             format="rdf",
             entry_urls=links,
         )
-        self.add_feed(feed, doc.encode("utf-8"))
+        self.add_written_feed(feed, 2, ordered, render)
         for link in links:
             self.note(link)
         pdf = _pdf(f"{spec.name} Annual Report 2026")
@@ -405,19 +439,12 @@ class _SiteBuilder:
         ordered = _newest_first(items)
         path = "/feeds/rss.xml"
         title = f"{spec.name}: news"
-        doc = feedwriter.rss2(
-            title,
-            base + "/",
-            f"News from {spec.name}.",
-            self_url=base + path,
-            items=ordered,
-            built=self.built,
-        )
+        render = _rss2(title, base + "/", f"News from {spec.name}.", base + path)
         links = tuple(item.link for item in ordered)
         feed = DemoFeed(
             f"{spec.slug}-news", base + path, title, site=spec.slug, format="rss2", entry_urls=links
         )
-        self.add_feed(feed, doc.encode("utf-8"))
+        self.add_written_feed(feed, 3, ordered, render)
         for link in links:
             self.note(link)
         broken = DemoFeed(
@@ -483,6 +510,7 @@ class _SiteBuilder:
                         listed_urls=tuple(self.listed.get(canonical, ())),
                     )
                 )
+            self.parts.append(PageParts(spec, base, self.home_feed[spec.slug], nav, links))
             home = render_home(spec.name, tuple(reversed(links)), self.home_feed[spec.slug])
             self.route(base, "/", Resource(home.encode("utf-8"), HTML))
             robots = f"User-agent: *\nAllow: /\n\n# {spec.name}\n"
@@ -502,8 +530,15 @@ def build_site(
     base_urls: Sequence[str],
     seed: int = DEFAULT_SEED,
     slow_seconds: float = 8.0,
+    *,
+    live: bool = False,
+    clock: Callable[[], datetime] | None = None,
 ) -> tuple[DemoSite, Router]:
-    """Generate the whole site for the four publisher ``base_urls``; pure and deterministic."""
+    """Generate the whole site for the four publisher ``base_urls``; pure and deterministic.
+
+    ``live`` adds what :mod:`ingest.demosite.live` publishes as ``clock`` runs (the wall
+    clock by default): new stories, a feed failing for a while, a host throttling.
+    """
     if len(base_urls) != len(PUBLISHERS):
         raise ValueError(f"need {len(PUBLISHERS)} base URLs, got {len(base_urls)}")
     builder = _SiteBuilder([url.rstrip("/") for url in base_urls], seed)
@@ -525,7 +560,9 @@ def build_site(
     )
     names = {_netloc(p.base_url): p.name for p in builder.publishers}
     logger.debug("built demo site: %d feeds, %d articles", len(site.feeds), len(site.articles))
-    return site, Router(builder.routes, names, slow_seconds)
+    now = clock or (lambda: datetime.now(UTC))
+    live_site = LiveSite(builder.shapes, builder.parts, seed, now) if live else None
+    return site, Router(builder.routes, names, slow_seconds, live_site)
 
 
 # --------------------------------------------------------------------------- HTTP
@@ -563,14 +600,14 @@ def _etag_matches(header: str, etag: str) -> bool:
     return False
 
 
-def _not_modified_since(header: str) -> bool:
+def _not_modified_since(header: str, last_modified: datetime) -> bool:
     try:
         since = parsedate_to_datetime(header)
     except (TypeError, ValueError, IndexError):
         return False
     if since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
-    return since >= LAST_MODIFIED
+    return since >= last_modified.replace(microsecond=0)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -610,14 +647,24 @@ class _Handler(BaseHTTPRequestHandler):
         if resource.slow:
             self._drip(resource, router.slow_seconds, server.stop_event, head=head)
             return
+        if resource.status != 200:  # noqa: PLR2004 - a live incident (429, 500)
+            extra = dict(resource.headers) | {"Cache-Control": "no-store"}
+            self._send_simple(
+                resource.status, resource.body, resource.content_type, head=head, extra=extra
+            )
+            return
         inm = self.headers.get("If-None-Match")
         ims = self.headers.get("If-Modified-Since")
-        fresh = _etag_matches(inm, resource.etag) if inm else bool(ims and _not_modified_since(ims))
+        fresh = (
+            _etag_matches(inm, resource.etag)
+            if inm
+            else bool(ims and _not_modified_since(ims, resource.last_modified))
+        )
         use_gzip = resource.compress and _accepts_gzip(self.headers.get("Accept-Encoding"))
         etag = resource.etag[:-1] + '-gzip"' if use_gzip else resource.etag
         headers = {
             "ETag": etag,
-            "Last-Modified": _LAST_MODIFIED_HTTP,
+            "Last-Modified": format_datetime(resource.last_modified.astimezone(UTC), usegmt=True),
             "Cache-Control": "public, max-age=60",
         }
         if resource.compress:
@@ -766,15 +813,24 @@ def serve(
     seed: int = DEFAULT_SEED,
     slow_seconds: float = 8.0,
     hosts: Sequence[str] = DEFAULT_HOSTS,
+    *,
+    live: bool = False,
+    clock: Callable[[], datetime] | None = None,
 ) -> Iterator[DemoSite]:
-    """Serve the demo site on ``hosts`` (one listener each, same port) until the block exits."""
+    """Serve the demo site on ``hosts`` (one listener each, same port) until the block exits.
+
+    ``live``: the site keeps publishing (:mod:`ingest.demosite.live`).
+    """
     if len(hosts) != len(PUBLISHERS):
         raise ValueError(f"need {len(PUBLISHERS)} hosts, got {len(hosts)}")
     servers = _bind_all(hosts, port)
     threads: list[threading.Thread] = []
     try:
         chosen = servers[0].server_port
-        site, router = build_site([f"http://{host}:{chosen}" for host in hosts], seed, slow_seconds)
+        site, router = build_site(
+            [f"http://{host}:{chosen}" for host in hosts], seed, slow_seconds, live=live,
+            clock=clock,
+        )  # fmt: skip
         for server in servers:
             server.router = router
         for server in servers:

@@ -30,11 +30,15 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 
-#: The counters of a run the ledger keeps (other keys of ``counters`` are ignored).
-LEDGER_COUNTERS = (
-    "feeds_polled", "feeds_failed", "entries_seen", "entries_new", "pages_fetched",
-    "pages_failed",
-)  # fmt: skip
+#: The counters of a run the ledger keeps (other keys of ``counters`` are ignored), and
+#: the column each goes to.
+LEDGER_COLUMNS = {
+    "feeds_polled": "feeds_polled", "feeds_failed": "feeds_failed",
+    "entries_seen": "entries_seen", "entries_new": "entries_new",
+    "pages_fetched": "pages_fetched", "articles_extracted": "pages_extracted",
+    "pages_failed": "pages_failed", "pages_deferred": "pages_deferred",
+}  # fmt: skip
+LEDGER_COUNTERS = tuple(LEDGER_COLUMNS)
 
 
 class Decide(Protocol):
@@ -88,8 +92,9 @@ def load_batch(
         result = LoadResult(
             run_id=run_id, rows_in=len(staged), inserted=inserted, updated=updated,
             skipped=unchanged, duplicates=len(verdict.duplicates), failures=failures,
+            rejected=len(rejected),
         )  # fmt: skip
-        _write_ledger(conn, result, interval, counters, rejected=len(rejected), now=now)
+        _write_ledger(conn, result, interval, counters, now=now)
         conn.execute(delete(article_staging).where(article_staging.c.run_id == run_id))
         leases.release_loaded(conn, run_id)  # its pages are stored (or free) now
     log.info(
@@ -112,6 +117,7 @@ def _latest_ledger(conn: Connection, run_id: str) -> LoadResult | None:
     return LoadResult(
         run_id=run_id, rows_in=row.rows_in, inserted=row.inserted, updated=row.updated,
         skipped=row.skipped, already_loaded=True, duplicates=row.duplicates,
+        rejected=row.rejected,
     )  # fmt: skip
 
 
@@ -121,7 +127,6 @@ def _write_ledger(
     interval: tuple[datetime | None, datetime | None],
     counters: Mapping[str, int],
     *,
-    rejected: int,
     now: datetime,
 ) -> None:
     seq = conn.execute(
@@ -129,14 +134,14 @@ def _write_ledger(
             load_ledger.c.run_id == result.run_id
         )
     ).scalar_one()
-    counts = {name: int(counters.get(name, 0)) for name in LEDGER_COUNTERS}
-    counts["pages_failed"] += rejected
+    counts = {column: int(counters.get(name, 0)) for name, column in LEDGER_COLUMNS.items()}
     conn.execute(
         load_ledger.insert().values(
             run_id=result.run_id, load_seq=seq + 1, interval_start=interval[0],
             interval_end=interval[1], **counts, rows_in=result.rows_in,
             inserted=result.inserted, updated=result.updated, skipped=result.skipped,
-            duplicates=result.duplicates, started_at=now, finished_at=datetime.now(UTC),
+            duplicates=result.duplicates, rejected=result.rejected, started_at=now,
+            finished_at=datetime.now(UTC),
             pipeline_version=PIPELINE_VERSION,
         )
     )  # fmt: skip

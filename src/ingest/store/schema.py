@@ -344,6 +344,11 @@ load_ledger = Table(
     Column("updated", Integer, nullable=False),
     Column("skipped", Integer, nullable=False),
     Column("duplicates", Integer, nullable=False),
+    # since migration 0010 the pages fetched are the extracted, failed and deferred ones,
+    # and the rows in are the inserted, updated, skipped, duplicate and rejected ones
+    Column("pages_extracted", Integer, nullable=False, server_default="0"),
+    Column("pages_deferred", Integer, nullable=False, server_default="0"),
+    Column("rejected", Integer, nullable=False, server_default="0"),
     Column("started_at", UTCDateTime, nullable=False),
     Column("finished_at", UTCDateTime, nullable=False),
     Column("pipeline_version", String(40), nullable=False),

@@ -1,4 +1,5 @@
-"""alert states: what each alert subject was last announced as, and what waits for delivery
+"""alert states (what each alert subject was last announced as, what waits for delivery);
+the ledger's page and row counts that add up
 
 Revision ID: 0010
 Revises: 0009
@@ -33,7 +34,16 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("alert_states", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_alert_states_notified_at"), ["notified_at"])
+    with op.batch_alter_table("load_ledger", schema=None) as batch_op:
+        for name in ("pages_extracted", "pages_deferred", "rejected"):
+            batch_op.add_column(sa.Column(name, sa.Integer(), server_default="0", nullable=False))
+    # Older rows: every staged article was an extracted page. Their pages_fetched kept the
+    # old meaning (pages with a response) and their rejected rows are in pages_failed.
+    op.execute("UPDATE load_ledger SET pages_extracted = rows_in")
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("load_ledger", schema=None) as batch_op:
+        for name in ("rejected", "pages_deferred", "pages_extracted"):
+            batch_op.drop_column(name)
     op.drop_table("alert_states")

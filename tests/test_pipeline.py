@@ -367,3 +367,26 @@ def test_what_a_poll_shard_did_is_saved_when_it_stops_half_way(
     assert [j.canonical_url for j in queue.pending_jobs(engine, limit=5, max_attempts=3)] == [
         feed.url_for("/a")
     ]
+
+
+def test_a_run_takes_the_feeds_due_a_moment_after_its_due_time(feed, engine, settings):
+    """Runs poll a little after their due time: a feed polled at 20:30:05 every 15 minutes
+    is the 20:45 run's, not the 21:00 one's; one due 3 minutes later is not."""
+    from datetime import timedelta
+
+    from ingest.schedule import DUE_SLACK_S
+
+    feed.expect_request("/feed.xml").respond_with_data(rss([("a", feed.url_for("/a"))]))
+    run_due = pipeline._now().replace(microsecond=0)
+    pipeline.poll_shard(engine, settings, ["t"], "r1", due_at=run_due)
+    for late, planned in ((5, True), (DUE_SLACK_S, True), (DUE_SLACK_S + 60, False)):
+        with db.transaction(engine) as conn:
+            conn.execute(wh.feeds.update().values(next_due_at=run_due + timedelta(seconds=late)))
+        shards = pipeline.plan_feed_shards(engine, settings, run_due)
+        assert [s["items"] for s in shards] == ([["t"]] if planned else []), late
+    # the run's poll step agrees with its plan, and a retry of it polls nothing again
+    with db.transaction(engine) as conn:
+        conn.execute(wh.feeds.update().values(next_due_at=run_due + timedelta(seconds=5)))
+    first = pipeline.poll_shard(engine, settings, ["t"], "r2", due_at=run_due)
+    again = pipeline.poll_shard(engine, settings, ["t"], "r2", due_at=run_due)
+    assert (first["feeds_polled"], again["feeds_polled"]) == (1, 0)

@@ -23,7 +23,18 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
-from ingest import alerts, archive, crawl, dedupe, fetch, monitor, neardup, registry, rekey
+from ingest import (
+    alerts,
+    archive,
+    crawl,
+    dedupe,
+    fetch,
+    monitor,
+    neardup,
+    registry,
+    rekey,
+    schedule,
+)
 from ingest.errors import InternalError, RunUnhealthy, WarehouseUnavailable
 from ingest.logs import get_logger
 from ingest.models import HostState, Miss, PageJob, Reason
@@ -131,8 +142,9 @@ def plan_feed_shards(
         log.info("%d feeds to poll now (%s)", len(keys), request.describe())
     else:
         chosen = set(request.feeds)
-        keys = [t.key for t in feeds.due(engine, at) if not chosen or t.key in chosen]
-        log.info("%d feeds due at %s (%s)", len(keys), at.isoformat(), request.describe())
+        horizon = schedule.due_by(at, settings)
+        keys = [t.key for t in feeds.due(engine, horizon) if not chosen or t.key in chosen]
+        log.info("%d feeds due by %s (%s)", len(keys), horizon.isoformat(), request.describe())
     return _shards(keys, settings.feed_shard_size)
 
 
@@ -154,9 +166,10 @@ def poll_shard(
     polled is saved even when the step fails.
     """
     stats = StepStats()
+    horizon = None if due_at is None else schedule.due_by(due_at, settings)
     targets = [
         t for t in feeds.targets(engine, feed_keys)
-        if (due_at is None or t.next_due_at is None or t.next_due_at <= due_at)
+        if (horizon is None or t.next_due_at is None or t.next_due_at <= horizon)
         and (unpolled_since is None or t.last_polled_at is None
              or t.last_polled_at < unpolled_since)
     ]  # fmt: skip

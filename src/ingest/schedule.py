@@ -21,6 +21,10 @@ composer calls these after each poll. The rules (docs/operations.md repeats them
 * **Broken.** ``feed_broken_after`` failures in a row flag the feed broken, with its last
   error. A broken feed is still polled, at the maximum interval, and the next success
   clears the flag: nothing is dropped silently.
+* **Due by a run.** A run polls the feeds due by its due time plus a little
+  (:func:`due_by`): a run starts, and polls, a few seconds after its due time, so a feed
+  polled at 20:30:05 every 15 minutes is due at 20:45:05, and the 20:45 run must take it
+  rather than leave it to the 21:00 one (which would poll it half as often as asked).
 """
 
 from __future__ import annotations
@@ -37,6 +41,15 @@ if TYPE_CHECKING:
 RATE_WEIGHT = 0.3
 HARD_FAILURE_BASE_S = 3600.0
 MAX_GROWTH = 2.0
+#: How far past a run's due time a feed still counts as due by that run (at most half
+#: the shortest interval, so a retried run never polls a feed twice).
+DUE_SLACK_S = 120.0
+
+
+def due_by(at: datetime, settings: Settings) -> datetime:
+    """The horizon a run due at ``at`` polls up to (see "Due by a run" above)."""
+    slack = min(DUE_SLACK_S, settings.feed_min_interval_minutes * 60 / 2)
+    return at + timedelta(seconds=slack)
 
 
 @dataclass(frozen=True, slots=True)

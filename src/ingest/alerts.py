@@ -23,13 +23,14 @@ when configured) are the Airflow adapter's; this module knows them only as
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
 from ingest import monitor
-from ingest.errors import AlertUndelivered, WarehouseError
+from ingest.errors import AlertUndelivered, InternalError, WarehouseError
 from ingest.logs import get_logger
 from ingest.models import Alert, AlertLevel, FeedStatus
 from ingest.store import alerts as store
@@ -139,41 +140,78 @@ class Delivery:
     waiting: list[tuple[Alert, str]] = field(default_factory=list)  # with why not
 
 
-def send(
-    alert: Alert, channels: Sequence[Channel], done: frozenset[str] = frozenset()
-) -> tuple[frozenset[str], list[str]]:
-    """Hand ``alert`` to each channel not in ``done``; the channels that took it, the errors."""
-    took, errors = set(done), []
-    for channel in channels:
-        if channel.name in took:
-            continue
-        try:
-            channel.send(alert)
-        except AlertUndelivered as exc:
-            # an outage, not a bug: one line, no trace; the alert waits for the next round
-            log.error("alert %r not delivered by %s: %s", alert.subject, channel.name, exc)  # noqa: TRY400
-            errors.append(f"{channel.name}: {exc}")
-        else:
-            took.add(channel.name)
-    return frozenset(took), errors
+def _offer(alert: Alert, channel: Channel, bugs: list[str]) -> str | None:
+    """Hand ``alert`` to ``channel``: None when it took it, else why not.
+
+    A channel that cannot deliver says so (:class:`AlertUndelivered`: an outage, one
+    line). Anything else is a bug of ours or of a provider: logged with its trace and
+    counted in ``bugs``, so that the step fails once the round is recorded.
+    """
+    try:
+        channel.send(alert)
+    except AlertUndelivered as exc:
+        # an outage, not a bug: one line, no trace; the alert waits for the next round
+        log.error("alert %r not delivered by %s: %s", alert.subject, channel.name, exc)  # noqa: TRY400
+        return f"{channel.name}: {exc}"
+    except Exception as exc:  # recorded here, then raised as InternalError after the round
+        log.exception("alert %r met a bug in channel %s", alert.subject, channel.name)
+        bugs.append(f"channel {channel.name}: {type(exc).__name__}: {exc}")
+        return f"{channel.name}: {type(exc).__name__} (a bug; see the log)"
+    return None
+
+
+def send(alert: Alert, channels: Sequence[Channel]) -> list[str]:
+    """Hand ``alert`` to every channel at once (no state: a failed run's alert); the errors.
+
+    Raises :class:`~ingest.errors.InternalError` after the round when a channel met a bug.
+    """
+    bugs: list[str] = []
+    errors = [e for channel in channels if (e := _offer(alert, channel, bugs)) is not None]
+    if bugs:
+        raise InternalError("alert channels met a bug: " + "; ".join(bugs))
+    return errors
 
 
 def deliver(
     engine: Engine, channels: Sequence[Channel], *, now: datetime | None = None
 ) -> Delivery:
-    """Send every waiting alert no other sender holds; record what each channel took.
+    """Send every waiting alert no other sender holds; record each channel that took one.
 
-    An alert a channel refused waits for the next round, for that channel only.
+    Each channel's taking is recorded as soon as it happens, so a channel is told once
+    even when another fails, the round is cut short or the sender dies afterwards (only a
+    death between a send and its record can repeat that one message: at least once). The
+    lease is renewed before each send; an alert whose lease was lost (another sender took
+    it over) or whose subject changed state meanwhile is left to its new holder. A channel
+    that met a bug fails the step (:class:`~ingest.errors.InternalError`) once every
+    alert of the round is recorded.
     """
-    now = now or datetime.now(UTC)
-    out = Delivery()
-    for item in store.claim(engine, now, CLAIM_S):
-        took, errors = send(item.alert, channels, item.delivered)
-        store.settle(engine, item.alert, took, "; ".join(errors) or None, now)
-        if errors:
-            out.waiting.append((item.alert, "; ".join(errors)))
+
+    def clock() -> datetime:
+        return now or datetime.now(UTC)
+
+    token, out = uuid.uuid4().hex, Delivery()
+    bugs: list[str] = []
+    for item in store.claim(engine, token, clock(), CLAIM_S):
+        done, errors = set(item.delivered), []
+        for channel in channels:
+            if channel.name in done:
+                continue
+            if not store.renew(engine, item.alert, token, clock(), CLAIM_S):
+                break  # not ours any more: its new holder (or its newer state) goes on
+            error = _offer(item.alert, channel, bugs)
+            if error is None:
+                done.add(channel.name)
+                store.took(engine, item.alert, token, frozenset(done))
+            else:
+                errors.append(error)
         else:
-            out.sent.append(item.alert)
+            store.settle(engine, item.alert, token, "; ".join(errors) or None, clock())
+            if errors:
+                out.waiting.append((item.alert, "; ".join(errors)))
+            else:
+                out.sent.append(item.alert)
+    if bugs:
+        raise InternalError("alert channels met a bug: " + "; ".join(bugs))
     return out
 
 
@@ -203,7 +241,22 @@ def run_failed(
     )  # fmt: skip
 
 
+def run_failed_unread(
+    run_id: str, reason: str | None, failed_task: str | None, why: Exception
+) -> Alert:
+    """A failed run's alert when the settings or the channels could not even be read."""
+    body = (
+        f"reason: {_line(reason or 'unknown')}"
+        + (f"; the last task to fail: {_line(failed_task)}" if failed_task else ""),
+        f"only this log line tells it: {_line(why)}",
+    )
+    return Alert(
+        f"run:{run_id}", "failed", AlertLevel.ERROR, _line(f"run {run_id} failed"), body,
+        datetime.now(UTC),
+    )  # fmt: skip
+
+
 __all__ = [
     "BAD_STATES", "Channel", "Delivery", "announced", "deliver", "feed_alert",
-    "freshness_alert", "note", "run_failed", "send",
+    "freshness_alert", "note", "run_failed", "run_failed_unread", "send",
 ]  # fmt: skip

@@ -112,7 +112,7 @@ class Settings(BaseSettings):
         default_factory=list,
         description="E-mail alerts to these addresses (comma-separated); empty: no e-mail.",
     )
-    alert_email_from: str | None = Field(default=None, max_length=320)
+    alert_email_from: str | None = Field(default=None, max_length=320, pattern=_ADDRESS.pattern)
     alert_smtp_conn_id: str = Field(default="smtp_default", min_length=1, max_length=250)
     alert_slack_conn_id: str | None = Field(
         default=None, max_length=250,

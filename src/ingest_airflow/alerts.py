@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseNotifier
 
-from ingest.errors import AlertUndelivered, IngestError
+from ingest.errors import AlertUndelivered, ConfigError, IngestError
 from ingest.logs import get_logger
 from ingest.models import Alert, AlertLevel
 
@@ -117,22 +117,53 @@ class SlackChannel:
                 "the Slack provider is not installed: install news-ingest[slack]"
             ) from exc
         from airflow.sdk.exceptions import AirflowException
+        from slack_sdk.errors import SlackClientError
 
         try:
             SlackWebhookHook(slack_webhook_conn_id=self.conn_id).send_text(slack_text(alert))
-        except (AirflowException, OSError) as exc:
+        except (AirflowException, SlackClientError, OSError) as exc:
             raise AlertUndelivered(f"slackwebhook Connection {self.conn_id!r}: {exc}") from exc
 
 
+def _connection(conn_id: str, setting: str, kinds: tuple[str, ...]) -> None:
+    """Refuse a channel whose Connection is missing or of another type, naming the setting."""
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        conn = BaseHook.get_connection(conn_id)
+    except AirflowNotFoundException:
+        raise ConfigError(f"{setting}: there is no Airflow Connection {conn_id!r}") from None
+    if (conn.conn_type or "").lower() not in kinds:
+        raise ConfigError(
+            f"{setting}: the Connection {conn_id!r} is of type {conn.conn_type!r}, "
+            f"not {' or '.join(kinds)}"
+        )
+
+
 def channels(settings: Settings) -> list[Channel]:
-    """The channels the settings ask for; the log always first."""
+    """The channels the settings ask for, the log always first.
+
+    A channel that cannot work (its Connection missing or of another type, the Slack
+    provider not installed) is a :class:`~ingest.errors.ConfigError`, at once, rather
+    than an alert that waits forever.
+    """
     out: list[Channel] = [LogChannel()]
     if settings.alert_email_to:
+        _connection(settings.alert_smtp_conn_id, "INGEST_ALERT_SMTP_CONN_ID", ("smtp", "email"))
         email = EmailChannel(
             settings.alert_email_to, settings.alert_smtp_conn_id, settings.alert_email_from
         )
         out.append(email)
     if settings.alert_slack_conn_id:
+        try:
+            import airflow.providers.slack  # noqa: F401 - is the provider there?
+        except ImportError:
+            raise ConfigError(
+                "INGEST_ALERT_SLACK_CONN_ID is set but the Slack provider is not installed: "
+                "install news-ingest[slack]"
+            ) from None
+        _connection(settings.alert_slack_conn_id, "INGEST_ALERT_SLACK_CONN_ID", ("slackwebhook",))
         out.append(SlackChannel(settings.alert_slack_conn_id))
     return out
 
@@ -154,20 +185,29 @@ class RunFailedNotifier(BaseNotifier):
         """
 
     def notify(self, context: Any) -> None:  # noqa: ANN401 - Airflow's Context
-        """Send the run's failure through every channel (each refusal is logged)."""
+        """Send the run's failure through every channel (each refusal is logged).
+
+        Settings or a Connection that cannot be used (perhaps why the run failed) leave
+        the log channel: the failure is told there, with why the others are out.
+        """
         from ingest import alerts
         from ingest_airflow import warehouse
 
-        settings, engine = warehouse()
-        ti = context.get("ti")
+        run_id, reason = str(context.get("run_id")), context.get("reason")
+        failed_task = getattr(context.get("ti"), "task_id", None)
+        try:
+            settings, engine = warehouse()
+            outlets = channels(settings)
+        except IngestError as exc:
+            LogChannel().send(alerts.run_failed_unread(run_id, reason, failed_task, exc))
+            raise
         try:
             alert = alerts.run_failed(
-                engine, settings, str(context.get("run_id")), reason=context.get("reason"),
-                failed_task=getattr(ti, "task_id", None),
-            )  # fmt: skip
+                engine, settings, run_id, reason=reason, failed_task=failed_task
+            )
         finally:
             engine.dispose()
-        _, errors = alerts.send(alert, channels(settings))
+        errors = alerts.send(alert, outlets)
         if errors:
             raise IngestError("run failure not delivered: " + "; ".join(errors))
 

@@ -93,7 +93,9 @@ def test_a_webhook_that_answers_500_leaves_the_alert_undelivered(webhook):
         SlackChannel("news_slack").send(HOSTILE)
 
 
-def test_the_settings_choose_the_channels_and_the_log_is_always_one(tmp_path, caplog):
+def test_the_settings_choose_the_channels_and_the_log_is_always_one(
+    tmp_path, caplog, smtp_inbox, webhook
+):
     from ingest_airflow.alerts import EmailChannel, LogChannel, SlackChannel, channels
 
     plain = channels(load_settings(home=tmp_path))
@@ -106,5 +108,52 @@ def test_the_settings_choose_the_channels_and_the_log_is_always_one(tmp_path, ca
     assert full[1].to == ["a@x.test", "b@x.test"] and full[1].conn_id == "news_smtp"
     caplog.set_level("INFO", logger="ingest.alerts")
     LogChannel().send(HOSTILE)
-    (record,) = caplog.records
+    (record,) = [r for r in caplog.records if r.name == "ingest.alerts"]
     assert record.levelname == "ERROR" and "ALERT ERROR feed x is broken" in record.getMessage()
+
+
+@pytest.mark.parametrize(
+    ("settings", "conns", "named"),
+    [
+        ({"alert_email_to": "a@x.test", "alert_smtp_conn_id": "nope"}, {},
+         "INGEST_ALERT_SMTP_CONN_ID: there is no Airflow Connection 'nope'"),
+        ({"alert_slack_conn_id": "news_slack"},
+         {"AIRFLOW_CONN_NEWS_SLACK": {"conn_type": "smtp", "host": "x"}},
+         "INGEST_ALERT_SLACK_CONN_ID: the Connection 'news_slack' is of type 'smtp'"),
+    ],
+)  # fmt: skip
+def test_a_channel_that_cannot_work_is_a_config_error_at_once(
+    tmp_path, monkeypatch, settings, conns, named
+):
+    from ingest.errors import ConfigError
+    from ingest_airflow.alerts import channels
+
+    for name, value in conns.items():
+        monkeypatch.setenv(name, json.dumps(value))
+    with pytest.raises(ConfigError, match=named):
+        channels(load_settings(home=tmp_path, **settings))
+
+
+def test_a_webhook_url_slack_cannot_use_leaves_the_alert_undelivered(monkeypatch):
+    from ingest_airflow.alerts import SlackChannel
+
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_ODD_SLACK",
+        json.dumps({"conn_type": "slackwebhook", "password": "ftp://127.0.0.1/hook"}),
+    )
+    with pytest.raises(AlertUndelivered, match="slackwebhook Connection 'odd_slack'"):
+        SlackChannel("odd_slack").send(HOSTILE)
+
+
+def test_a_failed_run_is_still_told_on_the_log_when_the_settings_are_broken(monkeypatch, caplog):
+    from ingest.errors import ConfigError
+    from ingest_airflow.alerts import RunFailedNotifier
+
+    monkeypatch.setenv("INGEST_ALERT_EMAIL_TO", "Ops <ops@x.test>")
+    caplog.set_level("INFO", logger="ingest.alerts")
+    with pytest.raises(ConfigError):
+        RunFailedNotifier().notify({"run_id": "manual__1", "reason": "task_failure"})
+    (record,) = [r for r in caplog.records if r.name == "ingest.alerts"]
+    text = record.getMessage()
+    assert record.levelname == "ERROR" and "run manual__1 failed" in text
+    assert "INGEST_ALERT_EMAIL_TO" in text  # and why the other channels are out

@@ -14,7 +14,7 @@ import pytest
 
 from helpers import article, entry, failed_poll, load, polled
 from ingest import alerts, monitor
-from ingest.errors import AlertUndelivered
+from ingest.errors import AlertUndelivered, InternalError
 from ingest.models import Alert, AlertLevel, FeedSpec
 from ingest.store import alerts as store
 from ingest.store import feeds as store_feeds
@@ -198,7 +198,8 @@ def test_two_senders_at_once_send_each_alert_once(feeds, settings):
 def test_a_claim_left_by_a_dead_sender_is_taken_up_after_its_lease(feeds, settings):
     store_feeds.save_polls(feeds, [failed_poll("a", T - H, broken=True)], "r1")
     alerts.note(feeds, settings, check(feeds, "r1", T - H))
-    assert [w.alert.key for w in store.claim(feeds, T, alerts.CLAIM_S)] == ["feed:a"]  # then dies
+    claimed = store.claim(feeds, "dead-sender", T, alerts.CLAIM_S)  # then it dies
+    assert [w.alert.key for w in claimed] == ["feed:a"]
     log = Recorder("log")
     assert alerts.deliver(feeds, [log], now=T + timedelta(seconds=alerts.CLAIM_S - 1)).sent == []
     assert (
@@ -224,3 +225,61 @@ def test_hostile_feed_text_stays_on_its_line_and_short(engine, settings):
     alert = alerts.feed_alert(hostile, None, T)
     assert all("\n" not in line and "\r" not in line and "\x1b" not in line for line in alert.body)
     assert max(len(line) for line in alert.body) <= alerts.MAX_LINE + 20
+
+
+class Buggy:
+    """A channel with a bug of ours (or a provider's): not an outage."""
+
+    name = "slack"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def send(self, alert: Alert) -> None:
+        del alert
+        self.calls += 1
+        raise RuntimeError("a bug in the channel")
+
+
+def test_a_channel_with_a_bug_fails_the_round_but_the_others_are_told_once(feeds, settings):
+    log, mail, buggy = Recorder("log"), Recorder("email"), Buggy()
+    store_feeds.save_polls(feeds, [failed_poll("a", T - H, broken=True)], "r1")
+    alerts.note(feeds, settings, check(feeds, "r1", T - H))
+    for moment in (T - H, T - 50 * M, T - 40 * M):  # three checks, the bug still there
+        with pytest.raises(InternalError, match="channel slack: RuntimeError"):
+            alerts.deliver(feeds, [log, mail, buggy], now=moment)
+    assert (len(log.got), len(mail.got), buggy.calls) == (1, 1, 3)  # never told twice
+    (waiting,) = store.waiting(feeds)
+    assert waiting.delivered == frozenset({"log", "email"}) and waiting.attempts == 3
+
+
+def test_a_state_that_flaps_during_a_round_keeps_its_newer_alert_waiting(feeds, settings):
+    """Sender A holds "broken since t1"; meanwhile the feed recovers and breaks again (t3).
+    A's round must not mark the t3 alert as sent: it was never told."""
+    store_feeds.save_polls(feeds, [failed_poll("a", T - H, broken=True)], "r1")
+    alerts.note(feeds, settings, check(feeds, "r1", T - H), now=T - H)
+    (held,) = store.claim(feeds, "sender-a", T - H, alerts.CLAIM_S)
+    store_feeds.save_polls(feeds, [polled(feeds, "a", T - 50 * M)], "r2")
+    alerts.note(feeds, settings, check(feeds, "r2", T - 50 * M), now=T - 50 * M)
+    store_feeds.save_polls(feeds, [failed_poll("a", T - 40 * M, broken=True)], "r3")
+    alerts.note(feeds, settings, check(feeds, "r3", T - 40 * M), now=T - 40 * M)
+    assert not store.renew(feeds, held.alert, "sender-a", T - 40 * M, alerts.CLAIM_S)
+    store.took(feeds, held.alert, "sender-a", frozenset({"log"}))
+    store.settle(feeds, held.alert, "sender-a", None, T - 40 * M)
+    (waiting,) = store.waiting(feeds)  # the newer break, untouched, still to be told
+    assert (waiting.alert.state, waiting.alert.since, waiting.delivered) == (
+        "broken", T - 40 * M, frozenset(),
+    )  # fmt: skip
+    log = Recorder("log")
+    alerts.deliver(feeds, [log], now=T)
+    assert [(a.state, a.since) for a in log.got] == [("broken", T - 40 * M)]
+
+
+def test_a_sender_whose_lease_ran_out_stops_and_the_new_holder_goes_on(feeds, settings):
+    store_feeds.save_polls(feeds, [failed_poll("a", T - H, broken=True)], "r1")
+    alerts.note(feeds, settings, check(feeds, "r1", T - H))
+    (slow,) = store.claim(feeds, "slow-sender", T - H, alerts.CLAIM_S)
+    late = T - H + timedelta(seconds=alerts.CLAIM_S + 1)
+    (fast,) = store.claim(feeds, "fast-sender", late, alerts.CLAIM_S)  # the lease ran out
+    assert not store.renew(feeds, slow.alert, "slow-sender", late, alerts.CLAIM_S)
+    assert store.renew(feeds, fast.alert, "fast-sender", late, alerts.CLAIM_S)

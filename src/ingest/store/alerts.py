@@ -2,9 +2,11 @@
 
 :func:`update_states` saves the current states and turns the transitions the caller's
 policy wants announced into waiting alerts, under the writer lock, so that two checks at
-once announce a transition once. :func:`claim` leases waiting alerts to one sender;
-:func:`settle` records which channels took each one. The policy lives in
-:mod:`ingest.alerts`.
+once announce a transition once. :func:`claim` leases waiting alerts to one sender, which
+:func:`renew` s its lease before each send, records each channel that took one at once
+(:func:`took`) and :func:`settle` s the round. Every write names the transition (subject,
+state and since) and the sender, so a sender whose lease ran out, or whose alert a newer
+state replaced, changes nothing. The policy lives in :mod:`ingest.alerts`.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from ingest.store.engine import locked, reading, transaction
 from ingest.store.schema import alert_states
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
+    from sqlalchemy import ColumnElement, Engine
 
 #: Channel names are kept as one comma-separated column.
 _SEP = ","
@@ -42,8 +44,8 @@ def _values(alert: Alert, now: datetime, *, announce: bool) -> dict[str, object]
         "state": alert.state, "level": alert.level.value, "since": alert.since,
         "subject": alert.subject, "body": "\n".join(alert.body),
         # a quiet change is settled at once; an announced one waits for its channels
-        "notified_at": None if announce else now, "delivered": "", "claimed_until": None,
-        "attempts": 0, "last_error": None,
+        "notified_at": None if announce else now, "delivered": "", "claimed_by": None,
+        "claimed_until": None, "attempts": 0, "last_error": None,
     }  # fmt: skip
 
 
@@ -109,11 +111,20 @@ def waiting(engine: Engine) -> list[Waiting]:
     return [_waiting(row) for row in rows]
 
 
-def claim(engine: Engine, now: datetime, lease_s: float) -> list[Waiting]:
-    """Lease the waiting alerts no other sender holds to this one, for ``lease_s``.
+def _held(alert: Alert, token: str) -> ColumnElement[bool]:
+    """The row of ``alert`` (this very transition), waiting, and held by ``token``."""
+    c = alert_states.c
+    return and_(
+        c.alert_key == alert.key, c.state == alert.state, c.since == alert.since,
+        c.claimed_by == token, c.notified_at.is_(None),
+    )  # fmt: skip
+
+
+def claim(engine: Engine, token: str, now: datetime, lease_s: float) -> list[Waiting]:
+    """Lease the waiting alerts no other sender holds to the sender ``token``.
 
     A sender that dies holding some lets them go when the lease ends; the next claim
-    takes them up again.
+    takes them up again. A sender renews its lease before each send (:func:`renew`).
     """
     free = and_(
         alert_states.c.notified_at.is_(None),
@@ -130,42 +141,55 @@ def claim(engine: Engine, now: datetime, lease_s: float) -> list[Waiting]:
         for row in rows:
             won = conn.execute(
                 update(alert_states)
-                .where(alert_states.c.alert_key == row.alert_key, alert_states.c.state == row.state)
+                .where(alert_states.c.alert_key == row.alert_key, alert_states.c.since == row.since)
                 .where(free)
-                .values(claimed_until=until)
+                .values(claimed_by=token, claimed_until=until)
             ).rowcount
             if won:
                 taken.append(_waiting(row))
     return taken
 
 
-def settle(
-    engine: Engine,
-    alert: Alert,
-    delivered: frozenset[str],
-    error: str | None,
-    now: datetime,
-) -> None:
-    """Record a delivery attempt: which channels took ``alert``; done when ``error`` is None.
+def renew(engine: Engine, alert: Alert, token: str, now: datetime, lease_s: float) -> bool:
+    """Extend the sender's lease on ``alert``; False when it is not the sender's any more.
 
-    A subject whose state moved on meanwhile is not touched: its newer alert waits.
+    It is not when the lease ran out and another sender took it, or when the subject's
+    state changed meanwhile (a newer alert replaced this one).
     """
-    values: dict[str, object] = {
-        "delivered": _SEP.join(sorted(delivered)),
-        "claimed_until": None,
-    }
+    with transaction(engine) as conn:
+        return bool(
+            conn.execute(
+                update(alert_states)
+                .where(_held(alert, token))
+                .values(claimed_until=now + timedelta(seconds=lease_s))
+            ).rowcount
+        )
+
+
+def took(engine: Engine, alert: Alert, token: str, delivered: frozenset[str]) -> None:
+    """Record at once that the channels ``delivered`` have taken ``alert``."""
+    with transaction(engine) as conn:
+        conn.execute(
+            update(alert_states)
+            .where(_held(alert, token))
+            .values(delivered=_SEP.join(sorted(delivered)))
+        )
+
+
+def settle(engine: Engine, alert: Alert, token: str, error: str | None, now: datetime) -> None:
+    """End a delivery round: ``alert`` is done when ``error`` is None, else it waits.
+
+    Only the sender holding this very transition settles it: a subject whose state moved
+    on meanwhile is not touched (its newer alert waits).
+    """
+    values: dict[str, object] = {"claimed_by": None, "claimed_until": None}
     if error is None:
         values["notified_at"] = now
     else:
         values["last_error"] = error[:1000]
         values["attempts"] = alert_states.c.attempts + 1
     with transaction(engine) as conn:
-        conn.execute(
-            update(alert_states)
-            .where(alert_states.c.alert_key == alert.key, alert_states.c.state == alert.state)
-            .where(alert_states.c.notified_at.is_(None))
-            .values(values)
-        )
+        conn.execute(update(alert_states).where(_held(alert, token)).values(values))
 
 
 def states(engine: Engine) -> dict[str, str]:
@@ -174,4 +198,4 @@ def states(engine: Engine) -> dict[str, str]:
         return dict(conn.execute(select(alert_states.c.alert_key, alert_states.c.state)).all())
 
 
-__all__ = ["Waiting", "claim", "settle", "states", "update_states", "waiting"]
+__all__ = ["Waiting", "claim", "renew", "settle", "states", "took", "update_states", "waiting"]

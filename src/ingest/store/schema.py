@@ -284,6 +284,7 @@ alert_states = Table(
     Column("body", Text, nullable=False),
     Column("notified_at", UTCDateTime),
     Column("delivered", String(200), nullable=False, server_default=""),
+    Column("claimed_by", String(32)),
     Column("claimed_until", UTCDateTime),
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("last_error", Text),

@@ -58,7 +58,7 @@ cat <<EOT
   Airflow UI:  http://127.0.0.1:$AIRFLOW_PORT/dags/news_ingest
   Log in as:   admin / $PASSWORD   (stored in $AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE)
   The DAG is unpaused and runs every 15 minutes against the demo site, which keeps publishing
-  (a story every 90 s; valley-ledger-news fails in minutes 15-35 of each hour, and
+  (a story every 90 s; coastline-daily-news fails in minutes 15-35 of each hour, and
   northfield-courier answers 429 in minutes 40-50). Trigger a run from the UI at any time.
   Dashboard:   http://127.0.0.1:$AIRFLOW_PORT/plugin/news-ingest
   Backfill:    airflow backfill create --dag-id news_ingest --from-date <ISO> --to-date <ISO>

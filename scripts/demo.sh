@@ -4,6 +4,11 @@
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 trap stop_demo_site EXIT
+if http_ok "http://127.0.0.1:$DEMO_PORT/opml.xml"; then
+  echo "a demo site already answers on port $DEMO_PORT (make airflow?): make demo is one" \
+    "deterministic run on its own site; stop that one, or set DEMO_PORT and INGEST_HOME" >&2
+  exit 1
+fi
 start_demo_site
 
 echo "Airflow home: $AIRFLOW_HOME (SQLite metadata)"

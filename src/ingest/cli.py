@@ -90,11 +90,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         TimeElapsedColumn(),
     )
     bars = {"poll": ("polling feeds", "shards"), "pages": ("fetching pages", "pages")}
-    # Log lines go through the bar's console (redirect_stderr), above the bar, never
-    # through it: see _CurrentStderr.
+    # The bars are drawn on stderr (the summary is stdout's), and log lines go through
+    # the bars' console, above them, never across them: see _CurrentStderr.
+    drawn = Console(stderr=True, markup=False, highlight=False)
     with Progress(
-        *columns, console=console, disable=args.no_progress or not console.is_terminal,
-        redirect_stderr=True,
+        *columns, console=drawn, disable=args.no_progress or not drawn.is_terminal,
+        redirect_stderr=True, redirect_stdout=False,
     ) as bar:  # fmt: skip
         tasks: dict[str, Any] = {}
 
@@ -174,9 +175,9 @@ def print_report(
 def ledger_rows(ledger: dict[str, Any]) -> list[tuple[str, int]]:
     """A ledger row as the summary's lines: each indented group sums to the line above it.
 
-    Pages the run took up were extracted, failed or deferred (a host throttling or held
-    by another run); the articles the load received were stored, updated, unchanged,
-    duplicates or rejected.
+    Pages the run took up were extracted, failed or deferred (back in the queue: a host
+    asked us to wait, the time budget ran out, a redirect to another host); the articles
+    the load received were stored, updated, unchanged, duplicates or rejected.
     """
     return [
         ("feeds polled", ledger["feeds_polled"]),

@@ -357,6 +357,14 @@ def _crawl(
             raise
         finally:
             batch.save(engine, run_id, settings)  # what was done is kept, even on error
+    # The pages no request reached (a host that asked us to wait, robots.txt unreachable,
+    # the budget spent) stay pending for a later run: deferred, with no fetch-log line.
+    unreached = total - stats.pages_fetched
+    if unreached > 0:
+        stats.pages_fetched += unreached
+        stats.pages_deferred += unreached
+        if on_page is not None:
+            on_page(stats.pages_fetched, total)
 
 
 def reprocess_interval(
@@ -382,7 +390,9 @@ def reprocess_interval(
                 except Exception as exc:  # a bug of ours: this page only, the step fails
                     log.exception("re-extraction of %s met a bug of ours", job.canonical_url)
                     result = Miss(Reason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}"[:300])
+                stats.pages_fetched += 1  # a capture taken up: extracted or failed
                 if isinstance(result, Miss):
+                    stats.pages_failed += 1
                     stats.failures[result.reason.value] += 1
                     if result.reason is Reason.INTERNAL_ERROR:
                         stats.bug(f"re-extraction of {job.canonical_url}: {result.detail}")
@@ -391,8 +401,9 @@ def reprocess_interval(
             staging.stage_articles(engine, run_id, staged, _now())
             stats.articles_extracted += len(staged)
     log.info(
-        "reprocessed %d archived pages captured in [%s, %s)", stats.articles_extracted, start, end
-    )
+        "reprocessed %d archived pages captured in [%s, %s): %d extracted, %d failed",
+        stats.pages_fetched, start, end, stats.articles_extracted, stats.pages_failed,
+    )  # fmt: skip
     stats.raise_for_bugs("reprocess")
     return stats.as_dict()
 

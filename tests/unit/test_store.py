@@ -392,6 +392,30 @@ def test_migration_0009_finds_each_feeds_last_new_entry(warehouse_url):
     engine.dispose()
 
 
+def test_migration_0010_makes_older_ledger_rows_add_up(warehouse_url):
+    """A row written before 0010: 8 articles in, 5 stored, 1 copy and 2 rejected (then
+    counted in pages_failed, 5 with 3 real page failures), 10 pages with a response."""
+    engine = db.make_engine(warehouse_url)
+    db.upgrade(engine, "0009")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO load_ledger (run_id, load_seq, feeds_polled, feeds_failed,"
+                " entries_seen, entries_new, pages_fetched, pages_failed, rows_in, inserted,"
+                " updated, skipped, duplicates, started_at, finished_at, pipeline_version)"
+                " VALUES ('old', 1, 2, 0, 11, 11, 10, 5, 8, 5, 0, 0, 1, :t, :t, '0.1.0')"
+            ),
+            {"t": T0},
+        )
+    db.upgrade(engine)
+    with engine.connect() as conn:
+        row = conn.execute(select(wh.load_ledger)).one()
+    engine.dispose()
+    assert (row.rejected, row.pages_failed, row.pages_extracted) == (2, 3, 8)
+    assert row.pages_fetched == row.pages_extracted + row.pages_failed + row.pages_deferred
+    assert row.rows_in == row.inserted + row.updated + row.skipped + row.duplicates + row.rejected
+
+
 def test_large_text_columns_compress_with_lz4_on_postgresql(engine):
     """Migration 0002: bodies are lz4-compressed on PostgreSQL (pglz was a load's top cost)."""
     if engine.dialect.name != "postgresql":

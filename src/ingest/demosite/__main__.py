@@ -75,7 +75,7 @@ def _serve(args: argparse.Namespace) -> int:
                 note = "  (malformed)" if feed.malformed else ""
                 print(f"  feed {feed.key:<28} {feed.url}{note}", flush=True)
             if args.live:
-                print("live: a new story every 90 s; valley-ledger-news fails in minutes 15-35 "
+                print("live: a new story every 90 s; coastline-daily-news fails in minutes 15-35 "
                       "and northfield-courier throttles in minutes 40-50 of each hour", flush=True)  # fmt: skip
             print("serving; press Ctrl+C to stop", flush=True)
             while not received:

@@ -11,8 +11,9 @@ serves what the stopped one would have.
   also carried, retitled and trimmed, by the next publisher :data:`COPY_LAG` later: a
   near-duplicate the story clusters join. A live feed lists its newest :data:`KEEP`
   items (its static ones scroll off, as on a real site).
-- **A feed that fails for a while.** :data:`FLAKY_FEED` answers HTTP 500 during
-  :data:`FLAKY_WINDOW` of every hour, then recovers.
+- **A feed that fails for a while.** :data:`FLAKY_FEED`, a live feed (so the schedule
+  polls it often, and its failures and recovery show within the hour), answers HTTP 500
+  during :data:`FLAKY_WINDOW` of every hour, then recovers.
 - **A host that throttles.** The pages (not robots.txt, not feeds) of
   :data:`THROTTLED_SITE` answer 429 with ``Retry-After: 300`` during
   :data:`THROTTLE_WINDOW` of every hour.
@@ -20,6 +21,7 @@ serves what the stopped one would have.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -41,13 +43,15 @@ KEEP = 25
 LIVE_FEEDS = ("harbour-gazette-local", "northfield-courier-latest", "coastline-daily-news")
 SYNDICATE_EVERY = 5
 COPY_LAG = timedelta(minutes=4)
-FLAKY_FEED = "valley-ledger-news"
+FLAKY_FEED = "coastline-daily-news"  # a live feed: polled often, so its failures show
 FLAKY_WINDOW = (timedelta(minutes=15), timedelta(minutes=35))
 THROTTLED_SITE = "northfield-courier"
 THROTTLE_WINDOW = (timedelta(minutes=40), timedelta(minutes=50))
 RETRY_AFTER_S = 300
-#: Live stories kept for serving their pages: about four days at one per 90 s.
+#: Live stories and pages kept in memory (a cache: any of them can be made again).
 PAGE_MEMORY = 4000
+#: The numbers in a path: a live story's slug ends with its number.
+_NUMBERS = re.compile(r"-(\d+)(?=[-/]|$)")
 
 HTML = "text/html; charset=utf-8"
 
@@ -126,7 +130,7 @@ class LiveSite:
         self._netloc_site = {urlsplit(p.base).netloc: p.spec.slug for p in parts}
         self._lock = threading.Lock()
         self._placed: dict[int, list[Placed]] = {}
-        self._pages: dict[tuple[str, str], tuple[Placed, bytes]] = {}
+        self._pages: dict[tuple[str, bool], bytes] = {}  # rendered pages, a bounded cache
 
     # ----------------------------------------------------------------- stories
 
@@ -220,23 +224,35 @@ class LiveSite:
     def _page(self, netloc: str, path: str, moment: datetime) -> Resource | None:
         from ingest.demosite.server import Resource  # noqa: PLC0415 - server imports this module
 
-        with self._lock:
-            hit = self._pages.get((netloc, path))
-        if hit is None:
-            for key in LIVE_FEEDS:  # render what is listed now; older pages were kept
-                for placed in self.listed(key, moment):
-                    self._render(placed)
-            with self._lock:
-                hit = self._pages.get((netloc, path))
-        if hit is None or hit[0].story.published > moment:
+        placed = self._story_at(netloc, path, moment)
+        if placed is None:
             return None
-        return Resource(hit[1], HTML, last_modified=hit[0].story.published.astimezone(UTC))
+        html = self._render(placed)
+        return Resource(html, HTML, last_modified=placed.story.published.astimezone(UTC))
 
-    def _render(self, placed: Placed) -> None:
-        netloc, path = urlsplit(placed.url).netloc, urlsplit(placed.url).path
+    def _story_at(self, netloc: str, path: str, moment: datetime) -> Placed | None:
+        """The live story published by ``moment`` at ``path``, if any.
+
+        Found from the number its slug ends with: any story ever published, whatever
+        this server has seen or kept (a restarted server serves what the stopped one would).
+        """
+        latest = latest_number(moment)
+        for text in reversed(_NUMBERS.findall(path)):
+            number = int(text)
+            if number > latest:
+                continue
+            for placed in self.placed(number):
+                target = urlsplit(placed.url)
+                if (target.netloc, target.path) == (netloc, path):
+                    return placed if placed.story.published <= moment else None
+        return None
+
+    def _render(self, placed: Placed) -> bytes:
+        key = (placed.url, placed.copy)
         with self._lock:
-            if (netloc, path) in self._pages:
-                return
+            html = self._pages.get(key)
+        if html is not None:
+            return html
         parts = self.parts[placed.story.publisher]
         others = parts.links or (PageLink(parts.spec.name, parts.base + "/"),)
         ctx = PageContext(
@@ -248,10 +264,11 @@ class LiveSite:
         )  # fmt: skip
         html = render_article(parts.spec.template, ctx).encode("utf-8")
         with self._lock:
-            self._pages[(netloc, path)] = (placed, html)
-            if len(self._pages) > PAGE_MEMORY:
+            self._pages[key] = html
+            if len(self._pages) > PAGE_MEMORY:  # a cache: any page can be rendered again
                 for old in list(self._pages)[: len(self._pages) - PAGE_MEMORY]:
                     del self._pages[old]
+        return html
 
 
 def _error(status: int, body: bytes, headers: tuple[tuple[str, str], ...] = ()) -> Resource:

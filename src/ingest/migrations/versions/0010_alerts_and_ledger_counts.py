@@ -38,9 +38,19 @@ def upgrade() -> None:
     with op.batch_alter_table("load_ledger", schema=None) as batch_op:
         for name in ("pages_extracted", "pages_deferred", "rejected"):
             batch_op.add_column(sa.Column(name, sa.Integer(), server_default="0", nullable=False))
-    # Older rows: every staged article was an extracted page. Their pages_fetched kept the
-    # old meaning (pages with a response) and their rejected rows are in pages_failed.
-    op.execute("UPDATE load_ledger SET pages_extracted = rows_in")
+    # Older rows, made to add up: every article a load received was an extracted page;
+    # the rows it neither stored, kept nor dropped as copies were rejected, and were
+    # counted in pages_failed then; pages fetched are the extracted and the failed ones.
+    left = "rows_in - inserted - updated - skipped - duplicates"
+    op.execute(
+        f"UPDATE load_ledger SET pages_extracted = rows_in,"
+        f" rejected = CASE WHEN {left} > 0 THEN {left} ELSE 0 END"
+    )
+    op.execute(
+        "UPDATE load_ledger SET pages_failed = CASE WHEN pages_failed > rejected"
+        " THEN pages_failed - rejected ELSE 0 END"
+    )
+    op.execute("UPDATE load_ledger SET pages_fetched = pages_extracted + pages_failed")
 
 
 def downgrade() -> None:

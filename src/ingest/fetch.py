@@ -408,16 +408,18 @@ def _read_body(resp: httpx.Response, limits: Limits, deadline: float) -> tuple[b
     ``max_bytes`` are kept and the rest is not read (robots.txt: RFC 9309 reads 500 KiB).
     """
     out = bytearray()
-    wire = 0
+    wire = [0]  # bytes read off the wire, kept when the read stops at the cap
     try:
-        wire = _read_into(out, resp, limits, deadline)
+        _read_into(out, wire, resp, limits, deadline)
     except _Failed as failed:
         if not (limits.truncate and failed.reason is Reason.TOO_LARGE):
             raise
-    return bytes(out[: limits.max_bytes]), wire
+    return bytes(out[: limits.max_bytes]), wire[0]
 
 
-def _read_into(out: bytearray, resp: httpx.Response, limits: Limits, deadline: float) -> int:
+def _read_into(
+    out: bytearray, wire: list[int], resp: httpx.Response, limits: Limits, deadline: float
+) -> None:
     decoders = _decoders(
         resp.headers.get("content-encoding"), limits.max_bytes, truncate=limits.truncate
     )
@@ -425,12 +427,11 @@ def _read_into(out: bytearray, resp: httpx.Response, limits: Limits, deadline: f
     too_long = declared and declared.isdigit() and int(declared) > limits.max_bytes
     if not decoders and too_long and not limits.truncate:
         raise _Failed(Reason.TOO_LARGE, f"Content-Length {declared} > {limits.max_bytes}")
-    wire = 0
     for chunk in resp.iter_raw():
-        wire += len(chunk)
-        if time.monotonic() > deadline:
+        wire[0] += len(chunk)
+        if time.monotonic() > deadline:  # a backstop: the request's watchdog shuts it first
             raise _Failed(Reason.TIMEOUT, f"deadline of {limits.deadline_s:g}s reached mid-body")
-        if wire > limits.max_bytes and not limits.truncate:
+        if wire[0] > limits.max_bytes and not limits.truncate:
             raise _Failed(Reason.TOO_LARGE, f"body exceeds {limits.max_bytes} bytes on the wire")
         data = chunk
         for decoder in decoders:
@@ -445,4 +446,3 @@ def _read_into(out: bytearray, resp: httpx.Response, limits: Limits, deadline: f
         out += tail
     if len(out) > limits.max_bytes:
         raise _Failed(Reason.TOO_LARGE, f"body exceeds {limits.max_bytes} bytes")
-    return wire

@@ -519,3 +519,94 @@ def test_limits_for_feeds_and_pages_come_from_the_settings(tmp_path):
     assert {(x.connect_timeout_s, x.max_redirects, x.max_url_length) for x in (feed, page)} == {
         (3, 4, 999)
     }
+
+
+# --------------------------------------------------------------------------- mutation survivors
+# Each test below kills mutants of fetch.py that survived the full selection (issue 12).
+
+
+@pytest.fixture
+def raw_server():
+    """A raw HTTP server answering each connection with the bytes a test gives, then holding
+    the connection open (as a server that declares more than it sends)."""
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    answer: list[bytes] = [b""]
+    stop = threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            server.settimeout(0.2)
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                continue
+            with conn:
+                try:
+                    conn.recv(65536)
+                    conn.sendall(answer[0])
+                    stop.wait(10)  # hold it: no more body comes
+                except OSError:
+                    pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}/", answer
+    stop.set()
+    server.close()
+    thread.join(timeout=5)
+
+
+def test_a_declared_content_length_over_the_cap_fails_before_any_body_is_read(raw_server, fetcher):
+    url, answer = raw_server
+    answer[0] = f"HTTP/1.1 200 OK\r\nContent-Length: {LIMITS.max_bytes + 1}\r\n\r\n".encode()
+    started = time.monotonic()
+    result = failed(fetcher.get(url, LIMITS), Reason.TOO_LARGE)
+    assert time.monotonic() - started < LIMITS.deadline_s / 2  # no wait for a body
+    assert result.detail == f"Content-Length {LIMITS.max_bytes + 1} > {LIMITS.max_bytes}"
+
+
+def test_a_plain_body_declared_and_sent_at_exactly_the_cap_is_read(httpserver, fetcher):
+    body = b"y" * LIMITS.max_bytes
+    httpserver.expect_request("/exact").respond_with_data(body)  # with its Content-Length
+    assert ok(fetcher.get(httpserver.url_for("/exact"), LIMITS)).body == body
+
+
+def test_wire_bytes_are_the_bytes_read_off_the_wire(httpserver, fetcher):
+    """Bodies of many reads: every chunk counts, not the last one."""
+    payload = random.Random(2).randbytes(400_000)
+    packed = gzip.compress(payload + b"<p>news</p>" * 30_000)
+    httpserver.expect_request("/gz").respond_with_data(packed, headers={"Content-Encoding": "gzip"})
+    httpserver.expect_request("/plain").respond_with_data(payload)
+    limits = Limits(deadline_s=5.0, max_bytes=2_000_000, connect_timeout_s=2.0)
+    assert ok(fetcher.get(httpserver.url_for("/gz"), limits)).wire_bytes == len(packed)
+    assert ok(fetcher.get(httpserver.url_for("/plain"), limits)).wire_bytes == len(payload)
+
+
+def test_the_cap_counts_wire_bytes_too(httpserver, fetcher):
+    """Incompressible data grows when gzipped: its wire bytes can pass the cap while its
+    decompressed bytes do not. No more than the cap is ever read off the wire."""
+    payload = random.Random(1).randbytes(20_000)
+    packed = gzip.compress(payload)
+    assert len(packed) > len(payload)
+    httpserver.expect_request("/rand").respond_with_data(
+        packed, headers={"Content-Encoding": "gzip"}
+    )
+    url = httpserver.url_for("/rand")
+    exact = Limits(deadline_s=3.0, max_bytes=len(packed), connect_timeout_s=2.0)
+    assert ok(fetcher.get(url, exact)).body == payload
+    under = Limits(deadline_s=3.0, max_bytes=len(packed) - 1, connect_timeout_s=2.0)
+    result = failed(fetcher.get(url, under), Reason.TOO_LARGE)
+    assert result.detail == f"body exceeds {len(packed) - 1} bytes on the wire"
+
+
+def test_a_truncated_read_still_counts_its_wire_bytes(httpserver, fetcher):
+    big = b"User-agent: *\n" + b"Disallow: /p\n" * 20000
+    httpserver.expect_request("/robots.txt").respond_with_data(big, content_type="text/plain")
+    limits = Limits(deadline_s=3.0, max_bytes=10_000, truncate=True)
+    result = ok(fetcher.get(httpserver.url_for("/robots.txt"), limits))
+    assert len(result.body) == 10_000
+    assert 10_000 <= result.wire_bytes <= len(big)  # what was read, not 0

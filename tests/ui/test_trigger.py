@@ -98,7 +98,7 @@ def test_the_form_sends_the_chosen_feeds_and_switches(api_server, form, no_new_r
     dialog.locator("#switch\\:element_poll_now").click()
     shot(page, "trigger-form")
     dialog.get_by_role("button", name="Trigger").click()
-    page.get_by_text("Dag Run Triggered").wait_for(timeout=60_000)  # then the run's page
+    page.get_by_text("Dag Run Triggered").first.wait_for(timeout=60_000)  # then the run's page
     made = [r for r in runs(api_server) if r["dag_run_id"] not in no_new_runs]
     assert len(made) == 1, made
     assert made[0]["conf"] == {
@@ -109,7 +109,7 @@ def test_the_form_sends_the_chosen_feeds_and_switches(api_server, form, no_new_r
 def test_the_forms_defaults_trigger_a_run_for_every_feed(api_server, form, no_new_runs):
     page, dialog = form
     dialog.get_by_role("button", name="Trigger").click()
-    page.get_by_text("Dag Run Triggered").wait_for(timeout=60_000)
+    page.get_by_text("Dag Run Triggered").first.wait_for(timeout=60_000)
     made = [r for r in runs(api_server) if r["dag_run_id"] not in no_new_runs]
     assert [r["conf"] for r in made] == [{"feeds": [], "poll_now": False, "retry_failed": False}]
 

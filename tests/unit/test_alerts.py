@@ -2,7 +2,7 @@
 
 The feeds' states come from polls saved through the store's own write paths; channels are
 plain recorders here (the real e-mail and Slack channels are tested against a real SMTP
-server and webhook in tests/dags/test_alerts.py).
+server and webhook in tests/dags/test_alert_channels.py).
 """
 
 from __future__ import annotations

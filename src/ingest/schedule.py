@@ -13,7 +13,7 @@ composer calls these after each poll. The rules (docs/operations.md repeats them
   ``interval_minutes``).
 * **Publisher hints.** RSS ``<ttl>`` and ``Cache-Control: max-age`` push the next poll
   out to at least that long (still within the maximum); a ``Retry-After`` on 429/503
-  sets it, capped at ``max_retry_after_s`` (24 h by default).
+  sets it, capped at ``max_retry_after_s`` (24 h by default), plus the runs' slack.
 * **Failures.** A soft failure (timeouts, connection errors, 5xx, 429) backs off from the
   current interval, doubling per failure in a row. A hard one (404, 410, other 4xx, not a
   feed, refused address, too large...) backs off from one hour, doubling. Both are capped
@@ -25,6 +25,7 @@ composer calls these after each poll. The rules (docs/operations.md repeats them
   (:func:`due_by`): a run starts, and polls, a few seconds after its due time, so a feed
   polled at 20:30:05 every 15 minutes is due at 20:45:05, and the 20:45 run must take it
   rather than leave it to the 21:00 one (which would poll it half as often as asked).
+  A Retry-After's wait has the slack added, so it is still honoured to the end.
 """
 
 from __future__ import annotations
@@ -41,15 +42,14 @@ if TYPE_CHECKING:
 RATE_WEIGHT = 0.3
 HARD_FAILURE_BASE_S = 3600.0
 MAX_GROWTH = 2.0
-#: How far past a run's due time a feed still counts as due by that run (at most half
-#: the shortest interval, so a retried run never polls a feed twice).
+#: How far past a run's due time a feed still counts as due by that run. A Retry-After's
+#: wait gets it on top, so that no run polls before the wait is over.
 DUE_SLACK_S = 120.0
 
 
-def due_by(at: datetime, settings: Settings) -> datetime:
+def due_by(at: datetime) -> datetime:
     """The horizon a run due at ``at`` polls up to (see "Due by a run" above)."""
-    slack = min(DUE_SLACK_S, settings.feed_min_interval_minutes * 60 / 2)
-    return at + timedelta(seconds=slack)
+    return at + timedelta(seconds=DUE_SLACK_S)
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,8 +168,8 @@ def after_failure(
     broken = failures >= broken_after
     if broken:
         wait = bounds.max_s
-    if retry_after_s is not None:
-        wait = max(wait, min(retry_after_s, max_retry_after_s))
+    if retry_after_s is not None:  # kept to the end, whatever a run's slack (due_by)
+        wait = max(wait, min(retry_after_s, max_retry_after_s) + DUE_SLACK_S)
     return ScheduledPoll(
         due_at=now + timedelta(seconds=wait),
         interval_s=interval,

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ingest.models import Reason
-from ingest.schedule import Bounds, FeedTiming, after_failure, after_success, new_gap
+from ingest.schedule import DUE_SLACK_S, Bounds, FeedTiming, after_failure, after_success, new_gap
 
 T0 = datetime(2026, 11, 25, 12, tzinfo=UTC)
 BOUNDS = Bounds(5 * 60.0, 24 * 3600.0)
@@ -118,10 +118,20 @@ def test_a_failure_keeps_what_the_feed_has_learnt():
 
 
 def test_retry_after_is_honoured_and_capped():
+    """Honoured to the end: a run takes feeds due up to DUE_SLACK_S after its due time
+    (schedule.due_by), so the wait a Retry-After sets has that slack on top."""
+    from ingest.schedule import due_by
+
+    slack = timedelta(seconds=DUE_SLACK_S)
     timing = FeedTiming(DEFAULT, 1.0, T0, 0)
-    assert fail(timing, Reason.THROTTLED, retry_after_s=7200).due_at == T0 + timedelta(hours=2)
+    plan = fail(timing, Reason.THROTTLED, retry_after_s=7200)
+    assert plan.due_at == T0 + timedelta(hours=2) + slack
+    # the last run that may take it is due at or after the Retry-After's end
+    assert (
+        due_by(T0 + timedelta(hours=2)) >= plan.due_at > due_by(T0 + timedelta(hours=2) - slack / 2)
+    )
     huge = fail(timing, Reason.THROTTLED, retry_after_s=88 * 3600, max_retry_after_s=86400)
-    assert huge.due_at == T0 + timedelta(hours=24)
+    assert huge.due_at == T0 + timedelta(hours=24) + slack
     short = fail(timing, Reason.THROTTLED, retry_after_s=1)  # never sooner than the back-off
     assert short.due_at == T0 + timedelta(minutes=15)
 
@@ -158,7 +168,7 @@ def test_the_next_poll_is_always_within_the_bounds(
        retry_after=st.none() | st.floats(0, 10**9))  # fmt: skip
 def test_back_off_is_always_bounded(failures, reason, retry_after):
     plan = fail(FeedTiming(DEFAULT, None, T0, failures), reason, retry_after_s=retry_after)
-    assert timedelta(0) < plan.due_at - T0 <= timedelta(hours=24)
+    assert timedelta(0) < plan.due_at - T0 <= timedelta(hours=24, minutes=2)  # + the slack
 
 
 def test_the_policy_caps_a_feeds_retry_after_at_the_setting():
@@ -193,7 +203,7 @@ def test_the_policy_reads_the_feeds_own_state():
     failed = policy.after_failure(known, now=T0, reason=Reason.TIMEOUT, retry_after_s=None)
     assert (failed.consecutive_failures, failed.broken) == (5, True)
     hinted = policy.after_failure(known, now=T0, reason=Reason.THROTTLED, retry_after_s=90000)
-    assert hinted.due_at - T0 == timedelta(days=1)  # the maximum, and the cap of Retry-After
+    assert hinted.due_at - T0 == timedelta(days=1, minutes=2)  # the cap of Retry-After + slack
 
 
 def test_ttl_and_max_age_of_zero_change_nothing():
@@ -266,7 +276,7 @@ def test_the_policy_passes_every_part_of_a_feeds_state_and_hints_on():
         assert hinted == direct(known, **direct_hints) != plan
     hinted = policy.after_failure(known, now=T0, reason=Reason.THROTTLED, retry_after_s=5000)
     plain = policy.after_failure(known, now=T0, reason=Reason.THROTTLED, retry_after_s=None)
-    assert hinted.due_at - T0 == timedelta(seconds=5000) != plain.due_at - T0
+    assert hinted.due_at - T0 == timedelta(seconds=5000 + DUE_SLACK_S) != plain.due_at - T0
 
 
 def test_the_usual_gap_moves_only_on_polls_that_found_news():

@@ -184,12 +184,11 @@ def news_ingest() -> None:
         It also sends the alerts of feeds turning broken or silent and of freshness lost
         (or regained), once per transition, through the configured channels.
         """
-        from ingest.pipeline import check_run
         from ingest_airflow import run_context, warehouse
-        from ingest_airflow.alerts import channels
+        from ingest_airflow.alerts import judge_run
 
         settings, engine = warehouse()
-        check_run(engine, settings, run_context().run_id, channels(settings))
+        judge_run(engine, settings, run_context().run_id)
 
     @task(trigger_rule="one_failed", retries=0, do_xcom_push=False)
     def watcher() -> None:

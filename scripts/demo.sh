@@ -6,7 +6,8 @@ source "$(dirname "$0")/env.sh"
 trap stop_demo_site EXIT
 if http_ok "http://127.0.0.1:$DEMO_PORT/opml.xml"; then
   echo "a demo site already answers on port $DEMO_PORT (make airflow?): make demo is one" \
-    "deterministic run on its own site; stop that one, or set DEMO_PORT and INGEST_HOME" >&2
+    "deterministic run on its own site; stop that one, or set DEMO_PORT, INGEST_HOME and" \
+    "AIRFLOW_HOME for a demo of its own" >&2
   exit 1
 fi
 start_demo_site

@@ -39,7 +39,7 @@ free_port() {
 # Start the demo news site in the background unless it is already up ("$@": e.g. --live).
 start_demo_site() {
   if http_ok "http://127.0.0.1:$DEMO_PORT/opml.xml"; then
-    echo "demo news site already running on port $DEMO_PORT"
+    echo "demo news site already running on port $DEMO_PORT (reused as it is${1:+; wanted: $*})"
     return 0
   fi
   setsid python -m ingest.demosite serve --port "$DEMO_PORT" --feeds-out "$INGEST_FEEDS_FILE" "$@" \

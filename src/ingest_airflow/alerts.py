@@ -30,6 +30,8 @@ from ingest.models import Alert, AlertLevel
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from sqlalchemy import Engine
+
     from ingest.alerts import Channel
     from ingest.settings import Settings
 
@@ -141,31 +143,81 @@ def _connection(conn_id: str, setting: str, kinds: tuple[str, ...]) -> None:
         )
 
 
-def channels(settings: Settings) -> list[Channel]:
-    """The channels the settings ask for, the log always first.
+class UnusableChannel:
+    """A configured channel that cannot work: every alert waits for it, saying why."""
+
+    def __init__(self, name: str, why: ConfigError) -> None:
+        self.name, self.why = name, why
+
+    def send(self, alert: Alert) -> None:
+        """Refuse: the alert waits for this channel until its configuration is fixed."""
+        del alert
+        raise AlertUndelivered(f"not usable: {self.why}")
+
+
+def _email(settings: Settings) -> Channel:
+    _connection(settings.alert_smtp_conn_id, "INGEST_ALERT_SMTP_CONN_ID", ("smtp", "email"))
+    return EmailChannel(
+        settings.alert_email_to, settings.alert_smtp_conn_id, settings.alert_email_from
+    )
+
+
+def _slack(settings: Settings) -> Channel:
+    assert settings.alert_slack_conn_id  # noqa: S101 - the caller checked it is set
+    try:
+        import airflow.providers.slack  # noqa: F401 - is the provider there?
+    except ImportError:
+        raise ConfigError(
+            "INGEST_ALERT_SLACK_CONN_ID is set but the Slack provider is not installed: "
+            "install news-ingest[slack]"
+        ) from None
+    _connection(settings.alert_slack_conn_id, "INGEST_ALERT_SLACK_CONN_ID", ("slackwebhook",))
+    return SlackChannel(settings.alert_slack_conn_id)
+
+
+def configured(settings: Settings) -> tuple[list[Channel], list[ConfigError]]:
+    """The channels the settings ask for, the log first, and what is wrong with any.
 
     A channel that cannot work (its Connection missing or of another type, the Slack
-    provider not installed) is a :class:`~ingest.errors.ConfigError`, at once, rather
-    than an alert that waits forever.
+    provider not installed) comes as an :class:`UnusableChannel`, so the alerts wait for
+    it (and reach it once it is fixed) while the others are served.
     """
     out: list[Channel] = [LogChannel()]
-    if settings.alert_email_to:
-        _connection(settings.alert_smtp_conn_id, "INGEST_ALERT_SMTP_CONN_ID", ("smtp", "email"))
-        email = EmailChannel(
-            settings.alert_email_to, settings.alert_smtp_conn_id, settings.alert_email_from
-        )
-        out.append(email)
-    if settings.alert_slack_conn_id:
+    problems: list[ConfigError] = []
+    wanted = [("email", _email)] if settings.alert_email_to else []
+    wanted += [("slack", _slack)] if settings.alert_slack_conn_id else []
+    for name, build in wanted:
         try:
-            import airflow.providers.slack  # noqa: F401 - is the provider there?
-        except ImportError:
-            raise ConfigError(
-                "INGEST_ALERT_SLACK_CONN_ID is set but the Slack provider is not installed: "
-                "install news-ingest[slack]"
-            ) from None
-        _connection(settings.alert_slack_conn_id, "INGEST_ALERT_SLACK_CONN_ID", ("slackwebhook",))
-        out.append(SlackChannel(settings.alert_slack_conn_id))
+            out.append(build(settings))
+        except ConfigError as exc:
+            out.append(UnusableChannel(name, exc))
+            problems.append(exc)
+    return out, problems
+
+
+def channels(settings: Settings) -> list[Channel]:
+    """The channels the settings ask for, the log first; a ConfigError if one cannot work."""
+    out, problems = configured(settings)
+    if problems:
+        raise problems[0]
     return out
+
+
+def judge_run(engine: Engine, settings: Settings, run_id: str) -> None:
+    """The ``check`` task: judge the run, note and send its alerts (:mod:`ingest.alerts`).
+
+    A channel that cannot work does not stop the judging, nor the other channels: the
+    alerts wait for it, and the task fails on its configuration once all else is done
+    (a run that broke a rule fails on that first).
+    """
+    from ingest.pipeline import check_run
+
+    outlets, problems = configured(settings)
+    for problem in problems:
+        log.error("an alert channel cannot work; its alerts wait: %s", problem)
+    check_run(engine, settings, run_id, outlets)
+    if problems:
+        raise problems[0]
 
 
 class RunFailedNotifier(BaseNotifier):
@@ -213,6 +265,6 @@ class RunFailedNotifier(BaseNotifier):
 
 
 __all__ = [
-    "EmailChannel", "LogChannel", "RunFailedNotifier", "SlackChannel", "channels",
-    "email_html", "slack_text",
+    "EmailChannel", "LogChannel", "RunFailedNotifier", "SlackChannel", "UnusableChannel",
+    "channels", "configured", "email_html", "judge_run", "slack_text",
 ]  # fmt: skip

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 import pytest
 from werkzeug import Response
 
+import ingest_airflow.alerts  # noqa: F401 - Airflow sets up its logging on import: before caplog
 from ingest.errors import AlertUndelivered
 from ingest.models import Alert, AlertLevel
 from ingest.settings import load_settings
@@ -157,3 +158,45 @@ def test_a_failed_run_is_still_told_on_the_log_when_the_settings_are_broken(monk
     text = record.getMessage()
     assert record.levelname == "ERROR" and "run manual__1 failed" in text
     assert "INGEST_ALERT_EMAIL_TO" in text  # and why the other channels are out
+
+
+def test_a_channel_that_cannot_work_leaves_the_check_and_the_others_working(
+    engine, tmp_path, smtp_inbox, caplog
+):
+    """The check still judges the run and the log still tells; the e-mail waits for its
+    Connection, and goes out once it exists."""
+    from datetime import timedelta
+
+    from helpers import failed_poll
+    from ingest.errors import ConfigError, RunUnhealthy
+    from ingest.models import FeedSpec
+    from ingest.store import alerts as store
+    from ingest.store import feeds as store_feeds
+    from ingest_airflow.alerts import judge_run
+
+    now = datetime.now(UTC)
+    store_feeds.sync(engine, [FeedSpec(key="a", url="https://a.example/feed")], now)
+    store_feeds.save_polls(engine, [failed_poll("a", now, broken=True)], "r1")
+    broken_conn = load_settings(home=tmp_path, alert_email_to="ops@x.test",
+                                alert_smtp_conn_id="missing_smtp")  # fmt: skip
+    caplog.set_level("INFO")
+    with pytest.raises(RunUnhealthy):  # the run's own verdict comes first
+        judge_run(engine, broken_conn, "r1")
+    assert "ALERT ERROR feed a is broken" in caplog.text  # the log told it
+    assert "INGEST_ALERT_SMTP_CONN_ID: there is no Airflow Connection 'missing_smtp'" in (
+        caplog.text
+    )
+    (waiting,) = store.waiting(engine)
+    assert waiting.delivered == frozenset({"log"}) and "not usable" in waiting.last_error
+
+    store_feeds.save_polls(
+        engine, [failed_poll("a", now + timedelta(minutes=1), broken=True)], "r2"
+    )
+    with pytest.raises(ConfigError):  # a healthy run: red on the configuration alone
+        judge_run(engine, broken_conn, "r2")
+    assert smtp_inbox.messages == []
+    fixed = load_settings(home=tmp_path, alert_email_to="ops@x.test",
+                          alert_smtp_conn_id="news_smtp")  # fmt: skip
+    judge_run(engine, fixed, "r2")
+    assert smtp_inbox.subjects() == ["[news-ingest] feed a is broken"]
+    assert store.waiting(engine) == []

@@ -51,7 +51,7 @@ RETRY_AFTER_S = 300
 #: Live stories and pages kept in memory (a cache: any of them can be made again).
 PAGE_MEMORY = 4000
 #: The numbers in a path: a live story's slug ends with its number.
-_NUMBERS = re.compile(r"-(\d+)(?=[-/]|$)")
+_NUMBERS = re.compile(r"-(\d{1,9})(?=[-/]|$)")
 
 HTML = "text/html; charset=utf-8"
 
@@ -237,7 +237,7 @@ class LiveSite:
         this server has seen or kept (a restarted server serves what the stopped one would).
         """
         latest = latest_number(moment)
-        for text in reversed(_NUMBERS.findall(path)):
+        for text in reversed(_NUMBERS.findall(path)[-2:]):  # the slug's, or before a uid
             number = int(text)
             if number > latest:
                 continue

@@ -257,7 +257,7 @@ def test_the_views_live_inside_airflows_ui(api_server, page, warehouse):
 
 def test_the_dags_docs_draw_the_flow_and_its_schedule_reads_in_words(api_server, page, viewer):
     """The doc_md's flow renders as a block of lines (not one line of inline code), whole
-    within the docs window; the schedule has its description in words."""
+    within the docs window; the schedule says itself in words when pointed at."""
     page.goto(f"{api_server.base}/dags/news_ingest")
     page.locator("button[aria-label='Dag Docs']").click()
     dialog = page.get_by_role("dialog")
@@ -273,3 +273,6 @@ def test_the_dags_docs_draw_the_flow_and_its_schedule_reads_in_words(api_server,
     status, _, body = get(f"{api_server.base}/api/v2/dags/news_ingest/details", token=viewer)
     assert status == 200
     assert json.loads(body)["timetable_description"] == "Every 15 minutes"
+    page.keyboard.press("Escape")
+    page.get_by_text("*/15 * * * *").first.hover(force=True)  # the schedule's tooltip
+    page.get_by_text("Every 15 minutes").first.wait_for(timeout=30_000)

@@ -142,7 +142,7 @@ def plan_feed_shards(
         log.info("%d feeds to poll now (%s)", len(keys), request.describe())
     else:
         chosen = set(request.feeds)
-        horizon = schedule.due_by(at)
+        horizon = schedule.due_by(at, settings)
         keys = [t.key for t in feeds.due(engine, horizon) if not chosen or t.key in chosen]
         log.info("%d feeds due by %s (%s)", len(keys), horizon.isoformat(), request.describe())
     return _shards(keys, settings.feed_shard_size)
@@ -159,20 +159,18 @@ def poll_shard(
 ) -> dict[str, Any]:
     """Poll some feeds and queue their new entries. Returns StepStats as a dict.
 
-    With ``due_at`` (the run's), a feed no longer due by then (:func:`ingest.schedule.due_by`),
-    or polled since, is left alone: a retried task does not poll again the feeds its first
-    try polled. A run polling feeds whether due
+    With ``due_at`` (the run's), a feed no longer due by then (:func:`ingest.schedule.due_by`)
+    is left alone: a retried task does not poll again the feeds its first try polled (a
+    feed that met a bug of ours stays due, and is polled again). A run polling feeds whether due
     or not gives ``unpolled_since`` (when it was asked for) instead: a feed polled since
     then is left alone. Outcomes are saved every ``flush_every`` feeds, and what was
     polled is saved even when the step fails.
     """
     stats = StepStats()
-    horizon = None if due_at is None else schedule.due_by(due_at)
+    horizon = None if due_at is None else schedule.due_by(due_at, settings)
     targets = [
         t for t in feeds.targets(engine, feed_keys)
         if (horizon is None or t.next_due_at is None or t.next_due_at <= horizon)
-        # polled at or after the run's due time: by this run's earlier try (or since)
-        and (due_at is None or t.last_polled_at is None or t.last_polled_at < due_at)
         and (unpolled_since is None or t.last_polled_at is None
              or t.last_polled_at < unpolled_since)
     ]  # fmt: skip

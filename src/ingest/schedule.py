@@ -42,14 +42,17 @@ if TYPE_CHECKING:
 RATE_WEIGHT = 0.3
 HARD_FAILURE_BASE_S = 3600.0
 MAX_GROWTH = 2.0
-#: How far past a run's due time a feed still counts as due by that run. A Retry-After's
-#: wait gets it on top, so that no run polls before the wait is over.
+#: How far past a run's due time a feed still counts as due by that run: at most this,
+#: and at most half the shortest interval the settings allow, so that a retried poll
+#: task never polls again a feed its first try polled. A Retry-After's wait gets it on
+#: top, so that no run polls before the wait is over.
 DUE_SLACK_S = 120.0
 
 
-def due_by(at: datetime) -> datetime:
+def due_by(at: datetime, settings: Settings) -> datetime:
     """The horizon a run due at ``at`` polls up to (see "Due by a run" above)."""
-    return at + timedelta(seconds=DUE_SLACK_S)
+    slack = min(DUE_SLACK_S, settings.feed_min_interval_minutes * 60 / 2)
+    return at + timedelta(seconds=slack)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
+from airflow_servers import signed_in
 from ingest import monitor
 from ingest.store import engine as db
 from ingest.store.schema import articles, fetch_log
@@ -159,7 +160,7 @@ def session(browser, api_server):
     page.get_by_label("Username").fill(name)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"**{APP}/", timeout=60_000)
+    page.wait_for_url(signed_in(f"{APP}/"), timeout=60_000)
     assert any(c["name"] == "_token" for c in context.cookies())
     page.close()
     yield context

@@ -13,6 +13,7 @@ import urllib.request
 
 import pytest
 
+from airflow_servers import signed_in
 from ui_site import USERS, shot
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
@@ -72,7 +73,7 @@ def form(browser, api_server):
     page.get_by_label("Username").fill(name)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url("**/dags/news_ingest", timeout=60_000)
+    page.wait_for_url(signed_in("/dags/news_ingest"), timeout=60_000)
     page.get_by_role("button", name="Trigger").first.click()
     dialog = page.get_by_role("dialog")
     dialog.get_by_text("Run Parameters").wait_for(timeout=60_000)

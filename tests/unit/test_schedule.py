@@ -121,14 +121,18 @@ def test_retry_after_is_honoured_and_capped():
     """Honoured to the end: a run takes feeds due up to DUE_SLACK_S after its due time
     (schedule.due_by), so the wait a Retry-After sets has that slack on top."""
     from ingest.schedule import due_by
+    from ingest.settings import load_settings
 
+    settings = load_settings()
     slack = timedelta(seconds=DUE_SLACK_S)
     timing = FeedTiming(DEFAULT, 1.0, T0, 0)
     plan = fail(timing, Reason.THROTTLED, retry_after_s=7200)
     assert plan.due_at == T0 + timedelta(hours=2) + slack
     # the last run that may take it is due at or after the Retry-After's end
     assert (
-        due_by(T0 + timedelta(hours=2)) >= plan.due_at > due_by(T0 + timedelta(hours=2) - slack / 2)
+        due_by(T0 + timedelta(hours=2), settings)
+        >= plan.due_at
+        > due_by(T0 + timedelta(hours=2) - slack / 2, settings)
     )
     huge = fail(timing, Reason.THROTTLED, retry_after_s=88 * 3600, max_retry_after_s=86400)
     assert huge.due_at == T0 + timedelta(hours=24) + slack

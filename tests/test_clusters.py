@@ -6,11 +6,13 @@ Runs on SQLite and PostgreSQL. The labelled corpus comes from tools/syndication.
 from __future__ import annotations
 
 import itertools
+import random
 import threading
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from syndication import generate
 
 from helpers import T0, article, load
@@ -18,6 +20,7 @@ from ingest import pipeline
 from ingest.settings import load_settings
 from ingest.store import engine as db
 from ingest.store import schema as wh
+from ingest.urls import article_id_for
 
 STORY = " ".join(
     f"Paragraph {i}: the harbour council met on Tuesday to agree a plan for the ferry "
@@ -114,20 +117,30 @@ def test_different_stories_and_short_items_stay_apart(engine, tmp_path):
     )
     other = " ".join(f"{w} {i}" for i, w in enumerate(other.split()))
     short_a = titled(
-        "https://a.example/s", "Road closed.", T0, "Quay Street closed for resurfacing works"
+        "https://a.example/s",
+        "The road is closed today.",
+        T0,
+        "Quay Street closed for resurfacing works",
     )
     short_b = titled(
-        "https://b.example/s", "Road shut.", T0, "Quay Street closed for resurfacing works"
+        "https://b.example/s",
+        "The road is closed today, police said.",
+        T0,
+        "Quay Street closed for resurfacing works",
+    )
+    short_e = titled(
+        "https://e.example/s", "Bridge shut.", T0, "Quay Street closed for resurfacing works"
     )
     short_c = titled("https://c.example/s", "Live.", T0, "Live updates")
     short_d = titled("https://d.example/s", "Live now.", T0, "Live updates")
     batch = [article("https://a.example/1", STORY), article("https://b.example/2", other),
-             short_a, short_b, short_c, short_d]  # fmt: skip
+             short_a, short_b, short_c, short_d, short_e]  # fmt: skip
     load(engine, "a", batch, now=T0)
     pipeline.cluster_stories(engine, settings(tmp_path))
     got = clusters(engine)
     assert got["https://a.example/1"][0] != got["https://b.example/2"][0]
-    assert got["https://a.example/s"][0] == got["https://b.example/s"][0]  # same long title
+    assert got["https://a.example/s"][0] == got["https://b.example/s"][0]  # title and words
+    assert got["https://e.example/s"][0] != got["https://a.example/s"][0]  # other words
     assert got["https://c.example/s"][0] != got["https://d.example/s"][0]  # too generic
 
 
@@ -156,3 +169,99 @@ def test_two_workers_clustering_at_once_sign_each_article_once(engine, warehouse
         stored = conn.execute(select(func.count()).select_from(wh.articles)).scalar_one()
         signed = conn.execute(select(func.count()).select_from(wh.article_signatures)).scalar_one()
     assert sum(r.signed for r in results) == stored == signed
+
+
+def paragraphs(seed, n):
+    rng = random.Random(seed)
+    vocabulary = [f"w{i}" for i in range(5000)]
+    return [" ".join(rng.choice(vocabulary) for _ in range(50)) + "." for _ in range(n)]
+
+
+def copies_then_originals(engine, tmp_path, stories):
+    """Per story: a lead copy and a tail copy (unlinked), clustered; then the originals, loaded."""
+    originals = []
+    for n in range(stories):
+        story = paragraphs(100 + n, 12)
+        copies = [
+            article(f"https://lead.example/{n}", "\n".join(story[:6]), published=T0 + HOUR),
+            article(f"https://tail.example/{n}", "\n".join(story[6:]), published=T0 + 2 * HOUR),
+        ]
+        load(engine, f"copies-{n}", copies, now=T0)
+        originals.append(article(f"https://wire.example/{n}", "\n".join(story), published=T0))
+    pipeline.cluster_stories(engine, settings(tmp_path))
+    load(engine, "originals", originals, now=T0)
+
+
+def follow(engine, cluster_id):
+    """The docs' query (docs/schema.md): a cluster id followed through its merges."""
+    query = SCHEMA_DOC.split("-- follow a cluster id to its current cluster\n")[1]
+    query = query.split("```")[0]
+    with engine.connect() as conn:
+        return conn.execute(text(query), {"cluster_id": cluster_id}).scalar_one()
+
+
+SCHEMA_DOC = (Path(__file__).parents[1] / "docs" / "schema.md").read_text()
+HOUR = timedelta(hours=1)
+
+
+def test_an_original_arriving_last_merges_its_copies_clusters_and_records_it(engine, tmp_path):
+    copies_then_originals(engine, tmp_path, 1)
+    before = clusters(engine)
+    assert before["https://lead.example/0"][0] != before["https://tail.example/0"][0]
+    result = pipeline.cluster_stories(engine, settings(tmp_path))
+    assert (result.signed, result.merged) == (1, 1)
+    got = clusters(engine)
+    cluster = got["https://wire.example/0"][0]
+    assert got["https://lead.example/0"] == got["https://tail.example/0"] == (cluster, False)
+    assert got["https://wire.example/0"] == (cluster, True)  # the earliest: re-elected
+    with engine.connect() as conn:
+        merges = conn.execute(select(wh.cluster_merges)).mappings().all()
+    assert len(merges) == 1
+    (merge,) = merges
+    assert merge["new_cluster_id"] == cluster and merge["kind"] == "merge"
+    assert merge["article_id"] == got_id("https://wire.example/0")
+    old = {before["https://lead.example/0"][0], before["https://tail.example/0"][0]}
+    assert merge["old_cluster_id"] in old and cluster in old  # ids move only by merges
+    for cluster_id in old:
+        assert follow(engine, cluster_id) == cluster
+    assert pipeline.cluster_stories(engine, settings(tmp_path)).signed == 0
+
+
+def got_id(url):
+    return article_id_for(url)
+
+
+def test_two_workers_merging_at_once_end_in_one_consistent_state(engine, warehouse_url, tmp_path):
+    copies_then_originals(engine, tmp_path, 8)
+    s = settings(tmp_path, cluster_batch=2)
+    results, errors = [], []
+
+    def work():
+        other = db.make_engine(warehouse_url)
+        try:
+            results.append(pipeline.cluster_stories(other, s))
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            other.dispose()
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert sum(r.signed for r in results) == 8 and sum(r.merged for r in results) == 8
+    got = clusters(engine)
+    for n in range(8):
+        trio = {got[f"https://{h}.example/{n}"][0] for h in ("lead", "tail", "wire")}
+        assert len(trio) == 1
+        assert got[f"https://wire.example/{n}"][1] is True
+    assert len({c for c, _ in got.values()}) == 8
+    assert sum(r for _, r in got.values()) == 8  # one representative each
+    with engine.connect() as conn:
+        merges = conn.execute(select(wh.cluster_merges)).mappings().all()
+    live = {c for c, _ in got.values()}
+    assert len(merges) == 8
+    assert all(m["old_cluster_id"] not in live and follow(engine, m["old_cluster_id"]) in live
+               for m in merges)  # fmt: skip

@@ -42,14 +42,50 @@ paragraphs, published hours later, sometimes under a new headline). Republicatio
 nothing but their label; :class:`Corpus` additionally records which original each hard negative
 was built to resemble, so that tests and evaluations can pick out the hard pairs.
 
-The corpus is deterministic for a given ``seed``, ``stories`` and ``start``; it uses the standard
-library only.
+Every item has an :attr:`Item.arrival` position, the order in which a crawler sees it; in the
+default profile that is the publication order.
+
+**The hard profile** (``generate(stories, hard=True)``) is the default corpus for the same
+arguments (the same items, labels and texts) plus items that are harder to cluster, drawn from
+the same random stream afterwards:
+
+* ``lead-only`` (positive): about 30% of originals get 1-2 copies keeping only their first
+  paragraphs, 30-60% of them (at least one), sometimes copy-edited, with publisher boilerplate
+  (60%) and a changed headline (55%), like ``syndicated`` copies;
+* ``rewrite`` (positive): about 30% of originals get 1-2 heavy rewrites: 30% of the sentences
+  dropped (never the first), 10% reworded (an attribution moved to the other end of the
+  sentence, an opening phrase dropped or added, synonyms, spellings, number styles), and a new
+  headline;
+* ``short-brief`` roots and their ``short-copy`` republications (positive): ``round(0.07 *
+  stories)`` briefs of 20-40 words, 30% of them under a generic title ("Morning briefing"),
+  each republished 1-3 times with light edits (copy edits, headline, a wire credit line);
+* ``generic-short`` (hard negative): ``round(0.2 * stories)`` items of 10-40 words (captions,
+  short briefs, timestamped live lines) under generic titles such as "Photos of the day",
+  "Live updates", "In pictures", "Les photos du jour", "Bilder des Tages", "Las fotos del
+  día", "En direct" or "Liveticker", in the title's language. Many items share a title;
+  bodies under one title have a word-set Jaccard below 0.25 with each other (by redrawing).
+  Each item is its own story;
+* ``recap`` (hard negative): ``round(0.17 * stories)`` new stories, 1-6 days after an
+  original, in its town, on another angle or topic, with one paragraph recapping the original
+  (one of its paragraphs, the lead in 60% of cases, behind a lead-in such as "Earlier this
+  week, ", sometimes copy-edited or without its last sentence) and 2-6 new paragraphs.
+
+In the hard profile items arrive out of order: each 0-60 minutes after publication, except
+that half of the republished roots are backfilled, arriving 12 hours to 6 days after the last
+of their copies, so about half of all copies arrive before their root (a copy is still
+*published* after it). :func:`arrival_order` sorts items by arrival and
+:func:`copies_arriving_first` lists the early copies. :attr:`Corpus.resembles` maps each recap
+to its original and each ``generic-short`` item to the first earlier item under the same title.
+
+The corpus is deterministic for a given ``seed``, ``stories``, ``start`` and profile; it uses
+the standard library only.
 
 Example:
     >>> items = corpus(20, seed=1)
     >>> pairs = same_story_pairs(items)  # the positive pairs of a precision/recall evaluation
+    >>> hard = arrival_order(corpus(20, seed=1, hard=True))  # as a backfilling crawler sees it
 
-Run ``python tools/syndication.py [stories] [seed]`` for a summary of a corpus.
+Run ``python tools/syndication.py [--hard] [stories] [seed]`` for a summary of a corpus.
 """
 
 from __future__ import annotations
@@ -61,26 +97,36 @@ import sys
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from itertools import combinations
 
 __all__ = [
     "FOLLOW_UP",
+    "GENERIC_SHORT",
     "HARD_NEGATIVE_KINDS",
+    "HARD_PROFILE_KINDS",
+    "HARD_PROFILE_NEGATIVE_KINDS",
     "KINDS",
+    "LEAD_ONLY",
     "LIVE_BLOG",
     "NEGATIVE_TOPIC",
     "ORIGINAL",
     "POSITIVE_KINDS",
     "PUBLISHERS",
+    "RECAP",
+    "REWRITE",
     "ROOT_KINDS",
     "SHARED_QUOTE",
+    "SHORT_BRIEF",
+    "SHORT_COPY",
     "SYNDICATED",
     "UPDATE",
     "Corpus",
     "Item",
     "Publisher",
+    "arrival_order",
+    "copies_arriving_first",
     "corpus",
     "generate",
     "same_story_pairs",
@@ -94,10 +140,18 @@ NEGATIVE_TOPIC = "negative-topic"
 FOLLOW_UP = "follow-up"
 LIVE_BLOG = "live-blog"
 SHARED_QUOTE = "shared-quote"
+LEAD_ONLY = "lead-only"
+REWRITE = "rewrite"
+SHORT_BRIEF = "short-brief"
+SHORT_COPY = "short-copy"
+GENERIC_SHORT = "generic-short"
+RECAP = "recap"
 KINDS = (ORIGINAL, SYNDICATED, UPDATE, NEGATIVE_TOPIC, FOLLOW_UP, LIVE_BLOG, SHARED_QUOTE)
 HARD_NEGATIVE_KINDS = (NEGATIVE_TOPIC, FOLLOW_UP, LIVE_BLOG, SHARED_QUOTE)
-POSITIVE_KINDS = frozenset({SYNDICATED, UPDATE})
-ROOT_KINDS = frozenset({ORIGINAL, *HARD_NEGATIVE_KINDS})
+HARD_PROFILE_KINDS = (*KINDS, LEAD_ONLY, REWRITE, SHORT_BRIEF, SHORT_COPY, GENERIC_SHORT, RECAP)
+HARD_PROFILE_NEGATIVE_KINDS = (*HARD_NEGATIVE_KINDS, GENERIC_SHORT, RECAP)
+POSITIVE_KINDS = frozenset({SYNDICATED, UPDATE, LEAD_ONLY, REWRITE, SHORT_COPY})
+ROOT_KINDS = frozenset({ORIGINAL, SHORT_BRIEF, *HARD_PROFILE_NEGATIVE_KINDS})
 
 DEFAULT_SEED = 20261125
 DEFAULT_START = datetime(2026, 11, 1, tzinfo=UTC)
@@ -125,6 +179,25 @@ NEGATIVE_MIN_OVERLAP = 0.32  # distinct-word Jaccard of a negative-topic story w
 NEGATIVE_ATTEMPTS = 300  # rarely more than a few are needed
 EM_DASH = "\N{EM DASH}"
 
+# The hard profile (``generate(..., hard=True)``), on top of the default corpus.
+LEAD_ONLY_SHARE = 0.3  # of originals that get 1-2 lead-only copies
+REWRITE_SHARE = 0.3  # of originals that get 1-2 heavy rewrites
+MAX_HARD_COPIES = 2
+LEAD_KEEP = (3, 6)  # a lead-only copy keeps between 3/10 and 6/10 of the paragraphs (at least 1)
+REWRITE_DROP = 0.30  # share of an original's sentences a rewrite drops (never the first)
+REWRITE_REWORD = 0.10  # share of an original's sentences a rewrite rewords
+SHORT_BRIEF_SHARE = 0.07  # short briefs per original, each republished 1-3 times
+MIN_BRIEF_WORDS, MAX_BRIEF_WORDS = 20, 40
+MAX_SHORT_COPIES = 3
+BRIEF_GENERIC_TITLE_SHARE = 0.3  # of short briefs filed under a generic title
+GENERIC_SHARE = 0.2  # generic-short items per original
+MIN_GENERIC_WORDS, MAX_GENERIC_WORDS = 10, 40
+GENERIC_MAX_JACCARD = 0.25  # word-set Jaccard between two generic-short bodies under one title
+GENERIC_ATTEMPTS = 60
+RECAP_SHARE = 0.17  # recaps per original
+MIN_RECAP_PARAGRAPHS, MAX_RECAP_PARAGRAPHS = 3, 7
+BACKFILL_SHARE = 0.5  # of republished roots that arrive after all their copies
+
 
 @dataclass(frozen=True, slots=True)
 class Item:
@@ -139,6 +212,8 @@ class Item:
         title: The headline.
         body: Plain-text paragraphs separated by blank lines.
         published_at: Aware UTC publication time.
+        arrival: Position in the order the crawler sees the items (0 first). The default
+            profile's items arrive in publication order; see :func:`arrival_order`.
     """
 
     item_id: str
@@ -149,6 +224,7 @@ class Item:
     title: str
     body: str
     published_at: datetime
+    arrival: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,7 +278,8 @@ class Corpus:
 
     Attributes:
         items: Every item, ordered by publication time then item id.
-        resembles: Hard-negative root item id -> id of the original it was built to resemble.
+        resembles: Hard-negative root item id -> id of the original it was built to resemble
+            (for a ``generic-short`` item: the first earlier item under the same title).
     """
 
     items: tuple[Item, ...]
@@ -487,6 +564,135 @@ PUBLISHERS = tuple(
     Publisher(slug, name, host, _WIRES[i % 4], letter, _AGENCIES[(i // 4) % 4], i)
     for i, (slug, name, host, letter) in enumerate(_PUBLISHER_ROWS)
 )
+
+# Hard profile: generic titles and the short bodies filed under them, recap lead-ins.
+GENERIC_TITLES: Mapping[str, tuple[str, ...]] = {
+    "en": (
+        "Photos of the day", "Live updates", "Morning briefing", "Follow live coverage here",
+        "Today's headlines", "In pictures", "News in brief",
+    ),
+    "fr": ("Les photos du jour", "En direct"),
+    "de": ("Bilder des Tages", "Liveticker"),
+    "es": ("Las fotos del día", "En directo"),
+}  # fmt: skip
+GENERIC_LANGUAGE_WEIGHTS = (0.7, 0.1, 0.1, 0.1)  # en, fr, de, es
+LIVE_GENERIC_TITLES = frozenset(
+    {"Live updates", "Follow live coverage here", "En direct", "Liveticker", "En directo"}
+)
+BRIEF_GENERIC_TITLES = ("Morning briefing", "Today's headlines", "News in brief")
+GENERIC_LINES: Mapping[str, tuple[str, ...]] = {
+    "en": (
+        "Fishing boats leave {town} harbour before dawn on {weekday}.",
+        "A heron waits for its breakfast on the mudflats near {district}.",
+        "Runners cross the finish line of the {town} fun run on {street}.",
+        "Snow dusts the rooftops of {district} after a bitterly cold night.",
+        "Pupils from {district} Primary plant {n} trees beside {street}.",
+        "Lanterns light up {street} for the winter market in {town}.",
+        "Firefighters tackle a grass fire on the edge of {neighbour}.",
+        "The {town} lifeboat crew practise a rescue off the north beach.",
+        "{first} {surname}, {age}, shows off a prize marrow at the {town} show.",
+        "Traffic crawls along the {neighbour} bypass behind a broken-down lorry.",
+        "Road closures stay in place on {street} until {weekday} evening.",
+        "Council offices in {town} reopen at 9am after the holiday.",
+        "Police appeal for witnesses after a break-in at a shop in {district}.",
+        "Heavy rain is forecast for most of the county by {weekday} afternoon.",
+        "Trains between {town} and {neighbour} are running normally again.",
+        "A new bakery opens its doors on {street} in {district}.",
+        "Swimmers brave the cold water at {neighbour} beach for charity.",
+        "The old bridge at {town} will close overnight for repairs.",
+        "Voting closes at 10pm in the {district} ward by-election.",
+        "Tickets for the {neighbour} carnival go on sale on {weekday}.",
+        "Scaffolding finally comes down from the clock tower in {town}.",
+        "Farmers move sheep to higher ground near {neighbour} ahead of the storm.",
+        "Commuters queue for replacement buses on {street} during the rail strike.",
+        "A choir of {n} pensioners sings carols outside {town} station.",
+        "Volunteers clear litter from the dunes north of {neighbour}.",
+        "Kite surfers make the most of strong winds at {town} bay.",
+        "An art trail of {n} painted benches opens in {district}.",
+        "Divers recover a lost anchor from the bottom of {town} marina.",
+    ),
+    "fr": (
+        "Des bateaux de pêche quittent le port de {town} avant l'aube.",
+        "Un marché de Noël s'installe sur la place de {district}.",
+        "Les pompiers luttent contre un feu de broussailles près de {neighbour}.",
+        "Des élèves de {district} plantent {n} arbres le long de {street}.",
+        "Le vieux pont de {town} sera fermé cette nuit pour travaux.",
+        "Des coureurs franchissent l'arrivée du semi-marathon de {neighbour}.",
+        "La neige recouvre les toits de {district} après une nuit glaciale.",
+        "Les trains entre {town} et {neighbour} circulent normalement.",
+        "Une nouvelle boulangerie ouvre ses portes à {neighbour}.",
+        "Conseil municipal de {town} ce soir à dix-neuf heures.",
+        "Des nageurs bravent l'eau froide à {town} pour une association.",
+        "Appel à témoins après un cambriolage dans une boutique de {district}.",
+        "Fortes pluies attendues sur tout le département demain après-midi.",
+        "Embouteillages importants sur la rocade de {neighbour} ce matin.",
+    ),
+    "de": (
+        "Fischerboote verlassen vor Sonnenaufgang den Hafen von {town}.",
+        "Auf dem Marktplatz in {district} öffnet der Weihnachtsmarkt.",
+        "Die Feuerwehr löscht einen Flächenbrand am Rand von {neighbour}.",
+        "Schüler aus {district} pflanzen {n} Bäume entlang der {street}.",
+        "Die alte Brücke in {town} bleibt heute Nacht wegen Reparaturen gesperrt.",
+        "Läufer erreichen das Ziel beim Stadtlauf in {neighbour}.",
+        "Schnee bedeckt nach eisiger Nacht sämtliche Dächer von {district}.",
+        "Zwischen {town} und {neighbour} fahren Züge wieder planmäßig.",
+        "Eine neue Bäckerei eröffnet in {neighbour}.",
+        "Stadtrat {town} tagt heute Abend ab neunzehn Uhr.",
+        "Schwimmer trotzen dem kalten Wasser am Strand von {town}.",
+        "Polizei sucht Zeugen nach Einbruch in ein Geschäft in {district}.",
+        "Starker Regen wird morgen Nachmittag im ganzen Landkreis erwartet.",
+        "Langer Stau auf der Umgehungsstraße bei {neighbour} heute früh.",
+    ),
+    "es": (
+        "Barcos de pesca salen del puerto de {town} antes del amanecer.",
+        "Un mercado navideño abre en la plaza de {district}.",
+        "Los bomberos apagan un incendio forestal cerca de {neighbour}.",
+        "Alumnos de {district} plantan {n} árboles junto a {street}.",
+        "El viejo puente de {town} cerrará esta noche por obras.",
+        "Corredores cruzan la meta de la carrera popular de {neighbour}.",
+        "Nieve sobre los tejados de {district} tras una noche helada.",
+        "Trenes entre {town} y {neighbour} vuelven a circular con normalidad.",
+        "Una nueva panadería abre sus puertas en {neighbour}.",
+        "Pleno municipal de {town} esta tarde a las siete.",
+        "Nadadores desafían el agua fría en {town} con fines benéficos.",
+        "La policía busca testigos tras un robo en una tienda de {district}.",
+        "Fuertes lluvias previstas mañana por la tarde en toda la comarca.",
+        "Largos atascos en la circunvalación de {neighbour} esta mañana.",
+    ),
+}  # fmt: skip
+RECAP_LEADINS = (
+    "Earlier this week, ",
+    "As we reported on {prev_weekday}, ",
+    "On {prev_weekday}, ",
+    "To recap: ",
+    "In case you missed it, ",
+)
+# Rewording in heavy rewrites, on top of the copy editors' SYNONYMS.
+REWORDS = {
+    "decision": "ruling",
+    "report": "study",
+    "questions": "queries",
+    "figures": "numbers",
+    "statement": "announcement",
+    "meeting": "gathering",
+    "published": "released",
+    "confirmed": "stated",
+    "issue": "matter",
+    "start": "beginning",
+    "problem": "difficulty",
+    "plan": "scheme",
+    "support": "backing",
+    "concern": "unease",
+    "criticised": "attacked",
+    "increase": "rise",
+    "delays": "hold-ups",
+    "town": "community",
+}
+_ATTRIBUTION = re.compile(
+    r"^(?P<head>[^\"]+), (?P<tail>according to [^,\"]+|officials said|it is understood|"
+    r"a spokesperson confirmed|sources said)\.$"
+)
+_SAID = re.compile(r"^(?P<who>[A-Z][\w']*(?: [A-Z][\w']*){1,3}) said (?:that )?(?P<what>[^\"]+)\.$")
 
 # Copy edits.
 SYNONYMS = {
@@ -1604,6 +1810,58 @@ def _shorten(title: str) -> str:
     return title
 
 
+def _sentences(paragraph: str) -> list[str]:
+    """The sentences of a paragraph; a quotation stays whole, however many sentences it has."""
+    out: list[str] = []
+    start, quoted = 0, False
+    for at, char in enumerate(paragraph):
+        if char == '"':
+            quoted = not quoted
+        if char != " " or quoted or at + 1 >= len(paragraph):
+            continue
+        ends = paragraph[at - 1] in ".?!" or paragraph[max(0, at - 2) : at] in ('."', '?"', '!"')
+        after = paragraph[at + 1]
+        if ends and (after.isupper() or after.isdigit() or after in '"£'):
+            out.append(paragraph[start:at])
+            start = at + 1
+    out.append(paragraph[start:])
+    return [s for s in out if s]
+
+
+def _lower_first(sentence: str) -> str:
+    """``sentence`` for use after a comma: its first letter lowered when it is not a name."""
+    first = sentence.split(" ", 1)[0]
+    return sentence[:1].lower() + sentence[1:] if first in _LOWERABLE else sentence
+
+
+def _reorder_clauses(sentence: str, rng: random.Random) -> str:
+    """Move an attribution to the other end of the sentence, or drop an opening phrase."""
+    options: list[str] = []
+    if found := _ATTRIBUTION.match(sentence):
+        head, tail = found.group("head"), found.group("tail")
+        if tail.startswith("according to"):
+            options.append(f"{_cap(tail)}, {_lower_first(head)}.")
+        else:
+            options.append(f"{_cap(tail)} that {_lower_first(head)}.")
+    if found := _SAID.match(sentence):
+        options.append(f"{_cap(found.group('what'))}, {found.group('who')} said.")
+    options += [
+        _cap(sentence[len(o) :]) for o in OPENERS if "{" not in o and sentence.startswith(o)
+    ]
+    return rng.choice(options) if options else sentence
+
+
+def _reword(sentence: str, rng: random.Random) -> str:
+    """A sentence as a rewriting editor leaves it: clauses moved, words swapped for synonyms."""
+    text = _reorder_clauses(sentence, rng)
+    text = _swap_words(text, {**SYNONYMS, **REWORDS}, rng, rng.randint(1, 3))
+    if text == sentence:
+        text = _copy_edit(text, rng)
+    if text == sentence and sentence.split(" ", 1)[0] in _LOWERABLE:
+        text = f"{rng.choice(('Meanwhile', 'Separately', 'For now'))}, {_lower_first(sentence)}"
+    return text
+
+
 # ----------------------------------------------------------------------------------------------
 # Story generation.
 
@@ -2170,7 +2428,250 @@ class _Builder:
             for index in range(1, rng.randint(1, most) + 1)
         ]
 
-    def run(self) -> Corpus:
+    # -- the hard profile -----------------------------------------------------------------------
+
+    def other_publisher(self, root: _Root) -> Publisher:
+        return self.rng.choice([p for p in PUBLISHERS if p != root.publisher])
+
+    def new_title(self, root: _Root) -> str:
+        """A headline other than the root's (shortened, or the town and a shortened one)."""
+        for _ in range(5):
+            title = self.rewrite_title(root)
+            if title.lower() != root.title.lower():
+                return title
+        return f"{root.facts['town']}: {_shorten(root.title)}"
+
+    def lead_only(self, root: _Root, index: int) -> Item:
+        """A copy keeping only the first 30-60% of the paragraphs (at least one)."""
+        rng = self.rng
+        publisher = self.other_publisher(root)
+        count = len(root.paragraphs)
+        low, high = LEAD_KEEP
+        least, most = max(1, -(-low * count // 10)), max(1, high * count // 10)
+        keep = min(most, max(least, round(rng.uniform(low / 10, high / 10) * count)))
+        paragraphs = list(root.paragraphs[:keep])
+        if rng.random() < 0.3:  # noqa: PLR2004 - share copy-edited
+            paragraphs = _copy_edit_some(paragraphs, rng, 1)
+        title = self.rewrite_title(root) if rng.random() < 0.55 else root.title  # noqa: PLR2004
+        head, tail = self.boilerplate(root, publisher) if rng.random() < 0.6 else ([], [])  # noqa: PLR2004
+        when = root.published_at + timedelta(minutes=_delay(rng))
+        body = [*head, *paragraphs, *tail]
+        return self.item(root, index, LEAD_ONLY, publisher, title, body, when)
+
+    def rewrite(self, root: _Root, index: int) -> Item:
+        """A heavy rewrite: 30% of the sentences dropped, 10% reworded, a new headline."""
+        rng = self.rng
+        publisher = self.other_publisher(root)
+        units = [(at, s) for at, p in enumerate(root.paragraphs) for s in _sentences(p)]
+        dropped = set(rng.sample(range(1, len(units)), round(REWRITE_DROP * len(units))))
+        kept = [unit for n, unit in enumerate(units) if n not in dropped]
+        count = min(len(kept), max(1, round(REWRITE_REWORD * len(units))))
+        reworded = set(rng.sample(range(len(kept)), count))
+        paragraphs: dict[int, list[str]] = defaultdict(list)
+        for n, (at, sentence) in enumerate(kept):
+            paragraphs[at].append(_reword(sentence, rng) if n in reworded else sentence)
+        body = [" ".join(parts) for _, parts in sorted(paragraphs.items())]
+        when = root.published_at + timedelta(minutes=_delay(rng))
+        return self.item(root, index, REWRITE, publisher, self.new_title(root), body, when)
+
+    def short_brief(self) -> _Root:
+        """A short original: a lead and one or two sentences, 20-40 words in all."""
+        rng = self.rng
+        topic = rng.choice(_TOPICS)
+        when = self.publish_time()
+        writer = _Writer(rng, topic, _facts(rng, topic, when))
+        angle = rng.randrange(len(topic.angles))
+        parts = [writer.fill(topic.angles[angle].lead)]
+        target = rng.randint(MIN_BRIEF_WORDS, MAX_BRIEF_WORDS)
+        for _ in range(200):
+            count = sum(_words(p) for p in parts)
+            if count >= max(target, MIN_BRIEF_WORDS):
+                break
+            plain, sentence = writer.sentence()
+            if count + _words(sentence) <= MAX_BRIEF_WORDS and writer.is_new(plain):
+                parts.append(sentence)
+                writer.written += f"\n{sentence}"
+        body = " ".join(parts)
+        headlines = topic.angles[angle].headlines
+        if rng.random() < BRIEF_GENERIC_TITLE_SHARE:
+            headlines = (rng.choice(BRIEF_GENERIC_TITLES),)
+        draft = _Draft(writer, headlines, [body], -1)
+        return self.root(SHORT_BRIEF, draft, when, angle)
+
+    def short_copy(self, root: _Root, index: int) -> Item:
+        """A short brief republished with light edits (copy edits, headline, a credit line)."""
+        rng = self.rng
+        publisher = self.other_publisher(root)
+        shares = {"copy": 0.6, "title": 0.4, "credit": 0.3}
+        edits = {name for name, share in shares.items() if rng.random() < share} or {"copy"}
+        body = [_copy_edit(root.paragraphs[0], rng) if "copy" in edits else root.paragraphs[0]]
+        if "credit" in edits:
+            line = WIRE_LINES[publisher.style % len(WIRE_LINES)]
+            values = {"wire": publisher.wire, "paper": publisher.name}
+            body.append(_SLOT.sub(lambda m: values[m.group(1)], line))
+        title = self.rewrite_title(root) if "title" in edits else root.title
+        if (title, body) == (root.title, root.paragraphs):  # an edit that changed nothing
+            body = [*body, f"Copy supplied by {publisher.wire}."]
+        when = root.published_at + timedelta(minutes=_delay(rng))
+        return self.item(root, index, SHORT_COPY, publisher, title, body, when)
+
+    def generic_body(self, language: str, title: str) -> list[str]:
+        """10-40 words of captions or briefs, timestamped under a live title."""
+        rng = self.rng
+        lines = list(GENERIC_LINES[language])
+        rng.shuffle(lines)
+        target = rng.randint(MIN_GENERIC_WORDS, MAX_GENERIC_WORDS)
+        clock = datetime(2000, 1, 1, rng.randint(6, 20), rng.randrange(60), tzinfo=UTC)
+        body: list[str] = []
+        count = 0
+        for template in lines:
+            if count >= target:
+                break
+            topic = rng.choice(_TOPICS)
+            text = _cap(_expand(template, _facts(rng, topic, self.publish_time()), topic, rng))
+            if title in LIVE_GENERIC_TITLES:
+                clock += timedelta(minutes=rng.randint(3, 40))
+                text = f"{clock:%H:%M} {EM_DASH} {text}"
+            if count + _words(text) <= MAX_GENERIC_WORDS:
+                body.append(text)
+                count += _words(text)
+        return body
+
+    def generic_short(self, seen: dict[str, list[set[str]]]) -> _Root:
+        """A short item under a generic title, its words unlike those of its title's others.
+
+        Bodies are redrawn (and, failing that, titles changed) until the body's word-set
+        Jaccard with every earlier body under the same title is below
+        :data:`GENERIC_MAX_JACCARD`; the best draw is kept when none is.
+        """
+        rng = self.rng
+        (language,) = rng.choices(list(GENERIC_TITLES), weights=GENERIC_LANGUAGE_WEIGHTS)
+        titles = list(GENERIC_TITLES[language])
+        rng.shuffle(titles)
+        best: tuple[float, str, list[str], set[str]] | None = None
+        for title in titles:
+            for _ in range(GENERIC_ATTEMPTS):
+                body = self.generic_body(language, title)
+                words = _vocabulary("", body)
+                worst = max((_jaccard(words, w) for w in seen[title.lower()]), default=0.0)
+                if _words(" ".join(body)) >= MIN_GENERIC_WORDS and (
+                    best is None or worst < best[0]
+                ):
+                    best = (worst, title, body, words)
+                if best is not None and best[0] < GENERIC_MAX_JACCARD:
+                    break
+            if best is not None and best[0] < GENERIC_MAX_JACCARD:
+                break
+        assert best is not None  # noqa: S101 - some draw always reaches the minimum length
+        _, title, body, words = best
+        seen[title.lower()].append(words)
+        topic = rng.choice(_TOPICS)
+        when = self.publish_time()
+        return _Root(
+            label=self.label(),
+            kind=GENERIC_SHORT,
+            topic=topic,
+            facts=_facts(rng, topic, when),
+            publisher=rng.choice(PUBLISHERS),
+            title=title,
+            headlines=(title,),
+            angle=0,
+            paragraphs=body,
+            sentences=list(body),
+            quote=-1,
+            published_at=when,
+        )
+
+    def recap(self, source: _Root) -> _Root:
+        """A new story in the source's town (another angle or topic) recapping it in a paragraph.
+
+        The recap paragraph copies one of the source's paragraphs (the lead, mostly) behind a
+        lead-in, sometimes copy-edited or without its last sentence; the rest is new.
+        """
+        rng = self.rng
+        same_topic = rng.random() < 0.5  # noqa: PLR2004 - half stay on the topic
+        topic = (
+            source.topic if same_topic else rng.choice([t for t in _TOPICS if t != source.topic])
+        )
+        when = source.published_at + timedelta(minutes=rng.randint(24 * 60, 6 * 24 * 60))
+        keep = {"town": source.facts["town"], "neighbour": source.facts["neighbour"]}
+        facts = _facts(rng, topic, when, keep)
+        facts["prev_weekday"] = f"{source.published_at:%A}"
+        angles = [i for i in range(len(topic.angles)) if not same_topic or i != source.angle]
+        angle = rng.choice(angles)
+        choices = [i for i in range(len(source.paragraphs)) if i != source.quote]
+        copied = source.paragraphs[0 if rng.random() < 0.6 else rng.choice(choices)]  # noqa: PLR2004
+        sentences = _sentences(copied)
+        if len(sentences) >= 3 and rng.random() < 0.3:  # noqa: PLR2004 - share shortened
+            copied = " ".join(sentences[:-1])
+        if rng.random() < 0.4:  # noqa: PLR2004 - share copy-edited
+            copied = _copy_edit(copied, rng)
+        leadin = _expand(rng.choice(RECAP_LEADINS), facts, topic, rng)
+        recap = leadin + (_lower_first(copied) if leadin.endswith(", ") else copied)
+        writer = _Writer(rng, topic, facts, avoid=[*source.sentences, *source.paragraphs])
+        count = rng.randint(MIN_RECAP_PARAGRAPHS, MAX_RECAP_PARAGRAPHS)
+        lead, headlines = topic.angles[angle].lead, topic.angles[angle].headlines
+        draft = _article(writer, lead, headlines, count, reuse=recap)
+        return self.root(RECAP, draft, when, angle)
+
+    def hard_items(self, items: Sequence[Item], resembles: dict[str, str]) -> list[Item]:
+        """The hard profile's items; adds the hard negatives' relations to ``resembles``."""
+        rng = self.rng
+        copies = Counter(item.story for item in items)  # the next item index per label
+        out: list[Item] = []
+        for root in self.originals:
+            for share, make in ((LEAD_ONLY_SHARE, self.lead_only), (REWRITE_SHARE, self.rewrite)):
+                if rng.random() < share:
+                    for _ in range(rng.randint(1, MAX_HARD_COPIES)):
+                        out.append(make(root, copies[root.label]))
+                        copies[root.label] += 1
+        for _ in range(round(SHORT_BRIEF_SHARE * self.stories)):
+            brief = self.short_brief()
+            out.append(self.root_item(brief))
+            copies_of = rng.randint(1, MAX_SHORT_COPIES)
+            out.extend(self.short_copy(brief, index) for index in range(1, copies_of + 1))
+        seen: dict[str, list[set[str]]] = defaultdict(list)
+        first: dict[str, str] = {}
+        for _ in range(round(GENERIC_SHARE * self.stories)):
+            item = self.root_item(self.generic_short(seen))
+            earlier = first.setdefault(item.title.lower(), item.item_id)
+            if earlier != item.item_id:
+                resembles[item.item_id] = earlier
+            out.append(item)
+        quota = min(self.stories, round(RECAP_SHARE * self.stories))
+        for source in rng.sample(self.originals, quota):
+            item = self.root_item(self.recap(source))
+            resembles[item.item_id] = source.item_id
+            out.append(item)
+        return out
+
+    def root_item(self, root: _Root) -> Item:
+        return self.item(
+            root, 0, root.kind, root.publisher, root.title, root.paragraphs, root.published_at
+        )
+
+    def arrivals(self, items: Sequence[Item]) -> list[Item]:
+        """``items`` with arrival positions: crawl lags, and backfilled roots arriving last.
+
+        Every item arrives 0-60 minutes after publication, except that :data:`BACKFILL_SHARE`
+        of the republished roots arrive 12 hours to 6 days after the last of their copies.
+        """
+        rng = self.rng
+        arrive = {i.item_id: i.published_at + timedelta(minutes=rng.randint(0, 60)) for i in items}
+        members: dict[str, list[Item]] = defaultdict(list)
+        for item in items:
+            members[item.story].append(item)
+        for group in members.values():
+            copies = [i for i in group if i.kind in POSITIVE_KINDS]
+            if copies and rng.random() < BACKFILL_SHARE:
+                last = max(arrive[i.item_id] for i in copies)
+                lag = timedelta(minutes=rng.randint(12 * 60, 6 * 24 * 60))
+                arrive[f"{group[0].story}-p0"] = last + lag
+        order = sorted(items, key=lambda i: (arrive[i.item_id], i.item_id))
+        rank = {item.item_id: n for n, item in enumerate(order)}
+        return [replace(item, arrival=rank[item.item_id]) for item in items]
+
+    def run(self, *, hard: bool = False) -> Corpus:
         rng = self.rng
         self.originals = [self.original() for _ in range(self.stories)]
         quota = max(1, round(self.stories * NEGATIVE_SHARE))
@@ -2206,7 +2707,13 @@ class _Builder:
                         root, NEGATIVE_REPUBLISHED_SHARE, MAX_NEGATIVE_REPUBLICATIONS
                     )
                 )
+        if hard:
+            items.extend(self.hard_items(items, resembles))
         items.sort(key=lambda item: (item.published_at, item.item_id))
+        if hard:
+            items = self.arrivals(items)
+        else:
+            items = [replace(item, arrival=n) for n, item in enumerate(items)]
         return Corpus(tuple(items), resembles)
 
 
@@ -2238,7 +2745,11 @@ def _reorder(paragraphs: list[str], rng: random.Random) -> list[str]:
 
 
 def generate(
-    stories: int = 200, *, seed: int = DEFAULT_SEED, start: datetime = DEFAULT_START
+    stories: int = 200,
+    *,
+    seed: int = DEFAULT_SEED,
+    start: datetime = DEFAULT_START,
+    hard: bool = False,
 ) -> Corpus:
     """Build a corpus with ``stories`` originals, their hard negatives and republications.
 
@@ -2247,6 +2758,9 @@ def generate(
             ``round(0.35 * stories)`` roots; about 70% of originals are republished.
         seed: Seed of the single random stream; equal arguments give an equal corpus.
         start: Aware start of the publication window (converted to UTC).
+        hard: Add the hard profile (see the module docstring): the default corpus for the
+            same arguments, plus lead-only copies, heavy rewrites, short briefs and their
+            copies, generic short items and recaps, arriving out of order.
 
     Returns:
         The items and the hard-negative relations.
@@ -2258,11 +2772,15 @@ def generate(
         raise ValueError("stories must be at least 1")
     if start.tzinfo is None or start.utcoffset() is None:
         raise ValueError("start must be timezone-aware")
-    return _Builder(random.Random(seed), start.astimezone(UTC), stories).run()
+    return _Builder(random.Random(seed), start.astimezone(UTC), stories).run(hard=hard)
 
 
 def corpus(
-    stories: int = 200, *, seed: int = DEFAULT_SEED, start: datetime = DEFAULT_START
+    stories: int = 200,
+    *,
+    seed: int = DEFAULT_SEED,
+    start: datetime = DEFAULT_START,
+    hard: bool = False,
 ) -> list[Item]:
     """The items of :func:`generate`, ordered by publication time then item id.
 
@@ -2270,11 +2788,41 @@ def corpus(
         stories: Number of original stories.
         seed: Seed of the random stream.
         start: Aware start of the publication window.
+        hard: Generate the hard profile.
 
     Returns:
         Every item of the corpus.
     """
-    return list(generate(stories, seed=seed, start=start).items)
+    return list(generate(stories, seed=seed, start=start, hard=hard).items)
+
+
+def arrival_order(items: Sequence[Item]) -> list[Item]:
+    """``items`` in the order the crawler sees them (:attr:`Item.arrival`).
+
+    Args:
+        items: Any items of one corpus.
+
+    Returns:
+        The items, first arrival first.
+    """
+    return sorted(items, key=lambda item: (item.arrival, item.item_id))
+
+
+def copies_arriving_first(items: Sequence[Item]) -> list[Item]:
+    """The republications that arrive before the root item of their story.
+
+    Args:
+        items: A whole corpus.
+
+    Returns:
+        Those copies, in corpus order.
+    """
+    roots = {item.story: item for item in items if item.kind in ROOT_KINDS}
+    return [
+        item
+        for item in items
+        if item.kind in POSITIVE_KINDS and item.arrival < roots[item.story].arrival
+    ]
 
 
 def same_story_pairs(items: Sequence[Item]) -> set[frozenset[str]]:
@@ -2299,9 +2847,12 @@ def summary(items: Sequence[Item]) -> dict[str, object]:
         items: The corpus.
 
     Returns:
-        Items per kind, labels, positive pairs, mean paragraphs and words per kind and overall.
+        Items per kind, labels, positive pairs, mean paragraphs and words per kind and overall,
+        and the share of republications that arrive before their story's root item.
     """
     kinds = Counter(item.kind for item in items)
+    present = [k for k in HARD_PROFILE_KINDS if k in KINDS or kinds[k]]
+    copies = sum(kinds[k] for k in POSITIVE_KINDS)
     paragraphs: dict[str, list[int]] = defaultdict(list)
     words: dict[str, list[int]] = defaultdict(list)
     for item in items:
@@ -2315,23 +2866,26 @@ def summary(items: Sequence[Item]) -> dict[str, object]:
         "items": len(items),
         "stories": len({item.story for item in items}),
         "positive_pairs": len(same_story_pairs(items)),
-        "per_kind": {kind: kinds[kind] for kind in KINDS},
-        "mean_paragraphs": mean([n for kind in KINDS for n in paragraphs[kind]]),
-        "mean_words": mean([n for kind in KINDS for n in words[kind]]),
-        "mean_paragraphs_per_kind": {kind: mean(paragraphs[kind]) for kind in KINDS},
-        "mean_words_per_kind": {kind: mean(words[kind]) for kind in KINDS},
+        "per_kind": {kind: kinds[kind] for kind in present},
+        "mean_paragraphs": mean([n for kind in present for n in paragraphs[kind]]),
+        "mean_words": mean([n for kind in present for n in words[kind]]),
+        "mean_paragraphs_per_kind": {kind: mean(paragraphs[kind]) for kind in present},
+        "mean_words_per_kind": {kind: mean(words[kind]) for kind in present},
+        "copies_arriving_first": round(len(copies_arriving_first(items)) / max(copies, 1), 3),
     }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Print a summary of ``corpus(stories, seed)``: ``python tools/syndication.py [stories] [seed]``."""
+    """Print a corpus summary: ``python tools/syndication.py [--hard] [stories] [seed]``."""
     args = list(sys.argv[1:] if argv is None else argv)
+    hard = "--hard" in args
+    args = [a for a in args if a != "--hard"]
     stories = int(args[0]) if args else 200
     seed = int(args[1]) if len(args) > 1 else DEFAULT_SEED
     began = time.perf_counter()
-    items = corpus(stories, seed=seed)
+    items = corpus(stories, seed=seed, hard=hard)
     elapsed = time.perf_counter() - began
-    sys.stdout.write(f"corpus({stories}, seed={seed}) in {elapsed:.2f}s\n")
+    sys.stdout.write(f"corpus({stories}, seed={seed}, hard={hard}) in {elapsed:.2f}s\n")
     for key, value in summary(items).items():
         sys.stdout.write(f"{key}: {value}\n")
     return 0

@@ -216,6 +216,7 @@ class SignatureRecord:
     shingle_count: int
     title_key: int | None  # set for short bodies: matched on the title instead
     bands: tuple[tuple[int, int], ...]  # (band, key) pairs of the LSH index
+    min_shared: int = 1  # bands a stored signature must share with it to be a candidate
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,11 +242,29 @@ class Placed:
 
 
 @dataclass(frozen=True, slots=True)
+class ClusterMerge:
+    """Two story clusters found to be one: ``old`` is folded into ``new``."""
+
+    old: str
+    new: str
+    article_id: str  # the article whose evidence linked them
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """What a clustering pass decided: each article's cluster, and the merges it made."""
+
+    placed: list[Placed]
+    merges: tuple[ClusterMerge, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class ClusterResult:
     """What one clustering pass did."""
 
     signed: int = 0  # articles that got a signature
     joined: int = 0  # of those, articles that joined an existing story cluster
+    merged: int = 0  # clusters folded into another (``cluster_merges``)
 
 
 @dataclass(frozen=True, slots=True)

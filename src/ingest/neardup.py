@@ -1,24 +1,42 @@
-"""Near-duplicate signatures: the same story told by several publishers is one cluster.
+"""Near-duplicate signatures and decisions: the same story told by several publishers is one cluster.
 
-A body becomes a set of word 5-shingles (case-folded words, so punctuation, case and
-spacing edits do not matter), summarised by a 128-permutation MinHash (datasketch).
-Candidates are found with locality-sensitive hashing: the signature is cut into 32 bands
-of 4 values, and two articles are candidates when any band is equal (for a Jaccard
-similarity of 0.5 that happens with probability 0.87, for 0.03 with 0.00003). A
-candidate is a near-duplicate when the estimated Jaccard similarity is at least 0.5, or
-when the estimated containment of the smaller body in the larger is at least 0.7 (a
-trimmed copy with boilerplate added scores low on Jaccard but high on containment).
+**Signature.** A body becomes a set of word 5-shingles (case-folded words, so punctuation,
+case and spacing edits do not matter), summarised by a 128-permutation MinHash
+(datasketch). A body too short to shingle meaningfully (under ``MIN_SHINGLES`` shingles)
+is summarised over its words instead, and indexed by its title (below).
 
-Chosen by measurement on a labelled syndication corpus (``tools/syndication.py``: 200
-stories, 1,339 items, republications with retitling, trimming, reordering, boilerplate
-and updates; hard negatives on the same topic, follow-ups, live blogs and shared
-quotes): MinHash LSH at these settings clustered with pairwise precision 1.000 and recall
-0.989; SimHash (64 bits, 5-shingles) reached recall 0.66 at precision 1.0, and 0.88 only
-at precision 0.85 (docs/benchmarks.md has the table).
+**Candidates.** The signature is cut into ``BANDS`` bands of ``ROWS`` values; two articles
+are candidates when at least ``MIN_SHARED_BANDS`` bands are equal. Two-value bands and a
+two-band minimum are tuned for *containment* as much as for Jaccard similarity: a copy
+keeping a third of a story (Jaccard about 0.25) shares a band with it with probability
+0.92, while two unrelated articles (Jaccard 0.01) do with probability 0.00003, so the
+number of candidates to compare stays flat as the warehouse grows. (The 32 bands of 4
+values of signature version 1 found such a copy one time in ten.) docs/benchmarks.md has
+the measured candidate recall per kind of copy.
 
-A body too short to shingle meaningfully (under ``MIN_SHINGLES`` shingles) is matched on
-its normalised title instead (one extra band, ``TITLE_BAND``), when the title has at
-least ``MIN_TITLE_WORDS`` words; such an article only ever matches another short one.
+**Decision.** A candidate is a near-duplicate when the estimated Jaccard similarity is at
+least ``JACCARD_THRESHOLD``, or when the smaller body is contained in the larger at least
+``CONTAINMENT_THRESHOLD`` *and* is substantial: ``MIN_CONTAINED_SHINGLES`` shingles and at
+least ``MIN_CONTAINED_SHARE`` of the larger body's size (a trimmed copy of a story is; a
+story that recaps another in one paragraph holds a small part of it, not the reverse).
+
+**Short items.** A body under ``MIN_SHINGLES`` shingles (about a dozen words) only ever
+matches another short one, and only when their titles are the same *specific* title
+(``MIN_TITLE_WORDS`` words, at least ``MIN_SPECIFIC_WORDS`` of them not generic words
+such as "photos", "live", "updates", "briefing", dates or numbers, in English, French,
+German, Spanish, Italian, Portuguese and Dutch) **and** their bodies agree (word-set
+Jaccard at least ``SHORT_BODY_JACCARD``). A title alone never merges items whose bodies
+differ, and a generic title ("Photos of the day", "Live updates", "Bilder des Tages")
+never merges anything.
+
+**Clusters.** An article joins the cluster of its best near-duplicate dated within the
+window. When its near-duplicates sit in two or more clusters, those clusters merge, but
+only on direct evidence: the article must be a near-duplicate of each cluster's
+*representative* (its earliest signed article), not merely of some member. A chain of
+links through ordinary members (A like B, B like C, ...) never joins two clusters, so
+different stories cannot drift together through weak links. The surviving cluster id is
+that of the cluster with the earliest representative; every merge is returned (and
+recorded by the store) as old id -> new id.
 """
 
 from __future__ import annotations
@@ -26,31 +44,65 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Protocol
 
 import numpy as np
 from datasketch import MinHash
 
-from ingest.models import Placed, SignatureRecord, Unclustered
+from ingest.models import ClusterMerge, Placed, Placement, SignatureRecord, Unclustered
 
-#: Bump when shingling, hashing or banding changes: stored signatures of another version
-#: are not comparable (``article_signatures.signature_version``).
-SIGNATURE_VERSION = 1
+#: Bump when shingling, hashing, banding or the decision rules change: stored signatures
+#: of another version are re-signed (``article_signatures.signature_version``).
+SIGNATURE_VERSION = 2
 NUM_PERM = 128
-BANDS = 32
-ROWS = NUM_PERM // BANDS
+ROWS = 3
+BANDS = NUM_PERM // ROWS  # 42 bands over the whole body, numbered 0-41
+ANCHOR_BAND = BANDS  # band number of the paragraph anchors
+ANCHOR_MIN_WORDS = 15  # a paragraph (line) of at least this many words has an anchor
+MAX_ANCHORS = 16  # the anchors with the smallest keys, at most
+MIN_SHARED_BANDS = 2  # a candidate shares at least two index rows: bands or anchors
+TITLE_BAND = BANDS + 1  # band number of the title key (short bodies only)
 SHINGLE_WORDS = 5
 SEED = 20261125
 MIN_SHINGLES = 8
-TITLE_BAND = BANDS  # band number of the title key (short bodies only)
 JACCARD_THRESHOLD = 0.5
 CONTAINMENT_THRESHOLD = 0.7
+MIN_CONTAINED_SHINGLES = 20
+MIN_CONTAINED_SHARE = 0.2
+SHORT_BODY_JACCARD = 0.5
+MIN_TITLE_WORDS = 4
+MIN_SPECIFIC_WORDS = 2
 
 _WORD = re.compile(r"\w+")
 SCHEME = "affine32"  # datasketch's hashing scheme, pinned: part of SIGNATURE_VERSION
 _MINHASH_TEMPLATE = MinHash(num_perm=NUM_PERM, seed=SEED, scheme=SCHEME)  # permutations, once
+
+#: Words that say nothing about which story a title names: function words, the words of
+#: standing headings (galleries, live pages, briefings, round-ups), times and dates.
+_GENERIC = """
+    a an the of in on at to for and or with from by this that these our your its is are
+    here now today todays tonight yesterday week weekend weeks day days daily morning
+    evening night afternoon photos photo pictures picture images gallery video videos
+    watch live latest updates update coverage follow news headlines headline briefing
+    brief digest roundup round up top stories story breaking what we know in pictures
+    newsletter podcast opinion editorial letters editor weather forecast traffic travel
+    results scores sport sports business markets market quiz crossword puzzle
+    monday tuesday wednesday thursday friday saturday sunday january february march april
+    may june july august september october november december
+    le la les l de du des un une et en au aux ce cette jour direct photos actualité
+    actualités dernières nouvelles infos info matin soir semaine résumé images
+    der die das den dem des ein eine und im am zum zur vom von tages bilder bild heute
+    liveticker live nachrichten neueste morgen abend woche überblick ticker
+    el los las del y un una día dia fotos foto imágenes directo vivo en noticias hoy
+    última últimas hora mañana tarde semana resumen
+    il lo gli di della delle giorno foto notizie oggi diretta ultime ore settimana
+    o os as do da dos das dia fotos notícias hoje ao vivo últimas
+    het een van en op dag foto's nieuws vandaag live laatste
+"""
+GENERIC_TITLE_WORDS = frozenset(_GENERIC.split())
 
 
 def _words(text: str) -> list[str]:
@@ -73,29 +125,62 @@ def _key(data: bytes) -> int:
     return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big") >> 1
 
 
+def _band_key(band: int, values: Sequence[int], start: int, rows: int) -> int:
+    chunk = values[start : start + rows]
+    return _key(band.to_bytes(2, "big") + b"".join(v.to_bytes(4, "big") for v in chunk))
+
+
+def anchors(body: str) -> tuple[int, ...]:
+    """One key per paragraph of ``ANCHOR_MIN_WORDS`` words or more (the smallest few).
+
+    A paragraph's key hashes its two smallest shingle keys: a copy that carries the
+    paragraph, even lightly edited, most likely has the same key (a bottom-2 sketch).
+    """
+    keys = set()
+    for line in body.splitlines():
+        words = _words(line)
+        if len(words) >= ANCHOR_MIN_WORDS:
+            lowest = sorted(
+                _key(" ".join(words[i : i + SHINGLE_WORDS]).encode())
+                for i in range(len(words) - SHINGLE_WORDS + 1)
+            )[:2]
+            keys.add(_key(b"".join(k.to_bytes(8, "big") for k in lowest)))
+    return tuple(sorted(keys)[:MAX_ANCHORS])
+
+
+def _minhash(items: set[bytes]) -> tuple[int, ...]:
+    minhash = MinHash(
+        num_perm=NUM_PERM, seed=SEED, permutations=_MINHASH_TEMPLATE.permutations, scheme=SCHEME
+    )
+    minhash.update_batch(list(items))
+    return tuple(int(v) for v in minhash.hashvalues)
+
+
 @dataclass(frozen=True, slots=True)
 class Signature:
     """What is stored per article to find its near-duplicates later."""
 
-    values: tuple[int, ...]  # NUM_PERM MinHash values (< 2**32), empty for title-only
+    values: tuple[int, ...]  # NUM_PERM MinHash values (< 2**32); of the words when short
     shingle_count: int
-    title_key: int | None  # set when the body is too short: matched on the title instead
+    title_key: int | None  # set when the body is short and the title specific
+    anchors: tuple[int, ...] = ()  # keys of its paragraphs (indexed, not stored)
 
     @property
-    def title_only(self) -> bool:
-        """The body was too short; only the title key identifies the story."""
+    def short(self) -> bool:
+        """The body is too short to shingle: matched on title and words instead."""
         return self.shingle_count < MIN_SHINGLES
 
     def band_keys(self) -> list[tuple[int, int]]:
         """``(band, key)`` pairs to index and to look up."""
-        if self.title_only:
+        if self.short:
             return [(TITLE_BAND, self.title_key)] if self.title_key is not None else []
-        out = []
-        for band in range(BANDS):
-            chunk = self.values[band * ROWS : (band + 1) * ROWS]
-            data = band.to_bytes(2, "big") + b"".join(v.to_bytes(4, "big") for v in chunk)
-            out.append((band, _key(data)))
-        return out
+        out = [(band, _band_key(band, self.values, band * ROWS, ROWS)) for band in range(BANDS)]
+        return out + [(ANCHOR_BAND, key) for key in self.anchors]
+
+    @property
+    def min_shared(self) -> int:
+        """How many of these rows a stored signature must share to be a candidate."""
+        return 1 if self.short else MIN_SHARED_BANDS
 
     def to_bytes(self) -> bytes:
         """Compact storage form: NUM_PERM big-endian uint32 values."""
@@ -108,26 +193,32 @@ class Signature:
         return cls(values, shingle_count, title_key)
 
 
-MIN_TITLE_WORDS = 4  # "Live updates" or "News" must not fold short items together
+def specific_title(title: str | None) -> bool:
+    """Whether a title can name one story: enough words, enough of them not generic."""
+    words = _words(title or "")
+    specific = [w for w in words if w not in GENERIC_TITLE_WORDS and not w.isdigit()]
+    return len(words) >= MIN_TITLE_WORDS and len(specific) >= MIN_SPECIFIC_WORDS
 
 
 def _title_key(title: str | None) -> int | None:
-    words = _words(title or "")
-    if len(words) < MIN_TITLE_WORDS:
+    if not specific_title(title):
         return None
-    return _key(b"title:" + " ".join(words).encode())
+    return _key(b"title:" + " ".join(_words(title or "")).encode())
 
 
 def signature(body: str, title: str | None) -> Signature:
     """The near-duplicate signature of an article."""
     found = shingles(body)
     if len(found) < MIN_SHINGLES:
-        return Signature((), len(found), _title_key(title))
-    minhash = MinHash(
-        num_perm=NUM_PERM, seed=SEED, permutations=_MINHASH_TEMPLATE.permutations, scheme=SCHEME
-    )
-    minhash.update_batch(list(found))
-    return Signature(tuple(int(v) for v in minhash.hashvalues), len(found), None)
+        words = {w.encode() for w in _words(body)}
+        return Signature(_minhash(words) if words else (), len(found), _title_key(title))
+    return Signature(_minhash(found), len(found), None, anchors(body))
+
+
+def _equal_share(a: Signature, b: Signature) -> float:
+    if not a.values or not b.values:
+        return 1.0 if a.values == b.values else 0.0
+    return sum(x == y for x, y in zip(a.values, b.values, strict=True)) / NUM_PERM
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,47 +227,90 @@ class Similarity:
 
     jaccard: float
     containment: float
-
-    @property
-    def near_duplicate(self) -> bool:
-        """The same story, by the thresholds in this module's docstring."""
-        return self.jaccard >= JACCARD_THRESHOLD or self.containment >= CONTAINMENT_THRESHOLD
+    near_duplicate: bool  # the same story, by the rules in this module's docstring
 
     @property
     def score(self) -> float:
-        """One number to pick the best of several matches."""
-        return max(self.jaccard, self.containment)
+        """One number to pick the best of several matches (Jaccard breaks ties)."""
+        return max(self.jaccard, self.containment) + self.jaccard / 1000
 
 
 def similarity(a: Signature, b: Signature) -> Similarity:
-    """Estimated Jaccard similarity and containment of the smaller set in the larger."""
-    if a.title_only or b.title_only:
-        same = a.title_only and b.title_only and a.title_key is not None
-        same = same and a.title_key == b.title_key
-        return Similarity(1.0 if same else 0.0, 1.0 if same else 0.0)
-    equal = sum(x == y for x, y in zip(a.values, b.values, strict=True))
-    jaccard = equal / NUM_PERM
+    """Estimated Jaccard similarity and containment, and the near-duplicate decision."""
+    if a.short or b.short:
+        same_title = a.short and b.short and a.title_key is not None
+        same_title = same_title and a.title_key == b.title_key
+        jaccard = _equal_share(a, b) if same_title else 0.0  # of the words
+        near = same_title and jaccard >= SHORT_BODY_JACCARD
+        return Similarity(jaccard, jaccard, near)
+    jaccard = _equal_share(a, b)
     # |A n B| = J (|A| + |B|) / (1 + J); containment = |A n B| / min(|A|, |B|)
-    inter = jaccard * (a.shingle_count + b.shingle_count) / (1 + jaccard)
-    containment = min(1.0, inter / min(a.shingle_count, b.shingle_count))
-    return Similarity(jaccard, containment)
+    small, large = sorted((a.shingle_count, b.shingle_count))
+    inter = jaccard * (small + large) / (1 + jaccard)
+    containment = min(1.0, inter / small)
+    contained = (
+        containment >= CONTAINMENT_THRESHOLD
+        and small >= MIN_CONTAINED_SHINGLES
+        and small >= MIN_CONTAINED_SHARE * large
+    )
+    return Similarity(jaccard, containment, jaccard >= JACCARD_THRESHOLD or contained)
 
 
-#: Stored signatures near one being placed: ``(record, article_id, since, until)`` gives
-#: the stored articles that share an LSH band with ``record`` and are dated within
-#: ``[since, until]``, other than ``article_id`` itself.
-StoredNeighbours = Callable[[SignatureRecord, str, datetime, datetime], Sequence[Placed]]
+class StoredIndex(Protocol):
+    """What the clustering pass may ask of the stored signatures."""
+
+    def neighbours(
+        self, record: SignatureRecord, article_id: str, since: datetime, until: datetime
+    ) -> Sequence[Placed]:
+        """Stored articles sharing ``record.min_shared`` bands, dated within the bounds."""
+
+    def representatives(self, cluster_ids: Sequence[str]) -> Mapping[str, Placed]:
+        """The earliest signed article of each cluster (publication time, then id)."""
+
 
 DEFAULT_WINDOW = timedelta(days=7)
 
 
-class MinHashClusterer:
-    """The near-duplicate decisions of the clustering pass.
+def _earliest(placed: Placed) -> tuple[datetime, str]:
+    return placed.at, placed.article_id
 
-    An article joins the story cluster of its best near-duplicate dated within
-    ``window`` of it, among the stored articles and those placed before it in the same
-    pass; else it keeps its own cluster. Articles come oldest first, so a copy arriving
-    days later still joins the story it copies.
+
+@dataclass
+class _Pass:
+    """The state of one clustering pass: what it placed, and the clusters it merged."""
+
+    local: dict[tuple[int, int], list[Placed]] = field(default_factory=dict)
+    members: dict[str, list[Placed]] = field(default_factory=dict)  # placed here, by cluster
+    renamed: dict[str, str] = field(default_factory=dict)
+    merges: list[ClusterMerge] = field(default_factory=list)
+
+    def current(self, cluster_id: str) -> str:
+        """A cluster id after the merges of this pass."""
+        while cluster_id in self.renamed:
+            cluster_id = self.renamed[cluster_id]
+        return cluster_id
+
+    def add(self, placed: Placed) -> None:
+        for key in placed.record.bands:
+            self.local.setdefault(key, []).append(placed)
+        self.members.setdefault(placed.cluster_id, []).append(placed)
+
+    def near(self, record: SignatureRecord, since: datetime, until: datetime) -> list[Placed]:
+        shared: dict[str, int] = {}
+        by_id: dict[str, Placed] = {}
+        for key in record.bands:
+            for p in self.local.get(key, ()):
+                if since <= p.at <= until:
+                    shared[p.article_id] = shared.get(p.article_id, 0) + 1
+                    by_id[p.article_id] = p
+        return [by_id[a] for a, n in shared.items() if n >= record.min_shared]
+
+
+class MinHashClusterer:
+    """The near-duplicate decisions of the clustering pass (rules in the module docstring).
+
+    Articles come oldest first within a pass, but a pass may place an article older than
+    stored ones (an original arriving after its copies): merges handle that order.
     """
 
     version = SIGNATURE_VERSION
@@ -188,42 +322,135 @@ class MinHashClusterer:
         """The stored form of an article's signature."""
         sig = signature(body, title)
         data = sig.to_bytes() if sig.values else None
-        return SignatureRecord(data, sig.shingle_count, sig.title_key, tuple(sig.band_keys()))
+        return SignatureRecord(
+            data, sig.shingle_count, sig.title_key, tuple(sig.band_keys()), sig.min_shared
+        )
 
-    def best_match(
-        self, record: SignatureRecord, candidates: Sequence[SignatureRecord]
-    ) -> int | None:
-        """Index of the most similar candidate that is a near-duplicate, if any."""
-        mine = Signature.from_stored(record.data or b"", record.shingle_count, record.title_key)
-        best: tuple[float, int] | None = None
-        for index, other in enumerate(candidates):
-            theirs = Signature.from_stored(other.data or b"", other.shingle_count, other.title_key)
-            sim = similarity(mine, theirs)
-            if sim.near_duplicate and (best is None or sim.score > best[0]):
-                best = (sim.score, index)
-        return best[1] if best else None
+    @staticmethod
+    def _signature(record: SignatureRecord) -> Signature:
+        return Signature.from_stored(record.data or b"", record.shingle_count, record.title_key)
 
-    def place(self, batch: Sequence[Unclustered], stored: StoredNeighbours) -> list[Placed]:
+    def place(self, batch: Sequence[Unclustered], stored: StoredIndex) -> Placement:
         """Sign each article of ``batch`` (oldest first) and decide its story cluster."""
-        local: dict[tuple[int, int], list[Placed]] = {}
+        state = _Pass()
         placed: list[Placed] = []
         for item in batch:
             record = self.sign(item.title, item.body)
             cluster = item.cluster_id
             if not item.resign:  # a re-signed article keeps its cluster
-                since, until = item.at - self.window, item.at + self.window
-                found = list(stored(record, item.article_id, since, until))
-                for key in record.bands:
-                    found += [p for p in local.get(key, ()) if since <= p.at <= until]
-                unique = list({p.article_id: p for p in found}.values())
-                best = self.best_match(record, [p.record for p in unique])
-                if best is not None:
-                    cluster = unique[best].cluster_id
+                cluster = self._decide(item, record, stored, state)
             done = Placed(item.article_id, record, cluster, item.at)
-            for key in record.bands:
-                local.setdefault(key, []).append(done)
+            state.add(done)
             placed.append(done)
-        return placed
+        final = [Placed(p.article_id, p.record, state.current(p.cluster_id), p.at) for p in placed]
+        return Placement(final, tuple(state.merges))
+
+    def _decide(
+        self, item: Unclustered, record: SignatureRecord, stored: StoredIndex, state: _Pass
+    ) -> str:
+        since, until = item.at - self.window, item.at + self.window
+        found = list(stored.neighbours(record, item.article_id, since, until))
+        found += state.near(record, since, until)
+        mine = self._signature(record)
+        best: dict[str, tuple[float, Placed]] = {}  # by current cluster
+        for other in {p.article_id: p for p in found}.values():
+            sim = similarity(mine, self._signature(other.record))
+            cluster = state.current(other.cluster_id)
+            if sim.near_duplicate and (cluster not in best or sim.score > best[cluster][0]):
+                best[cluster] = (sim.score, other)
+        if not best:
+            return item.cluster_id
+        target = max(best, key=lambda c: (best[c][0], c))
+        if len(best) > 1:
+            self._merge(item, mine, sorted(best), stored, state)
+        return state.current(target)
+
+    def _merge(
+        self,
+        item: Unclustered,
+        mine: Signature,
+        clusters: list[str],
+        stored: StoredIndex,
+        state: _Pass,
+    ) -> None:
+        """Merge the clusters whose representatives the article is a near-duplicate of."""
+        reps = self._representatives(clusters, stored, state)
+        linked = [
+            c for c in clusters
+            if c in reps and similarity(mine, self._signature(reps[c].record)).near_duplicate
+        ]  # fmt: skip
+        if len(linked) <= 1:
+            return
+        survivor = min(linked, key=lambda c: _earliest(reps[c]))
+        for cluster in linked:
+            if cluster != survivor:
+                state.renamed[cluster] = survivor
+                state.merges.append(ClusterMerge(cluster, survivor, item.article_id))
+
+    @staticmethod
+    def _representatives(
+        clusters: list[str], stored: StoredIndex, state: _Pass
+    ) -> dict[str, Placed]:
+        """The earliest signed article of each (current) cluster, stored or placed here."""
+        old = {c: [o for o, n in state.renamed.items() if state.current(o) == c] for c in clusters}
+        ids = sorted({i for c in clusters for i in (c, *old[c])})
+        stored_reps = stored.representatives(ids)
+        out: dict[str, Placed] = {}
+        for cluster in clusters:
+            pool = [stored_reps[i] for i in (cluster, *old[cluster]) if i in stored_reps]
+            pool += [p for i in (cluster, *old[cluster]) for p in state.members.get(i, ())]
+            if pool:
+                out[cluster] = min(pool, key=_earliest)
+        return out
 
 
 CLUSTERER = MinHashClusterer()
+
+
+class MemoryIndex:
+    """A :class:`StoredIndex` held in memory: what tests and benchmarks cluster against.
+
+    :meth:`save` applies a :class:`~ingest.models.Placement` as the store does (signatures
+    kept, merged clusters renamed).
+    """
+
+    def __init__(self) -> None:
+        self.by_key: dict[tuple[int, int], list[str]] = {}
+        self.placed: dict[str, Placed] = {}
+
+    def save(self, placement: Placement) -> None:
+        """Keep what a pass placed; fold merged clusters as the store does."""
+        for merge in placement.merges:
+            for aid, p in list(self.placed.items()):
+                if p.cluster_id == merge.old:
+                    self.placed[aid] = Placed(aid, p.record, merge.new, p.at)
+        for p in placement.placed:
+            self.placed[p.article_id] = p
+            for key in p.record.bands:
+                self.by_key.setdefault(key, []).append(p.article_id)
+
+    def neighbours(
+        self, record: SignatureRecord, article_id: str, since: datetime, until: datetime
+    ) -> list[Placed]:
+        """Stored articles sharing ``record.min_shared`` bands, dated within the bounds."""
+        shared: dict[str, int] = {}
+        for key in record.bands:
+            for aid in self.by_key.get(key, ()):
+                shared[aid] = shared.get(aid, 0) + 1
+        found = [self.placed[a] for a, n in shared.items() if n >= record.min_shared]
+        return [p for p in found if since <= p.at <= until and p.article_id != article_id]
+
+    def representatives(self, cluster_ids: Sequence[str]) -> dict[str, Placed]:
+        """The earliest article of each cluster (publication time, then id)."""
+        wanted = set(cluster_ids)
+        out: dict[str, Placed] = {}
+        for p in self.placed.values():
+            if p.cluster_id in wanted and (
+                p.cluster_id not in out or _earliest(p) < _earliest(out[p.cluster_id])
+            ):
+                out[p.cluster_id] = p
+        return out
+
+    def clusters(self) -> dict[str, str]:
+        """Each article's cluster id."""
+        return {aid: p.cluster_id for aid, p in self.placed.items()}

@@ -437,7 +437,10 @@ def cluster_stories(engine: Engine, settings: Settings) -> ClusterResult:
     """Sign every new article and put it in its story cluster (near-duplicates)."""
     clusterer = neardup.MinHashClusterer(window=timedelta(days=settings.neardup_window_days))
     result = clusters.cluster_pending(engine, clusterer, now=_now(), batch=settings.cluster_batch)
-    log.info("clustered %d articles: %d joined a story", result.signed, result.joined)
+    log.info(
+        "clustered %d articles: %d joined a story, %d stories merged into another",
+        result.signed, result.joined, result.merged,
+    )  # fmt: skip
     return result
 
 

@@ -1,10 +1,13 @@
+import random
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from syndication import generate
 
 from ingest import neardup as nd
+from ingest.models import Unclustered
 
 STORY = " ".join(
     f"Paragraph {i} says the harbour council met on Tuesday to agree a plan for the ferry "
@@ -49,24 +52,90 @@ def test_hard_negatives_of_the_corpus_are_not_near_duplicates(corpus):
         assert not sim.near_duplicate, (a.kind, b.kind, sim)
 
 
-def test_short_bodies_fall_back_to_the_title():
+def test_a_short_item_matches_only_a_short_one_with_its_title_and_its_words():
     a = nd.signature("Road closed.", "Quay Street closed for resurfacing")
-    b = nd.signature("Road shut today.", "Quay Street CLOSED for resurfacing!")
-    c = nd.signature("Road closed.", "Bridge reopens after repairs")
-    assert a.title_only and a.band_keys() == [(nd.TITLE_BAND, a.title_key)]
-    assert nd.similarity(a, b).near_duplicate
-    assert not nd.similarity(a, c).near_duplicate
+    same = nd.signature("ROAD CLOSED!", "Quay Street CLOSED for resurfacing!")
+    other_body = nd.signature("Bridge shut today.", "Quay Street closed for resurfacing")
+    other_title = nd.signature("Road closed.", "Bridge reopens after repairs")
+    assert a.short and a.band_keys() == [(nd.TITLE_BAND, a.title_key)]
+    assert nd.similarity(a, same).near_duplicate
+    assert not nd.similarity(a, other_body).near_duplicate  # the title alone never merges
+    assert not nd.similarity(a, other_title).near_duplicate
     assert not nd.similarity(
         a, nd.signature(STORY, "Quay Street closed for resurfacing")
     ).near_duplicate
 
 
+@pytest.mark.parametrize(
+    "title",
+    [
+        "Photos of the day", "Live updates", "Morning briefing", "Follow live coverage here",
+        "Today's headlines: Thursday 4 December", "In pictures: the week in photos",
+        "Les photos du jour", "Bilder des Tages", "Las fotos del día", "Liveticker: Die News",
+        "Le direct", "Notizie di oggi", "Latest news", "Live", "",
+    ],
+)  # fmt: skip
+def test_a_generic_title_never_keys_a_short_item(title):
+    assert not nd.specific_title(title)
+    a, b = nd.signature("Pictures.", title), nd.signature("Pictures.", title)
+    assert a.band_keys() == [] and not nd.similarity(a, b).near_duplicate
+
+
+@pytest.mark.parametrize(
+    "title",
+    ["Quay Street closed for resurfacing", "Harbour council agrees ferry plan",
+     "Stadtrat beschließt neuen Hafenplan", "Photos: harbour fire destroys warehouse"],
+)  # fmt: skip
+def test_a_specific_title_keys_a_short_item(title):
+    assert nd.specific_title(title)
+    assert nd.signature("Road closed.", title).band_keys()[0][0] == nd.TITLE_BAND
+
+
+def _story(rng, paragraphs=10):
+    vocabulary = [f"w{n}" for n in range(5000)]
+    return [" ".join(rng.choice(vocabulary) for _ in range(60)) + "." for _ in range(paragraphs)]
+
+
+def _candidates(a, b):
+    shared = set(a.band_keys()) & set(b.band_keys())
+    return len(shared) >= b.min_shared
+
+
+def test_a_copy_of_a_third_of_the_paragraphs_is_a_candidate_with_high_probability():
+    rng = random.Random(11)
+    found = unrelated = 0
+    for _ in range(200):
+        paragraphs = _story(rng)
+        start = rng.randrange(0, 8)  # any three paragraphs in a row, not only the lead
+        copy = "\n".join(["Supplied by a wire service.", *paragraphs[start : start + 3]])
+        original = nd.signature("\n".join(paragraphs), None)
+        found += _candidates(original, nd.signature(copy, None))
+        unrelated += _candidates(original, nd.signature("\n".join(_story(rng)), None))
+    assert found >= 0.98 * 200
+    assert unrelated == 0
+
+
+def test_a_recap_paragraph_is_not_a_near_duplicate_of_the_story_it_recaps():
+    rng = random.Random(12)
+    story = _story(rng)
+    recap = " ".join([*_story(rng, 6), story[0]])  # a new story, one paragraph of the old
+    whole = nd.signature(" ".join(story), None)
+    assert not nd.similarity(whole, nd.signature(recap, None)).near_duplicate
+    excerpt = nd.similarity(whole, nd.signature(story[4], None))  # a tenth of it, verbatim
+    assert excerpt.containment > 0.9 and not excerpt.near_duplicate  # too small a part
+    assert nd.similarity(
+        nd.signature(" ".join(story), None), nd.signature(" ".join(story[:3]), None)
+    ).near_duplicate  # while a copy of its first three paragraphs is
+
+
 def test_storage_round_trip_and_band_keys():
     sig = nd.signature(STORY, None)
-    assert nd.Signature.from_stored(sig.to_bytes(), sig.shingle_count, None) == sig
+    stored = nd.Signature.from_stored(sig.to_bytes(), sig.shingle_count, None)
+    assert (stored.values, stored.shingle_count) == (sig.values, sig.shingle_count)
     assert len(sig.to_bytes()) == 4 * nd.NUM_PERM
     keys = sig.band_keys()
-    assert [band for band, _ in keys] == list(range(nd.BANDS))
+    assert [band for band, _ in keys] == [*range(nd.BANDS), *[nd.ANCHOR_BAND] * len(sig.anchors)]
+    assert 0 < len(sig.anchors) <= nd.MAX_ANCHORS
     assert all(0 <= key < 2**63 for _, key in keys)  # a signed BIGINT everywhere
 
 
@@ -87,3 +156,96 @@ def test_signatures_are_stable_across_processes():
         for seed in ("1", "2")
     }
     assert outputs == {f"{nd.signature(STORY, None).band_keys()[:3]}\n"}
+
+
+# -- clusters: joins and merges -------------------------------------------------------------
+
+T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+
+
+def _item(name, paragraphs, hours=0.0):
+    body = "\n".join(paragraphs)
+    return Unclustered(name, None, body, name, T0 + timedelta(hours=hours))
+
+
+def _run(index, *batches):
+    """Cluster batches in turn (each sorted oldest first, as the store does)."""
+    merges = []
+    for batch in batches:
+        placement = nd.CLUSTERER.place(sorted(batch, key=lambda u: u.at), index)
+        index.save(placement)
+        merges += placement.merges
+    return index.clusters(), merges
+
+
+@pytest.fixture
+def paragraphs():
+    rng = random.Random(5)
+    vocabulary = [f"w{n}" for n in range(5000)]
+    return lambda n: [" ".join(rng.choice(vocabulary) for _ in range(50)) + "." for _ in range(n)]
+
+
+@pytest.mark.parametrize("batches", ["apart", "together"])
+def test_an_original_arriving_after_two_unlinked_copies_merges_their_clusters(paragraphs, batches):
+    story = paragraphs(12)
+    lead = _item("lead", story[:4], hours=2)  # a third of it
+    tail = _item("tail", story[5:] + paragraphs(1), hours=3)  # no words in common with lead
+    original = _item("original", story, hours=0)  # published first, arrives last
+    first = [lead, tail]
+    clusters, merges = (
+        _run(nd.MemoryIndex(), first, [original])
+        if batches == "apart"
+        else _run(nd.MemoryIndex(), [*first, original])
+    )
+    assert clusters["lead"] == clusters["tail"] == clusters["original"]
+    if batches == "together":  # a pass places the oldest first: both copies just join it
+        assert merges == []
+        return
+    assert len(merges) == 1 and merges[0].article_id == "original"
+    assert merges[0].new == clusters["original"] and merges[0].old != merges[0].new
+
+
+def test_the_surviving_cluster_is_the_one_with_the_earliest_representative(paragraphs):
+    story = paragraphs(12)
+    index = nd.MemoryIndex()
+    clusters, _ = _run(
+        index, [_item("late", story[6:], hours=5), _item("early", story[:5], hours=1)]
+    )
+    assert clusters["late"] != clusters["early"]
+    clusters, merges = _run(index, [_item("bridge", story, hours=9)])
+    assert merges[0].new == "early" and clusters["late"] == "early" == clusters["bridge"]
+
+
+def test_a_chain_of_links_through_members_does_not_merge_two_clusters(paragraphs):
+    a, c, d = paragraphs(12), paragraphs(3), paragraphs(6)
+    bodies = {
+        "root": a, "member": a[0:9] + c, "bridge": a[3:9] + c + d[0:3],
+        "other": a[6:9] + c + d,
+    }  # fmt: skip
+    sig = {k: nd.signature("\n".join(v), None) for k, v in bodies.items()}
+
+    def near(x, y):
+        return nd.similarity(sig[x], sig[y]).near_duplicate
+
+    # the chain: root ~ member ~ bridge ~ other, and no shortcut
+    assert near("root", "member") and near("member", "bridge") and near("bridge", "other")
+    assert not near("root", "bridge") and not near("member", "other")
+    assert not near("root", "other")
+    index = nd.MemoryIndex()
+    _run(index, [_item("root", a, 0), _item("member", bodies["member"], 1)])
+    _run(index, [_item("other", bodies["other"], 2)])
+    clusters, merges = _run(index, [_item("bridge", bodies["bridge"], 3)])
+    assert merges == []
+    assert clusters["root"] == clusters["member"] != clusters["other"]
+    assert clusters["bridge"] in {clusters["root"], clusters["other"]}
+
+
+def test_merges_in_one_pass_follow_each_other(paragraphs):
+    s1 = paragraphs(12)
+    index = nd.MemoryIndex()
+    _run(index, [_item("a", s1[:4], 5), _item("b", s1[4:8], 6), _item("c", s1[8:], 7)])
+    assert len(set(index.clusters().values())) == 3
+    # two bridges in one pass: a+b, then (a+b)+c
+    clusters, merges = _run(index, [_item("ab", s1[:8], 1), _item("abc", s1, 0)])
+    assert len(set(clusters.values())) == 1
+    assert len(merges) == 2

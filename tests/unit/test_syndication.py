@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
+import statistics
 from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -11,21 +13,32 @@ from itertools import combinations
 import pytest
 from syndication import (
     FOLLOW_UP,
+    GENERIC_SHORT,
     HARD_NEGATIVE_KINDS,
+    HARD_PROFILE_KINDS,
+    HARD_PROFILE_NEGATIVE_KINDS,
     KINDS,
+    LEAD_ONLY,
     LIVE_BLOG,
     NEGATIVE_TOPIC,
     ORIGINAL,
     POSITIVE_KINDS,
     PUBLISHERS,
+    RECAP,
+    REWRITE,
     ROOT_KINDS,
     SHARED_QUOTE,
+    SHORT_BRIEF,
+    SHORT_COPY,
     SYNDICATED,
     UPDATE,
     Item,
+    arrival_order,
+    copies_arriving_first,
     corpus,
     generate,
     same_story_pairs,
+    summary,
 )
 
 WORD = re.compile(r"\w+")
@@ -372,3 +385,243 @@ def test_same_story_pairs_small_example():
         frozenset(("b", "d")),
     }
     assert same_story_pairs([]) == set()
+
+
+# -- the default profile stays as it was ---------------------------------------------------------
+
+
+def digest(items, fields):
+    h = hashlib.sha256()
+    for item in items:
+        h.update("\x1f".join(str(getattr(item, f)) for f in fields).encode() + b"\x1e")
+    return h.hexdigest()
+
+
+def test_default_profile_is_what_it_was_before_the_hard_profile():
+    # Digests computed from the generator before the hard profile was added.
+    fields = ("item_id", "story", "kind", "publisher", "url", "title", "body", "published_at")
+    assert digest(corpus(30, seed=5), fields) == (
+        "b76953def8e18b1088b9f4abd04409fb5641ec89886dd83a8693ab1dee4c5445"
+    )
+
+
+def test_default_profile_200_titles_and_bodies_are_what_they_were(built):
+    assert digest(built.items, ("title", "body")) == (
+        "e66c5ac1d90de911a55b2cd53636285e9da1699b31ae97d5ab5aef0c82dfd95c"
+    )
+
+
+def test_default_profile_arrives_in_publication_order(built):
+    assert [i.arrival for i in built.items] == list(range(len(built.items)))
+    assert arrival_order(built.items) == list(built.items)
+    assert copies_arriving_first(built.items) == []
+
+
+# -- the hard profile ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def hard():
+    return generate(200, hard=True)
+
+
+@pytest.fixture(scope="module")
+def hard_index(hard):
+    return hard.by_id()
+
+
+@pytest.fixture(scope="module")
+def hard_roots(hard):
+    return {item.story: item for item in hard.items if item.kind in ROOT_KINDS}
+
+
+def of_kind(corpus_, kind):
+    return [i for i in corpus_.items if i.kind == kind]
+
+
+def sentences(paragraph):
+    """Sentences of a paragraph, a quotation kept whole (as the generator splits them)."""
+    out, start, quoted = [], 0, False
+    for at, char in enumerate(paragraph):
+        if char == '"':
+            quoted = not quoted
+        if char != " " or quoted or at + 1 >= len(paragraph):
+            continue
+        ends = paragraph[at - 1] in ".?!" or paragraph[at - 2 : at] in ('."', '?"', '!"')
+        if ends and (paragraph[at + 1].isupper() or paragraph[at + 1] in '"£0123456789'):
+            out.append(paragraph[start:at])
+            start = at + 1
+    out.append(paragraph[start:])
+    return out
+
+
+def test_hard_profile_is_deterministic():
+    first = generate(30, seed=5, hard=True)
+    assert first == generate(30, seed=5, hard=True)
+    other = generate(30, seed=6, hard=True)
+    assert {i.body for i in other.items}.isdisjoint({i.body for i in first.items})
+
+
+def test_hard_profile_adds_to_the_default_corpus(built, hard):
+    default_kinds = [i for i in hard.items if i.kind in KINDS]
+    assert [(i.item_id, i.title, i.body, i.published_at) for i in default_kinds] == [
+        (i.item_id, i.title, i.body, i.published_at) for i in built.items
+    ]
+    assert built.resembles.items() <= hard.resembles.items()
+
+
+def test_hard_profile_kinds_and_sizes(hard):
+    kinds = Counter(item.kind for item in hard.items)
+    assert set(kinds) == set(HARD_PROFILE_KINDS)
+    assert kinds[LEAD_ONLY] >= 60
+    assert kinds[REWRITE] >= 60
+    assert kinds[GENERIC_SHORT] == 40
+    assert kinds[RECAP] == 34
+    assert kinds[SHORT_BRIEF] == 14
+    assert kinds[SHORT_BRIEF] <= kinds[SHORT_COPY] <= 3 * kinds[SHORT_BRIEF]
+    assert len({i.item_id for i in hard.items}) == len(hard.items)
+    assert len({i.url for i in hard.items}) == len(hard.items)
+
+
+def test_hard_profile_labels_have_one_root_and_copies_of_the_right_kind(hard, hard_roots):
+    members = defaultdict(list)
+    for item in hard.items:
+        members[item.story].append(item)
+    copy_of = {LEAD_ONLY: ORIGINAL, REWRITE: ORIGINAL, SHORT_COPY: SHORT_BRIEF}
+    for label, group in members.items():
+        (root,) = [i for i in group if i.kind in ROOT_KINDS]
+        assert root.item_id == f"{label}-p0"
+        for item in group:
+            if item.kind in copy_of:
+                assert root.kind == copy_of[item.kind], item.item_id
+        if root.kind in (GENERIC_SHORT, RECAP):
+            assert group == [root], "hard negatives of the hard profile are single items"
+
+
+def test_about_half_of_the_copies_arrive_before_their_original(hard, hard_roots):
+    items = hard.items
+    assert sorted(i.arrival for i in items) == list(range(len(items)))
+    assert [i.arrival for i in arrival_order(items)] == list(range(len(items)))
+    copies = [i for i in items if i.kind in POSITIVE_KINDS]
+    for item in copies:
+        assert item.published_at > hard_roots[item.story].published_at, item.item_id
+    early = copies_arriving_first(items)
+    assert early == [i for i in copies if i.arrival < hard_roots[i.story].arrival]
+    assert 0.4 <= len(early) / len(copies) <= 0.6
+    early_kinds = {i.kind for i in early}
+    assert {LEAD_ONLY, REWRITE, SYNDICATED} <= early_kinds
+
+
+def test_lead_only_copies_keep_the_first_30_to_60_percent_of_paragraphs(hard, hard_roots):
+    copies = of_kind(hard, LEAD_ONLY)
+    retitled, boilerplate = [], []
+    for item in copies:
+        root = hard_roots[item.story]
+        source = paragraphs(root)
+        matched, extra = [], []
+        for paragraph in paragraphs(item):
+            at = match(paragraph, source)
+            (extra if at is None else matched).append(at)
+        assert matched == list(range(len(matched))), item.item_id  # the lead, in order
+        assert 0.3 <= len(matched) / len(source) <= 0.6, item.item_id
+        assert len(matched) >= 1
+        assert all(len(p.split()) <= 25 for p in paragraphs(item) if match(p, source) is None)
+        assert item.publisher != root.publisher
+        retitled.append(item.title.lower() != root.title.lower())
+        boilerplate.append(bool(extra))
+    assert 0.3 <= share(retitled) <= 0.8
+    assert 0.4 <= share(boilerplate) <= 0.8
+    kept = [len(paragraphs(i)) / len(paragraphs(hard_roots[i.story])) for i in copies]
+    assert min(kept) < 0.45
+
+
+def test_rewrites_drop_about_30_percent_of_sentences_and_reword_some(hard, hard_roots):
+    dropped, reworded = [], []
+    for item in of_kind(hard, REWRITE):
+        root = hard_roots[item.story]
+        source = [s for p in paragraphs(root) for s in sentences(p)]
+        mine = [words(s) for p in paragraphs(item) for s in sentences(p)]
+        verbatim = [s for s in source if s in item.body]
+        close = [
+            s
+            for s in source
+            if s not in item.body and max(jaccard(words(s), m) for m in mine) >= 0.5
+        ]
+        gone = 1 - (len(verbatim) + len(close)) / len(source)
+        assert 0.2 <= gone <= 0.4, item.item_id
+        assert source[0] in item.body or (close and close[0] == source[0]), (
+            "the lead sentence stays"
+        )
+        assert item.title.lower() != root.title.lower()
+        dropped.append(gone)
+        reworded.append(len(close) / len(source))
+    assert 0.27 <= statistics.mean(dropped) <= 0.33
+    assert 0.05 <= statistics.mean(reworded) <= 0.15
+
+
+def test_generic_short_items_share_titles_not_words(hard):
+    items = of_kind(hard, GENERIC_SHORT)
+    by_title = defaultdict(list)
+    for item in items:
+        by_title[item.title.lower()].append(item)
+        assert 10 <= len(item.body.split()) <= 40, item.item_id
+    assert sum(len(group) >= 3 for group in by_title.values()) >= 5
+    assert {"en direct", "liveticker"} & set(by_title), "some titles are not English"
+    for title, group in by_title.items():
+        for a, b in combinations(group, 2):
+            assert jaccard(words(a.body), words(b.body)) < 0.3, (title, a.item_id, b.item_id)
+    for negative in (i.item_id for i in items):
+        if negative in hard.resembles:
+            first = hard.resembles[negative]
+            assert first < negative
+            assert hard.by_id()[first].title.lower() == hard.by_id()[negative].title.lower()
+
+
+def test_short_briefs_are_republished_with_light_edits(hard, hard_roots):
+    briefs = of_kind(hard, SHORT_BRIEF)
+    for brief in briefs:
+        assert 20 <= len(brief.body.split()) <= 40, brief.item_id
+    copies = of_kind(hard, SHORT_COPY)
+    assert Counter(i.story for i in copies).keys() == {b.story for b in briefs}
+    assert max(Counter(i.story for i in copies).values()) <= 3
+    for item in copies:
+        root = hard_roots[item.story]
+        assert (item.title, item.body) != (root.title, root.body)
+        assert len(item.body.split()) <= 55, item.item_id
+        assert jaccard(words(item.body), words(root.body)) >= 0.5, item.item_id
+    generic = {b.title.lower() for b in briefs} & {
+        g.title.lower() for g in of_kind(hard, GENERIC_SHORT)
+    }
+    assert generic, "some briefs share a generic title with generic-short items"
+
+
+def test_recaps_copy_one_paragraph_of_an_earlier_story_and_are_mostly_new(hard, hard_index):
+    recaps = [
+        (hard_index[n], hard_index[o])
+        for n, o in hard.resembles.items()
+        if hard_index[n].kind == RECAP
+    ]
+    assert len(recaps) == 34
+    for recap, original in recaps:
+        assert original.kind == ORIGINAL
+        source = paragraphs(original)
+        body = paragraphs(recap)
+        close = [p for p in body if match(p, source, threshold=0.55) is not None]
+        assert len(close) == 1, recap.item_id
+        assert all(match(p, source, threshold=0.5) is None for p in body if p not in close)
+        assert (len(body) - 1) / len(body) >= 2 / 3
+        assert timedelta(days=1) <= recap.published_at - original.published_at <= timedelta(days=6)
+        assert recap.title.lower() != original.title.lower()
+
+
+def test_hard_profile_negative_pairs_never_overlap_positive_pairs(hard, hard_index):
+    hard_pairs = hard.hard_negative_pairs()
+    assert hard_pairs.isdisjoint(same_story_pairs(hard.items))
+    kinds = Counter(hard_index[n].kind for n in hard.resembles)
+    assert set(kinds) == set(HARD_PROFILE_NEGATIVE_KINDS)
+
+
+def test_summary_reports_the_hard_kinds_and_early_copies(hard):
+    report = summary(hard.items)
+    assert report["per_kind"][LEAD_ONLY] == len(of_kind(hard, LEAD_ONLY))
+    assert 0.4 <= report["copies_arriving_first"] <= 0.6

@@ -1,32 +1,39 @@
-"""Story-cluster storage: signatures, the LSH band index, cluster ids and representatives.
+"""Story-cluster storage: signatures, the LSH band index, cluster ids, merges, representatives.
 
 :func:`cluster_pending` takes the articles without a current signature, oldest first, in
 batches, each in one transaction under the writer lock (so two workers never decide at
 once and each decision sees every committed signature); the matching policy is the
-:class:`Clusterer`'s (:mod:`ingest.neardup`). Each touched cluster's representative is its
-earliest article (publication time, else first seen; then id).
+:class:`Clusterer`'s (:mod:`ingest.neardup`). A merge it decides moves every article of the
+old cluster to the new one and is recorded in ``cluster_merges``, in the same transaction.
+Each touched cluster's representative is its earliest article (publication time, else
+first seen; then id).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy import and_, bindparam, delete, func, or_, select, update
 
-from ingest.models import ClusterResult, Placed, SignatureRecord, Unclustered
+from ingest.models import (
+    ClusterMerge,
+    ClusterResult,
+    Placed,
+    Placement,
+    SignatureRecord,
+    Unclustered,
+)
 from ingest.store import dialects
 from ingest.store.engine import locked
-from ingest.store.schema import article_signatures, articles, signature_bands
+from ingest.store.schema import article_signatures, articles, cluster_merges, signature_bands
 
 if TYPE_CHECKING:
-    from sqlalchemy import Connection, Engine
+    from sqlalchemy import ColumnElement, Connection, Engine
 
 #: When an article happened, for clustering and for electing representatives.
 AT = func.coalesce(articles.c.published_at, articles.c.first_seen_at)
-
-StoredNeighbours = Callable[[SignatureRecord, str, datetime, datetime], Sequence[Placed]]
 
 
 class Clusterer(Protocol):
@@ -34,7 +41,7 @@ class Clusterer(Protocol):
 
     version: int
 
-    def place(self, batch: Sequence[Unclustered], stored: StoredNeighbours) -> list[Placed]:
+    def place(self, batch: Sequence[Unclustered], stored: StoredSignatures) -> Placement:
         """Sign each article of ``batch`` (oldest first) and decide its story cluster."""
 
 
@@ -45,18 +52,22 @@ def cluster_pending(
 
     An article whose signature is of an older version is re-signed and keeps its cluster.
     """
-    signed = joined = 0
+    total = ClusterResult()
     while True:
         with locked(engine) as conn:
-            done, moved = _cluster_batch(conn, clusterer, now=now, batch=batch)
-        signed, joined = signed + done, joined + moved
-        if done < batch:
-            return ClusterResult(signed=signed, joined=joined)
+            done = _cluster_batch(conn, clusterer, now=now, batch=batch)
+        total = ClusterResult(*(a + b for a, b in zip(_counts(total), _counts(done), strict=True)))
+        if done.signed < batch:
+            return total
+
+
+def _counts(result: ClusterResult) -> tuple[int, int, int]:
+    return result.signed, result.joined, result.merged
 
 
 def _cluster_batch(
     conn: Connection, clusterer: Clusterer, *, now: datetime, batch: int
-) -> tuple[int, int]:
+) -> ClusterResult:
     sig = article_signatures.c
     rows = conn.execute(
         select(
@@ -69,7 +80,7 @@ def _cluster_batch(
         .limit(batch)
     ).all()  # fmt: skip
     if not rows:
-        return 0, 0
+        return ClusterResult()
     resigned = [r.article_id for r in rows if r.signed_id is not None]
     for chunk in dialects.chunks(resigned):
         conn.execute(delete(signature_bands).where(signature_bands.c.article_id.in_(chunk)))
@@ -78,15 +89,44 @@ def _cluster_batch(
         Unclustered(r.article_id, r.title, r.body, r.cluster_id, r.at, r.signed_id is not None)
         for r in rows
     ]
-    placed = clusterer.place(items, lambda *args: _stored_neighbours(conn, *args))
+    placement = clusterer.place(items, StoredSignatures(conn))
+    placed = placement.placed
     _save_signatures(conn, placed, clusterer.version, now)
+    merged = _merge_clusters(conn, placement.merges, clusterer.version, now)
     moves = {
         p.article_id: p.cluster_id
         for p, item in zip(placed, items, strict=True)
         if p.cluster_id != item.cluster_id
     }
-    move_to_clusters(conn, moves)
-    return len(rows), len(moves)
+    move_to_clusters(conn, moves, also=merged)
+    return ClusterResult(len(rows), len(moves), len(placement.merges))
+
+
+def _merge_clusters(
+    conn: Connection, merges: Sequence[ClusterMerge], version: int, now: datetime
+) -> set[str]:
+    """Fold each old cluster into its new one (in order) and record it; the new ids."""
+    for merge in merges:
+        conn.execute(
+            update(articles).where(articles.c.cluster_id == merge.old).values(cluster_id=merge.new)
+        )
+    if merges:
+        conn.execute(
+            cluster_merges.insert(),
+            [
+                {"old_cluster_id": m.old, "new_cluster_id": m.new, "kind": "merge",
+                 "article_id": m.article_id, "signature_version": version, "merged_at": now}
+                for m in merges
+            ],
+        )  # fmt: skip
+    renamed = {m.old: m.new for m in merges}
+    return {_follow(renamed, m.new) for m in merges}
+
+
+def _follow(renamed: Mapping[str, str], cluster_id: str) -> str:
+    while cluster_id in renamed:
+        cluster_id = renamed[cluster_id]
+    return cluster_id
 
 
 def _save_signatures(
@@ -112,50 +152,79 @@ def _save_signatures(
         conn.execute(signature_bands.insert(), list(chunk))
 
 
-def _stored_neighbours(
-    conn: Connection, record: SignatureRecord, article_id: str, since: datetime, until: datetime
-) -> list[Placed]:
-    """Stored articles sharing a band with ``record``, dated within ``[since, until]``."""
-    if not record.bands:
-        return []
-    bands, sig = signature_bands.c, article_signatures.c
-    # Two steps, and the bands as ORed equalities rather than a row-value IN: that way
-    # both backends probe the band index once per band (with a join or IN (VALUES ...)
-    # SQLite's planner scanned instead: cost grew linearly, 300 ms per article at 50k).
-    ids = conn.execute(
-        select(bands.article_id)
-        .where(or_(*(and_(bands.band == b, bands.band_key == k) for b, k in record.bands)))
-        .where(bands.at.between(since, until), bands.article_id != article_id)
-        .distinct()
-    ).scalars().all()  # fmt: skip
-    if not ids:
-        return []
-    query = (
-        select(
-            sig.article_id, sig.signature, sig.shingle_count, sig.title_key, sig.at,
-            articles.c.cluster_id,
+class StoredSignatures:
+    """The stored signatures, as the clustering policy may ask for them (one transaction)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def neighbours(
+        self, record: SignatureRecord, article_id: str, since: datetime, until: datetime
+    ) -> list[Placed]:
+        """Stored articles sharing ``record.min_shared`` bands, dated within the bounds."""
+        if not record.bands:
+            return []
+        bands = signature_bands.c
+        # Two steps, and the bands as ORed equalities rather than a row-value IN: that way
+        # both backends probe the band index once per band (with a join or IN (VALUES ...)
+        # SQLite's planner scanned instead: cost grew linearly, 300 ms per article at 50k).
+        ids = self.conn.execute(
+            select(bands.article_id)
+            .where(or_(*(and_(bands.band == b, bands.band_key == k) for b, k in record.bands)))
+            .where(bands.at.between(since, until), bands.article_id != article_id)
+            .group_by(bands.article_id)
+            .having(func.count() >= record.min_shared)
+        ).scalars().all()  # fmt: skip
+        return self._placed(article_signatures.c.article_id.in_(sorted(ids))) if ids else []
+
+    def representatives(self, cluster_ids: Sequence[str]) -> dict[str, Placed]:
+        """The earliest signed article of each cluster (publication time, then id)."""
+        out: dict[str, Placed] = {}
+        for cluster in sorted(set(cluster_ids)):
+            first = self.conn.execute(
+                select(articles.c.article_id)
+                .join(article_signatures,
+                      article_signatures.c.article_id == articles.c.article_id)
+                .where(articles.c.cluster_id == cluster)
+                .order_by(AT, articles.c.article_id)
+                .limit(1)
+            ).scalar()  # fmt: skip
+            if first is not None:
+                (out[cluster],) = self._placed(article_signatures.c.article_id == first)
+        return out
+
+    def _placed(self, where: ColumnElement[bool]) -> list[Placed]:
+        sig = article_signatures.c
+        query = (
+            select(
+                sig.article_id, sig.signature, sig.shingle_count, sig.title_key, sig.at,
+                articles.c.cluster_id,
+            )
+            .join(articles, articles.c.article_id == sig.article_id)
+            .where(where)
+        )  # fmt: skip
+        return [
+            Placed(r.article_id, SignatureRecord(r.signature, r.shingle_count, r.title_key, ()),
+                   r.cluster_id, r.at)
+            for r in self.conn.execute(query)
+        ]  # fmt: skip
+
+
+def move_to_clusters(
+    conn: Connection, moves: Mapping[str, str], *, also: Iterable[str] = ()
+) -> None:
+    """Set the clusters of moved articles; re-elect the touched clusters' representatives.
+
+    ``also``: more clusters whose membership changed (by merges).
+    """
+    if moves:
+        conn.execute(
+            update(articles)
+            .where(articles.c.article_id == bindparam("b_id"))
+            .values(cluster_id=bindparam("b_cluster")),
+            [{"b_id": aid, "b_cluster": cl} for aid, cl in sorted(moves.items())],
         )
-        .join(articles, articles.c.article_id == sig.article_id)
-        .where(sig.article_id.in_(sorted(ids)))
-    )  # fmt: skip
-    return [
-        Placed(r.article_id, SignatureRecord(r.signature, r.shingle_count, r.title_key, ()),
-               r.cluster_id, r.at)
-        for r in conn.execute(query)
-    ]  # fmt: skip
-
-
-def move_to_clusters(conn: Connection, moves: Mapping[str, str]) -> None:
-    """Set the clusters of moved articles; re-elect the touched clusters' representatives."""
-    if not moves:
-        return
-    conn.execute(
-        update(articles)
-        .where(articles.c.article_id == bindparam("b_id"))
-        .values(cluster_id=bindparam("b_cluster")),
-        [{"b_id": aid, "b_cluster": cl} for aid, cl in sorted(moves.items())],
-    )
-    elect_representatives(conn, set(moves.values()))
+    elect_representatives(conn, {*moves.values(), *also})
 
 
 def elect_representatives(conn: Connection, clusters: Iterable[str]) -> None:
@@ -177,4 +246,7 @@ def elect_representatives(conn: Connection, clusters: Iterable[str]) -> None:
         )
 
 
-__all__ = ["Clusterer", "cluster_pending", "elect_representatives", "move_to_clusters"]
+__all__ = [
+    "Clusterer", "StoredSignatures", "cluster_pending", "elect_representatives",
+    "move_to_clusters",
+]  # fmt: skip

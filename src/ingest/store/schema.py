@@ -250,6 +250,20 @@ signature_bands = Table(
     Index(None, "article_id"),
 )
 
+cluster_merges = Table(
+    "cluster_merges",
+    metadata,
+    Column("merge_id", Integer, primary_key=True, autoincrement=True),
+    Column("old_cluster_id", Key, nullable=False),
+    Column("new_cluster_id", Key, nullable=False),
+    Column("kind", String(8), nullable=False),  # merge: old folded into new
+    Column("article_id", Key),  # the article whose evidence linked them
+    Column("signature_version", Integer, nullable=False),
+    Column("merged_at", UTCDateTime, nullable=False),
+    Index(None, "old_cluster_id"),
+    Index(None, "new_cluster_id"),
+)
+
 article_staging = Table(
     "article_staging",
     metadata,
@@ -357,6 +371,6 @@ load_ledger = Table(
 
 __all__ = [
     "STORE_ONLY_ARTICLE_COLUMNS", "UTCDateTime", "alert_states", "article_rekeys", "article_signatures",
-    "article_staging", "articles", "feed_entries", "feeds", "fetch_log", "hosts",
+    "article_staging", "articles", "cluster_merges", "feed_entries", "feeds", "fetch_log", "hosts",
     "load_ledger", "metadata", "page_leases", "registry_syncs", "signature_bands",
 ]  # fmt: skip

@@ -24,11 +24,19 @@ from rich.table import Table
 from rich.text import Text
 
 from ingest import __version__
+from ingest.cliviews import (
+    STATUS_STYLE,
+    ago,
+    console,
+    print_feed_problems,
+    print_report,
+    print_summary,
+)
 from ingest.errors import ConfigError, IngestError, InternalError
 from ingest.textutil import visible
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from sqlalchemy import Engine
 
@@ -36,8 +44,6 @@ if TYPE_CHECKING:
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
-# markup=False: a title holding "[/]" or "[red]" is text, not a style (or a crash).
-console = Console(markup=False, highlight=False)
 errors = Console(stderr=True, markup=False, highlight=False, soft_wrap=True)  # one line each
 
 
@@ -124,107 +130,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def print_report(
-    engine: Engine, run_id: str, *, seconds: float | None = None, articles: int = 3
-) -> None:
-    """Print a run's summary and a few stored articles."""
-    from ingest.store.reports import counts, latest_articles, run_report
-
-    report = run_report(engine, run_id)
-    ledger = report["ledger"]
-    if ledger is None:
-        console.print(f"run {visible(run_id)} has not loaded anything (no ledger row)", style="red")
-        return
-    console.print(Text.assemble(("run ", "bold"), visible(run_id)))
-    table = Table(show_header=False)
-    table.add_column(style="bold")
-    table.add_column(justify="right")
-    for name, value in ledger_rows(ledger):
-        table.add_row(name, str(value))
-    if seconds is not None:
-        table.add_row("seconds", f"{seconds:.1f}")
-    console.print(table)
-    if report["failures"]:
-        fails = Table(title="failures by reason", title_justify="left")
-        fails.add_column("reason")
-        fails.add_column("count", justify="right")
-        for reason, count in report["failures"].items():
-            fails.add_row(visible(reason), str(count))
-        console.print(fails)
-    _print_run_failures(engine, run_id)
-    totals = counts(engine)
-    console.print(
-        f"warehouse: {totals['articles']} articles from {totals['sources']} sources, "
-        f"{totals['feeds']} feeds, {totals['runs']} loads"
-    )
-    for row in latest_articles(engine, articles):
-        body = visible(" ".join(row["body"].split())[:300])
-        title, source = visible(row["title"]), visible(row["source"])
-        if row["published_at"]:
-            about = (
-                f"{source} | {row['published_at']:%Y-%m-%d %H:%M} UTC | "
-                f"{visible(', '.join(row['authors']))} | {row['word_count']} words"
-            )
-            console.print(
-                Text.assemble("\n", (title, "bold"), "\n", (about, "dim"), f"\n{body}...")
-            )
-        else:
-            console.print(Text.assemble("\n", (title, "bold"), f" ({source})"))
-
-
-def ledger_rows(ledger: dict[str, Any]) -> list[tuple[str, int]]:
-    """A ledger row as the summary's lines: each indented group sums to the line above it.
-
-    Pages the run took up were extracted, failed or deferred (back in the queue: a host
-    asked us to wait, the time budget ran out, a redirect to another host); the articles
-    the load received were stored, updated, unchanged, duplicates or rejected.
-    """
-    return [
-        ("feeds polled", ledger["feeds_polled"]),
-        ("  failed", ledger["feeds_failed"]),
-        ("entries seen", ledger["entries_seen"]),
-        ("  new", ledger["entries_new"]),
-        ("pages fetched", ledger["pages_fetched"]),
-        ("  extracted", ledger["pages_extracted"]),
-        ("  failed", ledger["pages_failed"]),
-        ("  deferred", ledger["pages_deferred"]),
-        ("articles in the load", ledger["rows_in"]),
-        ("  articles stored (new)", ledger["inserted"]),
-        ("  updated", ledger["updated"]),
-        ("  unchanged", ledger["skipped"]),
-        ("  duplicates skipped", ledger["duplicates"]),
-        ("  rejected", ledger["rejected"]),
-    ]
-
-
-MAX_FAILURES_LISTED = 20
-MAX_URL_SHOWN = 160
-
-
-def _print_run_failures(engine: Engine, run_id: str) -> None:
-    """What failed in the run, each with its URL, feed and reason (the first few)."""
-    from ingest.monitor import run_view
-
-    view = run_view(engine, run_id)
-    if not view.failures:
-        return
-    total = sum(view.failed_by_reason.values())
-    shown = view.failures[:MAX_FAILURES_LISTED]
-    more = f", the first {len(shown)} listed" if total > len(shown) else ""
-    console.print(Text(f"what failed ({total}{more}):", style="bold"))
-    for f in shown:
-        line = Text(f"  {visible(f['reason'])} ", style="red")
-        url = (
-            f["url"] if len(f["url"]) <= MAX_URL_SHOWN else f["url"][: MAX_URL_SHOWN - 1] + "\u2026"
-        )
-        line.append(f"{f['kind']} {visible(url)}")
-        if f["feed_key"]:
-            line.append(f" (feed {visible(f['feed_key'])})", style="dim")
-        if f["detail"]:
-            line.append(f": {visible(f['detail'][:200])}")
-        console.print(line, soft_wrap=True)  # one failure, one line: the URL stays whole
-
-
 def cmd_report(args: argparse.Namespace) -> int:
     """Print the summary of a run (the latest one by default)."""
     from ingest.store.reports import latest_run_id, run_report
@@ -262,79 +167,6 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
-def _seconds(value: float | None) -> str:
-    if value is None:
-        return "-"
-    span = abs(value)
-    if span >= 2 * 3600:
-        return f"{value / 3600:.1f}h"
-    return f"{value / 60:.1f}m" if span >= 120 else f"{value:.0f}s"  # noqa: PLR2004 - 2 min
-
-
-def print_summary(s: Any) -> None:  # noqa: ANN401 - an ingest.monitor.Summary
-    """Print a monitoring summary: the numbers the dashboard shows, the same way."""
-    table = Table(title=f"last {s.window.hours:g} hours", show_header=False, title_justify="left")
-    rows = [
-        ("articles stored", s.stored),
-        *((f"  from {visible(src)}", n) for src, n in s.stored_by_source.items()),
-        ("failed (requests and items)", s.failed),
-        *((f"  {visible(reason)}", n) for reason, n in s.failed_by_reason.items()),
-        ("exact duplicates skipped", s.dedupe["exact"]),
-        ("near-duplicates joined a story", s.dedupe["near"]),
-        ("stories they joined", s.dedupe["clusters"]),
-        ("pages pending", f"{s.queue['pending']} on {s.queue['hosts']} hosts"),
-        ("oldest pending page", _seconds(s.queue["oldest_age_s"])),
-        ("lag seen -> stored p50/p95", f"{_seconds(s.lag_seen.p50_s)} / {_seconds(s.lag_seen.p95_s)}"),
-        ("lag published -> stored p50/p95",
-         f"{_seconds(s.lag_published.p50_s)} / {_seconds(s.lag_published.p95_s)}"),
-        ("feeds", ", ".join(f"{n} {status}" for status, n in s.feeds.items() if n) or "none"),
-    ]  # fmt: skip
-    for name, value in rows:
-        table.add_row(name, str(value))
-    hosts = s.hosts
-    for h in hosts["throttled"]:
-        table.add_row(f"throttled {visible(h['host'])}", f"until {h['until']:%H:%M:%S} UTC")
-    for h in hosts["robots_unreachable"]:
-        table.add_row(f"robots.txt unreachable {visible(h['host'])}", str(h["robots_status"]))
-    for h in hosts["robots_refused"]:
-        table.add_row(f"robots.txt refused on {visible(h['host'])}", f"{h['pages']} pages")
-    for h in hosts["crawl_delayed"]:
-        table.add_row(f"crawl delay {visible(h['host'])}", f"{h['crawl_delay_s']:g}s")
-    console.print(table)
-    shown = len(s.problem_feeds)
-    unhealthy = sum(
-        s.feeds.get(status, 0) for status in ("broken", "failing", "silent", "degraded")
-    )
-    more = f", the worst {shown} named" if shown < unhealthy else ""
-    _print_feed_problems(s.problem_feeds, f"{unhealthy} feed(s) need attention{more}")
-
-
-def _print_feed_problems(problems: list[dict[str, Any]], title: str) -> None:
-    """Each feed in ``problems`` on a line of its own, with why, in full."""
-    if problems:
-        console.print(Text(f"{title}:"))
-    for f in problems:
-        line = Text(f"  {visible(f['feed_key'])} ", style="bold")
-        line.append(f["status"], style=_STATUS_STYLE[f["status"]])
-        line.append(f": {visible(f['why'][:1000])}")
-        console.print(line)
-
-
-_STATUS_STYLE = {
-    "broken": "bold red", "failing": "yellow", "silent": "magenta", "degraded": "yellow",
-    "never_polled": "dim", "ok": "green", "disabled": "dim",
-}  # fmt: skip
-
-
-def _ago(moment: object, now: datetime) -> str:
-    if not isinstance(moment, datetime):
-        return "-"
-    seconds = (moment - now).total_seconds()
-    span = abs(seconds)
-    text = f"{span / 3600:.1f}h" if span >= 3600 else f"{span / 60:.0f}m"  # noqa: PLR2004 - an hour
-    return f"in {text}" if seconds > 0 else f"{text} ago"
-
-
 def cmd_feeds(args: argparse.Namespace) -> int:
     """Every feed's health and schedule, worst first (``ingest.monitor.feeds_health``)."""
     from ingest.monitor import FeedStatus, SilenceRule, feeds_health, status_counts
@@ -353,13 +185,13 @@ def cmd_feeds(args: argparse.Namespace) -> int:
     for h in rows:
         interval = h.poll_interval_s
         table.add_row(
-            visible(h.feed_key), Text(h.status.value, _STATUS_STYLE[h.status.value]),
+            visible(h.feed_key), Text(h.status.value, STATUS_STYLE[h.status.value]),
             f"{interval / 60:.0f}m" if interval else "-",
             f"{h.new_per_hour:.2f}" if h.new_per_hour is not None else "-",
-            _ago(h.last_success_at, now), _ago(h.next_due_at, now),
+            ago(h.last_success_at, now), ago(h.next_due_at, now),
         )  # fmt: skip
     console.print(table)
-    _print_feed_problems(
+    print_feed_problems(
         [{"feed_key": h.feed_key, "status": h.status.value, "why": h.why}
          for h in rows if h.status is not FeedStatus.OK],
         "why, for each feed not ok",
@@ -432,11 +264,33 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 def cmd_rekey(args: argparse.Namespace) -> int:
     """Apply the current URL rules to rows stored under older ones (merging coinciding ones)."""
+    from ingest.pipeline import rekey_urls
+    from ingest.urls import RULES_VERSION
+
+    title = f"re-key to URL rules v{RULES_VERSION}"
+    return _maintain(
+        args, title, lambda engine, _settings: rekey_urls(engine, dry_run=args.dry_run)
+    )
+
+
+def cmd_recluster(args: argparse.Namespace) -> int:
+    """Sign stored articles again and decide their story clusters by the current rules."""
+    from ingest.neardup import SIGNATURE_VERSION
+    from ingest.pipeline import recluster_stories
+
+    title = f"re-cluster by signature v{SIGNATURE_VERSION}"
+    return _maintain(
+        args,
+        title,
+        lambda engine, settings: recluster_stories(engine, settings, dry_run=args.dry_run),
+    )
+
+
+def _maintain(args: argparse.Namespace, title: str, job: Callable[[Engine, Settings], Any]) -> int:
+    """Run a maintenance job (migrating first unless a dry run) and print its counts."""
     from dataclasses import asdict
 
-    from ingest.pipeline import rekey_urls
     from ingest.store.engine import upgrade
-    from ingest.urls import RULES_VERSION
 
     settings = _settings(args)
     if args.dry_run:  # the warehouse must be there, ours and current: nothing is migrated
@@ -444,11 +298,9 @@ def cmd_rekey(args: argparse.Namespace) -> int:
     engine = _engine(settings)
     if not args.dry_run:
         upgrade(engine)
-    result = rekey_urls(engine, dry_run=args.dry_run)
-    title = f"re-key to URL rules v{RULES_VERSION}" + (
-        " (dry run: nothing written)" if args.dry_run else ""
-    )
-    table = Table(title=title, show_header=False, title_justify="left")
+    result = job(engine, settings)
+    console.print(title + (" (dry run: nothing written)" if args.dry_run else ""), style="bold")
+    table = Table(show_header=False)
     for key, value in asdict(result).items():
         table.add_row(key.replace("_", " "), str(value))
     console.print(table)
@@ -537,6 +389,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     warehouse_arg(rekey)
     rekey.set_defaults(func=cmd_rekey)
+
+    recluster = sub.add_parser(
+        "recluster", help="decide every stored article's story cluster again (new rules)"
+    )
+    recluster.add_argument(
+        "--dry-run", action="store_true", help="count what would change, write nothing"
+    )
+    warehouse_arg(recluster)
+    recluster.set_defaults(func=cmd_recluster)
 
     db = sub.add_parser("db", help="warehouse schema")
     db_sub = db.add_subparsers(dest="db_command", required=True)

@@ -229,6 +229,9 @@ class Unclustered:
     cluster_id: str
     at: datetime  # publication time, else first seen
     resign: bool = False  # signed under an older signature version: re-signed, stays put
+    # re-deciding (`ingest recluster`): the id it takes if it matches nothing while its
+    # cluster is already taken by an article decided before it (it splits off)
+    fresh_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,6 +268,19 @@ class ClusterResult:
     signed: int = 0  # articles that got a signature
     joined: int = 0  # of those, articles that joined an existing story cluster
     merged: int = 0  # clusters folded into another (``cluster_merges``)
+
+
+@dataclass(frozen=True, slots=True)
+class ReclusterResult:
+    """What re-deciding every stored article's cluster did (``ingest recluster``)."""
+
+    signed: int = 0  # articles signed or re-signed with the current signature version
+    decided: int = 0  # articles whose cluster the current rules decided again
+    moved: int = 0  # of those, articles that changed cluster
+    merges: int = 0  # clusters folded whole into another (``cluster_merges`` kind merge)
+    splits: int = 0  # articles that left a cluster others stayed in (kind split)
+    clusters_before: int = 0
+    clusters_after: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -267,6 +267,9 @@ class StoredIndex(Protocol):
     def representatives(self, cluster_ids: Sequence[str]) -> Mapping[str, Placed]:
         """The earliest signed article of each cluster (publication time, then id)."""
 
+    def taken(self, cluster_ids: Sequence[str]) -> set[str]:
+        """The clusters among ``cluster_ids`` that already hold an article."""
+
 
 DEFAULT_WINDOW = timedelta(days=7)
 
@@ -283,6 +286,7 @@ class _Pass:
     members: dict[str, list[Placed]] = field(default_factory=dict)  # placed here, by cluster
     renamed: dict[str, str] = field(default_factory=dict)
     merges: list[ClusterMerge] = field(default_factory=list)
+    taken: set[str] = field(default_factory=set)  # clusters this pass put an article in
 
     def current(self, cluster_id: str) -> str:
         """A cluster id after the merges of this pass."""
@@ -294,6 +298,7 @@ class _Pass:
         for key in placed.record.bands:
             self.local.setdefault(key, []).append(placed)
         self.members.setdefault(placed.cluster_id, []).append(placed)
+        self.taken.add(placed.cluster_id)
 
     def near(self, record: SignatureRecord, since: datetime, until: datetime) -> list[Placed]:
         shared: dict[str, int] = {}
@@ -359,11 +364,21 @@ class MinHashClusterer:
             if sim.near_duplicate and (cluster not in best or sim.score > best[cluster][0]):
                 best[cluster] = (sim.score, other)
         if not best:
-            return item.cluster_id
+            return self._alone(item, stored, state)
         target = max(best, key=lambda c: (best[c][0], c))
         if len(best) > 1:
             self._merge(item, mine, sorted(best), stored, state)
         return state.current(target)
+
+    @staticmethod
+    def _alone(item: Unclustered, stored: StoredIndex, state: _Pass) -> str:
+        """The cluster of an article that matches nothing: its own, unless that is taken."""
+        if item.fresh_id is None:
+            return item.cluster_id
+        mine = state.current(item.cluster_id)
+        if mine in state.taken or stored.taken([mine]):
+            return item.fresh_id  # its cluster went on without it: it splits off
+        return mine
 
     def _merge(
         self,
@@ -450,6 +465,10 @@ class MemoryIndex:
             ):
                 out[p.cluster_id] = p
         return out
+
+    def taken(self, cluster_ids: Sequence[str]) -> set[str]:
+        """The clusters among ``cluster_ids`` that hold an article."""
+        return set(cluster_ids) & {p.cluster_id for p in self.placed.values()}
 
     def clusters(self) -> dict[str, str]:
         """Each article's cluster id."""

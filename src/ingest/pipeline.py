@@ -44,7 +44,7 @@ from ingest.poll import Poller
 from ingest.request import RunRequest
 from ingest.sandbox import Sandbox
 from ingest.stats import StepStats
-from ingest.store import clusters, feeds, leases, loads, queue, rekeys, staging
+from ingest.store import clusters, feeds, leases, loads, queue, recluster, rekeys, staging
 from ingest.store import engine as db
 from ingest.urls import host_of
 
@@ -54,7 +54,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from ingest.alerts import Channel
-    from ingest.models import Article, ClusterResult, LoadResult, RekeyResult
+    from ingest.models import Article, ClusterResult, LoadResult, ReclusterResult, RekeyResult
     from ingest.settings import Settings
 
 log = get_logger(__name__)
@@ -442,6 +442,14 @@ def cluster_stories(engine: Engine, settings: Settings) -> ClusterResult:
         result.signed, result.joined, result.merged,
     )  # fmt: skip
     return result
+
+
+def recluster_stories(engine: Engine, settings: Settings, *, dry_run: bool) -> ReclusterResult:
+    """Decide every stored article's story cluster again by the current rules."""
+    clusterer = neardup.MinHashClusterer(window=timedelta(days=settings.neardup_window_days))
+    return recluster.recluster(
+        engine, clusterer, now=_now(), batch=settings.cluster_batch, dry_run=dry_run
+    )
 
 
 def check_run(

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
-from sqlalchemy import and_, bindparam, delete, func, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, or_, select, true, update
 
 from ingest.models import (
     ClusterMerge,
@@ -55,7 +55,7 @@ def cluster_pending(
     total = ClusterResult()
     while True:
         with locked(engine) as conn:
-            done = _cluster_batch(conn, clusterer, now=now, batch=batch)
+            done = cluster_batch(conn, clusterer, now=now, batch=batch)
         total = ClusterResult(*(a + b for a, b in zip(_counts(total), _counts(done), strict=True)))
         if done.signed < batch:
             return total
@@ -65,14 +65,16 @@ def _counts(result: ClusterResult) -> tuple[int, int, int]:
     return result.signed, result.joined, result.merged
 
 
-def _cluster_batch(
+def cluster_batch(
     conn: Connection, clusterer: Clusterer, *, now: datetime, batch: int
 ) -> ClusterResult:
+    """Sign (and place) the oldest ``batch`` articles without a current signature."""
     sig = article_signatures.c
     rows = conn.execute(
         select(
             articles.c.article_id, articles.c.title, articles.c.body, articles.c.cluster_id,
             AT.label("at"), sig.article_id.label("signed_id"),
+            sig.decided_version.label("decided"),
         )
         .outerjoin(article_signatures, sig.article_id == articles.c.article_id)
         .where(or_(sig.article_id.is_(None), sig.signature_version != clusterer.version))
@@ -91,8 +93,9 @@ def _cluster_batch(
     ]
     placement = clusterer.place(items, StoredSignatures(conn))
     placed = placement.placed
-    _save_signatures(conn, placed, clusterer.version, now)
-    merged = _merge_clusters(conn, placement.merges, clusterer.version, now)
+    decided = {r.article_id: r.decided for r in rows if r.signed_id is not None}
+    _save_signatures(conn, placed, clusterer.version, now, decided)
+    merged = merge_clusters(conn, placement.merges, clusterer.version, now)
     moves = {
         p.article_id: p.cluster_id
         for p, item in zip(placed, items, strict=True)
@@ -102,7 +105,7 @@ def _cluster_batch(
     return ClusterResult(len(rows), len(moves), len(placement.merges))
 
 
-def _merge_clusters(
+def merge_clusters(
     conn: Connection, merges: Sequence[ClusterMerge], version: int, now: datetime
 ) -> set[str]:
     """Fold each old cluster into its new one (in order) and record it; the new ids."""
@@ -120,18 +123,24 @@ def _merge_clusters(
             ],
         )  # fmt: skip
     renamed = {m.old: m.new for m in merges}
-    return {_follow(renamed, m.new) for m in merges}
+    return {follow(renamed, m.new) for m in merges}
 
 
-def _follow(renamed: Mapping[str, str], cluster_id: str) -> str:
+def follow(renamed: Mapping[str, str], cluster_id: str) -> str:
+    """A cluster id after the renames of ``renamed`` (old id -> new id)."""
     while cluster_id in renamed:
         cluster_id = renamed[cluster_id]
     return cluster_id
 
 
 def _save_signatures(
-    conn: Connection, placed: Sequence[Placed], version: int, now: datetime
+    conn: Connection,
+    placed: Sequence[Placed],
+    version: int,
+    now: datetime,
+    decided: Mapping[str, int],
 ) -> None:
+    """Store the signatures; ``decided``: the rule version of a re-signed article's cluster."""
     conn.execute(
         article_signatures.insert(),
         [
@@ -139,6 +148,7 @@ def _save_signatures(
                 "article_id": p.article_id, "signature_version": version,
                 "signature": p.record.data, "shingle_count": p.record.shingle_count,
                 "title_key": p.record.title_key, "at": p.at, "clustered_at": now,
+                "decided_version": decided.get(p.article_id, version),
             }
             for p in placed
         ],
@@ -153,10 +163,19 @@ def _save_signatures(
 
 
 class StoredSignatures:
-    """The stored signatures, as the clustering policy may ask for them (one transaction)."""
+    """The stored signatures, as the clustering policy may ask for them (one transaction).
 
-    def __init__(self, conn: Connection) -> None:
+    With ``decided``, only articles whose cluster that rule version decided count (what
+    `ingest recluster` has re-decided so far).
+    """
+
+    def __init__(self, conn: Connection, decided: int | None = None) -> None:
         self.conn = conn
+        self.decided = decided
+
+    def _counted(self) -> ColumnElement[bool]:
+        sig = article_signatures.c
+        return sig.decided_version == self.decided if self.decided is not None else true()
 
     def neighbours(
         self, record: SignatureRecord, article_id: str, since: datetime, until: datetime
@@ -175,7 +194,22 @@ class StoredSignatures:
             .group_by(bands.article_id)
             .having(func.count() >= record.min_shared)
         ).scalars().all()  # fmt: skip
-        return self._placed(article_signatures.c.article_id.in_(sorted(ids))) if ids else []
+        if not ids:
+            return []
+        return self._placed(article_signatures.c.article_id.in_(sorted(ids)) & self._counted())
+
+    def taken(self, cluster_ids: Sequence[str]) -> set[str]:
+        """The clusters among ``cluster_ids`` that hold a counted article."""
+        if not cluster_ids:
+            return set()
+        query = (
+            select(articles.c.cluster_id)
+            .join(article_signatures,
+                  article_signatures.c.article_id == articles.c.article_id)
+            .where(articles.c.cluster_id.in_(sorted(set(cluster_ids))), self._counted())
+            .distinct()
+        )  # fmt: skip
+        return set(self.conn.execute(query).scalars())
 
     def representatives(self, cluster_ids: Sequence[str]) -> dict[str, Placed]:
         """The earliest signed article of each cluster (publication time, then id)."""
@@ -185,7 +219,7 @@ class StoredSignatures:
                 select(articles.c.article_id)
                 .join(article_signatures,
                       article_signatures.c.article_id == articles.c.article_id)
-                .where(articles.c.cluster_id == cluster)
+                .where(articles.c.cluster_id == cluster, self._counted())
                 .order_by(AT, articles.c.article_id)
                 .limit(1)
             ).scalar()  # fmt: skip
@@ -238,7 +272,9 @@ def elect_representatives(conn: Connection, clusters: Iterable[str]) -> None:
             .where(articles.c.cluster_id == cluster)
             .order_by(AT, articles.c.article_id)
             .limit(1)
-        ).scalar_one()
+        ).scalar()
+        if first is None:  # every article left it
+            continue
         conn.execute(
             update(articles)
             .where(articles.c.cluster_id == cluster)
@@ -247,6 +283,6 @@ def elect_representatives(conn: Connection, clusters: Iterable[str]) -> None:
 
 
 __all__ = [
-    "Clusterer", "StoredSignatures", "cluster_pending", "elect_representatives",
-    "move_to_clusters",
+    "AT", "Clusterer", "StoredSignatures", "cluster_batch", "cluster_pending", "elect_representatives",
+    "follow", "merge_clusters", "move_to_clusters",
 ]  # fmt: skip

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -204,6 +205,43 @@ def locked(engine: Engine) -> Iterator[Connection]:
     with transaction(engine) as conn:
         dialects.of(conn).lock_writers(conn)
         yield conn
+
+
+class _DryRun(Exception):  # noqa: N818 - a signal, not an error
+    """Rolls a dry run's one transaction back."""
+
+
+@contextmanager
+def batches(engine: Engine, *, dry_run: bool) -> Iterator[Callable[[], Any]]:
+    """Hands out one locked transaction per batch, or one rolled-back one for a dry run.
+
+    A dry run does all of its batches in one transaction under the writer lock and rolls
+    it back at the end, so its counts are exact and nothing is written.
+    """
+    if not dry_run:
+
+        @contextmanager
+        def each() -> Iterator[Connection]:
+            with locked(engine) as conn:
+                yield conn
+
+        yield each
+        return
+    try:
+        with locked(engine) as conn:
+
+            @contextmanager
+            def same() -> Iterator[Connection]:
+                yield conn
+
+            yield same
+            _roll_back()
+    except _DryRun:
+        pass
+
+
+def _roll_back() -> None:
+    raise _DryRun
 
 
 def _alembic_config() -> Config:

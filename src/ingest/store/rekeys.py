@@ -11,8 +11,7 @@ index probe per table and takes no lock.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -23,7 +22,7 @@ from ingest.logs import get_logger
 from ingest.models import EntryState, RekeyResult
 from ingest.store import dialects
 from ingest.store.clusters import elect_representatives
-from ingest.store.engine import locked, reading
+from ingest.store.engine import batches, reading
 from ingest.store.queue import articles_by_url
 from ingest.store.schema import (
     article_rekeys,
@@ -63,10 +62,6 @@ class RekeyRules(Protocol):
         """Whether an entry is left as it is (its link was refused, so it has no new key)."""
 
 
-class _DryRun(Exception):  # noqa: N818 - control flow, never escapes this module
-    """Raised to roll a dry run back."""
-
-
 def rekey(
     engine: Engine, rules: RekeyRules, *, now: datetime, batch: int = 1000, dry_run: bool = False
 ) -> RekeyResult:
@@ -78,7 +73,7 @@ def rekey(
     if not dry_run and not _any_stale(engine, rules.version):
         return RekeyResult()  # the usual case: no lock taken
     counts: Counter[str] = Counter()
-    with _session(engine, dry_run) as session:
+    with batches(engine, dry_run=dry_run) as session:
         for table, key, step in (
             (articles, articles.c.article_id, _rekey_articles),
             (feed_entries, feed_entries.c.entry_id, _rekey_entries),
@@ -112,35 +107,6 @@ def _any_stale(engine: Engine, version: int) -> bool:
                 t.c.url_rules_version < version).limit(1)).first()
             for t in (articles, feed_entries)
         )  # fmt: skip
-
-
-@contextmanager
-def _session(engine: Engine, dry_run: bool) -> Iterator[Callable[[], Any]]:  # noqa: FBT001
-    """Hands out one locked transaction per batch, or one rolled-back one for a dry run."""
-    if not dry_run:
-
-        @contextmanager
-        def each() -> Iterator[Connection]:
-            with locked(engine) as conn:
-                yield conn
-
-        yield each
-        return
-    try:
-        with locked(engine) as conn:
-
-            @contextmanager
-            def same() -> Iterator[Connection]:
-                yield conn
-
-            yield same
-            _roll_back()
-    except _DryRun:
-        pass
-
-
-def _roll_back() -> None:
-    raise _DryRun
 
 
 # --------------------------------------------------------------------------- articles

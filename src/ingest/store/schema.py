@@ -238,6 +238,10 @@ article_signatures = Table(
     Column("title_key", BigInteger),
     Column("at", UTCDateTime, nullable=False),
     Column("clustered_at", UTCDateTime, nullable=False),
+    # the signature version whose rules last decided the article's cluster (a re-signed
+    # article keeps its cluster, and this, until `ingest recluster` decides it again)
+    Column("decided_version", Integer, nullable=False, server_default="0"),
+    Index(None, "decided_version", "at"),
 )
 
 signature_bands = Table(

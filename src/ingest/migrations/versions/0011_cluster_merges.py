@@ -1,4 +1,5 @@
-"""story cluster merges: which cluster id was folded into which (signature version 2)
+"""story cluster merges and splits: which cluster id went into which (signature version 2);
+the rule version that decided each article's cluster
 
 Revision ID: 0011
 Revises: 0010
@@ -30,7 +31,19 @@ def upgrade() -> None:
     with op.batch_alter_table("cluster_merges", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_cluster_merges_old_cluster_id"), ["old_cluster_id"])
         batch_op.create_index(batch_op.f("ix_cluster_merges_new_cluster_id"), ["new_cluster_id"])
+    with op.batch_alter_table("article_signatures", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("decided_version", sa.Integer(), server_default="0", nullable=False)
+        )
+        batch_op.create_index(
+            batch_op.f("ix_article_signatures_decided_version_at"), ["decided_version", "at"]
+        )
+    # every stored article was placed by the rules of the version it was signed with
+    op.execute("UPDATE article_signatures SET decided_version = signature_version")
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("article_signatures", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_article_signatures_decided_version_at"))
+        batch_op.drop_column("decided_version")
     op.drop_table("cluster_merges")

@@ -81,8 +81,11 @@ def decided_by_an_older_version(engine, tmp_path):
         conn.execute(update(wh.articles).where(wh.articles.c.article_id == ID["tail"])
                      .values(cluster_id=ID["tail"]))  # fmt: skip
         elect_representatives(conn, [story_cluster, ID["tail"], ID["other"]])
-        conn.execute(update(wh.article_signatures).values(
-            signature_version=SIGNATURE_VERSION - 1, decided_version=SIGNATURE_VERSION - 1))
+        conn.execute(
+            update(wh.article_signatures).values(
+                signature_version=SIGNATURE_VERSION - 1, decided_version=SIGNATURE_VERSION - 1
+            )
+        )
     return story_cluster
 
 

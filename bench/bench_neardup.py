@@ -22,7 +22,6 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -42,7 +41,7 @@ from syndication import (
 from ingest import neardup as nd
 from ingest import pipeline
 from ingest.dedupe import dedupe_batch
-from ingest.models import Article, Placed, SignatureRecord, Unclustered
+from ingest.models import Article, Unclustered
 from ingest.settings import load_settings
 from ingest.store import engine as db
 from ingest.store import loads
@@ -219,54 +218,36 @@ BATCH = 200  # articles per load, as the warehouse path loads them
 HARD_PRECISION, HARD_RECALL = 0.995, 0.97
 
 
-class _BandIndex:
-    """Placed articles and their LSH bands in memory, answering like the warehouse.
+class _NoGuard(nd.MinHashClusterer):
+    """Ablation: merges every cluster the article is a near-duplicate of a member of."""
 
-    :meth:`neighbours` follows `ingest.store.clusters._stored_neighbours`: the placed
-    articles sharing a band with the record, dated within ``[since, until]``, other than
-    the article itself, their records without bands and with their current cluster.
-    """
-
-    def __init__(self) -> None:
-        self.bands: dict[tuple[int, int], list[str]] = {}
-        self.placed: dict[str, Placed] = {}
-
-    def add(self, placed: Placed) -> None:
-        self.placed[placed.article_id] = placed
-        for key in placed.record.bands:
-            self.bands.setdefault(key, []).append(placed.article_id)
-
-    def neighbours(
-        self, record: SignatureRecord, article_id: str, since: datetime, until: datetime
-    ) -> list[Placed]:
-        ids = {other for key in record.bands for other in self.bands.get(key, ())}
-        found = [self.placed[i] for i in sorted(ids - {article_id})]
-        return [
-            Placed(p.article_id, replace(p.record, bands=()), p.cluster_id, p.at)
-            for p in found
-            if since <= p.at <= until
-        ]
+    def _merge(self, item, mine, clusters, stored, state):  # noqa: ANN001, ANN202, ARG002
+        survivor = min(clusters)
+        for cluster in clusters:
+            if cluster != survivor:
+                state.renamed[cluster] = survivor
+                state.merges.append(nd.ClusterMerge(cluster, survivor, item.article_id))
 
 
-def _cluster_with_library(arrived: Sequence[Item]) -> dict[str, str]:
-    """`ingest.neardup.CLUSTERER.place` over arrival batches of 200, each oldest first.
+class _NoMerges(nd.MinHashClusterer):
+    """Ablation: joins its best match only, as signature version 1 did."""
 
-    Against the library's own in-memory index (`neardup.MemoryIndex`) when it has one, else
-    against :class:`_BandIndex` through the older ``StoredNeighbours`` callable.
-    """
-    library_index = getattr(nd, "MemoryIndex", None)
-    index = library_index() if library_index is not None else _BandIndex()
+    def _merge(self, *args):  # noqa: ANN002, ANN202, ARG002
+        return
+
+
+def _cluster_with_library(
+    arrived: Sequence[Item], clusterer: nd.MinHashClusterer = nd.CLUSTERER
+) -> dict[str, str]:
+    """``clusterer.place`` over arrival batches of 200, each oldest first, in memory."""
+    index = nd.MemoryIndex()
     for start in range(0, len(arrived), BATCH):
         batch = sorted(arrived[start : start + BATCH], key=lambda i: (i.published_at, i.item_id))
         pending = [
             Unclustered(i.item_id, i.title, i.body, i.item_id, i.published_at) for i in batch
         ]
-        if library_index is not None:
-            index.save(nd.CLUSTERER.place(pending, index))
-        else:
-            for placed in nd.CLUSTERER.place(pending, index.neighbours):
-                index.add(placed)
-    return {item_id: placed.cluster_id for item_id, placed in index.placed.items()}
+        index.save(clusterer.place(pending, index))
+    return index.clusters()
 
 
 def _candidates(arrived: Sequence[Item]) -> tuple[dict[str, dict[str, int]], float, float]:
@@ -324,9 +305,21 @@ def run_hard() -> list[str]:
             lambda: _cluster_in_warehouse(arrived),
         ),
     ]
+    ablations: list[tuple[str, str, Callable[[], dict[str, str]]]] = [
+        (
+            "no merges",
+            "ablation, in memory: no merges (join the best match only, as version 1 did)",
+            lambda: _cluster_with_library(arrived, _NoMerges()),
+        ),
+        (
+            "no guard",
+            "ablation, in memory: merges on any member's evidence (no representative rule)",
+            lambda: _cluster_with_library(arrived, _NoGuard()),
+        ),
+    ]
     results: dict[str, dict[str, str]] = {}
     overall = []
-    for short, name, method in paths:
+    for short, name, method in [*paths, *ablations]:
         print(f"hard corpus, {short} ...", flush=True)
         started = time.perf_counter()
         clusters = method()
@@ -367,7 +360,7 @@ def run_hard() -> list[str]:
     for kind in HARD_PROFILE_NEGATIVE_KINDS:
         negatives = [it for it in items if it.kind == kind]
         cells = [kind, str(len(negatives))]
-        for short, _, _ in paths:
+        for short, _, _ in [*paths, *ablations]:
             members: dict[str, set[str]] = {}
             for it in items:
                 members.setdefault(results[short][it.item_id], set()).add(it.story)
@@ -406,6 +399,14 @@ def run_hard() -> list[str]:
         "|---|---:|---:|---|---:|",
         *overall,
         "",
+        "The two ablations measure the merge rules: without merges, copies that arrived "
+        "before their original keep the clusters they started; merging on any member's "
+        "evidence (no representative rule) is what the guard against chains of weak links "
+        "prevents. Signature version 1 (32 bands of 4 values, no anchors, no merges, title "
+        "keys for short bodies), measured on this corpus on 2026-12-04 (a33f693): precision "
+        "1.0000, recall 0.9433; lead-only copies 0.791 (candidate recall 0.675), rewrites "
+        "0.865 (0.757 of those arriving first), short copies 0.920; 3.05 candidates per item.",
+        "",
         "Recall per kind of copy: copies in the same cluster as their story's root item, all "
         "of them and split by whether the copy arrived before or after its root. The last "
         "two columns are the index apart from the decision rule: the share of (copy, root) "
@@ -423,8 +424,9 @@ def run_hard() -> list[str]:
         "key with the item it was built to resemble (its original; for generic-short items, "
         "the first earlier item under the same title).",
         "",
-        "| kind | items | in memory | warehouse | shares a band with its look-alike |",
-        "|---|---:|---:|---:|---:|",
+        "| kind | items | in memory | warehouse | ablation: no merges | ablation: no guard "
+        "| shares a band with its look-alike |",
+        "|---|---:|---:|---:|---:|---:|---:|",
         *merge_rows,
         "",
         f"Cost of the index: {mean_earlier:.2f} earlier arrivals per item share at least one "

@@ -356,8 +356,9 @@ class Fetcher:
             connecting = isinstance(exc, _Failed) and exc.reason is Reason.CONNECT_TIMEOUT
             if not expired.is_set() or connecting:
                 raise
+            surfaced = exc.reason.value if isinstance(exc, _Failed) else type(exc).__name__
             raise _Failed(
-                Reason.TIMEOUT, f"deadline of {limits.deadline_s:g}s reached ({type(exc).__name__})"
+                Reason.TIMEOUT, f"deadline of {limits.deadline_s:g}s reached ({surfaced})"
             ) from None
         finally:
             watchdog.cancel()

@@ -1,5 +1,6 @@
 import gzip
 import random
+import re
 import socket
 import time
 import zlib
@@ -160,8 +161,26 @@ def test_slow_drip_is_cut_at_the_deadline(httpserver, fetcher):
     httpserver.expect_request("/slow").respond_with_handler(drip)
     limits = Limits(deadline_s=1.0, max_bytes=1024)
     started = time.monotonic()
-    failed(fetcher.get(httpserver.url_for("/slow"), limits), Reason.TIMEOUT)
+    result = failed(fetcher.get(httpserver.url_for("/slow"), limits), Reason.TIMEOUT)
     assert time.monotonic() - started < 1.8
+    assert DEADLINE_DETAIL.fullmatch(result.detail), result.detail
+
+
+# what a request cut at its deadline says: the deadline, and what the cut surfaced as (an
+# httpx or OS error, or one of our reasons), never an internal name
+DEADLINE_DETAIL = re.compile(
+    r"deadline of 1s reached( \(([A-Z]\w*(Error|Exception|Timeout)|[a-z_]+)\))?"
+)
+
+
+def test_a_deadline_spent_before_the_request_fails_without_a_request(httpserver, fetcher):
+    httpserver.expect_request("/never").respond_with_data(b"late")
+    result = failed(
+        fetcher.get(httpserver.url_for("/never"), Limits(deadline_s=1e-9, max_bytes=1024)),
+        Reason.TIMEOUT,
+    )
+    assert result.detail == "deadline of 1e-09s reached"
+    assert httpserver.log == []
 
 
 def test_dead_port_is_a_connect_error(fetcher):
@@ -269,8 +288,11 @@ def header_drip():
 
 def test_dripping_headers_are_cut_at_the_total_deadline(header_drip, fetcher, httpserver):
     started = time.monotonic()
-    failed(fetcher.get(header_drip, Limits(deadline_s=1.0, max_bytes=1024)), Reason.TIMEOUT)
+    result = failed(
+        fetcher.get(header_drip, Limits(deadline_s=1.0, max_bytes=1024)), Reason.TIMEOUT
+    )
     assert time.monotonic() - started < 1.8
+    assert DEADLINE_DETAIL.fullmatch(result.detail), result.detail
     httpserver.expect_request("/after").respond_with_data(b"fine")
     assert ok(fetcher.get(httpserver.url_for("/after"), LIMITS)).body == b"fine"  # still usable
 

@@ -178,13 +178,14 @@ def paragraphs(seed, n):
 
 
 def copies_then_originals(engine, tmp_path, stories):
-    """Per story: a lead copy and a tail copy (unlinked), clustered; then the originals, loaded."""
+    """Per story: a lead copy and a tail copy (overlapping, too little to match), clustered;
+    then the originals, loaded."""
     originals = []
     for n in range(stories):
         story = paragraphs(100 + n, 12)
         copies = [
             article(f"https://lead.example/{n}", "\n".join(story[:6]), published=T0 + HOUR),
-            article(f"https://tail.example/{n}", "\n".join(story[6:]), published=T0 + 2 * HOUR),
+            article(f"https://tail.example/{n}", "\n".join(story[3:]), published=T0 + 2 * HOUR),
         ]
         load(engine, f"copies-{n}", copies, now=T0)
         originals.append(article(f"https://wire.example/{n}", "\n".join(story), published=T0))

@@ -144,6 +144,14 @@ def test_new_rules_move_merge_and_lose_nothing(engine, tmp_path):
     assert records[article_id_for(moved)].new_article_id == article_id_for("https://a.example/1")
     assert {records[article_id_for(u)].kind for u in (b_old, d1, d2)} == {"merged"}
     assert len(records) == 4
+    # so is where each merged cluster id went (docs/schema.md's query follows it)
+    merges = rows(engine, wh.cluster_merges)
+    assert len(merges) == result.clusters_merged
+    assert {(m.new_cluster_id, m.kind, m.signature_version) for m in merges} == {
+        (b.cluster_id, "merge", None),
+        (d.cluster_id, "merge", None),
+    }
+    assert not {m.old_cluster_id for m in merges} & {r.cluster_id for r in stored.values()}
     # Moved rows took their signatures along and merged rows kept the one of the content
     # they took: the clusterer has nothing to sign again.
     assert len(rows(engine, wh.article_signatures)) == 5

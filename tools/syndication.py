@@ -68,14 +68,29 @@ the same random stream afterwards:
 * ``recap`` (hard negative): ``round(0.17 * stories)`` new stories, 1-6 days after an
   original, in its town, on another angle or topic, with one paragraph recapping the original
   (one of its paragraphs, the lead in 60% of cases, behind a lead-in such as "Earlier this
-  week, ", sometimes copy-edited or without its last sentence) and 2-6 new paragraphs.
+  week, ", sometimes copy-edited or without its last sentence) and 2-6 new paragraphs;
+* ``digest`` (hard negative): ``round(0.1 * stories)`` round-ups under a generic title
+  ("Morning briefing", "The day in brief", "Evening round-up", "L'essentiel du jour", "Der Tag
+  im Überblick", "Resumen del día", ...): an intro line ("Here are today's main stories.")
+  and one paragraph from each of 2-4 distinct stories (a short brief's whole body or an
+  original's lead), verbatim or (30%) lightly copy-edited, published 20-120 minutes after
+  the latest of them, on its day. 60% of digests start from two short briefs (the
+  closest-published pair not yet reprinted together; briefs are rare, so such a pair may span
+  up to two or three days) and the rest from an original; both are filled up with short
+  briefs, then originals, of the latest source's day. No two digests reprint two of the same
+  stories. Each digest is its own story; half of them arrive after every item of their
+  sources' stories (when a clusterer could merge those stories through the digest), the
+  others 0-60 minutes after publication like any item.
 
 In the hard profile items arrive out of order: each 0-60 minutes after publication, except
 that half of the republished roots are backfilled, arriving 12 hours to 6 days after the last
 of their copies, so about half of all copies arrive before their root (a copy is still
 *published* after it). :func:`arrival_order` sorts items by arrival and
 :func:`copies_arriving_first` lists the early copies. :attr:`Corpus.resembles` maps each recap
-to its original and each ``generic-short`` item to the first earlier item under the same title.
+to its original, each ``generic-short`` item to the first earlier item under the same title and
+each digest to its first source; :attr:`Corpus.reprints` maps each digest to all its sources.
+The digests are drawn last, so the rest of the hard profile (and its arrival order) is the same
+with or without them.
 
 The corpus is deterministic for a given ``seed``, ``stories``, ``start`` and profile; it uses
 the standard library only.
@@ -85,7 +100,8 @@ Example:
     >>> pairs = same_story_pairs(items)  # the positive pairs of a precision/recall evaluation
     >>> hard = arrival_order(corpus(20, seed=1, hard=True))  # as a backfilling crawler sees it
 
-Run ``python tools/syndication.py [--hard] [stories] [seed]`` for a summary of a corpus.
+Run ``python tools/syndication.py [--hard] [stories] [seed]`` for a summary of a corpus (with
+``--hard``, also how the digests were built and how many arrive after all their sources).
 """
 
 from __future__ import annotations
@@ -98,10 +114,11 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from itertools import combinations
 
 __all__ = [
+    "DIGEST",
     "FOLLOW_UP",
     "GENERIC_SHORT",
     "HARD_NEGATIVE_KINDS",
@@ -146,10 +163,20 @@ SHORT_BRIEF = "short-brief"
 SHORT_COPY = "short-copy"
 GENERIC_SHORT = "generic-short"
 RECAP = "recap"
+DIGEST = "digest"
 KINDS = (ORIGINAL, SYNDICATED, UPDATE, NEGATIVE_TOPIC, FOLLOW_UP, LIVE_BLOG, SHARED_QUOTE)
 HARD_NEGATIVE_KINDS = (NEGATIVE_TOPIC, FOLLOW_UP, LIVE_BLOG, SHARED_QUOTE)
-HARD_PROFILE_KINDS = (*KINDS, LEAD_ONLY, REWRITE, SHORT_BRIEF, SHORT_COPY, GENERIC_SHORT, RECAP)
-HARD_PROFILE_NEGATIVE_KINDS = (*HARD_NEGATIVE_KINDS, GENERIC_SHORT, RECAP)
+HARD_PROFILE_KINDS = (
+    *KINDS,
+    LEAD_ONLY,
+    REWRITE,
+    SHORT_BRIEF,
+    SHORT_COPY,
+    GENERIC_SHORT,
+    RECAP,
+    DIGEST,
+)
+HARD_PROFILE_NEGATIVE_KINDS = (*HARD_NEGATIVE_KINDS, GENERIC_SHORT, RECAP, DIGEST)
 POSITIVE_KINDS = frozenset({SYNDICATED, UPDATE, LEAD_ONLY, REWRITE, SHORT_COPY})
 ROOT_KINDS = frozenset({ORIGINAL, SHORT_BRIEF, *HARD_PROFILE_NEGATIVE_KINDS})
 
@@ -197,6 +224,12 @@ GENERIC_ATTEMPTS = 60
 RECAP_SHARE = 0.17  # recaps per original
 MIN_RECAP_PARAGRAPHS, MAX_RECAP_PARAGRAPHS = 3, 7
 BACKFILL_SHARE = 0.5  # of republished roots that arrive after all their copies
+DIGEST_SHARE = 0.1  # digests (round-ups) per original
+DIGEST_BRIEF_SHARE = 0.6  # of digests built on 2-4 short briefs (while pairs of briefs last)
+MIN_DIGEST_ITEMS, MAX_DIGEST_ITEMS = 2, 4
+DIGEST_EDIT_SHARE = 0.3  # of reprinted paragraphs lightly copy-edited
+DIGEST_LATE_SHARE = 0.5  # of digests arriving after every item of their sources' stories
+DIGEST_ATTEMPTS = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,25 +312,34 @@ class Corpus:
     Attributes:
         items: Every item, ordered by publication time then item id.
         resembles: Hard-negative root item id -> id of the original it was built to resemble
-            (for a ``generic-short`` item: the first earlier item under the same title).
+            (for a ``generic-short`` item: the first earlier item under the same title; for a
+            ``digest``: the source of its first reprinted paragraph).
+        reprints: ``digest`` item id -> the root item ids of every story it reprints a
+            paragraph of, in body order (empty outside the hard profile).
     """
 
     items: tuple[Item, ...]
     resembles: Mapping[str, str] = field(default_factory=dict)
+    reprints: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def by_id(self) -> dict[str, Item]:
         """Items keyed by item id."""
         return {item.item_id: item for item in self.items}
 
     def hard_negative_pairs(self) -> set[frozenset[str]]:
-        """Pairs that must not cluster: every item of a hard negative's story x its original's."""
+        """Pairs that must not cluster: every item of a hard negative's story x its original's.
+
+        A digest pairs with the items of every story it reprints (:attr:`reprints`).
+        """
         members: dict[str, list[str]] = defaultdict(list)
         for item in self.items:
             members[item.story].append(item.item_id)
         index = self.by_id()
+        relations = [*self.resembles.items()]
+        relations += [(d, s) for d, sources in self.reprints.items() for s in sources]
         return {
             frozenset((a, b))
-            for negative, original in self.resembles.items()
+            for negative, original in relations
             for a in members[index[negative].story]
             for b in members[index[original].story]
         }
@@ -580,6 +622,25 @@ LIVE_GENERIC_TITLES = frozenset(
     {"Live updates", "Follow live coverage here", "En direct", "Liveticker", "En directo"}
 )
 BRIEF_GENERIC_TITLES = ("Morning briefing", "Today's headlines", "News in brief")
+DIGEST_TITLES: Mapping[str, tuple[str, ...]] = {
+    "en": (
+        "Morning briefing", "Today's headlines", "News in brief", "The day in brief",
+        "Evening round-up",
+    ),
+    "fr": ("L'essentiel du jour", "Le point du soir"),
+    "de": ("Der Tag im Überblick",),
+    "es": ("Resumen del día",),
+}  # fmt: skip
+DIGEST_INTROS: Mapping[str, tuple[str, ...]] = {
+    "en": (
+        "Here are today's main stories.", "The stories making the news today.",
+        "A quick look at what happened today.", "In case you missed them, today's main stories.",
+    ),
+    "fr": ("Voici l'essentiel de l'actualité du jour.",),
+    "de": ("Das Wichtigste des Tages im Überblick.",),
+    "es": ("Estas son las noticias más destacadas del día.",),
+}  # fmt: skip
+DIGEST_LANGUAGE_WEIGHTS = (0.8, 0.07, 0.07, 0.06)  # en, fr, de, es
 GENERIC_LINES: Mapping[str, tuple[str, ...]] = {
     "en": (
         "Fishing boats leave {town} harbour before dawn on {weekday}.",
@@ -2148,6 +2209,7 @@ class _Builder:
         self.next_label = 0
         self.urls: set[str] = set()
         self.originals: list[_Root] = []
+        self.briefs: list[_Root] = []
 
     # -- roots ----------------------------------------------------------------------------------
 
@@ -2627,6 +2689,7 @@ class _Builder:
                         copies[root.label] += 1
         for _ in range(round(SHORT_BRIEF_SHARE * self.stories)):
             brief = self.short_brief()
+            self.briefs.append(brief)
             out.append(self.root_item(brief))
             copies_of = rng.randint(1, MAX_SHORT_COPIES)
             out.extend(self.short_copy(brief, index) for index in range(1, copies_of + 1))
@@ -2645,16 +2708,148 @@ class _Builder:
             out.append(item)
         return out
 
+    def digest_sources(self) -> list[list[_Root]]:
+        """The roots each digest reprints: 2-4 distinct stories, in body order.
+
+        :data:`DIGEST_BRIEF_SHARE` of the digests start from two short briefs, the
+        closest-published pair that no earlier digest reprints together (briefs are rare, so a
+        pair may span a day or two); the others start from a random original. Each is filled up
+        to its drawn size with short briefs, then originals, published on the day of its latest
+        source. No two digests reprint two of the same stories.
+        """
+        rng = self.rng
+        quota = round(DIGEST_SHARE * self.stories)
+        briefs = sorted(self.briefs, key=lambda r: (r.published_at, r.label))
+        pairs = sorted(
+            combinations(briefs, 2),
+            key=lambda p: (p[1].published_at - p[0].published_at, p[0].label, p[1].label),
+        )
+        by_day: dict[date, list[_Root]] = defaultdict(list)
+        for root in [*briefs, *self.originals]:
+            by_day[root.published_at.date()].append(root)
+        used: set[frozenset[str]] = set()  # pairs of stories some digest reprints together
+
+        def fits(chosen: list[_Root], candidate: _Root) -> bool:
+            return all(
+                c.label != candidate.label and frozenset((c.label, candidate.label)) not in used
+                for c in chosen
+            )
+
+        out: list[list[_Root]] = []
+        for n in range(quota):
+            size = rng.randint(MIN_DIGEST_ITEMS, MAX_DIGEST_ITEMS)
+            chosen: list[_Root] = []
+            if n < round(DIGEST_BRIEF_SHARE * quota):
+                unused = (list(p) for p in pairs if frozenset((p[0].label, p[1].label)) not in used)
+                chosen = next(unused, [])
+            chosen = chosen or self.digest_anchor(by_day, fits)
+            if not chosen:
+                continue
+            day = max(r.published_at for r in chosen).date()
+            day_briefs = [r for r in by_day[day] if r.kind == SHORT_BRIEF]
+            day_originals = [r for r in by_day[day] if r.kind == ORIGINAL]
+            rng.shuffle(day_briefs)
+            rng.shuffle(day_originals)
+            for candidate in [*day_briefs, *day_originals]:  # briefs first, when there are any
+                if len(chosen) < size and fits(chosen, candidate):
+                    chosen.append(candidate)
+            if len(chosen) < MIN_DIGEST_ITEMS:
+                continue
+            used.update(frozenset((a.label, b.label)) for a, b in combinations(chosen, 2))
+            rng.shuffle(chosen)
+            out.append(chosen)
+        return out
+
+    def digest_anchor(
+        self,
+        by_day: Mapping[date, Sequence[_Root]],
+        fits: Callable[[list[_Root], _Root], bool],
+    ) -> list[_Root]:
+        """A random original with another story of its day to go with it (or none found)."""
+        for _ in range(DIGEST_ATTEMPTS):
+            anchor = self.rng.choice(self.originals)
+            if any(fits([anchor], r) for r in by_day[anchor.published_at.date()]):
+                return [anchor]
+        return []
+
+    def digest(self, sources: Sequence[_Root]) -> _Root:
+        """A round-up under a generic title: an intro line, then one paragraph per source.
+
+        Each paragraph is a source's first one (a short brief's whole body, an original's lead),
+        verbatim or (:data:`DIGEST_EDIT_SHARE`) lightly copy-edited. The digest is published
+        20-120 minutes after its latest source, on the same day.
+        """
+        rng = self.rng
+        (language,) = rng.choices(list(DIGEST_TITLES), weights=DIGEST_LANGUAGE_WEIGHTS)
+        title = rng.choice(DIGEST_TITLES[language])
+        body = [rng.choice(DIGEST_INTROS[language])]
+        for source in sources:
+            text = source.paragraphs[0]
+            body.append(_copy_edit(text, rng) if rng.random() < DIGEST_EDIT_SHARE else text)
+        latest = max(s.published_at for s in sources)
+        end = latest.replace(hour=23, minute=59, second=0, microsecond=0)
+        when = min(end, latest + timedelta(minutes=rng.randint(20, 120)))
+        return _Root(
+            label=self.label(),
+            kind=DIGEST,
+            topic=sources[0].topic,
+            facts=dict(sources[0].facts),
+            publisher=rng.choice(PUBLISHERS),
+            title=title,
+            headlines=(title,),
+            angle=0,
+            paragraphs=body,
+            sentences=list(body),
+            quote=-1,
+            published_at=when,
+        )
+
+    def digest_items(
+        self,
+        arrive: dict[str, datetime],
+        members: Mapping[str, Sequence[Item]],
+        resembles: dict[str, str],
+        reprints: dict[str, tuple[str, ...]],
+    ) -> list[Item]:
+        """The digests, their arrival times added to ``arrive`` and their sources recorded.
+
+        :data:`DIGEST_LATE_SHARE` of them arrive 1 minute to 6 hours after every item of their
+        sources' stories (roots and copies, backfilled roots included); the others arrive like
+        any item, 0-60 minutes after publication (which follows their sources' publication),
+        so often before a backfilled source root or some of the sources' copies.
+        """
+        rng = self.rng
+        out: list[Item] = []
+        for sources in self.digest_sources():
+            item = self.root_item(self.digest(sources))
+            roots = tuple(s.item_id for s in sources)
+            resembles[item.item_id] = roots[0]
+            reprints[item.item_id] = roots
+            at = item.published_at + timedelta(minutes=rng.randint(0, 60))
+            if rng.random() < DIGEST_LATE_SHARE:
+                last = max(arrive[i.item_id] for s in sources for i in members[s.label])
+                at = max(at, last) + timedelta(minutes=rng.randint(1, 6 * 60))
+            arrive[item.item_id] = at
+            out.append(item)
+        return out
+
     def root_item(self, root: _Root) -> Item:
         return self.item(
             root, 0, root.kind, root.publisher, root.title, root.paragraphs, root.published_at
         )
 
-    def arrivals(self, items: Sequence[Item]) -> list[Item]:
-        """``items`` with arrival positions: crawl lags, and backfilled roots arriving last.
+    def arrivals(
+        self,
+        items: Sequence[Item],
+        resembles: dict[str, str],
+        reprints: dict[str, tuple[str, ...]],
+    ) -> list[Item]:
+        """``items`` plus the digests, with arrival positions: crawl lags, backfilled roots.
 
         Every item arrives 0-60 minutes after publication, except that :data:`BACKFILL_SHARE`
-        of the republished roots arrive 12 hours to 6 days after the last of their copies.
+        of the republished roots arrive 12 hours to 6 days after the last of their copies. The
+        digests are drawn after that (so the other items keep their relative order) and arrive
+        as :meth:`digest_items` says.
         """
         rng = self.rng
         arrive = {i.item_id: i.published_at + timedelta(minutes=rng.randint(0, 60)) for i in items}
@@ -2667,6 +2862,8 @@ class _Builder:
                 last = max(arrive[i.item_id] for i in copies)
                 lag = timedelta(minutes=rng.randint(12 * 60, 6 * 24 * 60))
                 arrive[f"{group[0].story}-p0"] = last + lag
+        items = [*items, *self.digest_items(arrive, members, resembles, reprints)]
+        items.sort(key=lambda item: (item.published_at, item.item_id))
         order = sorted(items, key=lambda i: (arrive[i.item_id], i.item_id))
         rank = {item.item_id: n for n, item in enumerate(order)}
         return [replace(item, arrival=rank[item.item_id]) for item in items]
@@ -2710,11 +2907,12 @@ class _Builder:
         if hard:
             items.extend(self.hard_items(items, resembles))
         items.sort(key=lambda item: (item.published_at, item.item_id))
+        reprints: dict[str, tuple[str, ...]] = {}
         if hard:
-            items = self.arrivals(items)
+            items = self.arrivals(items, resembles, reprints)
         else:
             items = [replace(item, arrival=n) for n, item in enumerate(items)]
-        return Corpus(tuple(items), resembles)
+        return Corpus(tuple(items), resembles, reprints)
 
 
 _EDIT_SHARES = {"title": 0.55, "trim": 0.45, "reorder": 0.35, "boilerplate": 0.7, "copy": 0.5}
@@ -2760,7 +2958,7 @@ def generate(
         start: Aware start of the publication window (converted to UTC).
         hard: Add the hard profile (see the module docstring): the default corpus for the
             same arguments, plus lead-only copies, heavy rewrites, short briefs and their
-            copies, generic short items and recaps, arriving out of order.
+            copies, generic short items, recaps and digests, arriving out of order.
 
     Returns:
         The items and the hard-negative relations.
@@ -2883,12 +3081,44 @@ def main(argv: Sequence[str] | None = None) -> int:
     stories = int(args[0]) if args else 200
     seed = int(args[1]) if len(args) > 1 else DEFAULT_SEED
     began = time.perf_counter()
-    items = corpus(stories, seed=seed, hard=hard)
+    built = generate(stories, seed=seed, hard=hard)
     elapsed = time.perf_counter() - began
     sys.stdout.write(f"corpus({stories}, seed={seed}, hard={hard}) in {elapsed:.2f}s\n")
-    for key, value in summary(items).items():
+    for key, value in summary(list(built.items)).items():
         sys.stdout.write(f"{key}: {value}\n")
+    if hard:
+        for key, value in _digest_summary(built).items():
+            sys.stdout.write(f"{key}: {value}\n")
     return 0
+
+
+def _digest_summary(built: Corpus) -> dict[str, object]:
+    """How the digests of a hard corpus were built and when they arrive."""
+    index = built.by_id()
+    members: dict[str, list[Item]] = defaultdict(list)
+    for item in built.items:
+        members[item.story].append(item)
+    briefs, late, spans = 0, 0, []
+    for digest, roots in built.reprints.items():
+        sources = [index[r] for r in roots]
+        briefs += sum(s.kind == SHORT_BRIEF for s in sources) >= MIN_DIGEST_ITEMS
+        last = max(i.arrival for s in sources for i in members[s.story])
+        late += index[digest].arrival > last
+        times = [s.published_at for s in sources]
+        spans.append(round((max(times) - min(times)).total_seconds() / 3600, 1))
+    return {
+        "digests": len(built.reprints),
+        "digests_of_2_to_4_short_briefs": briefs,
+        "digests_arriving_after_all_source_items": late,
+        "digests_sources_per_digest": dict(
+            sorted(Counter(map(len, built.reprints.values())).items())
+        ),
+        "digests_source_span_hours_max": max(spans, default=0.0),
+        "digests_sources_on_one_day": sum(
+            len({index[r].published_at.date() for r in roots}) == 1
+            for roots in built.reprints.values()
+        ),
+    }
 
 
 if __name__ == "__main__":

@@ -5,14 +5,17 @@ case and spacing edits do not matter), summarised by a 128-permutation MinHash
 (datasketch). A body too short to shingle meaningfully (under ``MIN_SHINGLES`` shingles)
 is summarised over its words instead, and indexed by its title (below).
 
-**Candidates.** The signature is cut into ``BANDS`` bands of ``ROWS`` values; two articles
-are candidates when at least ``MIN_SHARED_BANDS`` bands are equal. Two-value bands and a
-two-band minimum are tuned for *containment* as much as for Jaccard similarity: a copy
-keeping a third of a story (Jaccard about 0.25) shares a band with it with probability
-0.92, while two unrelated articles (Jaccard 0.01) do with probability 0.00003, so the
-number of candidates to compare stays flat as the warehouse grows. (The 32 bands of 4
-values of signature version 1 found such a copy one time in ten.) docs/benchmarks.md has
-the measured candidate recall per kind of copy.
+**Candidates.** Two index families, in the same table: the signature cut into ``BANDS``
+bands of ``ROWS`` values (Jaccard: at similarity 0.5 two bodies share two bands with
+probability 0.97), and one *anchor* per paragraph of ``ANCHOR_MIN_WORDS`` words or more (a
+key of its two smallest shingle hashes; at most ``MAX_ANCHORS``, the smallest keys). Two
+articles are candidates when they share at least ``MIN_SHARED_BANDS`` rows of either kind.
+Anchors find *containment*: a copy carrying two paragraphs of a story, anywhere in it,
+shares their anchors whatever its Jaccard similarity, where bands alone find a copy of a
+third of a story (similarity about 0.25) one time in seven. Two unrelated articles share
+two rows almost never (none of 17,766 pairs of real news bodies), so the number of
+candidates to compare stays flat as the warehouse grows. docs/benchmarks.md has the
+measured candidate recall per kind of copy, and the cost at 1M signatures.
 
 **Decision.** A candidate is a near-duplicate when the estimated Jaccard similarity is at
 least ``JACCARD_THRESHOLD``, or when the smaller body is contained in the larger at least
@@ -30,13 +33,15 @@ differ, and a generic title ("Photos of the day", "Live updates", "Bilder des Ta
 never merges anything.
 
 **Clusters.** An article joins the cluster of its best near-duplicate dated within the
-window. When its near-duplicates sit in two or more clusters, those clusters merge, but
-only on direct evidence: the article must be a near-duplicate of each cluster's
-*representative* (its earliest signed article), not merely of some member. A chain of
-links through ordinary members (A like B, B like C, ...) never joins two clusters, so
-different stories cannot drift together through weak links. The surviving cluster id is
-that of the cluster with the earliest representative; every merge is returned (and
-recorded by the store) as old id -> new id.
+window. When its near-duplicates sit in two or more clusters (copies that arrived before
+their original each started one), the best match's cluster merges with another only on
+direct evidence: the article is a near-duplicate of both clusters' *representatives*
+(their earliest signed articles), and those representatives overlap each other (the
+smaller at least ``MERGE_OVERLAP`` contained in the larger: copies of one story share
+text). So a chain of links through ordinary members (A like B, B like C, ...) never joins
+two clusters, and neither does a round-up that reprints several unrelated briefs whole.
+The surviving cluster id is that of the cluster with the earliest representative; every
+merge is returned (and recorded by the store) as old id -> new id.
 """
 
 from __future__ import annotations
@@ -72,6 +77,7 @@ JACCARD_THRESHOLD = 0.5
 CONTAINMENT_THRESHOLD = 0.7
 MIN_CONTAINED_SHINGLES = 20
 MIN_CONTAINED_SHARE = 0.2
+MERGE_OVERLAP = 0.3  # merged clusters' representatives overlap each other at least this
 SHORT_BODY_JACCARD = 0.5
 MIN_TITLE_WORDS = 4
 MIN_SPECIFIC_WORDS = 2
@@ -87,16 +93,20 @@ _GENERIC = """
     here now today todays tonight yesterday week weekend weeks day days daily morning
     evening night afternoon photos photo pictures picture images gallery video videos
     watch live latest updates update coverage follow news headlines headline briefing
-    brief digest roundup round up top stories story breaking what we know in pictures
+    brief digest roundup round up top stories story breaking what we know so far in pictures
+    everything need needs you things thing how why who where when
     newsletter podcast opinion editorial letters editor weather forecast traffic travel
     results scores sport sports business markets market quiz crossword puzzle
     monday tuesday wednesday thursday friday saturday sunday january february march april
     may june july august september october november december
-    le la les l de du des un une et en au aux ce cette jour direct photos actualité
+    le la les l de du des un une et en au aux ce cette jour direct photos actualité à sur pour
+    dans par avec
     actualités dernières nouvelles infos info matin soir semaine résumé images
-    der die das den dem des ein eine und im am zum zur vom von tages bilder bild heute
+    der die das den dem des ein eine und im am zum zur vom von tages bilder bild heute aus mit
+    für bei nach über was wir wissen
     liveticker live nachrichten neueste morgen abend woche überblick ticker
-    el los las del y un una día dia fotos foto imágenes directo vivo en noticias hoy
+    el los las del y un una día dia fotos foto imágenes directo vivo en noticias hoy con por
+    para sobre lo que sabemos
     última últimas hora mañana tarde semana resumen
     il lo gli di della delle giorno foto notizie oggi diretta ultime ore settimana
     o os as do da dos das dia fotos notícias hoje ao vivo últimas
@@ -240,8 +250,9 @@ def similarity(a: Signature, b: Signature) -> Similarity:
     if a.short or b.short:
         same_title = a.short and b.short and a.title_key is not None
         same_title = same_title and a.title_key == b.title_key
-        jaccard = _equal_share(a, b) if same_title else 0.0  # of the words
-        near = same_title and jaccard >= SHORT_BODY_JACCARD
+        worded = bool(a.values) and bool(b.values)  # a title alone never merges
+        jaccard = _equal_share(a, b) if same_title and worded else 0.0  # of the words
+        near = jaccard >= SHORT_BODY_JACCARD
         return Similarity(jaccard, jaccard, near)
     jaccard = _equal_share(a, b)
     # |A n B| = J (|A| + |B|) / (1 + J); containment = |A n B| / min(|A|, |B|)
@@ -365,10 +376,10 @@ class MinHashClusterer:
                 best[cluster] = (sim.score, other)
         if not best:
             return self._alone(item, stored, state)
-        target = max(best, key=lambda c: (best[c][0], c))
-        if len(best) > 1:
-            self._merge(item, mine, sorted(best), stored, state)
-        return state.current(target)
+        ranked = sorted(best, key=lambda c: (best[c][0], c), reverse=True)
+        if len(ranked) > 1:
+            self._merge(item, mine, ranked, stored, state)
+        return state.current(ranked[0])
 
     @staticmethod
     def _alone(item: Unclustered, stored: StoredIndex, state: _Pass) -> str:
@@ -384,19 +395,29 @@ class MinHashClusterer:
         self,
         item: Unclustered,
         mine: Signature,
-        clusters: list[str],
+        ranked: list[str],
         stored: StoredIndex,
         state: _Pass,
     ) -> None:
-        """Merge the clusters whose representatives the article is a near-duplicate of."""
-        reps = self._representatives(clusters, stored, state)
-        linked = [
-            c for c in clusters
-            if c in reps and similarity(mine, self._signature(reps[c].record)).near_duplicate
-        ]  # fmt: skip
+        """Merge the best match's cluster with those the evidence links to it (docstring).
+
+        ``ranked``: the clusters of the article's near-duplicates, best match first.
+        """
+        placed = self._representatives(ranked, stored, state)
+        reps = {c: self._signature(p.record) for c, p in placed.items()}
+        target = ranked[0]
+        if target not in reps or not similarity(mine, reps[target]).near_duplicate:
+            return
+        linked = [target]
+        for cluster in ranked[1:]:
+            rep = reps.get(cluster)
+            if rep is None or not similarity(mine, rep).near_duplicate:
+                continue
+            if all(similarity(rep, reps[c]).containment >= MERGE_OVERLAP for c in linked):
+                linked.append(cluster)  # the same story: its text overlaps each one's
         if len(linked) <= 1:
             return
-        survivor = min(linked, key=lambda c: _earliest(reps[c]))
+        survivor = min(linked, key=lambda c: _earliest(placed[c]))
         for cluster in linked:
             if cluster != survivor:
                 state.renamed[cluster] = survivor

@@ -186,18 +186,18 @@ def paragraphs():
 
 
 @pytest.mark.parametrize("batches", ["apart", "together"])
-def test_an_original_arriving_after_two_unlinked_copies_merges_their_clusters(paragraphs, batches):
+def test_an_original_arriving_after_two_copies_merges_their_clusters(paragraphs, batches):
     story = paragraphs(12)
-    lead = _item("lead", story[:4], hours=2)  # a third of it
-    tail = _item("tail", story[5:] + paragraphs(1), hours=3)  # no words in common with lead
+    lead = _item("lead", story[:5], hours=2)
+    rest = _item("rest", story[3:11], hours=3)  # overlaps the lead, too little to match it
     original = _item("original", story, hours=0)  # published first, arrives last
-    first = [lead, tail]
+    first = [lead, rest]
     clusters, merges = (
         _run(nd.MemoryIndex(), first, [original])
         if batches == "apart"
         else _run(nd.MemoryIndex(), [*first, original])
     )
-    assert clusters["lead"] == clusters["tail"] == clusters["original"]
+    assert clusters["lead"] == clusters["rest"] == clusters["original"]
     if batches == "together":  # a pass places the oldest first: both copies just join it
         assert merges == []
         return
@@ -205,11 +205,34 @@ def test_an_original_arriving_after_two_unlinked_copies_merges_their_clusters(pa
     assert merges[0].new == clusters["original"] and merges[0].old != merges[0].new
 
 
+def test_copies_with_no_text_in_common_are_not_merged_by_an_article_holding_both(paragraphs):
+    story = paragraphs(12)
+    index = nd.MemoryIndex()
+    _run(index, [_item("head", story[:6], 1), _item("tail", story[6:], 2)])
+    clusters, merges = _run(index, [_item("whole", story, 0)])
+    assert merges == []  # its representatives do not overlap: two stories, as far as we know
+    assert clusters["whole"] in {clusters["head"], clusters["tail"]} != {clusters["whole"]}
+
+
+def test_a_round_up_of_briefs_never_merges_their_stories(paragraphs):
+    """A digest reprinting four unrelated briefs whole contains each (containment 1.0)."""
+    briefs = [paragraphs(2) for _ in range(4)]
+    index = nd.MemoryIndex()
+    _run(index, [_item(f"brief{n}", b, n + 1) for n, b in enumerate(briefs)])
+    digest = ["Here are the morning's main stories, in brief."] + [p for b in briefs for p in b]
+    mine = nd.signature("\n".join(digest), None)
+    for brief in briefs:  # the digest is a near-duplicate of every brief...
+        assert nd.similarity(mine, nd.signature("\n".join(brief), None)).near_duplicate
+    clusters, merges = _run(index, [_item("digest", digest, 6)])
+    assert merges == []  # ...and merges none of them
+    assert len({clusters[f"brief{n}"] for n in range(4)}) == 4
+
+
 def test_the_surviving_cluster_is_the_one_with_the_earliest_representative(paragraphs):
     story = paragraphs(12)
     index = nd.MemoryIndex()
     clusters, _ = _run(
-        index, [_item("late", story[6:], hours=5), _item("early", story[:5], hours=1)]
+        index, [_item("late", story[3:], hours=5), _item("early", story[:6], hours=1)]
     )
     assert clusters["late"] != clusters["early"]
     clusters, merges = _run(index, [_item("bridge", story, hours=9)])
@@ -241,11 +264,12 @@ def test_a_chain_of_links_through_members_does_not_merge_two_clusters(paragraphs
 
 
 def test_merges_in_one_pass_follow_each_other(paragraphs):
-    s1 = paragraphs(12)
+    s = paragraphs(12)
     index = nd.MemoryIndex()
-    _run(index, [_item("a", s1[:4], 5), _item("b", s1[4:8], 6), _item("c", s1[8:], 7)])
+    # three copies, each overlapping another by half, none a near-duplicate of another
+    _run(index, [_item("c", s[9:] + s[:3], 4), _item("a", s[:6], 5), _item("b", s[3:9], 6)])
     assert len(set(index.clusters().values())) == 3
-    # two bridges in one pass: a+b, then (a+b)+c
-    clusters, merges = _run(index, [_item("ab", s1[:8], 1), _item("abc", s1, 0)])
-    assert len(set(clusters.values())) == 1
-    assert len(merges) == 2
+    # one pass: x1 links a and b (B -> A), then x2 links A and c, whose copy is earlier (A -> C)
+    clusters, merges = _run(index, [_item("x1", s[:9], 7), _item("x2", s, 8)])
+    assert [(m.old, m.new, m.article_id) for m in merges] == [("b", "a", "x1"), ("a", "c", "x2")]
+    assert set(clusters.values()) == {"c"}

@@ -12,6 +12,7 @@ from itertools import combinations
 
 import pytest
 from syndication import (
+    DIGEST,
     FOLLOW_UP,
     GENERIC_SHORT,
     HARD_NEGATIVE_KINDS,
@@ -494,7 +495,7 @@ def test_hard_profile_labels_have_one_root_and_copies_of_the_right_kind(hard, ha
         for item in group:
             if item.kind in copy_of:
                 assert root.kind == copy_of[item.kind], item.item_id
-        if root.kind in (GENERIC_SHORT, RECAP):
+        if root.kind in (GENERIC_SHORT, RECAP, DIGEST):
             assert group == [root], "hard negatives of the hard profile are single items"
 
 
@@ -625,3 +626,96 @@ def test_summary_reports_the_hard_kinds_and_early_copies(hard):
     report = summary(hard.items)
     assert report["per_kind"][LEAD_ONLY] == len(of_kind(hard, LEAD_ONLY))
     assert 0.4 <= report["copies_arriving_first"] <= 0.6
+
+
+# -- digests (hard profile) ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def digests(hard):
+    """Each digest with the root (short brief or original) each of its paragraphs reprints.
+
+    Sources are found by text alone: a paragraph reprints a short brief's whole body or an
+    original's lead when their word sets are close (``None`` when no candidate is).
+    """
+    candidates = [(b, b.body) for b in of_kind(hard, SHORT_BRIEF)]
+    candidates += [(o, paragraphs(o)[0]) for o in of_kind(hard, ORIGINAL)]
+    texts = [text for _, text in candidates]
+    out = []
+    for digest_ in of_kind(hard, DIGEST):
+        found = []
+        for paragraph in paragraphs(digest_)[1:]:
+            at = match(paragraph, texts, threshold=0.7)
+            found.append(None if at is None else candidates[at][0])
+        out.append((digest_, found))
+    return out
+
+
+def test_digests_are_in_the_hard_profile_only(built, hard):
+    assert DIGEST in HARD_PROFILE_KINDS
+    assert DIGEST in HARD_PROFILE_NEGATIVE_KINDS
+    assert DIGEST in ROOT_KINDS
+    assert DIGEST not in KINDS
+    assert not [i for i in built.items if i.kind == DIGEST]
+    assert not built.reprints
+    assert len(of_kind(hard, DIGEST)) == 20  # round(0.1 * 200)
+
+
+def test_digests_reprint_2_to_4_paragraphs_of_distinct_other_stories(hard, digests):
+    for digest_, found in digests:
+        intro, *_ = paragraphs(digest_)
+        assert len(intro.split()) <= 12, digest_.item_id
+        assert 2 <= len(found) <= 4, digest_.item_id
+        assert None not in found, digest_.item_id
+        stories = [source.story for source in found]
+        assert len(set(stories)) == len(stories), digest_.item_id
+        assert digest_.story not in stories
+        for source in found:
+            assert source.published_at < digest_.published_at
+            assert digest_.published_at - source.published_at <= timedelta(days=3)
+        assert hard.reprints[digest_.item_id] == tuple(s.item_id for s in found)
+        assert hard.resembles[digest_.item_id] == found[0].item_id
+    sets = [{s.story for s in found} for _, found in digests]
+    for a, b in combinations(sets, 2):
+        assert len(a & b) <= 1, "no two digests reprint two of the same stories"
+
+
+def test_at_least_half_of_the_digests_reprint_whole_short_briefs(digests):
+    whole_briefs, leads, verbatim = [], [], []
+    for digest_, found in digests:
+        whole = 0
+        for paragraph, source in zip(paragraphs(digest_)[1:], found, strict=True):
+            verbatim.append(paragraph in (source.body, paragraphs(source)[0]))
+            if source.kind == SHORT_BRIEF:
+                assert jaccard(words(paragraph), words(source.body)) >= 0.8, digest_.item_id
+                whole += len(paragraph.split()) >= len(source.body.split())
+            else:
+                assert source.kind == ORIGINAL
+                leads.append(digest_.item_id)
+        whole_briefs.append(2 <= whole <= 4)
+    assert share(whole_briefs) >= 0.5
+    assert leads, "some digests reprint the lead of an original"
+    assert 0.5 <= share(verbatim) <= 0.9, "most paragraphs verbatim, some copy-edited"
+
+
+def test_every_digest_is_its_own_story(hard):
+    sizes = Counter(item.story for item in hard.items)
+    for digest_ in of_kind(hard, DIGEST):
+        assert sizes[digest_.story] == 1, digest_.item_id
+        assert digest_.item_id == f"{digest_.story}-p0"
+    pairs = hard.hard_negative_pairs()
+    for negative, sources in hard.reprints.items():
+        for source in sources:
+            assert frozenset((negative, source)) in pairs, "every source is a hard pair"
+
+
+def test_digests_often_arrive_after_every_item_of_their_sources(hard, digests):
+    members = defaultdict(list)
+    for item in hard.items:
+        members[item.story].append(item)
+    late = [
+        digest_.arrival > max(i.arrival for s in found for i in members[s.story])
+        for digest_, found in digests
+    ]
+    assert share(late) >= 0.4
+    assert not all(late), "the others arrive at a random point"

@@ -4,7 +4,7 @@ A new signature or rule version (``ingest.neardup.SIGNATURE_VERSION``) re-signs 
 articles as the ``cluster`` step meets them, but keeps their clusters: a re-signed
 article's ``decided_version`` stays the old one. :func:`recluster` first signs whatever is
 not signed with the current version, then takes the articles whose cluster an older
-version decided, oldest first, in batches, and places each as if it were arriving now,
+version decided (the oldest version first, then the oldest articles), in batches, and places each as if it were arriving now,
 among the articles already decided by the current rules. Each batch is one transaction
 under the writer lock and marks what it decided, so a re-cluster may be stopped and run
 again: it goes on where it stopped. A dry run does all of it in one transaction and rolls
@@ -12,8 +12,12 @@ it back (holding the writer lock meanwhile), so its counts are exact.
 
 Cluster ids change only in ways ``cluster_merges`` records:
 
-- ``merge``: a whole cluster folded into another (every article of the old id moved);
+- ``merge``: a whole cluster folded into another (every article the old id still had moved
+  to the new one; one row per cluster, ``article_id`` names the first to move);
 - ``split``: one article left a cluster whose other articles stay (``article_id`` names it).
+
+A cluster whose articles leave over several batches gets a ``split`` row for each earlier
+one and, if the rest leave together for one cluster, a ``merge`` row for them.
 
 An article that matches nothing keeps its cluster id, unless an article decided before it
 already holds that id; then it splits off under a new id.
@@ -30,7 +34,6 @@ from sqlalchemy import func, select, update
 from ingest.models import ReclusterResult, Unclustered
 from ingest.store import dialects
 from ingest.store.clusters import (
-    AT,
     Clusterer,
     StoredSignatures,
     cluster_batch,
@@ -64,7 +67,7 @@ def recluster(
                 done = _decide_batch(conn, clusterer, now=now, batch=batch)
             for key, value in done.items():
                 counts[key] += value
-            if done["decided"] < batch:
+            if not done["decided"]:
                 break
         with session() as conn:
             after = _clusters(conn)
@@ -84,18 +87,25 @@ def _decide_batch(
     conn: Connection, clusterer: Clusterer, *, now: datetime, batch: int
 ) -> dict[str, int]:
     version, sig = clusterer.version, article_signatures.c
+    # the oldest rules first, and within them the oldest articles: both from one index
+    older = conn.execute(
+        select(sig.decided_version)
+        .where(sig.decided_version < version)
+        .order_by(sig.decided_version)
+        .limit(1)
+    ).scalar()
+    if older is None:
+        return {"decided": 0}
     rows = conn.execute(
         select(
             articles.c.article_id, articles.c.title, articles.c.body, articles.c.cluster_id,
-            AT.label("at"),
+            sig.at,
         )
-        .join(article_signatures, sig.article_id == articles.c.article_id)
-        .where(sig.signature_version == version, sig.decided_version != version)
-        .order_by(AT, articles.c.article_id)
+        .join(articles, articles.c.article_id == sig.article_id)
+        .where(sig.decided_version == older, sig.signature_version == version)
+        .order_by(sig.at, sig.article_id)
         .limit(batch)
     ).all()  # fmt: skip
-    if not rows:
-        return {"decided": 0}
     items = [
         Unclustered(r.article_id, r.title, r.body, r.cluster_id, r.at,
                     fresh_id=fresh_cluster_id(r.article_id, version))
@@ -110,13 +120,17 @@ def _decide_batch(
         for p, item in zip(placement.placed, items, strict=True)
         if follow(renamed, item.cluster_id) != p.cluster_id
     }
-    leaving = _leaving(moves)
-    records = [
-        {"old_cluster_id": old, "new_cluster_id": new, "article_id": aid,
-         "kind": "merge" if leaving[old] == sizes[old] else "split",
-         "signature_version": version, "merged_at": now}
-        for aid, (old, new) in moves.items()  # in the order decided
-    ]  # fmt: skip
+    leaving, records, folded = _leaving(moves), [], set()
+    for aid, (old, new) in moves.items():  # in the order decided
+        whole = leaving[old] == sizes[old]  # every article it had left, for one cluster
+        if whole and old in folded:
+            continue  # one row per cluster folded whole
+        folded.update([old] if whole else [])
+        records.append(
+            {"old_cluster_id": old, "new_cluster_id": new, "article_id": aid,
+             "kind": "merge" if whole else "split", "signature_version": version,
+             "merged_at": now}
+        )  # fmt: skip
     if records:
         conn.execute(cluster_merges.insert(), records)
     for chunk in dialects.chunks([r.article_id for r in rows]):
@@ -132,7 +146,7 @@ def _decide_batch(
     splits = sum(r["kind"] == "split" for r in records)
     return {
         "decided": len(rows), "moved": len(moves),
-        "merges": len(placement.merges) + len(records) - splits, "splits": splits,
+        "merges": len(placement.merges) + len(folded), "splits": splits,
     }  # fmt: skip
 
 

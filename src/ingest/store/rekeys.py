@@ -28,6 +28,7 @@ from ingest.store.schema import (
     article_rekeys,
     article_signatures,
     articles,
+    cluster_merges,
     feed_entries,
     signature_bands,
 )
@@ -279,6 +280,14 @@ def _merge(
             .where(articles.c.cluster_id.in_(merged_clusters))
             .values(cluster_id=cluster)
         )
+        conn.execute(
+            cluster_merges.insert(),
+            [
+                {"old_cluster_id": old, "new_cluster_id": cluster, "kind": "merge",
+                 "article_id": new_id, "signature_version": None, "merged_at": now}
+                for old in merged_clusters
+            ],
+        )  # fmt: skip
     return cluster, len(merged_clusters)
 
 

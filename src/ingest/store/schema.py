@@ -241,7 +241,7 @@ article_signatures = Table(
     # the signature version whose rules last decided the article's cluster (a re-signed
     # article keeps its cluster, and this, until `ingest recluster` decides it again)
     Column("decided_version", Integer, nullable=False, server_default="0"),
-    Index(None, "decided_version", "at"),
+    Index(None, "decided_version", "at", "article_id"),
 )
 
 signature_bands = Table(
@@ -260,9 +260,9 @@ cluster_merges = Table(
     Column("merge_id", Integer, primary_key=True, autoincrement=True),
     Column("old_cluster_id", Key, nullable=False),
     Column("new_cluster_id", Key, nullable=False),
-    Column("kind", String(8), nullable=False),  # merge: old folded into new
+    Column("kind", String(8), nullable=False),  # merge (old folded into new) or split
     Column("article_id", Key),  # the article whose evidence linked them
-    Column("signature_version", Integer, nullable=False),
+    Column("signature_version", Integer),  # the rules that decided it; null: by a re-key
     Column("merged_at", UTCDateTime, nullable=False),
     Index(None, "old_cluster_id"),
     Index(None, "new_cluster_id"),

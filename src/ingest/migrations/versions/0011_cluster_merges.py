@@ -24,7 +24,7 @@ def upgrade() -> None:
         sa.Column("new_cluster_id", sa.String(length=32), nullable=False),
         sa.Column("kind", sa.String(length=8), nullable=False),
         sa.Column("article_id", sa.String(length=32), nullable=True),
-        sa.Column("signature_version", sa.Integer(), nullable=False),
+        sa.Column("signature_version", sa.Integer(), nullable=True),
         sa.Column("merged_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("merge_id", name=op.f("pk_cluster_merges")),
     )
@@ -36,7 +36,8 @@ def upgrade() -> None:
             sa.Column("decided_version", sa.Integer(), server_default="0", nullable=False)
         )
         batch_op.create_index(
-            batch_op.f("ix_article_signatures_decided_version_at"), ["decided_version", "at"]
+            batch_op.f("ix_article_signatures_decided_version_at_article_id"),
+            ["decided_version", "at", "article_id"],
         )
     # every stored article was placed by the rules of the version it was signed with
     op.execute("UPDATE article_signatures SET decided_version = signature_version")
@@ -44,6 +45,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     with op.batch_alter_table("article_signatures", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_article_signatures_decided_version_at"))
+        batch_op.drop_index(batch_op.f("ix_article_signatures_decided_version_at_article_id"))
         batch_op.drop_column("decided_version")
     op.drop_table("cluster_merges")

@@ -19,7 +19,8 @@ measured candidate recall per kind of copy, and the cost at 1M signatures.
 
 **Decision.** A candidate is a near-duplicate when the estimated Jaccard similarity is at
 least ``JACCARD_THRESHOLD``, or when the smaller body is contained in the larger at least
-``CONTAINMENT_THRESHOLD`` *and* is substantial: ``MIN_CONTAINED_SHINGLES`` shingles and at
+``CONTAINMENT_THRESHOLD`` *and* is substantial: ``MIN_CONTAINED_SHINGLES`` shingles (a
+paragraph; not a sentence or a brief, which a round-up or a recap may hold whole) and at
 least ``MIN_CONTAINED_SHARE`` of the larger body's size (a trimmed copy of a story is; a
 story that recaps another in one paragraph holds a small part of it, not the reverse).
 
@@ -32,14 +33,15 @@ Jaccard at least ``SHORT_BODY_JACCARD``). A title alone never merges items whose
 differ, and a generic title ("Photos of the day", "Live updates", "Bilder des Tages")
 never merges anything.
 
-**Clusters.** An article joins the cluster of its best near-duplicate dated within the
-window. When its near-duplicates sit in two or more clusters (copies that arrived before
-their original each started one), the best match's cluster merges with another only on
-direct evidence: the article is a near-duplicate of both clusters' *representatives*
-(their earliest signed articles), and those representatives overlap each other (the
-smaller at least ``MERGE_OVERLAP`` contained in the larger: copies of one story share
-text). So a chain of links through ordinary members (A like B, B like C, ...) never joins
-two clusters, and neither does a round-up that reprints several unrelated briefs whole.
+**Clusters.** An article's near-duplicates dated within the window name candidate
+clusters; it joins the one whose *representative* (its earliest signed article) it is
+most like, and only a cluster whose representative it is a near-duplicate of: being like
+some member (A like B, B like C, ...) is a weak link and joins nothing. When it is a
+near-duplicate of the representatives of two or more clusters (copies that arrived before
+their original each started one), the best one merges with those whose representatives
+overlap it (the smaller at least ``MERGE_OVERLAP`` contained in the larger: copies of one
+story share text). An article that holds two non-overlapping representatives whole is
+taken for a round-up reprinting several stories: it joins none and merges nothing.
 The surviving cluster id is that of the cluster with the earliest representative; every
 merge is returned (and recorded by the store) as old id -> new id.
 """
@@ -75,7 +77,7 @@ SEED = 20261125
 MIN_SHINGLES = 8
 JACCARD_THRESHOLD = 0.5
 CONTAINMENT_THRESHOLD = 0.7
-MIN_CONTAINED_SHINGLES = 20
+MIN_CONTAINED_SHINGLES = 40  # about 45 words: a paragraph, not a sentence or a brief
 MIN_CONTAINED_SHARE = 0.2
 MERGE_OVERLAP = 0.3  # merged clusters' representatives overlap each other at least this
 SHORT_BODY_JACCARD = 0.5
@@ -368,18 +370,47 @@ class MinHashClusterer:
         found = list(stored.neighbours(record, item.article_id, since, until))
         found += state.near(record, since, until)
         mine = self._signature(record)
-        best: dict[str, tuple[float, Placed]] = {}  # by current cluster
-        for other in {p.article_id: p for p in found}.values():
-            sim = similarity(mine, self._signature(other.record))
-            cluster = state.current(other.cluster_id)
-            if sim.near_duplicate and (cluster not in best or sim.score > best[cluster][0]):
-                best[cluster] = (sim.score, other)
-        if not best:
+        clusters = sorted({
+            state.current(p.cluster_id)
+            for p in {p.article_id: p for p in found}.values()
+            if similarity(mine, self._signature(p.record)).near_duplicate
+        })  # fmt: skip
+        placed = self._representatives(clusters, stored, state) if clusters else {}
+        reps = {c: self._signature(p.record) for c, p in placed.items()}
+        scored = {c: similarity(mine, rep) for c, rep in reps.items()}
+        ranked = sorted(
+            (c for c, sim in scored.items() if sim.near_duplicate),
+            key=lambda c: (scored[c].score, c), reverse=True,
+        )  # fmt: skip
+        if not ranked:  # like some member, unlike every representative: a weak link
             return self._alone(item, stored, state)
-        ranked = sorted(best, key=lambda c: (best[c][0], c), reverse=True)
-        if len(ranked) > 1:
-            self._merge(item, mine, ranked, stored, state)
+        linked = self._linked(ranked, reps, mine)
+        if linked is None:
+            return self._alone(item, stored, state)  # it holds two unrelated stories
+        if len(linked) > 1:
+            survivor = min(linked, key=lambda c: _earliest(placed[c]))
+            for cluster in linked:
+                if cluster != survivor:
+                    state.renamed[cluster] = survivor
+                    state.merges.append(ClusterMerge(cluster, survivor, item.article_id))
         return state.current(ranked[0])
+
+    @staticmethod
+    def _linked(
+        ranked: list[str], reps: Mapping[str, Signature], mine: Signature
+    ) -> list[str] | None:
+        """The clusters to merge: the best match's, and those whose representatives overlap.
+
+        ``ranked``: clusters whose representative the article is a near-duplicate of, best
+        first. None: the article holds two non-overlapping representatives whole (a round-up).
+        """
+        linked = [ranked[0]]
+        for cluster in ranked[1:]:
+            if all(similarity(reps[cluster], reps[c]).containment >= MERGE_OVERLAP for c in linked):
+                linked.append(cluster)  # the same story: its text overlaps each one's
+            elif all(mine.shingle_count > reps[c].shingle_count for c in (cluster, linked[0])):
+                return None
+        return linked
 
     @staticmethod
     def _alone(item: Unclustered, stored: StoredIndex, state: _Pass) -> str:
@@ -390,38 +421,6 @@ class MinHashClusterer:
         if mine in state.taken or stored.taken([mine]):
             return item.fresh_id  # its cluster went on without it: it splits off
         return mine
-
-    def _merge(
-        self,
-        item: Unclustered,
-        mine: Signature,
-        ranked: list[str],
-        stored: StoredIndex,
-        state: _Pass,
-    ) -> None:
-        """Merge the best match's cluster with those the evidence links to it (docstring).
-
-        ``ranked``: the clusters of the article's near-duplicates, best match first.
-        """
-        placed = self._representatives(ranked, stored, state)
-        reps = {c: self._signature(p.record) for c, p in placed.items()}
-        target = ranked[0]
-        if target not in reps or not similarity(mine, reps[target]).near_duplicate:
-            return
-        linked = [target]
-        for cluster in ranked[1:]:
-            rep = reps.get(cluster)
-            if rep is None or not similarity(mine, rep).near_duplicate:
-                continue
-            if all(similarity(rep, reps[c]).containment >= MERGE_OVERLAP for c in linked):
-                linked.append(cluster)  # the same story: its text overlaps each one's
-        if len(linked) <= 1:
-            return
-        survivor = min(linked, key=lambda c: _earliest(placed[c]))
-        for cluster in linked:
-            if cluster != survivor:
-                state.renamed[cluster] = survivor
-                state.merges.append(ClusterMerge(cluster, survivor, item.article_id))
 
     @staticmethod
     def _representatives(
@@ -453,15 +452,20 @@ class MemoryIndex:
     def __init__(self) -> None:
         self.by_key: dict[tuple[int, int], list[str]] = {}
         self.placed: dict[str, Placed] = {}
+        self.members: dict[str, set[str]] = {}  # cluster id -> article ids
 
     def save(self, placement: Placement) -> None:
         """Keep what a pass placed; fold merged clusters as the store does."""
         for merge in placement.merges:
-            for aid, p in list(self.placed.items()):
-                if p.cluster_id == merge.old:
-                    self.placed[aid] = Placed(aid, p.record, merge.new, p.at)
+            for aid in self.members.pop(merge.old, set()):
+                p = self.placed[aid]
+                self.placed[aid] = Placed(aid, p.record, merge.new, p.at)
+                self.members.setdefault(merge.new, set()).add(aid)
         for p in placement.placed:
+            if p.article_id in self.placed:
+                self.members[self.placed[p.article_id].cluster_id].discard(p.article_id)
             self.placed[p.article_id] = p
+            self.members.setdefault(p.cluster_id, set()).add(p.article_id)
             for key in p.record.bands:
                 self.by_key.setdefault(key, []).append(p.article_id)
 
@@ -478,18 +482,15 @@ class MemoryIndex:
 
     def representatives(self, cluster_ids: Sequence[str]) -> dict[str, Placed]:
         """The earliest article of each cluster (publication time, then id)."""
-        wanted = set(cluster_ids)
-        out: dict[str, Placed] = {}
-        for p in self.placed.values():
-            if p.cluster_id in wanted and (
-                p.cluster_id not in out or _earliest(p) < _earliest(out[p.cluster_id])
-            ):
-                out[p.cluster_id] = p
-        return out
+        return {
+            c: min((self.placed[a] for a in self.members[c]), key=_earliest)
+            for c in set(cluster_ids)
+            if self.members.get(c)
+        }
 
     def taken(self, cluster_ids: Sequence[str]) -> set[str]:
         """The clusters among ``cluster_ids`` that hold an article."""
-        return set(cluster_ids) & {p.cluster_id for p in self.placed.values()}
+        return {c for c in cluster_ids if self.members.get(c)}
 
     def clusters(self) -> dict[str, str]:
         """Each article's cluster id."""

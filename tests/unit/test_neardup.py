@@ -211,7 +211,8 @@ def test_copies_with_no_text_in_common_are_not_merged_by_an_article_holding_both
     _run(index, [_item("head", story[:6], 1), _item("tail", story[6:], 2)])
     clusters, merges = _run(index, [_item("whole", story, 0)])
     assert merges == []  # its representatives do not overlap: two stories, as far as we know
-    assert clusters["whole"] in {clusters["head"], clusters["tail"]} != {clusters["whole"]}
+    # holding two stories whole, it is a round-up as far as we can tell: it joins neither
+    assert len({clusters["whole"], clusters["head"], clusters["tail"]}) == 3
 
 
 def test_a_round_up_of_briefs_never_merges_their_stories(paragraphs):
@@ -224,8 +225,8 @@ def test_a_round_up_of_briefs_never_merges_their_stories(paragraphs):
     for brief in briefs:  # the digest is a near-duplicate of every brief...
         assert nd.similarity(mine, nd.signature("\n".join(brief), None)).near_duplicate
     clusters, merges = _run(index, [_item("digest", digest, 6)])
-    assert merges == []  # ...and merges none of them
-    assert len({clusters[f"brief{n}"] for n in range(4)}) == 4
+    assert merges == []  # ...and merges none of them, nor joins any
+    assert len({clusters[n] for n in ["digest", *(f"brief{i}" for i in range(4))]}) == 5
 
 
 def test_the_surviving_cluster_is_the_one_with_the_earliest_representative(paragraphs):
@@ -273,3 +274,15 @@ def test_merges_in_one_pass_follow_each_other(paragraphs):
     clusters, merges = _run(index, [_item("x1", s[:9], 7), _item("x2", s, 8)])
     assert [(m.old, m.new, m.article_id) for m in merges] == [("b", "a", "x1"), ("a", "c", "x2")]
     assert set(clusters.values()) == {"c"}
+
+
+def test_briefs_arriving_after_their_round_up_are_not_joined_through_it(paragraphs):
+    briefs = [paragraphs(2) for _ in range(3)]
+    digest = ["Here are the morning's main stories, in brief."] + [p for b in briefs for p in b]
+    index = nd.MemoryIndex()
+    _run(index, [_item("digest", digest, 6)])
+    clusters = {}
+    for n, brief in enumerate(briefs):  # one by one: published before the digest, seen after
+        clusters, _ = _run(index, [_item(f"brief{n}", brief, n + 1)])
+    # the first joins the digest; the others are unlike that cluster's representative
+    assert len({clusters[f"brief{n}"] for n in range(3)}) == 3

@@ -120,6 +120,7 @@ def test_redirect_to_another_scheme_is_refused(httpserver, fetcher):
 @pytest.mark.parametrize(
     ("status", "reason"),
     [
+        (400, Reason.CLIENT_ERROR),  # the first status of the class
         (404, Reason.NOT_FOUND),
         (410, Reason.GONE),
         (403, Reason.CLIENT_ERROR),
@@ -142,11 +143,11 @@ def test_soft_and_hard_reasons():
 
 def test_conditional_get_returns_not_modified(httpserver, fetcher):
     httpserver.expect_request("/feed", headers={"If-None-Match": '"abc"'}).respond_with_data(
-        "", 304
+        "", 304, content_type="text/html"
     )
     result = ok(fetcher.get(httpserver.url_for("/feed"), LIMITS, Validators(etag='"abc"')))
     assert result.not_modified
-    assert result.body == b""
+    assert (result.body, result.wire_bytes, result.content_type) == (b"", 0, None)
 
 
 def test_slow_drip_is_cut_at_the_deadline(httpserver, fetcher):

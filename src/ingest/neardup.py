@@ -38,10 +38,12 @@ clusters; it joins the one whose *representative* (its earliest signed article) 
 most like, and only a cluster whose representative it is a near-duplicate of: being like
 some member (A like B, B like C, ...) is a weak link and joins nothing. When it is a
 near-duplicate of the representatives of two or more clusters (copies that arrived before
-their original each started one), the best one merges with those whose representatives
-overlap it (the smaller at least ``MERGE_OVERLAP`` contained in the larger: copies of one
-story share text). An article that holds two non-overlapping representatives whole is
-taken for a round-up reprinting several stories: it joins none and merges nothing.
+their original each started one), the best one merges with each next one whose
+representative overlaps every representative already merged (the smaller at least
+``MERGE_OVERLAP`` contained in the larger: copies of one story share text). An article
+larger than two of those representatives that do not overlap each other holds them both:
+it is taken for a round-up reprinting several stories, and joins none and merges nothing.
+Representatives here are the earliest *signed* articles, by their time when signed.
 The surviving cluster id is that of the cluster with the earliest representative; every
 merge is returned (and recorded by the store) as old id -> new id.
 """
@@ -272,13 +274,13 @@ def similarity(a: Signature, b: Signature) -> Similarity:
 class StoredIndex(Protocol):
     """What the clustering pass may ask of the stored signatures."""
 
-    def neighbours(
+    def candidate_clusters(
         self, record: SignatureRecord, article_id: str, since: datetime, until: datetime
-    ) -> Sequence[Placed]:
-        """Stored articles sharing ``record.min_shared`` bands, dated within the bounds."""
+    ) -> set[str]:
+        """Clusters of the stored articles sharing ``record.min_shared`` bands, in the bounds."""
 
     def representatives(self, cluster_ids: Sequence[str]) -> Mapping[str, Placed]:
-        """The earliest signed article of each cluster (publication time, then id)."""
+        """The earliest signed article of each cluster (its time when signed, then id)."""
 
     def taken(self, cluster_ids: Sequence[str]) -> set[str]:
         """The clusters among ``cluster_ids`` that already hold an article."""
@@ -300,6 +302,7 @@ class _Pass:
     renamed: dict[str, str] = field(default_factory=dict)
     merges: list[ClusterMerge] = field(default_factory=list)
     taken: set[str] = field(default_factory=set)  # clusters this pass put an article in
+    stored_reps: dict[str, Placed | None] = field(default_factory=dict)  # asked of the store
 
     def current(self, cluster_id: str) -> str:
         """A cluster id after the merges of this pass."""
@@ -367,14 +370,10 @@ class MinHashClusterer:
         self, item: Unclustered, record: SignatureRecord, stored: StoredIndex, state: _Pass
     ) -> str:
         since, until = item.at - self.window, item.at + self.window
-        found = list(stored.neighbours(record, item.article_id, since, until))
-        found += state.near(record, since, until)
+        found = stored.candidate_clusters(record, item.article_id, since, until)
+        found |= {p.cluster_id for p in state.near(record, since, until)}
         mine = self._signature(record)
-        clusters = sorted({
-            state.current(p.cluster_id)
-            for p in {p.article_id: p for p in found}.values()
-            if similarity(mine, self._signature(p.record)).near_duplicate
-        })  # fmt: skip
+        clusters = sorted({state.current(c) for c in found})
         placed = self._representatives(clusters, stored, state) if clusters else {}
         reps = {c: self._signature(p.record) for c, p in placed.items()}
         scored = {c: similarity(mine, rep) for c, rep in reps.items()}
@@ -402,14 +401,23 @@ class MinHashClusterer:
         """The clusters to merge: the best match's, and those whose representatives overlap.
 
         ``ranked``: clusters whose representative the article is a near-duplicate of, best
-        first. None: the article holds two non-overlapping representatives whole (a round-up).
+        first. A cluster joins the merge when its representative overlaps every one already
+        in it. None: the article is larger than two representatives it is a near-duplicate
+        of that do not overlap each other, so it holds them both (a round-up).
         """
         linked = [ranked[0]]
         for cluster in ranked[1:]:
-            if all(similarity(reps[cluster], reps[c]).containment >= MERGE_OVERLAP for c in linked):
+            apart = [
+                c for c in linked
+                if similarity(reps[cluster], reps[c]).containment < MERGE_OVERLAP
+            ]  # fmt: skip
+            if not apart:
                 linked.append(cluster)  # the same story: its text overlaps each one's
-            elif all(mine.shingle_count > reps[c].shingle_count for c in (cluster, linked[0])):
-                return None
+            elif any(
+                mine.shingle_count > max(reps[cluster].shingle_count, reps[c].shingle_count)
+                for c in apart
+            ):
+                return None  # it holds two representatives that share no story
         return linked
 
     @staticmethod
@@ -429,10 +437,13 @@ class MinHashClusterer:
         """The earliest signed article of each (current) cluster, stored or placed here."""
         old = {c: [o for o, n in state.renamed.items() if state.current(o) == c] for c in clusters}
         ids = sorted({i for c in clusters for i in (c, *old[c])})
-        stored_reps = stored.representatives(ids)
+        missing = [i for i in ids if i not in state.stored_reps]  # stored state is fixed
+        if missing:
+            found = stored.representatives(missing)
+            state.stored_reps.update({i: found.get(i) for i in missing})
         out: dict[str, Placed] = {}
         for cluster in clusters:
-            pool = [stored_reps[i] for i in (cluster, *old[cluster]) if i in stored_reps]
+            pool = [r for i in (cluster, *old[cluster]) if (r := state.stored_reps[i])]
             pool += [p for i in (cluster, *old[cluster]) for p in state.members.get(i, ())]
             if pool:
                 out[cluster] = min(pool, key=_earliest)
@@ -462,26 +473,31 @@ class MemoryIndex:
                 self.placed[aid] = Placed(aid, p.record, merge.new, p.at)
                 self.members.setdefault(merge.new, set()).add(aid)
         for p in placement.placed:
-            if p.article_id in self.placed:
-                self.members[self.placed[p.article_id].cluster_id].discard(p.article_id)
+            if p.article_id in self.placed:  # signed again: its old bands go, as in the store
+                before = self.placed[p.article_id]
+                self.members[before.cluster_id].discard(p.article_id)
+                for key in before.record.bands:
+                    self.by_key[key].remove(p.article_id)
             self.placed[p.article_id] = p
             self.members.setdefault(p.cluster_id, set()).add(p.article_id)
             for key in p.record.bands:
                 self.by_key.setdefault(key, []).append(p.article_id)
 
-    def neighbours(
+    def candidate_clusters(
         self, record: SignatureRecord, article_id: str, since: datetime, until: datetime
-    ) -> list[Placed]:
-        """Stored articles sharing ``record.min_shared`` bands, dated within the bounds."""
+    ) -> set[str]:
+        """Clusters of the stored articles sharing ``record.min_shared`` bands, in the bounds."""
         shared: dict[str, int] = {}
         for key in record.bands:
             for aid in self.by_key.get(key, ()):
                 shared[aid] = shared.get(aid, 0) + 1
         found = [self.placed[a] for a, n in shared.items() if n >= record.min_shared]
-        return [p for p in found if since <= p.at <= until and p.article_id != article_id]
+        return {
+            p.cluster_id for p in found if since <= p.at <= until and p.article_id != article_id
+        }
 
     def representatives(self, cluster_ids: Sequence[str]) -> dict[str, Placed]:
-        """The earliest article of each cluster (publication time, then id)."""
+        """The earliest article of each cluster (its time when signed, then id)."""
         return {
             c: min((self.placed[a] for a in self.members[c]), key=_earliest)
             for c in set(cluster_ids)

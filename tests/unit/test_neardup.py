@@ -1,6 +1,7 @@
 import random
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -286,3 +287,27 @@ def test_briefs_arriving_after_their_round_up_are_not_joined_through_it(paragrap
         clusters, _ = _run(index, [_item(f"brief{n}", brief, n + 1)])
     # the first joins the digest; the others are unlike that cluster's representative
     assert len({clusters[f"brief{n}"] for n in range(3)}) == 3
+
+
+def test_the_round_up_rule_looks_at_the_pair_that_does_not_overlap(paragraphs):
+    a, b, c, own = paragraphs(10), paragraphs(15), paragraphs(5), paragraphs(18)
+    reps = {
+        "x": nd.signature("\n".join(a), None),
+        "y": nd.signature("\n".join(b + a[:5]), None),  # overlaps x, larger than the article
+        "z": nd.signature("\n".join(c + a[5:]), None),  # overlaps x, not y
+    }
+    assert nd.similarity(reps["y"], reps["z"]).containment < nd.MERGE_OVERLAP
+    assert min(nd.similarity(reps["x"], reps[k]).containment for k in "yz") >= nd.MERGE_OVERLAP
+    mine = nd.signature("\n".join(own), None)
+    linked = nd.MinHashClusterer._linked(["x", "y", "z"], reps, mine)
+    assert linked == ["x", "y"]  # z stays out; the article cannot hold y: no round-up
+    bigger = nd.signature("\n".join(paragraphs(30)), None)  # larger than y and z both
+    assert nd.MinHashClusterer._linked(["x", "y", "z"], reps, bigger) is None
+
+
+def test_a_memory_index_forgets_an_articles_old_bands_when_it_is_signed_again():
+    index = nd.MemoryIndex()
+    item = Unclustered("a", None, "\n".join(["one two three four five six"] * 3), "a", T0)
+    index.save(nd.CLUSTERER.place([item], index))
+    index.save(nd.CLUSTERER.place([replace(item, resign=True)], index))
+    assert all(ids.count("a") <= 1 for ids in index.by_key.values())

@@ -177,12 +177,12 @@ class StoredSignatures:
         sig = article_signatures.c
         return sig.decided_version == self.decided if self.decided is not None else true()
 
-    def neighbours(
+    def candidate_clusters(
         self, record: SignatureRecord, article_id: str, since: datetime, until: datetime
-    ) -> list[Placed]:
-        """Stored articles sharing ``record.min_shared`` bands, dated within the bounds."""
+    ) -> set[str]:
+        """Clusters of the stored articles sharing ``record.min_shared`` bands, in the bounds."""
         if not record.bands:
-            return []
+            return set()
         bands = signature_bands.c
         # Two steps, and the bands as ORed equalities rather than a row-value IN: that way
         # both backends probe the band index once per band (with a join or IN (VALUES ...)
@@ -194,9 +194,16 @@ class StoredSignatures:
             .group_by(bands.article_id)
             .having(func.count() >= record.min_shared)
         ).scalars().all()  # fmt: skip
-        if not ids:
-            return []
-        return self._placed(article_signatures.c.article_id.in_(sorted(ids)) & self._counted())
+        out: set[str] = set()
+        for chunk in dialects.chunks(sorted(ids)):
+            out.update(self.conn.execute(
+                select(articles.c.cluster_id)
+                .join(article_signatures,
+                      article_signatures.c.article_id == articles.c.article_id)
+                .where(articles.c.article_id.in_(chunk), self._counted())
+                .distinct()
+            ).scalars())  # fmt: skip
+        return out
 
     def taken(self, cluster_ids: Sequence[str]) -> set[str]:
         """The clusters among ``cluster_ids`` that hold a counted article."""
@@ -212,19 +219,19 @@ class StoredSignatures:
         return set(self.conn.execute(query).scalars())
 
     def representatives(self, cluster_ids: Sequence[str]) -> dict[str, Placed]:
-        """The earliest signed article of each cluster (publication time, then id)."""
+        """The earliest signed article of each cluster (its time when signed, then id)."""
         out: dict[str, Placed] = {}
+        sig = article_signatures.c
         for cluster in sorted(set(cluster_ids)):
             first = self.conn.execute(
-                select(articles.c.article_id)
-                .join(article_signatures,
-                      article_signatures.c.article_id == articles.c.article_id)
+                select(sig.article_id)
+                .join(articles, articles.c.article_id == sig.article_id)
                 .where(articles.c.cluster_id == cluster, self._counted())
-                .order_by(AT, articles.c.article_id)
+                .order_by(sig.at, sig.article_id)
                 .limit(1)
             ).scalar()  # fmt: skip
             if first is not None:
-                (out[cluster],) = self._placed(article_signatures.c.article_id == first)
+                (out[cluster],) = self._placed(sig.article_id == first)
         return out
 
     def _placed(self, where: ColumnElement[bool]) -> list[Placed]:
@@ -275,9 +282,12 @@ def elect_representatives(conn: Connection, clusters: Iterable[str]) -> None:
         ).scalar()
         if first is None:  # every article left it
             continue
-        conn.execute(
+        conn.execute(  # only the rows that change: the others keep their index entries
             update(articles)
-            .where(articles.c.cluster_id == cluster)
+            .where(
+                articles.c.cluster_id == cluster,
+                articles.c.is_representative != (articles.c.article_id == first),
+            )
             .values(is_representative=articles.c.article_id == first)
         )
 

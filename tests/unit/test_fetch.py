@@ -189,7 +189,14 @@ def test_dead_port_is_a_connect_error(fetcher):
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     sock.close()
-    failed(fetcher.get(f"http://127.0.0.1:{port}/", LIMITS), Reason.CONNECT_ERROR)
+    result = failed(fetcher.get(f"http://127.0.0.1:{port}/", LIMITS), Reason.CONNECT_ERROR)
+    assert "refused" in result.detail.lower(), result.detail  # the OS's words, not ours
+
+
+@pytest.mark.parametrize("host", ["\u2488.example", "a\u200d.example", "\u0661\u0662.example"])
+def test_a_host_name_httpx_cannot_encode_is_a_bad_url_naming_why(fetcher, host):
+    result = failed(fetcher.get(f"http://{host}/", LIMITS), Reason.BAD_URL)
+    assert result.detail.startswith("InvalidURL: Invalid IDNA hostname"), result.detail
 
 
 @pytest.mark.parametrize(
@@ -633,3 +640,10 @@ def test_a_truncated_read_still_counts_its_wire_bytes(httpserver, fetcher):
     result = ok(fetcher.get(httpserver.url_for("/robots.txt"), limits))
     assert len(result.body) == 10_000
     assert 10_000 <= result.wire_bytes <= len(big)  # what was read, not 0
+
+
+def test_a_malformed_answer_is_a_protocol_error_naming_what_httpx_saw(raw_server, fetcher):
+    url, answer = raw_server
+    answer[0] = b"NOT HTTP AT ALL\r\n\r\n"
+    result = failed(fetcher.get(url, LIMITS), Reason.PROTOCOL_ERROR)
+    assert re.match(r"[A-Z]\w*Error: \S", result.detail), result.detail

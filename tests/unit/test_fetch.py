@@ -483,6 +483,9 @@ def test_a_503_with_retry_after_says_how_long():
         ("http://example.org:99999/", Reason.BAD_URL, None),
         ("http:///nohost", Reason.BAD_URL, "no host"),
         ("http://example.org/" + "a" * 100, Reason.URL_TOO_LONG, "119 characters"),
+        ("http://example.org/" + "a" * 81, None, None),  # exactly the limit (100) passes
+        ("http://example.org/" + "a" * 82, Reason.URL_TOO_LONG, "101 characters"),
+        ("http://[::1/", Reason.BAD_URL, "Invalid IPv6 URL"),
     ],
 )
 def test_check_url(url, reason, detail):

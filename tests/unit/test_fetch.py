@@ -49,6 +49,20 @@ def test_sends_user_agent_and_accept_encoding(httpserver, fetcher):
         "/ua", headers={"User-Agent": "news-ingest-tests/1", "Accept-Encoding": "gzip, deflate"}
     ).respond_with_data(b"ok")
     ok(fetcher.get(httpserver.url_for("/ua"), LIMITS))
+    (request, _), *_ = httpserver.log
+    assert request.headers["Accept"] == LIMITS.accept
+    assert {name.lower() for name in request.headers.keys()} == {  # noqa: SIM118 - pairs otherwise
+        "host", "user-agent", "accept", "accept-encoding", "connection",
+    }  # nothing else: every header we send is one we mean to  # fmt: skip
+
+
+def test_a_conditional_get_sends_both_validators(httpserver, fetcher):
+    stamp = "Wed, 21 Oct 2015 07:28:00 GMT"
+    httpserver.expect_request(
+        "/feed", headers={"If-None-Match": '"v1"', "If-Modified-Since": stamp}
+    ).respond_with_data("", 304)
+    result = fetcher.get(httpserver.url_for("/feed"), LIMITS, Validators('"v1"', stamp))
+    assert ok(result).not_modified  # the server answers 304 only to both headers
 
 
 def test_gzip_body_is_inflated(httpserver, fetcher):
@@ -164,6 +178,7 @@ def test_slow_drip_is_cut_at_the_deadline(httpserver, fetcher):
     started = time.monotonic()
     result = failed(fetcher.get(httpserver.url_for("/slow"), limits), Reason.TIMEOUT)
     assert time.monotonic() - started < 1.8
+    assert 1.0 <= result.elapsed_s < 1.8  # how long it took is reported
     assert DEADLINE_DETAIL.fullmatch(result.detail), result.detail
 
 

@@ -127,13 +127,10 @@ def _storage_per_article(engine: Engine, count: int) -> float:
                 conn.execute(select(func.pg_total_relation_size(t))).scalar_one() for t in tables
             )
         else:
-            total = conn.execute(
+            total = conn.execute(  # the tables and every index on them
                 text(
-                    "SELECT sum(pgsize) FROM dbstat WHERE name IN "
-                    "('article_signatures', 'signature_bands', 'pk_article_signatures', "
-                    "'pk_signature_bands', 'ix_signature_bands_article_id', "
-                    "'sqlite_autoindex_article_signatures_1', "
-                    "'sqlite_autoindex_signature_bands_1')"
+                    "SELECT sum(pgsize) FROM dbstat WHERE name IN (SELECT name FROM "
+                    "sqlite_master WHERE tbl_name IN ('article_signatures', 'signature_bands'))"
                 )
             ).scalar_one()
     return total / count

@@ -266,3 +266,67 @@ def test_two_workers_merging_at_once_end_in_one_consistent_state(engine, warehou
     assert len(merges) == 8
     assert all(m["old_cluster_id"] not in live and follow(engine, m["old_cluster_id"]) in live
                for m in merges)  # fmt: skip
+
+
+def queued(engine):
+    with engine.connect() as conn:
+        return set(conn.execute(select(wh.cluster_queue.c.article_id)).scalars())
+
+
+def test_the_cluster_step_takes_its_work_from_the_queue_a_load_fills(engine, tmp_path):
+    s = settings(tmp_path)
+    first = article("https://a.example/1", STORY, published=T0)
+    copy = article("https://b.example/1", STORY + " Extra line.", published=T0 + timedelta(hours=1))
+    load(engine, "a", [first, copy], now=T0)
+    assert queued(engine) == {first.article_id, copy.article_id}
+    assert pipeline.cluster_stories(engine, s).signed == 2
+    assert queued(engine) == set()  # signed in the same transaction that dequeued them
+    with engine.begin() as conn:  # the copy left unsigned and not queued (a lost queue row)
+        for table in (wh.signature_bands, wh.article_signatures):
+            conn.execute(table.delete().where(table.c.article_id == copy.article_id))
+    assert pipeline.cluster_stories(engine, s).signed == 0  # the step only reads the queue
+    result = pipeline.recluster_stories(engine, s, dry_run=False)
+    assert result.signed == 1  # a re-cluster queues and signs what was left unsigned
+    assert queued(engine) == set()
+    got = clusters(engine)
+    assert got["https://b.example/1"] == (got["https://a.example/1"][0], False)
+
+
+def test_the_cluster_step_re_signs_older_versions_and_leaves_newer_ones(engine, tmp_path, caplog):
+    from ingest.neardup import SIGNATURE_VERSION as V
+
+    batch = [article(f"https://a.example/{n}", f"Story {n}. " + STORY) for n in range(3)]
+    load(engine, "a", batch, now=T0)
+    pipeline.cluster_stories(engine, settings(tmp_path))
+    old, new = batch[0].article_id, batch[1].article_id
+    with engine.begin() as conn:
+        for aid, version in ((old, V - 1), (new, V + 1)):
+            conn.execute(
+                wh.article_signatures.update()
+                .where(wh.article_signatures.c.article_id == aid)
+                .values(signature_version=version)
+            )
+    with caplog.at_level("WARNING"):
+        assert pipeline.cluster_stories(engine, settings(tmp_path)).signed == 1  # the old one
+    with engine.connect() as conn:
+        versions = dict(
+            conn.execute(
+                select(
+                    wh.article_signatures.c.article_id, wh.article_signatures.c.signature_version
+                )
+            ).all()
+        )
+    assert versions == {old: V, new: V + 1, batch[2].article_id: V}  # fmt: skip
+    assert f"signatures of version {V + 1} are stored" in caplog.text
+
+
+def test_a_queued_article_waits_by_its_current_time(engine, tmp_path):
+    late = article("https://a.example/late", STORY, published=None)
+    load(engine, "a", [late], now=T0)
+    with engine.connect() as conn:
+        assert conn.execute(select(wh.cluster_queue.c.at)).scalar_one() == T0  # first seen
+    dated = replace(late, published_at=T0 - timedelta(days=2), body=STORY + " Updated.")
+    load(engine, "b", [dated], now=T0 + timedelta(hours=1))  # a changed row
+    with engine.connect() as conn:
+        at = conn.execute(select(wh.cluster_queue.c.at)).scalar_one()
+    assert at == T0 - timedelta(days=2)

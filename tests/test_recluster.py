@@ -178,3 +178,44 @@ def test_the_cli_prints_what_a_recluster_would_do(
     assert state(engine) == before
     assert main(["recluster", "--warehouse", warehouse_url]) == 0
     assert state(engine) == expected(decided_by_an_older_version)
+
+
+def test_a_cluster_scattered_at_once_is_followed_to_where_its_earliest_went(engine, tmp_path):
+    """v-1 put two stories' copies in one cluster; each copy goes back to its own story.
+
+    The emptied id gets one ``merge`` row (to where its earliest article went), so the
+    docs' follow query never ends at an empty cluster.
+    """
+    from test_clusters import follow
+
+    a, b = paragraphs(3, 12), paragraphs(4, 12)
+    urls = {"a": "https://a.example/1", "b": "https://b.example/1",
+            "copy_a": "https://c.example/a", "copy_b": "https://c.example/b"}  # fmt: skip
+    ids = {name: article_id_for(url) for name, url in urls.items()}
+    load(engine, "r", [
+        article(urls["a"], "\n".join(a), published=T0),
+        article(urls["b"], "\n".join(b), published=T0 + HOUR / 2),
+        article(urls["copy_a"], "\n".join(a[:6]), published=T0 + HOUR),
+        article(urls["copy_b"], "\n".join(b[:6]), published=T0 + 2 * HOUR),
+    ], now=T0)  # fmt: skip
+    pipeline.cluster_stories(engine, settings(tmp_path))
+    with engine.begin() as conn:  # as v-1 left them: the copies together, apart from both
+        conn.execute(update(wh.articles)
+                     .where(wh.articles.c.article_id.in_([ids["copy_a"], ids["copy_b"]]))
+                     .values(cluster_id=ids["copy_a"]))  # fmt: skip
+        elect_representatives(conn, [ids["a"], ids["b"], ids["copy_a"]])
+        conn.execute(
+            update(wh.article_signatures).values(
+                signature_version=SIGNATURE_VERSION - 1, decided_version=SIGNATURE_VERSION - 1
+            )
+        )
+    result = pipeline.recluster_stories(engine, settings(tmp_path), dry_run=False)
+    clusters, merges = state(engine)
+    assert clusters[ids["copy_a"]] == (ids["a"], False)
+    assert clusters[ids["copy_b"]] == (ids["b"], False)
+    assert merges == [
+        (ids["copy_a"], ids["a"], "merge", ids["copy_a"]),  # the earliest's way
+        (ids["copy_a"], ids["b"], "split", ids["copy_b"]),
+    ]
+    assert (result.merges, result.splits) == (1, 1)
+    assert follow(engine, ids["copy_a"]) == ids["a"]

@@ -78,6 +78,10 @@ def assert_consistent(engine):
         assert entry.article_id is None or entry.article_id in stored
     assert {s.article_id for s in rows(engine, wh.article_signatures)} <= set(stored)
     assert {b.article_id for b in rows(engine, wh.signature_bands)} <= set(stored)
+    # every article is signed or waits in the cluster queue, never both
+    signed = {s.article_id for s in rows(engine, wh.article_signatures)}
+    queued = {q.article_id for q in rows(engine, wh.cluster_queue)}
+    assert (signed | queued, signed & queued) == (set(stored), set())
     for record in rows(engine, wh.article_rekeys):
         assert record.new_article_id in stored
         assert record.old_article_id not in stored

@@ -2200,8 +2200,15 @@ def _article(
 class _Builder:
     """Builds a corpus from one random stream, in a fixed order."""
 
-    def __init__(self, rng: random.Random, start: datetime, stories: int) -> None:
+    def __init__(
+        self,
+        rng: random.Random,
+        start: datetime,
+        stories: int,
+        brief_words: tuple[int, int] = (MIN_BRIEF_WORDS, MAX_BRIEF_WORDS),
+    ) -> None:
         self.rng = rng
+        self.brief_words = brief_words
         self.start = start
         self.stories = stories
         self.span_minutes = max(MIN_SPAN_DAYS, -(-stories // STORIES_PER_DAY)) * 24 * 60
@@ -2537,20 +2544,21 @@ class _Builder:
         return self.item(root, index, REWRITE, publisher, self.new_title(root), body, when)
 
     def short_brief(self) -> _Root:
-        """A short original: a lead and one or two sentences, 20-40 words in all."""
+        """A short original: a lead and a sentence or more, 20-40 words (``brief_words``)."""
         rng = self.rng
         topic = rng.choice(_TOPICS)
         when = self.publish_time()
         writer = _Writer(rng, topic, _facts(rng, topic, when))
         angle = rng.randrange(len(topic.angles))
         parts = [writer.fill(topic.angles[angle].lead)]
-        target = rng.randint(MIN_BRIEF_WORDS, MAX_BRIEF_WORDS)
+        low, high = self.brief_words
+        target = rng.randint(low, high)
         for _ in range(200):
             count = sum(_words(p) for p in parts)
-            if count >= max(target, MIN_BRIEF_WORDS):
+            if count >= max(target, low):
                 break
             plain, sentence = writer.sentence()
-            if count + _words(sentence) <= MAX_BRIEF_WORDS and writer.is_new(plain):
+            if count + _words(sentence) <= high and writer.is_new(plain):
                 parts.append(sentence)
                 writer.written += f"\n{sentence}"
         body = " ".join(parts)
@@ -2948,6 +2956,7 @@ def generate(
     seed: int = DEFAULT_SEED,
     start: datetime = DEFAULT_START,
     hard: bool = False,
+    brief_words: tuple[int, int] = (MIN_BRIEF_WORDS, MAX_BRIEF_WORDS),
 ) -> Corpus:
     """Build a corpus with ``stories`` originals, their hard negatives and republications.
 
@@ -2959,6 +2968,8 @@ def generate(
         hard: Add the hard profile (see the module docstring): the default corpus for the
             same arguments, plus lead-only copies, heavy rewrites, short briefs and their
             copies, generic short items, recaps and digests, arriving out of order.
+        brief_words: The length range of the hard profile's short briefs, in words (a
+            digest reprints them whole).
 
     Returns:
         The items and the hard-negative relations.
@@ -2970,7 +2981,8 @@ def generate(
         raise ValueError("stories must be at least 1")
     if start.tzinfo is None or start.utcoffset() is None:
         raise ValueError("start must be timezone-aware")
-    return _Builder(random.Random(seed), start.astimezone(UTC), stories).run(hard=hard)
+    builder = _Builder(random.Random(seed), start.astimezone(UTC), stories, brief_words)
+    return builder.run(hard=hard)
 
 
 def corpus(

@@ -416,6 +416,30 @@ def test_migration_0010_makes_older_ledger_rows_add_up(warehouse_url):
     assert row.rows_in == row.inserted + row.updated + row.skipped + row.duplicates + row.rejected
 
 
+def test_migration_0012_queues_the_articles_not_yet_signed(warehouse_url, tmp_path):
+    """Down to 0011 and up again: the queue holds exactly the articles without a signature."""
+    from ingest import pipeline
+    from ingest.settings import load_settings
+
+    engine = db.make_engine(warehouse_url)
+    db.upgrade(engine)
+    signed = [article(f"https://a.example/{n}", f"Story {n} " * 30) for n in range(2)]
+    load(engine, "a", signed, now=T0)
+    pipeline.cluster_stories(engine, load_settings(home=tmp_path))
+    unsigned = article("https://a.example/late", "Another story " * 30)
+    load(engine, "b", [unsigned], now=T0)
+    with engine.begin() as conn:
+        config = db._alembic_config()
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0011")
+    assert "cluster_queue" not in inspect(engine).get_table_names()
+    db.upgrade(engine)
+    with engine.connect() as conn:
+        rows = conn.execute(select(wh.cluster_queue)).all()
+    engine.dispose()
+    assert [(r.article_id, r.at) for r in rows] == [(unsigned.article_id, unsigned.published_at)]
+
+
 def test_large_text_columns_compress_with_lz4_on_postgresql(engine):
     """Migration 0002: bodies are lz4-compressed on PostgreSQL (pglz was a load's top cost)."""
     if engine.dialect.name != "postgresql":

@@ -1,6 +1,7 @@
 """Story-cluster storage: signatures, the LSH band index, cluster ids, merges, representatives.
 
-:func:`cluster_pending` takes the articles without a current signature, oldest first, in
+:func:`cluster_pending` takes the articles without a current signature (those a load
+queued in ``cluster_queue``, and those signed by another version), oldest first, in
 batches, each in one transaction under the writer lock (so two workers never decide at
 once and each decision sees every committed signature); the matching policy is the
 :class:`Clusterer`'s (:mod:`ingest.neardup`). A merge it decides moves every article of the
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy import and_, bindparam, delete, func, or_, select, true, update
 
+from ingest.logs import get_logger
 from ingest.models import (
     ClusterMerge,
     ClusterResult,
@@ -27,10 +29,18 @@ from ingest.models import (
 )
 from ingest.store import dialects
 from ingest.store.engine import locked
-from ingest.store.schema import article_signatures, articles, cluster_merges, signature_bands
+from ingest.store.schema import (
+    article_signatures,
+    articles,
+    cluster_merges,
+    cluster_queue,
+    signature_bands,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy import ColumnElement, Connection, Engine
+
+log = get_logger(__name__)
 
 #: When an article happened, for clustering and for electing representatives.
 AT = func.coalesce(articles.c.published_at, articles.c.first_seen_at)
@@ -69,18 +79,28 @@ def cluster_batch(
     conn: Connection, clusterer: Clusterer, *, now: datetime, batch: int
 ) -> ClusterResult:
     """Sign (and place) the oldest ``batch`` articles without a current signature."""
+    due = _due(conn, clusterer.version, batch)
+    if not due:
+        return ClusterResult()
     sig = article_signatures.c
-    rows = conn.execute(
-        select(
-            articles.c.article_id, articles.c.title, articles.c.body, articles.c.cluster_id,
-            AT.label("at"), sig.article_id.label("signed_id"),
-            sig.decided_version.label("decided"),
-        )
-        .outerjoin(article_signatures, sig.article_id == articles.c.article_id)
-        .where(or_(sig.article_id.is_(None), sig.signature_version != clusterer.version))
-        .order_by(AT, articles.c.article_id)
-        .limit(batch)
-    ).all()  # fmt: skip
+    rows = sorted(
+        (
+            row
+            for chunk in dialects.chunks(due)
+            for row in conn.execute(
+                select(
+                    articles.c.article_id, articles.c.title, articles.c.body,
+                    articles.c.cluster_id, AT.label("at"), sig.article_id.label("signed_id"),
+                    sig.decided_version.label("decided"),
+                )
+                .outerjoin(article_signatures, sig.article_id == articles.c.article_id)
+                .where(articles.c.article_id.in_(chunk))
+            )
+        ),
+        key=lambda r: (r.at, r.article_id),
+    )  # fmt: skip
+    for chunk in dialects.chunks(due):  # signed below (a row whose article is gone: dropped)
+        conn.execute(delete(cluster_queue).where(cluster_queue.c.article_id.in_(chunk)))
     if not rows:
         return ClusterResult()
     resigned = [r.article_id for r in rows if r.signed_id is not None]
@@ -103,6 +123,69 @@ def cluster_batch(
     }
     move_to_clusters(conn, moves, also=merged)
     return ClusterResult(len(rows), len(moves), len(placement.merges))
+
+
+def enqueue_unsigned(conn: Connection) -> int:
+    """Queue every article without a signature that is not queued (a whole-table scan)."""
+    missing = (
+        select(articles.c.article_id, AT)
+        .where(
+            ~select(article_signatures.c.article_id)
+            .where(article_signatures.c.article_id == articles.c.article_id)
+            .exists(),
+            ~select(cluster_queue.c.article_id)
+            .where(cluster_queue.c.article_id == articles.c.article_id)
+            .exists(),
+        )
+    )  # fmt: skip
+    return conn.execute(cluster_queue.insert().from_select(["article_id", "at"], missing)).rowcount
+
+
+def requeue_times(conn: Connection, article_ids: Sequence[str]) -> None:
+    """Queued articles among ``article_ids`` wait by their current time (it may change)."""
+    current = (
+        select(AT).where(articles.c.article_id == cluster_queue.c.article_id).scalar_subquery()
+    )
+    for chunk in dialects.chunks(list(article_ids)):
+        conn.execute(
+            update(cluster_queue).where(cluster_queue.c.article_id.in_(chunk)).values(at=current)
+        )
+
+
+def _due(conn: Connection, version: int, batch: int) -> list[str]:
+    """The oldest ``batch`` articles to sign: loaded since, or signed by an older version.
+
+    Each comes from an index in time order (the queue; the signatures of one version), so
+    the cost does not grow with the warehouse.
+    """
+    queue, sig = cluster_queue.c, article_signatures.c
+    found = list(
+        conn.execute(
+            select(queue.at, queue.article_id).order_by(queue.at, queue.article_id).limit(batch)
+        ).all()
+    )
+    older = conn.execute(
+        select(sig.signature_version)
+        .where(sig.signature_version < version)
+        .order_by(sig.signature_version)
+        .limit(1)
+    ).scalar()
+    if older is not None:
+        found += conn.execute(  # the oldest of that version, from its index
+            select(sig.at, sig.article_id)
+            .where(sig.signature_version == older)
+            .order_by(sig.at, sig.article_id)
+            .limit(batch)
+        ).all()
+    newer = conn.execute(
+        select(sig.signature_version).where(sig.signature_version > version).limit(1)
+    ).scalar()
+    if newer is not None:  # a newer release runs beside this one: its signatures stay
+        log.warning(
+            "signatures of version %d are stored; this worker signs with version %d and "
+            "leaves them (an older release runs beside a newer one)", newer, version,
+        )  # fmt: skip
+    return [article_id for _, article_id in sorted(found)[:batch]]
 
 
 def merge_clusters(

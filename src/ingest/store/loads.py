@@ -21,9 +21,16 @@ from ingest import PIPELINE_VERSION
 from ingest.logs import get_logger
 from ingest.models import Article, DedupeResult, EntryState, LoadResult
 from ingest.store import dialects, leases, rows
+from ingest.store.clusters import requeue_times
 from ingest.store.dialects import Link
 from ingest.store.engine import locked
-from ingest.store.schema import article_staging, articles, feed_entries, load_ledger
+from ingest.store.schema import (
+    article_staging,
+    articles,
+    cluster_queue,
+    feed_entries,
+    load_ledger,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
@@ -213,6 +220,11 @@ def _note_first_listed(conn: Connection, new_ids: Sequence[str]) -> None:
         )
 
 
+def _queued(row: Mapping[str, Any]) -> dict[str, Any]:
+    """An article row's place in ``cluster_queue``: its time, published, else first seen."""
+    return {"article_id": row["article_id"], "at": row["published_at"] or row["first_seen_at"]}
+
+
 def _upsert(
     conn: Connection, unique: Sequence[Article], run_id: str, now: datetime
 ) -> tuple[list[str], int, int]:
@@ -238,6 +250,10 @@ def _upsert(
         else:
             changed.append(values)
     dialects.of(conn).write_articles(conn, new, changed)
+    if new:  # the `cluster` step's work list, in the articles' time order
+        conn.execute(cluster_queue.insert(), [_queued(r) for r in new])
+    if changed:  # one still waiting may have a new publication time
+        requeue_times(conn, [row["article_id"] for row in changed])
     return [row["article_id"] for row in new], len(changed), unchanged
 
 

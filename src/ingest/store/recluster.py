@@ -12,12 +12,15 @@ it back (holding the writer lock meanwhile), so its counts are exact.
 
 Cluster ids change only in ways ``cluster_merges`` records:
 
-- ``merge``: a whole cluster folded into another (every article the old id still had moved
-  to the new one; one row per cluster, ``article_id`` names the first to move);
-- ``split``: one article left a cluster whose other articles stay (``article_id`` names it).
+- ``merge``: the old id is gone and continues as the new one: every article it still had
+  moved there, or, when they scattered, its earliest did (one row per cluster,
+  ``article_id`` names the first to move);
+- ``split``: one article left a cluster and went elsewhere (``article_id`` names it).
 
 A cluster whose articles leave over several batches gets a ``split`` row for each earlier
-one and, if the rest leave together for one cluster, a ``merge`` row for them.
+one and a ``merge`` row when the last ones leave. When the articles a cluster still has
+leave for several clusters at once, its id follows the earliest of them (a ``merge`` row
+naming it) and the others get ``split`` rows: an id never ends at an empty cluster.
 
 An article that matches nothing keeps its cluster id, unless an article decided before it
 already holds that id; then it splits off under a new id.
@@ -37,6 +40,7 @@ from ingest.store.clusters import (
     Clusterer,
     StoredSignatures,
     cluster_batch,
+    enqueue_unsigned,
     follow,
     merge_clusters,
     move_to_clusters,
@@ -56,6 +60,7 @@ def recluster(
     with batches(engine, dry_run=dry_run) as session:
         with session() as conn:
             before = _clusters(conn)
+            enqueue_unsigned(conn)  # whatever was left unsigned (the cluster step never is)
         while True:
             with session() as conn:
                 signed = cluster_batch(conn, clusterer, now=now, batch=batch)
@@ -120,16 +125,18 @@ def _decide_batch(
         for p, item in zip(placement.placed, items, strict=True)
         if follow(renamed, item.cluster_id) != p.cluster_id
     }
-    leaving, records, folded = _leaving(moves), [], set()
-    for aid, (old, new) in moves.items():  # in the order decided
-        whole = leaving[old] == sizes[old]  # every article it had left, for one cluster
-        if whole and old in folded:
+    leaving, targets = _leaving(moves)
+    records, folded = [], set()
+    arriving = {new for _, new in moves.values()}
+    for aid, (old, new) in moves.items():  # in the order decided: the earliest first
+        emptied = leaving[old] == sizes[old] and old not in arriving  # none is left in it
+        if emptied and old in folded and len(targets[old]) == 1:
             continue  # one row per cluster folded whole
-        folded.update([old] if whole else [])
+        kind = "merge" if emptied and old not in folded else "split"
+        folded.update([old] if emptied else [])
         records.append(
-            {"old_cluster_id": old, "new_cluster_id": new, "article_id": aid,
-             "kind": "merge" if whole else "split", "signature_version": version,
-             "merged_at": now}
+            {"old_cluster_id": old, "new_cluster_id": new, "article_id": aid, "kind": kind,
+             "signature_version": version, "merged_at": now}
         )  # fmt: skip
     if records:
         conn.execute(cluster_merges.insert(), records)
@@ -163,17 +170,14 @@ def _sizes(conn: Connection, clusters: set[str]) -> dict[str, int]:
     return out
 
 
-def _leaving(moves: dict[str, tuple[str, str]]) -> dict[str, int]:
-    """How many articles leave each old cluster, when they all go to one new cluster.
-
-    A cluster whose articles scatter over several new ones counts -1 (never a merge).
-    """
+def _leaving(moves: dict[str, tuple[str, str]]) -> tuple[dict[str, int], dict[str, set[str]]]:
+    """How many articles leave each old cluster, and for which new ones."""
     targets: dict[str, set[str]] = {}
     counts: dict[str, int] = {}
     for old, new in moves.values():
         targets.setdefault(old, set()).add(new)
         counts[old] = counts.get(old, 0) + 1
-    return {old: counts[old] if len(targets[old]) == 1 else -1 for old in counts}
+    return counts, targets
 
 
 __all__ = ["fresh_cluster_id", "recluster"]

@@ -21,7 +21,7 @@ from ingest.errors import UrlRejected, WarehouseError
 from ingest.logs import get_logger
 from ingest.models import EntryState, RekeyResult
 from ingest.store import dialects
-from ingest.store.clusters import elect_representatives
+from ingest.store.clusters import elect_representatives, requeue_times
 from ingest.store.engine import batches, reading
 from ingest.store.queue import articles_by_url
 from ingest.store.schema import (
@@ -29,6 +29,7 @@ from ingest.store.schema import (
     article_signatures,
     articles,
     cluster_merges,
+    cluster_queue,
     feed_entries,
     signature_bands,
 )
@@ -215,16 +216,16 @@ def _record(
 
 
 def _repoint(conn: Connection, old_id: str, new_id: str) -> None:
-    """Feed entries and signatures of ``old_id`` now belong to ``new_id``."""
+    """Feed entries, signatures and place in the cluster queue of ``old_id`` go to ``new_id``."""
     conn.execute(
         update(feed_entries).where(feed_entries.c.article_id == old_id).values(article_id=new_id)
     )
-    for table in (article_signatures, signature_bands):
+    for table in (article_signatures, signature_bands, cluster_queue):
         conn.execute(update(table).where(table.c.article_id == old_id).values(article_id=new_id))
 
 
 def _drop_signature(conn: Connection, article_id: str) -> None:
-    for table in (signature_bands, article_signatures):
+    for table in (signature_bands, article_signatures, cluster_queue):
         conn.execute(delete(table).where(table.c.article_id == article_id))
 
 
@@ -274,6 +275,7 @@ def _merge(
         if member.article_id != new_id:
             _repoint(conn, member.article_id, new_id)
             _record(conn, member, new_id, canonical, "merged", rules, now)
+    requeue_times(conn, [new_id])  # it may wait, now with the first seen member's time
     if merged_clusters:
         conn.execute(
             update(articles)

@@ -242,6 +242,17 @@ article_signatures = Table(
     # article keeps its cluster, and this, until `ingest recluster` decides it again)
     Column("decided_version", Integer, nullable=False, server_default="0"),
     Index(None, "decided_version", "at", "article_id"),
+    Index(None, "signature_version", "at", "article_id"),
+)
+
+#: Articles loaded and not yet signed: the `cluster` step's work list, so finding it costs
+#: the same at any warehouse size (a scan for articles without a signature grew with it).
+cluster_queue = Table(
+    "cluster_queue",
+    metadata,
+    Column("article_id", Key, primary_key=True),
+    Column("at", UTCDateTime, nullable=False),  # the article's time when loaded
+    Index(None, "at", "article_id"),
 )
 
 signature_bands = Table(
@@ -374,7 +385,8 @@ load_ledger = Table(
 )
 
 __all__ = [
-    "STORE_ONLY_ARTICLE_COLUMNS", "UTCDateTime", "alert_states", "article_rekeys", "article_signatures",
-    "article_staging", "articles", "cluster_merges", "feed_entries", "feeds", "fetch_log", "hosts",
-    "load_ledger", "metadata", "page_leases", "registry_syncs", "signature_bands",
+    "STORE_ONLY_ARTICLE_COLUMNS", "UTCDateTime", "alert_states", "article_rekeys",
+    "article_signatures", "article_staging", "articles", "cluster_merges", "cluster_queue",
+    "feed_entries", "feeds", "fetch_log", "hosts", "load_ledger", "metadata", "page_leases",
+    "registry_syncs", "signature_bands",
 ]  # fmt: skip

@@ -110,6 +110,23 @@ def test_fetch_and_load_one_page_then_nothing_twice(feed, engine, settings):
     assert len(archived) == 1
 
 
+def test_a_json_feed_is_polled_fetched_and_loaded_like_any_feed(feed, engine, settings):
+    import json
+
+    items = [{"id": "j1", "url": "/a", "title": "A", "date_published": "2026-11-20T08:00:00Z"}]
+    body = json.dumps({"version": "https://jsonfeed.org/version/1.1", "items": items})
+    feed.expect_request("/feed.xml").respond_with_data(body, content_type="application/feed+json")
+    feed.expect_request("/a").respond_with_data(PAGE, content_type="text/html")
+    polled = poll(engine, settings)
+    assert (polled["entries_seen"], polled["entries_new"], polled["feeds_failed"]) == (1, 1, 0)
+    shards = pipeline.plan_page_shards(engine, settings)
+    pipeline.fetch_shard(engine, settings, shards[0]["items"], "r")
+    assert pipeline.load_run(engine, "r").inserted == 1
+    with engine.connect() as conn:
+        entry = conn.execute(select(wh.feed_entries.c.guid, wh.feed_entries.c.state)).one()
+    assert tuple(entry) == ("j1", "stored")
+
+
 def test_soft_page_failure_is_retried_then_given_up(feed, engine, settings):
     feed.expect_request("/feed.xml").respond_with_data(rss([("a", feed.url_for("/a"))]))
     feed.expect_request("/a").respond_with_data("busy", status=503)

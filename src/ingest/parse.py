@@ -10,6 +10,7 @@ from __future__ import annotations
 import calendar
 import hashlib
 import html
+import json
 import re
 import time
 from datetime import UTC, datetime
@@ -35,6 +36,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 MAX_SUMMARY_CHARS = 2000
 MAX_TTL_MINUTES = 7 * 24 * 60
 MAX_FIELD_CHARS = 1000
+MAX_DATE_CHARS = 64
 
 
 def _utc(parsed: time.struct_time | None) -> datetime | None:
@@ -64,8 +66,29 @@ def _absolute(link: str | None, base: str) -> str | None:
     return joined or None
 
 
+def _first(
+    guid: str | None,
+    link: str | None,
+    seen: set[tuple[str, str]],
+    links_of_guid: dict[str, str],
+    notes: dict[Reason, str],
+) -> tuple[str, str] | None:
+    """An entry's (guid, link) if it is kept: it has both and is not an exact repeat.
+
+    A guid seen before on another link is kept, and noted.
+    """
+    if not link or not guid or (guid, link) in seen:
+        return None
+    seen.add((guid, link))
+    if links_of_guid.setdefault(guid, link) != link:
+        notes[Reason.DUPLICATE_GUIDS] = f"guid {guid[:80]!r} on several links"
+    return guid, link
+
+
 def _guid(entry: Any, link: str | None) -> str | None:  # noqa: ANN401 - feedparser entry
     guid = entry.get("id") or entry.get("guid")
+    if isinstance(guid, int) and not isinstance(guid, bool):
+        guid = str(guid)  # JSON Feed 1.0 allowed numbers
     if isinstance(guid, str) and (guid := _CONTROL.sub("", guid).strip()):
         return guid[:MAX_FIELD_CHARS]
     if link:
@@ -184,6 +207,47 @@ def _first_entries(body: bytes, keep: int) -> tuple[bytes, int] | None:
     )
 
 
+_XML_BASE = "{http://www.w3.org/XML/1998/namespace}base"
+
+
+def _resolve_bases(body: bytes, url: str) -> bytes | None:
+    """The feed with each ``link`` made absolute by its own ``xml:base``, and none left.
+
+    feedparser keeps an item's ``xml:base`` for the items after it: an item without one
+    had its relative link resolved against the previous item's base. lxml resolves each
+    element's base from its own ancestors. None when there is no ``xml:base`` or the feed
+    is not well-formed XML (feedparser's forgiving parser then reads it as it is).
+    """
+    if b"xml:base" not in body:
+        return None
+    try:
+        root = etree.fromstring(body, _FEED_XML, base_url=url)
+    except (etree.XMLSyntaxError, ValueError):
+        return None
+    for element in root.iter("{*}link"):
+        base = element.base or url
+        href = element.get("href")
+        if href is not None:
+            element.set("href", urljoin(base, href.strip()))
+        elif element.text and element.text.strip():
+            element.text = urljoin(base, element.text.strip())
+    for element in root.iter():
+        if isinstance(element.tag, str) and _XML_BASE in element.attrib:
+            del element.attrib[_XML_BASE]
+    out: bytes = etree.tostring(root.getroottree(), encoding="us-ascii", xml_declaration=True)
+    return out
+
+
+def _with_bases_resolved(
+    body: bytes, content_type: str | None, url: str
+) -> tuple[bytes, str | None]:
+    """:func:`_resolve_bases` applied; rewritten bytes declare their own encoding."""
+    resolved = _resolve_bases(body, url)
+    if resolved is None:
+        return body, content_type
+    return resolved, content_type.split(";", 1)[0] if content_type else None
+
+
 def _cut(
     body: bytes, content_type: str | None, max_entries: int
 ) -> tuple[bytes, str | None, int | None]:
@@ -201,11 +265,15 @@ def _cut(
 def _parse_feed(
     body: bytes, url: str, content_type: str | None, max_entries: int
 ) -> ParsedFeed | Miss:
+    if _is_json(body, content_type):
+        return _parse_json_feed(body, url, max_entries)
     body = neutralise_references(body)
     body, content_type, relabelled = _fix_encoding_lie(body, content_type)
+    body, content_type = _with_bases_resolved(body, content_type, url)
     body, content_type, listed = _cut(body, content_type, max_entries)
     # No content-location header: feedparser would "resolve" plain guids against it.
-    # xml:base is still honoured; remaining relative links are joined to the feed URL.
+    # xml:base was resolved above (or, in a feed that is not well-formed, by feedparser);
+    # remaining relative links are joined to the feed URL.
     headers = {"content-type": content_type} if content_type else {}
     parsed = feedparser.parse(body, response_headers=headers, sanitize_html=False)
     raw_entries = parsed.get("entries") or []
@@ -228,12 +296,11 @@ def _parse_feed(
     for raw in raw_entries[:max_entries]:
         link = _absolute(raw.get("link"), url)
         guid = _guid(raw, link)
-        if not link or not guid or (guid, link) in seen:
+        kept = _first(guid, link, seen, links_of_guid, notes)
+        if kept is None:
             log.debug("feed %s: entry without link/guid, or repeated, skipped", url)
             continue
-        seen.add((guid, link))
-        if links_of_guid.setdefault(guid, link) != link:
-            notes[Reason.DUPLICATE_GUIDS] = f"guid {guid[:80]!r} on several links"
+        guid, link = kept
         published = _utc(dict.get(raw, "published_parsed") or dict.get(raw, "created_parsed"))
         updated = _utc(dict.get(raw, "updated_parsed"))
         # dict.get: FeedParserDict.get maps updated<->published with a warning.
@@ -263,3 +330,90 @@ def _parse_feed(
         ttl_minutes=_ttl(feed),
         warnings=tuple(notes),
     )
+
+
+# ------------------------------------------------------------------------------ JSON Feed
+
+#: JSON Feed 1.0 and 1.1 (https://www.jsonfeed.org/version/1.1/); feedparser cannot read it.
+JSON_FEED_VERSION = "https://jsonfeed.org/version/1"
+_JSON_TYPES = frozenset({"application/feed+json", "application/json"})
+
+
+def _is_json(body: bytes, content_type: str | None) -> bool:
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    return media in _JSON_TYPES or body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"{"
+
+
+def _parse_json_feed(body: bytes, url: str, max_entries: int) -> ParsedFeed | Miss:
+    """A JSON Feed as the same typed entries an RSS or Atom feed gives."""
+    try:
+        doc = json.loads(body)  # bytes: UTF-8, -16 or -32, with or without a BOM
+    except (ValueError, RecursionError) as exc:  # not JSON, or nested past the stack
+        return Miss(Reason.FEED_MALFORMED, f"JSON: {type(exc).__name__}: {exc}"[:300])
+    version = doc.get("version") if isinstance(doc, dict) else None
+    if not isinstance(version, str) or not version.startswith(JSON_FEED_VERSION):
+        return Miss(
+            Reason.FEED_MALFORMED, "not a recognised feed (JSON without a JSON Feed version)"
+        )
+    items = doc.get("items")
+    if not isinstance(items, list):
+        return Miss(Reason.FEED_MALFORMED, "JSON Feed without an items list")
+    notes: dict[Reason, str] = {}
+    if len(items) > max_entries:
+        notes[Reason.FEED_TRUNCATED] = f"{len(items)} entries; the first {max_entries} read"
+    entries: list[FeedEntry] = []
+    seen: set[tuple[str, str]] = set()
+    links_of_guid: dict[str, str] = {}
+    for raw in items[:max_entries]:
+        if not isinstance(raw, dict):
+            continue
+        link = _absolute(raw.get("url") or raw.get("external_url"), url)
+        guid = _guid(raw, link)
+        kept = _first(guid, link, seen, links_of_guid, notes)
+        if kept is None:
+            continue
+        guid, link = kept
+        published = _json_time(raw, "date_published", notes)
+        updated = _json_time(raw, "date_modified", notes)
+        summary = raw.get("summary") or raw.get("content_text") or raw.get("content_html")
+        entries.append(
+            FeedEntry(
+                guid=guid,
+                link=link,
+                title=_text(raw.get("title")),
+                published=published or updated,
+                updated=updated,
+                summary=_text(summary, MAX_SUMMARY_CHARS),
+                author=_json_author(raw) or _json_author(doc),
+            )
+        )
+    return ParsedFeed(
+        title=_text(doc.get("title")),
+        link=_absolute(doc.get("home_page_url"), url),
+        entries=tuple(entries),
+        warning="; ".join(f"{r.value}: {d}" for r, d in notes.items())[:500] or None,
+        warnings=tuple(notes),
+    )
+
+
+def _json_time(item: dict[str, Any], key: str, notes: dict[Reason, str]) -> datetime | None:
+    """An RFC 3339 time as aware UTC (one without an offset is taken as UTC)."""
+    text = item.get(key)
+    if text is None:
+        return None
+    try:
+        readable = isinstance(text, str) and len(text) <= MAX_DATE_CHARS
+        when = datetime.fromisoformat(text) if readable else None
+    except ValueError:
+        when = None
+    if when is None:
+        notes[Reason.BAD_DATES] = f"unreadable {key} {str(text)[:60]!r}"
+        return None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+def _json_author(obj: dict[str, Any]) -> str | None:
+    """The first author's name: ``authors`` (1.1) or ``author`` (1.0)."""
+    authors = obj.get("authors")
+    first = authors[0] if isinstance(authors, list) and authors else obj.get("author")
+    return _text(first.get("name")) if isinstance(first, dict) else None

@@ -55,6 +55,44 @@ def test_atom_xml_base_and_protocol_relative_links(fixtures):
     assert feed.entries[1].link == "https://courier.example/news/proto.html"
 
 
+ITEM_BASES = b"""<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel><title>Bases</title><link>/home/</link>
+<item xml:base="https://a.example/news/"><title>A</title><link>one.html</link><guid>1</guid></item>
+<item><title>B</title><link>two.html</link><guid>2</guid></item>
+<item xml:base="https://c.example/world/"><title>C</title><link> three.html </link><guid>3</guid>
+</item>
+<item><title>D \xc3\xa9t\xc3\xa9</title><link>sub/four.html</link><guid>4</guid></item>
+</channel></rss>"""
+
+ENTRY_BASES = b"""<?xml version="1.0"?>
+<feed xmlns="http://www.w3.org/2005/Atom" xml:base="https://site.example/feed/">
+<title>t</title><id>x</id><updated>2026-01-01T00:00:00Z</updated>
+<entry xml:base="../news/"><title>a</title><id>1</id><link href="one.html"/>
+<updated>2026-01-01T00:00:00Z</updated></entry>
+<entry><title>b</title><id>2</id><link href="two.html"/><updated>2026-01-01T00:00:00Z</updated>
+</entry></feed>"""
+
+
+def test_each_item_resolves_by_its_own_xml_base_not_the_previous_items():
+    """feedparser carried one item's xml:base over to the items after it."""
+    feed = parse_feed(ITEM_BASES, FEED_URL, "application/rss+xml; charset=iso-8859-1")
+    assert isinstance(feed, ParsedFeed)
+    assert [e.link for e in feed.entries] == [
+        "https://a.example/news/one.html",
+        "https://fixture.example/feeds/two.html",  # no base of its own: the feed's URL
+        "https://c.example/world/three.html",
+        "https://fixture.example/feeds/sub/four.html",
+    ]
+    assert feed.entries[3].title == "D \u00e9t\u00e9"  # the rewrite kept the characters
+    assert feed.link == "https://fixture.example/home/"
+    atom = parse_feed(ENTRY_BASES, FEED_URL)
+    assert isinstance(atom, ParsedFeed)
+    assert [e.link for e in atom.entries] == [
+        "https://site.example/news/one.html",  # relative to the feed's own base
+        "https://site.example/feed/two.html",
+    ]
+
+
 def test_rdf_feed_dc_date_and_creator(fixtures):
     entry = parse(fixtures, "rdf.xml").entries[0]
     assert entry.link == "https://ledger.example/a/3001"
@@ -173,3 +211,86 @@ def test_a_cut_feed_in_a_declared_single_byte_encoding_keeps_its_characters():
     body = body.replace(b"Story 0<", "Story 0 Привет<".encode("windows-1251"))
     result = parse_feed(body, FEED_URL, "application/rss+xml", max_entries=5)
     assert result.entries[0].title == "Story 0 Привет"
+
+
+JSON_FEED_11 = {
+    "version": "https://jsonfeed.org/version/1.1",
+    "title": "Coastline Daily",
+    "home_page_url": "/",
+    "authors": [{"name": "Desk"}],
+    "items": [
+        {
+            "id": "a-1", "url": "/2026/harbour.html", "title": "Harbour <b>dredging</b>",
+            "content_html": "<p>Crews start</p><p>on Monday.</p>",
+            "date_published": "2026-11-20T08:15:00+02:00", "authors": [{"name": "Ben Okafor"}],
+        },
+        {"id": "a-2", "external_url": "https://wire.example/x", "summary": "Wire story",
+         "date_modified": "2026-11-20T09:00:00Z"},
+        {"id": "a-3", "title": "no url: skipped"},
+        {"id": "a-1", "url": "/2026/harbour.html"},  # an exact repeat
+        {"id": "a-4", "url": "/2026/undated", "date_published": "next Tuesday"},
+        "not an item",
+    ],
+}  # fmt: skip
+
+
+def test_a_json_feed_gives_the_same_typed_entries():
+    import json
+
+    feed = parse_feed(json.dumps(JSON_FEED_11).encode(), FEED_URL, "application/feed+json")
+    assert isinstance(feed, ParsedFeed)
+    assert (feed.title, feed.link) == ("Coastline Daily", "https://fixture.example/")
+    first, second, undated = feed.entries
+    assert first.guid == "a-1"
+    assert first.link == "https://fixture.example/2026/harbour.html"
+    assert first.title == "Harbour dredging"
+    assert first.summary == "Crews start on Monday."
+    assert first.published == datetime(2026, 11, 20, 6, 15, tzinfo=UTC)
+    assert first.author == "Ben Okafor"
+    assert (second.link, second.summary, second.author) == ("https://wire.example/x",
+                                                            "Wire story", "Desk")  # fmt: skip
+    assert second.published == second.updated == datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+    assert undated.published is None
+    assert feed.warnings == (Reason.BAD_DATES,)
+    assert "next Tuesday" in (feed.warning or "")
+
+
+def test_a_json_feed_1_0_with_number_ids_and_no_content_type_is_read():
+    body = (
+        b'\xef\xbb\xbf {"version": "https://jsonfeed.org/version/1", "author": {"name": "A"},'
+        b' "items": [{"id": 7, "url": "https://x.example/7", "date_published":'
+        b' "2026-11-20T08:15:00"}]}'
+    )
+    feed = parse_feed(body, FEED_URL, None)
+    assert isinstance(feed, ParsedFeed)
+    (entry,) = feed.entries
+    assert (entry.guid, entry.author) == ("7", "A")
+    assert entry.published == datetime(2026, 11, 20, 8, 15, tzinfo=UTC)  # no offset: UTC
+
+
+@pytest.mark.parametrize(
+    ("body", "detail"),
+    [
+        (b'{"version": "1", "items": []}', "JSON Feed version"),
+        (b'{"items": [}', "JSONDecodeError"),
+        (b"[" * 100_000 + b"]" * 100_000, "RecursionError"),
+        (b'{"version": "https://jsonfeed.org/version/1.1", "items": {}}', "items list"),
+        (b'{"version": "https://jsonfeed.org/version/1.1", "x": ' + b"9" * 5000 + b"}", "JSON"),
+    ],
+)
+def test_json_that_is_not_a_json_feed_is_a_miss_with_its_reason(body, detail):
+    result = parse_feed(body, FEED_URL, "application/json")
+    assert isinstance(result, Miss)
+    assert result.reason is Reason.FEED_MALFORMED
+    assert detail in result.detail
+
+
+def test_a_json_feed_is_cut_to_its_first_entries():
+    import json
+
+    items = [{"id": str(n), "url": f"https://x.example/{n}"} for n in range(30)]
+    body = json.dumps({"version": "https://jsonfeed.org/version/1.1", "items": items})
+    feed = parse_feed(body.encode(), FEED_URL, "application/feed+json", max_entries=10)
+    assert isinstance(feed, ParsedFeed)
+    assert [e.guid for e in feed.entries] == [str(n) for n in range(10)]
+    assert feed.warnings == (Reason.FEED_TRUNCATED,)

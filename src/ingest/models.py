@@ -49,6 +49,7 @@ class Reason(StrEnum):
     WORKER_CRASHED = "worker_crashed"  # the worker died (memory limit, crash)
     INTERNAL_ERROR = "internal_error"  # a bug of ours met this item (logged with its trace)
     ARCHIVE_MISSING = "archive_missing"  # a backfill found no archived copy of the page
+    SITEMAP_MALFORMED = "sitemap_malformed"  # not a sitemap, or one we refuse to read
 
     @property
     def retryable(self) -> bool:

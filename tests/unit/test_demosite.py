@@ -94,6 +94,37 @@ def test_served_feeds_parse_and_bad_links_misbehave(demo_site):
     assert (status, headers["Content-Type"], body[:5]) == (200, "application/pdf", b"%PDF-")
 
 
+def test_served_news_sitemaps_list_every_page_and_one_is_hostile(demo_site):
+    from datetime import UTC, datetime
+    from urllib.parse import urlsplit
+
+    from ingest.models import Miss, Reason
+    from ingest.sources.sitemaps import walk
+
+    def get(url):
+        status, _, body = fetch(url)
+        return body if status == 200 else Miss(Reason.NOT_FOUND, f"HTTP {status}")
+
+    by_host: dict[str, set[str]] = {}
+    for article in demo_site.articles:
+        by_host.setdefault(urlsplit(article.url).netloc, set()).add(article.url)
+    hostile = 0
+    for host, urls in by_host.items():
+        robots = fetch(f"http://{host}/robots.txt")[2].decode()
+        (line,) = [x for x in robots.splitlines() if x.startswith("Sitemap:")]
+        index = line.split(":", 1)[1].strip()
+        assert get(index.replace("sitemap_index.xml", "sitemaps/news.xml.gz"))[:2] == b"\x1f\x8b"
+        found = walk([index], get, since=datetime(2000, 1, 1, tzinfo=UTC),
+                     until=datetime(2100, 1, 1, tzinfo=UTC))  # fmt: skip
+        assert {u.loc for u in found.urls} == urls, host
+        assert any(u.title and u.published and u.language == "en" for u in found.urls)
+        for _, miss in found.misses:
+            assert miss.reason is Reason.SITEMAP_MALFORMED
+            assert "document type" in miss.detail
+            hostile += 1
+    assert hostile == 1
+
+
 @pytest.mark.timeout(30)
 def test_slow_page_drips_for_seconds_without_ever_going_quiet(demo_site):
     slow = next(b.url for b in demo_site.bad_links if b.kind == "slow")

@@ -204,3 +204,64 @@ def broken_feed(site_name: str) -> bytes:
         f"<!-- {site_name}: feed cache rebuild failed -->\n"
     )
     return text.encode("utf-8")
+
+
+@dataclass(frozen=True, slots=True)
+class SitemapEntry:
+    """One page in a sitemap; ``title`` and ``language`` make it a Google News entry."""
+
+    loc: str
+    lastmod: datetime
+    published: datetime | None = None
+    title: str = ""
+    language: str = "en"
+    publication: str = ""
+
+
+def urlset(entries: Sequence[SitemapEntry]) -> str:
+    """A sitemap ``<urlset>``, with the news extension for entries that have a title."""
+    rows = []
+    for entry in entries:
+        news = ""
+        if entry.published is not None:
+            news = (
+                "<news:news><news:publication>"
+                f"<news:name>{_x(entry.publication)}</news:name>"
+                f"<news:language>{_x(entry.language)}</news:language></news:publication>"
+                f"<news:publication_date>{_iso(entry.published)}</news:publication_date>"
+                f"<news:title>{_x(entry.title)}</news:title></news:news>"
+            )
+        rows.append(
+            f"  <url><loc>{_x(entry.loc)}</loc><lastmod>{_iso(entry.lastmod)}</lastmod>{news}</url>"
+        )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9" '
+        'xmlns:news="http://www.google.com/schemas/sitemap-news/0.9">\n'
+        + "\n".join(rows) + "\n</urlset>\n"
+    )  # fmt: skip
+
+
+def sitemap_index(children: Sequence[tuple[str, datetime]]) -> str:
+    """A ``<sitemapindex>`` of (location, last modified) pairs."""
+    rows = "\n".join(
+        f"  <sitemap><loc>{_x(loc)}</loc><lastmod>{_iso(mod)}</lastmod></sitemap>"
+        for loc, mod in children
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f'<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n{rows}\n'
+        "</sitemapindex>\n"
+    )
+
+
+def hostile_sitemap(site_url: str) -> bytes:
+    """A sitemap that tries an external entity (XXE) and an entity expansion at once."""
+    laughs = "".join(f'<!ENTITY l{n} "{f"&l{n - 1};" * 10 if n else "lol"}">' for n in range(10))
+    return (
+        '<?xml version="1.0"?>\n'
+        f'<!DOCTYPE urlset [<!ENTITY secret SYSTEM "file:///etc/passwd">{laughs}]>\n'
+        '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        f"<url><loc>{_x(site_url)}/leak?&secret;</loc></url>"
+        f"<url><loc>{_x(site_url)}/laughs?&l9;</loc></url></urlset>\n"
+    ).encode()

@@ -56,6 +56,9 @@ DEFAULT_HOSTS: tuple[str, ...] = ("127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.
 UTM_TOP = "?utm_source=rss&utm_medium=feed&utm_campaign=top"
 HTML = "text/html; charset=utf-8"
 OPML = "text/x-opml; charset=utf-8"
+XML = "application/xml; charset=utf-8"
+GZIP = "application/gzip"
+SITEMAP_INDEX = "/sitemap_index.xml"
 _DRIP_INTERVAL = 0.1
 _BIND_ATTEMPTS = 12
 
@@ -513,9 +516,41 @@ class _SiteBuilder:
             self.parts.append(PageParts(spec, base, self.home_feed[spec.slug], nav, links))
             home = render_home(spec.name, tuple(reversed(links)), self.home_feed[spec.slug])
             self.route(base, "/", Resource(home.encode("utf-8"), HTML))
-            robots = f"User-agent: *\nAllow: /\n\n# {spec.name}\n"
+            robots = f"User-agent: *\nAllow: /\n\n# {spec.name}\nSitemap: {base}{SITEMAP_INDEX}\n"
             self.route(base, "/robots.txt", Resource(robots.encode(), "text/plain; charset=utf-8"))
+            self.sitemaps(spec, base, stories, hostile=index == len(PUBLISHERS) - 1)
         return articles, pages
+
+    def sitemaps(
+        self, spec: PublisherSpec, base: str, stories: Sequence[Story], *, hostile: bool
+    ) -> None:
+        """A news sitemap (gzip) of the newer half, a plain one of the older, and their index.
+
+        ``hostile``: the index also lists a sitemap that tries XXE and entity expansion.
+        """
+        half = len(stories) // 2
+        older, newer = stories[:half], stories[half:]
+        news = [
+            feedwriter.SitemapEntry(base + s.path, s.published, s.published, s.title,
+                                    "en", spec.name)
+            for s in newer
+        ]  # fmt: skip
+        archive = [feedwriter.SitemapEntry(base + s.path, s.published) for s in older]
+        packed = gzip.compress(feedwriter.urlset(news).encode(), mtime=0)
+        self.route(base, "/sitemaps/news.xml.gz", Resource(packed, GZIP, compress=False))
+        self.route(
+            base, "/sitemaps/archive.xml", Resource(feedwriter.urlset(archive).encode(), XML)
+        )
+        children = [
+            (base + "/sitemaps/news.xml.gz", max(s.published for s in newer)),
+            (base + "/sitemaps/archive.xml", max(s.published for s in older)),
+        ]
+        if hostile:
+            children.append((base + "/sitemaps/hostile.xml", children[0][1]))
+            self.route(base, "/sitemaps/hostile.xml",
+                       Resource(feedwriter.hostile_sitemap(base), XML))  # fmt: skip
+        index = feedwriter.sitemap_index(children).encode()
+        self.route(base, SITEMAP_INDEX, Resource(index, XML))
 
     def opml(self) -> tuple[str, str]:
         html_urls = {p.slug: p.base_url + "/" for p in self.publishers}

@@ -131,6 +131,21 @@ class Alert:
     since: datetime
 
 
+class SourceKind(StrEnum):
+    """What kind of source listed a queued entry (``feed_entries.source_kind``)."""
+
+    FEED = "feed"  # the feed's own listing (source_key: the feed key)
+    SITEMAP = "sitemap"  # a publisher's news sitemap (source_key: the sitemap file's URL)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRef:
+    """Where a queued entry came from: a kind of source, and which one of that kind."""
+
+    kind: SourceKind
+    key: str
+
+
 class EntryState(StrEnum):
     """Where a feed entry stands in the page queue (``feed_entries.state``)."""
 

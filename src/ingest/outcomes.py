@@ -18,6 +18,7 @@ from ingest.models import (
     PageJob,
     Reason,
     ScheduledPoll,
+    SourceRef,
 )
 
 MAX_DETAIL_CHARS = 500
@@ -79,6 +80,7 @@ class QueuedEntry:
     entry: FeedEntry
     canonical_url: str
     entry_id: str
+    source: SourceRef | None = None  # None: the feed itself listed it
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,11 +18,11 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from ingest import fetch, parse, schedule
-from ingest.errors import UrlRejected, WarehouseError
+from ingest.errors import WarehouseError
 from ingest.logs import get_logger
 from ingest.models import Fetched, FetchFailure, Miss, PollTarget, Reason, Validators
 from ingest.outcomes import FetchRecord, Polled, PollFailed, PollOutcome, QueuedEntry
-from ingest.urls import canonical_url, entry_id_for
+from ingest.urls import queued_entries
 
 if TYPE_CHECKING:
     from ingest.models import FeedEntry
@@ -99,17 +99,7 @@ class Poller:
         self, feed_key: str, entries: Sequence[FeedEntry]
     ) -> tuple[tuple[QueuedEntry, ...], tuple[tuple[FeedEntry, str], ...]]:
         """Entries with their queue identity; the ones whose link we refuse, with why."""
-        queued: dict[str, QueuedEntry] = {}
-        refused: list[tuple[FeedEntry, str]] = []
-        for entry in entries:
-            try:
-                url = canonical_url(entry.link, max_length=self.settings.max_url_length)
-            except UrlRejected as exc:
-                refused.append((entry, exc.reason))
-                continue
-            entry_id = entry_id_for(feed_key, entry.guid, url)
-            queued[entry_id] = QueuedEntry(entry, url, entry_id)
-        return tuple(queued[k] for k in sorted(queued)), tuple(refused)
+        return queued_entries(feed_key, entries, max_length=self.settings.max_url_length)
 
     def _polled(
         self,

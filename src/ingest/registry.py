@@ -54,6 +54,7 @@ KEY_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,199}$"
 _BAD_HOST = re.compile(r"[\s\x00-\x1f\x7f]")
 _TOML_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # TOML strings must escape these
 _SLUG_STRIP = re.compile(r"[^a-z0-9]+")
+_SITE_HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,250}[A-Za-z0-9])?(?::\d{1,5})?")
 
 
 class _FeedModel(BaseModel):
@@ -92,6 +93,21 @@ class _FeedModel(BaseModel):
         canonical = _canonical(value)
         if isinstance(canonical, UrlRejected):
             raise ValueError(f"not a usable URL ({canonical.args[0]})") from None  # noqa: TRY004 - pydantic's error
+        return value
+
+
+    @field_validator("site")
+    @classmethod
+    def _host_or_url(cls, value: str | None) -> str | None:
+        if value is None or _SITE_HOST.fullmatch(value):
+            return value
+        try:
+            parts = urlsplit(value)
+            scheme, host = parts.scheme.lower(), parts.hostname
+        except ValueError:
+            scheme, host = "", None
+        if scheme not in ("http", "https") or not host or _BAD_HOST.search(host):
+            raise ValueError("must be a host (example.org) or an http(s) URL")
         return value
 
 

@@ -17,9 +17,16 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import re
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ingest.errors import UrlRejected
+from ingest.outcomes import QueuedEntry
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from ingest.models import FeedEntry, SourceRef
 
 RULES_VERSION = 2
 
@@ -169,6 +176,30 @@ def article_id_for(canonical: str) -> str:
 def entry_id_for(feed_key: str, guid: str, url: str) -> str:
     """Stable key of a feed entry: its feed, its guid and its canonical URL."""
     return article_id_for(f"{feed_key}\n{guid}\n{url}")
+
+
+def queued_entries(
+    feed_key: str,
+    entries: Sequence[FeedEntry],
+    *,
+    max_length: int,
+    source: SourceRef | None = None,
+) -> tuple[tuple[QueuedEntry, ...], tuple[tuple[FeedEntry, str], ...]]:
+    """Entries with their queue identity (by entry id); the ones whose link we refuse, with why.
+
+    ``source``: what listed them, when not the feed ``feed_key`` itself.
+    """
+    queued: dict[str, QueuedEntry] = {}
+    refused: list[tuple[FeedEntry, str]] = []
+    for entry in entries:
+        try:
+            url = canonical_url(entry.link, max_length=max_length)
+        except UrlRejected as exc:
+            refused.append((entry, exc.reason))
+            continue
+        entry_id = entry_id_for(feed_key, entry.guid, url)
+        queued[entry_id] = QueuedEntry(entry, url, entry_id, source)
+    return tuple(queued[k] for k in sorted(queued)), tuple(refused)
 
 
 def host_of(url: str) -> str:

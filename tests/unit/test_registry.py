@@ -33,6 +33,14 @@ def test_loads_a_valid_registry(fixtures):
             '[[feeds]]\nkey = "a"\nurl = "https://x.example/f"\ninterval_minutes = 0',
             "interval_minutes",
         ),
+        (
+            '[[feeds]]\nkey = "a"\nurl = "https://x.example/f"\nsite = "ftp://x.example"',
+            "site: Value error, must be a host (example.org) or an http(s) URL",
+        ),
+        (
+            '[[feeds]]\nkey = "a"\nurl = "https://x.example/f"\nsite = "x.example/news"',
+            "must be a host (example.org) or an http(s) URL",
+        ),
         ("feeds = [", "not valid TOML"),
         (
             '[[feeds]]\nkey = "a"\nurl = "https://x.example/f"\n[[feeds]]\nkey = "a"\nurl = "https://x.example/g"',
@@ -49,6 +57,12 @@ def test_invalid_registry_names_the_problem(text, message):
         parse_registry(text, "feeds.toml")
     assert message in str(info.value)
     assert str(info.value).startswith("feeds.toml: ")
+
+
+@pytest.mark.parametrize("site", ["www.x.example", "127.0.0.2:8080", "https://www.x.example/"])
+def test_a_site_is_a_host_or_a_url(site):
+    (spec,) = parse_registry(f'[[feeds]]\nkey = "a"\nurl = "https://x.example/f"\nsite = "{site}"')
+    assert spec.site == site
 
 
 def test_missing_file_is_a_config_error(tmp_path):

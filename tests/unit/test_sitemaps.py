@@ -231,3 +231,50 @@ def test_a_walk_stops_at_its_limits_and_says_which():
         ["https://n.example/a", "https://n.example/b"],
         ["2 URLs"],
     )
+
+
+def test_the_pages_found_are_queued_as_the_publishers_entries_with_their_sitemap():
+    from ingest.models import SourceKind
+    from ingest.sources.sitemaps import queue_entries, walk
+    from ingest.urls import entry_id_for
+
+    long = "https://n.example/" + "x" * 300
+    site = {**SITE, "https://n.example/deep.xml": urlset(
+        ("https://n.example/c?utm_source=sitemap", "2026-11-21"), (long, "2026-11-22"))}  # fmt: skip
+    get, _ = fetcher(site)
+    found = walk(["https://n.example/sitemap_index.xml"], get, since=SINCE, until=UNTIL)
+    queued, refused = queue_entries(found, "news-a", max_length=200)
+    by_url = {q.canonical_url: q for q in queued}
+    assert set(by_url) == {"https://n.example/a", "https://n.example/b", "https://n.example/c"}
+    c = by_url["https://n.example/c"]  # canonical: the tracking parameter is gone
+    assert c.entry.link == "https://n.example/c?utm_source=sitemap"
+    assert c.entry_id == entry_id_for("news-a", c.entry.guid, c.canonical_url)
+    assert (c.source.kind, c.source.key) == (SourceKind.SITEMAP, "https://n.example/deep.xml")
+    assert by_url["https://n.example/a"].source.key == "https://n.example/2026-11.xml.gz"
+    assert by_url["https://n.example/a"].entry.published == datetime(2026, 11, 20, tzinfo=UTC)
+    assert [(e.link, why) for e, why in refused] == [(long, "url_too_long")]
+
+
+@pytest.mark.parametrize(
+    ("site", "root"),
+    [
+        (None, "https://feeds.example.com/"),
+        ("www.example.com", "https://www.example.com/"),
+        ("127.0.0.2:8080", "https://127.0.0.2:8080/"),
+        ("http://www.example.com/news/", "http://www.example.com/"),
+    ],
+)
+def test_a_publishers_home_is_its_site_else_its_feeds_host(site, root):
+    from ingest.sources import site_root
+
+    assert site_root("https://feeds.example.com/rss/all.xml", site) == root
+
+
+def test_a_publishers_hosts_are_its_sites_else_its_feeds_and_its_stored_articles():
+    from ingest.sources import publisher_hosts
+
+    feed = "https://feeds.example.com/rss.xml"
+    stored = ["https://www.example.com/2026/a.html", "WWW.example.com."]
+    assert publisher_hosts(feed, None, stored) == {"feeds.example.com", "www.example.com"}
+    assert publisher_hosts(feed, "www.example.com", stored) == {"www.example.com"}
+    assert publisher_hosts(feed, "https://news.example.com/x", ()) == {"news.example.com"}

@@ -194,6 +194,22 @@ def test_record_entries_counts_new_once_and_links_known_urls(engine):
     assert [j.canonical_url for j in jobs] == ["https://a.example/new"]
 
 
+def test_each_entry_records_the_source_that_listed_it(engine):
+    from ingest.models import SourceKind, SourceRef
+
+    store_feeds.sync(engine, SPECS, T0)
+    sitemap = SourceRef(SourceKind.SITEMAP, "https://a.example/sitemaps/news.xml.gz")
+    listed = queued("a", "1", "https://a.example/1", "https://a.example/1")
+    found = replace(queued("a", "https://a.example/2", "https://a.example/2",
+                           "https://a.example/2"), source=sitemap)  # fmt: skip
+    insert(engine, "a", [listed, found], "r1")
+    got = {r["guid"]: (r["source_kind"], r["source_key"]) for r in rows(engine, wh.feed_entries)}
+    assert got == {
+        "1": ("feed", "a"),
+        "https://a.example/2": ("sitemap", "https://a.example/sitemaps/news.xml.gz"),
+    }
+
+
 def test_soft_failures_retry_then_fail_hard_failures_fail_at_once(engine):
     store_feeds.sync(engine, SPECS, T0)
     batch = [
@@ -390,6 +406,33 @@ def test_migration_0009_finds_each_feeds_last_new_entry(warehouse_url):
     last = {h.feed_key: h.last_new_at for h in monitor.feeds_health(engine)}
     assert last == {"a": T0 + timedelta(hours=3), "b": None}
     engine.dispose()
+
+
+def test_migration_0013_marks_every_earlier_entry_as_its_feeds_own(warehouse_url):
+    engine = db.make_engine(warehouse_url)
+    db.upgrade(engine, "0012")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO feeds (feed_key, url, enabled, tags, consecutive_failures,"
+                " items_seen, items_new, created_at, updated_at)"
+                " VALUES ('a', 'http://example.org/a.xml', :t, '[]', 0, 0, 0, :now, :now)"
+            ),
+            {"t": True, "now": T0},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO feed_entries (entry_id, feed_key, guid, link, canonical_url,"
+                " host, first_seen_at, last_seen_at, state, attempts)"
+                " VALUES ('e', 'a', 'g', :u, :u, 'example.org', :t, :t, 'pending', 0)"
+            ),
+            {"u": "http://example.org/1", "t": T0},
+        )
+    db.upgrade(engine)
+    with engine.connect() as conn:
+        row = conn.execute(select(wh.feed_entries)).one()
+    engine.dispose()
+    assert (row.source_kind, row.source_key) == ("feed", "a")
 
 
 def test_migration_0010_makes_older_ledger_rows_add_up(warehouse_url):

@@ -25,7 +25,9 @@ from urllib.parse import urljoin, urlsplit
 
 from lxml import etree
 
-from ingest.models import Miss, Reason
+from ingest.models import FeedEntry, Miss, Reason, SourceKind, SourceRef
+from ingest.outcomes import QueuedEntry
+from ingest.urls import queued_entries
 
 #: The sitemap protocol's limit of URLs (or child sitemaps) per file.
 MAX_URLS = 50_000
@@ -57,6 +59,7 @@ class SitemapUrl:
     published: datetime | None = None  # news:publication_date
     title: str | None = None  # news:title
     language: str | None = None  # news:language
+    sitemap: str = ""  # the sitemap file that listed it
 
     @property
     def when(self) -> datetime | None:
@@ -180,6 +183,7 @@ def _urlset(root: etree._Element, url: str, max_urls: int) -> Sitemap:
                 published=_time(_text(news, "publication_date")) if news is not None else None,
                 title=_text(news, "title") if news is not None else None,
                 language=_text(publication, "language") if publication is not None else None,
+                sitemap=url,
             )
         )
     return Sitemap(url, urls=tuple(urls), listed=listed, skipped=skipped)
@@ -332,3 +336,26 @@ def _keep(
             seen.add(entry.loc)
             found.urls.append(entry)
     return False
+
+
+def queue_entries(
+    found: Walk, feed_key: str, *, max_length: int
+) -> tuple[tuple[QueuedEntry, ...], tuple[tuple[FeedEntry, str], ...]]:
+    """The walk's pages as entries of the publisher's feed ``feed_key``; refused URLs, with why.
+
+    Each entry records the sitemap file that listed it (``source_kind`` ``sitemap``).
+    """
+    by_file: dict[str, list[FeedEntry]] = {}
+    for page in found.urls:
+        by_file.setdefault(page.sitemap, []).append(
+            FeedEntry(guid=page.loc, link=page.loc, title=page.title,
+                      published=page.published or page.lastmod, updated=page.lastmod)
+        )  # fmt: skip
+    queued: list[QueuedEntry] = []
+    refused: list[tuple[FeedEntry, str]] = []
+    for sitemap, entries in by_file.items():
+        source = SourceRef(SourceKind.SITEMAP, sitemap)
+        ok, bad = queued_entries(feed_key, entries, max_length=max_length, source=source)
+        queued.extend(ok)
+        refused.extend(bad)
+    return tuple(queued), tuple(refused)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import case, func, literal, null, or_, select, update
 
-from ingest.models import EntryState, FeedEntry, HostState, PageJob, Reason
+from ingest.models import EntryState, FeedEntry, HostState, PageJob, Reason, SourceKind, SourceRef
 from ingest.outcomes import (
     FetchRecord,
     PageExtracted,
@@ -84,7 +84,9 @@ def insert_entries(
             continue
         entry, url = queued.entry, queued.canonical_url
         article_id = known.get(url)
+        source = queued.source or SourceRef(SourceKind.FEED, feed_key)
         stmt = dialect.insert(feed_entries).values(
+            source_kind=source.kind.value, source_key=source.key,
             entry_id=entry_id, feed_key=feed_key, guid=entry.guid, link=entry.link,
             canonical_url=url, host=host_of(url), title=entry.title,
             published_at=entry.published, entry_updated_at=entry.updated,
@@ -122,7 +124,7 @@ def insert_refused(
     for entry, reason in refused:
         stmt = dialect.insert(feed_entries).values(
             entry_id=entry_id_for(feed_key, entry.guid, entry.link), feed_key=feed_key,
-            guid=entry.guid, link=entry.link[:4096], canonical_url=entry.link[:4096],
+            source_kind=SourceKind.FEED.value, source_key=feed_key, guid=entry.guid, link=entry.link[:4096], canonical_url=entry.link[:4096],
             host=host_of(entry.link)[:255], title=entry.title, published_at=entry.published,
             entry_updated_at=entry.updated, first_seen_at=now, last_seen_at=now,
             state=EntryState.FAILED.value, attempts=0, last_error=reason, last_run_id=run_id,

@@ -146,6 +146,9 @@ feed_entries = Table(
     Column("duplicate_kind", String(16)),
     Column("last_run_id", String(250)),
     Column("url_rules_version", Integer, nullable=False, server_default="1"),
+    # provenance (migration 0013): which source listed it; a feed's own: ('feed', feed_key)
+    Column("source_kind", String(16), nullable=False, server_default="feed"),
+    Column("source_key", Text, nullable=False, server_default=""),
     Index(None, "feed_key", "guid"),
     Index(None, "state", "host"),
     Index(None, "canonical_url"),

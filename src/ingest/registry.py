@@ -95,7 +95,6 @@ class _FeedModel(BaseModel):
             raise ValueError(f"not a usable URL ({canonical.args[0]})") from None  # noqa: TRY004 - pydantic's error
         return value
 
-
     @field_validator("site")
     @classmethod
     def _host_or_url(cls, value: str | None) -> str | None:

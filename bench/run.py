@@ -27,6 +27,7 @@ import bench_loads
 import bench_monitor
 import bench_neardup
 import bench_registry
+import bench_warc
 
 BENCHES = {
     "devset": bench_devset.run,
@@ -35,6 +36,7 @@ BENCHES = {
     "fetch": bench_fetch.run,
     "loads": bench_loads.run,
     "neardup": bench_neardup.run,
+    "warc": bench_warc.run,
     "clusters": bench_clusters.run,
     "registry": bench_registry.run,
     "monitor": bench_monitor.run,

@@ -2,8 +2,8 @@
 
 A source yields *leads* (URLs to fetch, with what it says about them) or *captures*
 (responses fetched before, with their capture time). :mod:`.sitemaps` reads news
-sitemaps. More source kinds (CC-NEWS, our archive) and the backfill that drives them come
-with issue 16.
+sitemaps (leads); :mod:`.ccnews` lists and streams Common Crawl's CC-NEWS WARC files
+(captures). The backfill that drives them comes with issue 16.
 """
 
 from __future__ import annotations

@@ -211,12 +211,14 @@ _XML_BASE = "{http://www.w3.org/XML/1998/namespace}base"
 
 
 def _resolve_bases(body: bytes, url: str) -> bytes | None:
-    """The feed with each ``link`` made absolute by its own ``xml:base``, and none left.
+    """The feed with each item's (entry's) own base made explicit and absolute.
 
     feedparser keeps an item's ``xml:base`` for the items after it: an item without one
     had its relative link resolved against the previous item's base. lxml resolves each
-    element's base from its own ancestors. None when there is no ``xml:base`` or the feed
-    is not well-formed XML (feedparser's forgiving parser then reads it as it is).
+    element's base from its own ancestors (the feed URL at the top); written on every
+    item, it leaves feedparser nothing to carry over, and everything else (guids, nested
+    bases) is resolved as before. None when there is no ``xml:base`` or the feed is not
+    well-formed XML (feedparser's forgiving parser then reads it as it is).
     """
     if b"xml:base" not in body:
         return None
@@ -224,16 +226,8 @@ def _resolve_bases(body: bytes, url: str) -> bytes | None:
         root = etree.fromstring(body, _FEED_XML, base_url=url)
     except (etree.XMLSyntaxError, ValueError):
         return None
-    for element in root.iter("{*}link"):
-        base = element.base or url
-        href = element.get("href")
-        if href is not None:
-            element.set("href", urljoin(base, href.strip()))
-        elif element.text and element.text.strip():
-            element.text = urljoin(base, element.text.strip())
-    for element in root.iter():
-        if isinstance(element.tag, str) and _XML_BASE in element.attrib:
-            del element.attrib[_XML_BASE]
+    for element in root.iter("{*}item", "{*}entry"):
+        element.set(_XML_BASE, element.base or url)
     out: bytes = etree.tostring(root.getroottree(), encoding="us-ascii", xml_declaration=True)
     return out
 
@@ -241,7 +235,15 @@ def _resolve_bases(body: bytes, url: str) -> bytes | None:
 def _with_bases_resolved(
     body: bytes, content_type: str | None, url: str
 ) -> tuple[bytes, str | None]:
-    """:func:`_resolve_bases` applied; rewritten bytes declare their own encoding."""
+    """:func:`_resolve_bases` applied; rewritten bytes declare their own encoding.
+
+    Not when the response's charset and the document's declaration disagree: feedparser
+    decodes by the charset, lxml by the declaration, and a rewrite must not change which.
+    """
+    declared = _XML_DECL_ENCODING.match(body)
+    header = _CHARSET.search(content_type or "")
+    if declared and header and declared.group(2).decode().lower() != header.group(1).lower():
+        return body, content_type
     resolved = _resolve_bases(body, url)
     if resolved is None:
         return body, content_type
@@ -265,7 +267,7 @@ def _cut(
 def _parse_feed(
     body: bytes, url: str, content_type: str | None, max_entries: int
 ) -> ParsedFeed | Miss:
-    if _is_json(body, content_type):
+    if _is_json(body):
         return _parse_json_feed(body, url, max_entries)
     body = neutralise_references(body)
     body, content_type, relabelled = _fix_encoding_lie(body, content_type)
@@ -336,12 +338,11 @@ def _parse_feed(
 
 #: JSON Feed 1.0 and 1.1 (https://www.jsonfeed.org/version/1.1/); feedparser cannot read it.
 JSON_FEED_VERSION = "https://jsonfeed.org/version/1"
-_JSON_TYPES = frozenset({"application/feed+json", "application/json"})
 
 
-def _is_json(body: bytes, content_type: str | None) -> bool:
-    media = (content_type or "").split(";", 1)[0].strip().lower()
-    return media in _JSON_TYPES or body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"{"
+def _is_json(body: bytes) -> bool:
+    """By the body: a feed served as JSON that is XML is read as XML (and the reverse)."""
+    return body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"{", b"[")
 
 
 def _parse_json_feed(body: bytes, url: str, max_entries: int) -> ParsedFeed | Miss:
@@ -403,7 +404,7 @@ def _json_time(item: dict[str, Any], key: str, notes: dict[Reason, str]) -> date
         return None
     try:
         readable = isinstance(text, str) and len(text) <= MAX_DATE_CHARS
-        when = datetime.fromisoformat(text) if readable else None
+        when = datetime.fromisoformat(text.upper()) if readable else None
     except ValueError:
         when = None
     if when is None:

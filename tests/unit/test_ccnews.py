@@ -28,6 +28,10 @@ def test_the_months_listed_cover_the_range_and_its_margin():
     assert listing_urls("https://mirror.example/cc/", SINCE, UNTIL, DEFAULT_MARGIN) == [
         "https://mirror.example/cc/crawl-data/CC-NEWS/2026/11/warc.paths.gz"
     ]
+    first_day = datetime(2026, 11, 1, 6, tzinfo=UTC)  # the margin reaches back into October
+    assert listing_urls("https://m.example", first_day, UNTIL, DEFAULT_MARGIN)[0].endswith(
+        "/2026/10/warc.paths.gz"
+    )
     late = datetime(2026, 12, 31, 12, tzinfo=UTC)  # the margin reaches into January
     assert listing_urls("https://m.example", datetime(2026, 11, 30, tzinfo=UTC), late,
                         DEFAULT_MARGIN) == [
@@ -42,7 +46,8 @@ def path(stamp: str, serial: int) -> str:
 
 def test_files_are_chosen_by_the_time_in_their_names_with_a_margin():
     names = [
-        path("20261109235900", 1),  # written before the range: holds nothing in it
+        path("20261108235900", 0),  # more than the margin before the range
+        path("20261109235900", 1),  # within the margin before it: may hold its start
         path("20261110000100", 2),
         path("20261120230000", 3),  # after the range, within the margin: may hold its end
         path("20261122000000", 4),  # past the margin
@@ -51,10 +56,10 @@ def test_files_are_chosen_by_the_time_in_their_names_with_a_margin():
     ]
     listing = parse_paths(gzip.compress("\n".join(reversed(names)).encode()))
     assert isinstance(listing, list)
-    assert [f.serial for f in listing] == [1, 2, 3, 4]  # in time order, bad lines dropped
+    assert [f.serial for f in listing] == [0, 1, 2, 3, 4]  # in time order, bad lines dropped
     chosen = choose(listing, SINCE, UNTIL, timedelta(hours=24))
-    assert [f.serial for f in chosen] == [2, 3]
-    assert chosen[0] == WarcFile(names[1], datetime(2026, 11, 10, 0, 1, tzinfo=UTC), 2)
+    assert [f.serial for f in chosen] == [1, 2, 3]
+    assert chosen[1] == WarcFile(names[2], datetime(2026, 11, 10, 0, 1, tzinfo=UTC), 2)
     bomb = gzip.compress(b"x" * 20_000_000)
     assert isinstance(parse_paths(bomb), Miss)
     assert parse_paths(bomb).reason is Reason.TOO_LARGE
@@ -175,3 +180,25 @@ def test_a_local_mirror_of_the_demo_site_yields_exactly_the_captures_in_range(ht
     assert len(expected) == len(pages)  # each page once: not the stranger's, not last month's
     assert any(not w.registered for w in written)
     assert any(w.captured_at < since for w in written)
+
+
+def test_a_cut_record_raises_so_the_file_is_not_taken_as_read_and_big_bodies_are_skipped():
+    import pytest
+
+    from ingest.sources.ccnews import Skipped, WarcTruncated
+
+    inside = SINCE + timedelta(days=1)
+    import os
+
+    first = warc([("https://www.news.example/a", inside, os.urandom(100_000))])
+    whole = first + warc([("https://www.news.example/b", inside, os.urandom(100_000))])
+    hosts = {"www.news.example"}
+    with pytest.raises(WarcTruncated, match="ends after"):  # cut inside the second record
+        list(captures(io.BytesIO(whole[: len(whole) - 50_000]), "f", hosts, SINCE, UNTIL))
+    assert len(list(captures(io.BytesIO(first), "f", hosts, SINCE, UNTIL))) == 1  # looks whole
+    with pytest.raises(WarcTruncated, match="ended after"):  # but the sender said more
+        list(captures(io.BytesIO(first), "f", hosts, SINCE, UNTIL, expected_bytes=len(whole)))
+    skipped = Skipped()
+    kept = list(captures(io.BytesIO(whole), "f", {"www.news.example"}, SINCE, UNTIL,
+                         max_body=50_000, skipped=skipped))  # fmt: skip
+    assert (kept, skipped.too_large) == ([], 2)

@@ -73,9 +73,28 @@ ENTRY_BASES = b"""<?xml version="1.0"?>
 </entry></feed>"""
 
 
+def test_resolving_bases_keeps_guids_bad_links_and_the_charset_precedence():
+    """The rewrite only makes each item's base explicit: what feedparser did, it still does."""
+    body = b"""<?xml version="1.0" encoding="koi8-r"?>
+<rss version="2.0" xml:base="https://b.example/blog/"><channel><title>\xd0\x9f\xd1\x80</title>
+<item xml:base="/sub/"><title>a</title><guid isPermaLink="true">p/1</guid></item>
+<item><title>b</title><link>http://[oops/x</link><guid>2</guid></item>
+<item><title>c</title><link>c.html</link><guid>3</guid></item>
+</channel></rss>"""
+    feed = parse_feed(body, FEED_URL, "application/rss+xml; charset=utf-8")
+    assert isinstance(feed, ParsedFeed)
+    assert feed.title == "\u041f\u0440"  # the header's UTF-8, not the declared KOI8-R
+    feed = parse_feed(body.replace(b"\xd0\x9f\xd1\x80", b"T"), FEED_URL)
+    assert isinstance(feed, ParsedFeed)
+    links = {e.title: e.link for e in feed.entries}
+    assert links["a"] == "https://b.example/sub/p/1"  # a permalink guid, by its item's base
+    assert "b" not in links  # one bad link loses its entry, not the feed
+    assert links["c"] == "https://b.example/blog/c.html"
+
+
 def test_each_item_resolves_by_its_own_xml_base_not_the_previous_items():
     """feedparser carried one item's xml:base over to the items after it."""
-    feed = parse_feed(ITEM_BASES, FEED_URL, "application/rss+xml; charset=iso-8859-1")
+    feed = parse_feed(ITEM_BASES, FEED_URL, "application/rss+xml; charset=utf-8")
     assert isinstance(feed, ParsedFeed)
     assert [e.link for e in feed.entries] == [
         "https://a.example/news/one.html",

@@ -203,10 +203,14 @@ def test_each_entry_records_the_source_that_listed_it(engine):
     found = replace(queued("a", "https://a.example/2", "https://a.example/2",
                            "https://a.example/2"), source=sitemap)  # fmt: skip
     insert(engine, "a", [listed, found], "r1")
+    with db.transaction(engine) as conn:  # a link the sitemap listed that we refuse
+        queue.insert_refused(conn, "a", [(entry("ftp", "ftp://a.example/3"), "bad_scheme")],
+                             run_id="r1", now=T0, source=sitemap)  # fmt: skip
     got = {r["guid"]: (r["source_kind"], r["source_key"]) for r in rows(engine, wh.feed_entries)}
     assert got == {
         "1": ("feed", "a"),
         "https://a.example/2": ("sitemap", "https://a.example/sitemaps/news.xml.gz"),
+        "ftp": ("sitemap", "https://a.example/sitemaps/news.xml.gz"),
     }
 
 

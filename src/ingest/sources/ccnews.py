@@ -2,10 +2,9 @@
 
 Each month's files are listed in ``crawl-data/CC-NEWS/YYYY/MM/warc.paths.gz`` under a base
 URL (Common Crawl's data host by default; a mirror's, or a local test server's, when set).
-A file is named ``CC-NEWS-YYYYMMDDHHMMSS-NNNNN.warc.gz`` after the time it was written, and
-holds captures made before that time: so a range [since, until] of capture times needs the
-files written from ``since`` on, up to ``until`` plus a margin for the files still being
-filled when the range ended. Files are read as streams (never whole), and of their
+A file is named ``CC-NEWS-YYYYMMDDHHMMSS-NNNNN.warc.gz`` after the time it was written:
+a range [since, until] of capture times needs the files named from ``since`` to ``until``,
+widened by a margin on both sides (see :func:`choose`). Files are read as streams (never whole), and of their
 ``response`` records only those on a publisher's host, captured in the range, are kept
 (FastWARC: 3.4x warcio's speed, docs/benchmarks.md).
 """
@@ -28,7 +27,10 @@ from ingest.urls import host_of
 DEFAULT_BASE_URL = "https://data.commoncrawl.org/"
 #: How long after a file's last capture it may be written (its name's time).
 DEFAULT_MARGIN = timedelta(hours=24)
-MAX_PATHS_BYTES = 16 * 1024 * 1024  # a month lists some 10,000 files: well under 1 MB
+MAX_PATHS_BYTES = 16 * 1024 * 1024
+MAX_BODY_BYTES = (
+    20 * 1024 * 1024
+)  # a page body we would not fetch ourselves is not read  # a month lists some 10,000 files: well under 1 MB
 _NAME = re.compile(r"^crawl-data/CC-NEWS/(\d{4})/(\d{2})/CC-NEWS-(\d{14})-(\d{5})\.warc\.gz$")
 
 
@@ -57,7 +59,8 @@ class Capture:
 def listing_urls(base_url: str, since: datetime, until: datetime, margin: timedelta) -> list[str]:
     """The ``warc.paths.gz`` of every month whose files may hold captures in the range."""
     out = []
-    year, month = since.year, since.month
+    first = since - margin
+    year, month = first.year, first.month
     last = until + margin
     while (year, month) <= (last.year, last.month):
         out.append(
@@ -93,8 +96,14 @@ def parse_paths(body: bytes) -> list[WarcFile] | Miss:
 def choose(
     files: Iterable[WarcFile], since: datetime, until: datetime, margin: timedelta
 ) -> list[WarcFile]:
-    """The files that may hold captures made in [``since``, ``until``]."""
-    return [f for f in files if since <= f.written_at <= until + margin]
+    """The files that may hold captures made in [``since``, ``until``].
+
+    A file's name is the time it was written: captures before it, per Common Crawl; the
+    time it was begun, per the WARC naming convention. Either way a file named within
+    ``margin`` of the range may hold some of it, so the margin applies on both sides (the
+    captures' own dates are filtered as they are read).
+    """
+    return [f for f in files if since - margin <= f.written_at <= until + margin]
 
 
 class ForwardOnly(io.RawIOBase):
@@ -105,9 +114,10 @@ class ForwardOnly(io.RawIOBase):
     discards; a backward one is refused with the usual ``OSError``.
     """
 
-    def __init__(self, raw: IO[bytes]) -> None:
+    def __init__(self, raw: IO[bytes], expected: int | None = None) -> None:
         self._raw = raw
         self._pos = 0
+        self._expected = expected  # bytes the sender announced (Content-Length)
 
     def readable(self) -> bool:
         return True
@@ -120,6 +130,8 @@ class ForwardOnly(io.RawIOBase):
 
     def readinto(self, buffer: Any) -> int:  # noqa: ANN401 - a writable buffer
         data = self._raw.read(len(buffer))
+        if not data and self._expected is not None and self._pos < self._expected:
+            raise WarcTruncated(f"the stream ended after {self._pos} of {self._expected} bytes")
         buffer[: len(data)] = data
         self._pos += len(data)
         return len(data)
@@ -136,23 +148,42 @@ class ForwardOnly(io.RawIOBase):
         return self._pos
 
 
+class WarcTruncated(OSError):  # noqa: N818 - an OSError, as FastWARC's own read errors are
+    """A record ended before its declared length: the file is cut short (not done)."""
+
+
+@dataclass(slots=True)
+class Skipped:
+    """Records on a publisher's host, in range, that were not kept, by why."""
+
+    too_large: int = 0  # a body over the cap
+    not_http: int = 0  # no HTTP status line (not a response we could have got)
+
+
 def captures(
     stream: IO[bytes],
     source_file: str,
     hosts: set[str],
     since: datetime,
     until: datetime,
+    *,
+    max_body: int = MAX_BODY_BYTES,
+    skipped: Skipped | None = None,
+    expected_bytes: int | None = None,
 ) -> Iterator[Capture]:
     """The responses of a WARC stream on one of ``hosts``, captured in the range.
 
-    Read as it arrives; records on other hosts or dates are skipped unread.
+    Read as it arrives; records on other hosts or dates are skipped unread. A body over
+    ``max_body`` is skipped (and counted in ``skipped``); a record shorter than its
+    declared length raises :class:`WarcTruncated`, and so does a stream that ends before
+    ``expected_bytes`` (its Content-Length: a cut between two records shows only there), so
+    a cut download is never taken for a whole file.
     """
+    skipped = skipped if skipped is not None else Skipped()
     for record in ArchiveIterator(
-        ForwardOnly(stream),
-        record_types=WarcRecordType.response,
-        parse_http=True,
+        ForwardOnly(stream, expected_bytes), record_types=WarcRecordType.response, parse_http=True,
         fsspec_args=False,
-    ):
+    ):  # fmt: skip
         url = record.headers.get("WARC-Target-URI") or ""
         if host_of(url) not in hosts:
             continue
@@ -160,9 +191,19 @@ def captures(
         if when is None or not since <= when <= until:
             continue
         http = record.http_headers
-        status = (http.status_code or 0) if http is not None else 0
-        headers = tuple((k, v) for k, v in http.items()) if http is not None else ()
-        yield Capture(url, status, headers, record.reader.read(), when, source_file,
+        if http is None or not http.status_code:
+            skipped.not_http += 1
+            continue
+        if record.content_length > max_body:
+            skipped.too_large += 1
+            continue
+        body = record.reader.read(max_body + 1)
+        if len(body) < record.content_length:
+            raise WarcTruncated(
+                f"{source_file}: the record of {url[:200]} ends after {len(body)} of "
+                f"{record.content_length} bytes"
+            )
+        yield Capture(url, http.status_code, tuple(http.items()), body, when, source_file,
                       record.stream_pos)  # fmt: skip
 
 
@@ -170,7 +211,7 @@ def _warc_date(text: str | None) -> datetime | None:
     if not text:
         return None
     try:
-        when = datetime.fromisoformat(text)
+        when = datetime.fromisoformat(text.upper())
     except ValueError:
         return None
     return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
@@ -179,7 +220,9 @@ def _warc_date(text: str | None) -> datetime | None:
 __all__ = [
     "DEFAULT_BASE_URL",
     "Capture",
+    "Skipped",
     "WarcFile",
+    "WarcTruncated",
     "captures",
     "choose",
     "listing_urls",

@@ -16,11 +16,13 @@ caps, deadline, robots.txt, politeness).
 
 from __future__ import annotations
 
+import gzip
+import io
 import re
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urljoin, urlsplit
 
 from lxml import etree
@@ -42,10 +44,6 @@ USUAL_PATHS = (
     "/sitemap.xml",
 )  # fmt: skip
 
-_PARSER = etree.XMLParser(
-    resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
-    remove_comments=True, remove_pis=True,
-)  # fmt: skip
 _GZIP_MAGIC = b"\x1f\x8b"
 _W3C_PARTIAL = re.compile(r"^(\d{4})(?:-(\d{2}))?$")  # "2026" or "2026-11"
 
@@ -73,6 +71,7 @@ class ChildSitemap:
 
     loc: str
     lastmod: datetime | None = None
+    lastmod_until: datetime | None = None  # the last instant a coarse lastmod may mean
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,92 +100,119 @@ def candidates(site: str, from_robots: list[str] | tuple[str, ...]) -> list[str]
 
 
 def parse_sitemap(
-    body: bytes, url: str, *, max_urls: int = MAX_URLS, max_inflated: int = MAX_INFLATED_BYTES
+    body: bytes,
+    url: str,
+    *,
+    max_urls: int = MAX_URLS,
+    max_inflated: int = MAX_INFLATED_BYTES,
+    max_elements: int | None = None,
 ) -> Sitemap | Miss:
-    """A sitemap file's entries; relative locations resolve against ``url``."""
+    """A sitemap file's entries; relative locations resolve against ``url``.
+
+    Parsed as a stream, each entry let go once read, so memory stays flat whatever the
+    file holds; at most ``max_elements`` elements (20 per allowed entry) are read.
+    """
     if body.startswith(_GZIP_MAGIC):
         inflated = _gunzip(body, max_inflated)
         if isinstance(inflated, Miss):
             return inflated
         body = inflated
-    root = _root(body)
-    if isinstance(root, Miss):
-        return root
-    kind = etree.QName(root).localname
-    if kind == "sitemapindex":
-        return _index(root, url, max_urls)
-    if kind == "urlset":
-        return _urlset(root, url, max_urls)
-    return Miss(Reason.SITEMAP_MALFORMED, f"not a sitemap (root element {kind[:40]!r})")
-
-
-def _root(body: bytes) -> etree._Element | Miss:
-    """The document's root element, parsed inertly; a document type is refused.
-
-    Refused before parsing when the bytes show one (any ASCII-compatible encoding), after
-    it otherwise; lxml neither resolves entities nor loads anything meanwhile.
-    """
-    if b"<!DOCTYPE" in body:
+    if b"<!DOCTYPE" in body:  # any ASCII-compatible encoding; other ones: checked below
         return Miss(Reason.SITEMAP_MALFORMED, "a document type declaration (refused)")
+    budget = max_elements if max_elements is not None else 20 * max_urls
     try:
-        root = etree.fromstring(body, _PARSER)
-    except (etree.XMLSyntaxError, ValueError) as exc:
+        return _stream(body, url, max_urls, budget)
+    except etree.XMLSyntaxError as exc:
         return Miss(Reason.SITEMAP_MALFORMED, f"not well-formed XML: {exc}"[:300])
-    if root is None:
+
+
+def _stream(body: bytes, url: str, max_urls: int, budget: int) -> Sitemap | Miss:
+    events = etree.iterparse(
+        io.BytesIO(body), events=("start", "end"), resolve_entities=False, no_network=True,
+        load_dtd=False, huge_tree=False, remove_comments=True, remove_pis=True,
+    )  # fmt: skip
+    kind = ""
+    found = _Found(url, max_urls)
+    elements = 0
+    for event, element in events:
+        if event == "start":
+            elements += 1
+            if not kind:
+                kind = etree.QName(element).localname
+                if element.getroottree().docinfo.doctype:
+                    return Miss(Reason.SITEMAP_MALFORMED, "a document type declaration (refused)")
+                if kind not in ("urlset", "sitemapindex"):
+                    return Miss(Reason.SITEMAP_MALFORMED,
+                                f"not a sitemap (root element {kind[:40]!r})")  # fmt: skip
+            if elements > budget:
+                return Miss(Reason.TOO_LARGE, f"sitemap holds over {budget} elements")
+            continue
+        if element.getparent() is None or element.getparent().getparent() is not None:
+            continue  # the root, or inside an entry: read with its entry
+        found.add(kind, element)
+        element.clear()
+        while element.getprevious() is not None:
+            del element.getparent()[0]
+    if not kind:
         return Miss(Reason.SITEMAP_MALFORMED, "empty document")
-    if root.getroottree().docinfo.doctype:
-        return Miss(Reason.SITEMAP_MALFORMED, "a document type declaration (refused)")
-    return root
+    return found.sitemap(kind)
+
+
+@dataclass(slots=True)
+class _Found:
+    url: str
+    max_urls: int
+    urls: list[SitemapUrl] = field(default_factory=list)
+    children: list[ChildSitemap] = field(default_factory=list)
+    listed: int = 0
+    skipped: int = 0
+
+    def add(self, kind: str, element: etree._Element) -> None:
+        """One top-level element of the file: an entry if it is the kind's."""
+        name = etree.QName(element).localname
+        if (kind, name) not in (("urlset", "url"), ("sitemapindex", "sitemap")):
+            return
+        self.listed += 1
+        loc = _loc(element, self.url)
+        if loc is None:
+            self.skipped += 1
+        elif len(self.urls) + len(self.children) >= self.max_urls:
+            return
+        elif name == "sitemap":
+            self.children.append(ChildSitemap(loc, *_bounds(_text(element, "lastmod"))))
+        else:
+            self.urls.append(_url(element, loc, self.url))
+
+    def sitemap(self, kind: str) -> Sitemap:
+        if kind == "sitemapindex":
+            return Sitemap(self.url, children=tuple(self.children), listed=self.listed,
+                           skipped=self.skipped)  # fmt: skip
+        return Sitemap(self.url, urls=tuple(self.urls), listed=self.listed, skipped=self.skipped)
+
+
+def _url(element: etree._Element, loc: str, sitemap: str) -> SitemapUrl:
+    news = next(_children(element, "news"), None)
+    publication = next(_children(news, "publication"), None) if news is not None else None
+    return SitemapUrl(
+        loc=loc,
+        lastmod=_time(_text(element, "lastmod")),
+        published=_time(_text(news, "publication_date")) if news is not None else None,
+        title=_text(news, "title") if news is not None else None,
+        language=_text(publication, "language") if publication is not None else None,
+        sitemap=sitemap,
+    )
 
 
 def _gunzip(body: bytes, cap: int) -> bytes | Miss:
-    inflater = zlib.decompressobj(wbits=31)  # gzip framing
+    """Every gzip member of ``body``, inflated up to ``cap`` bytes."""
     try:
-        out = inflater.decompress(body, cap + 1)
-    except zlib.error as exc:
+        with gzip.GzipFile(fileobj=io.BytesIO(body)) as packed:
+            out = packed.read(cap + 1)
+    except (OSError, EOFError, zlib.error) as exc:
         return Miss(Reason.SITEMAP_MALFORMED, f"bad gzip: {exc}"[:300])
     if len(out) > cap:
         return Miss(Reason.TOO_LARGE, f"sitemap inflates past {cap} bytes")
     return out
-
-
-def _index(root: etree._Element, url: str, max_urls: int) -> Sitemap:
-    children: list[ChildSitemap] = []
-    listed = skipped = 0
-    for element in _children(root, "sitemap"):
-        listed += 1
-        loc = _loc(element, url)
-        if loc is None:
-            skipped += 1
-        elif len(children) < max_urls:
-            children.append(ChildSitemap(loc, _time(_text(element, "lastmod"))))
-    return Sitemap(url, children=tuple(children), listed=listed, skipped=skipped)
-
-
-def _urlset(root: etree._Element, url: str, max_urls: int) -> Sitemap:
-    urls: list[SitemapUrl] = []
-    listed = skipped = 0
-    for element in _children(root, "url"):
-        listed += 1
-        loc = _loc(element, url)
-        if loc is None:
-            skipped += 1
-            continue
-        if len(urls) >= max_urls:
-            continue
-        news = next(_children(element, "news"), None)
-        publication = next(_children(news, "publication"), None) if news is not None else None
-        urls.append(
-            SitemapUrl(
-                loc=loc,
-                lastmod=_time(_text(element, "lastmod")),
-                published=_time(_text(news, "publication_date")) if news is not None else None,
-                title=_text(news, "title") if news is not None else None,
-                language=_text(publication, "language") if publication is not None else None,
-                sitemap=url,
-            )
-        )
-    return Sitemap(url, urls=tuple(urls), listed=listed, skipped=skipped)
 
 
 def _children(element: etree._Element, name: str) -> Iterator[etree._Element]:
@@ -227,16 +253,33 @@ def _http_url(url: str) -> bool:
 
 def _time(text: str | None) -> datetime | None:
     """A W3C datetime (``2026``, ``2026-11``, a date, or a time with or without an offset)."""
+    return _bounds(text)[0]
+
+
+def _bounds(text: str | None) -> tuple[datetime | None, datetime | None]:
+    """The first and the last instant a W3C datetime may mean, in UTC.
+
+    A time is one instant; a date starts at UTC midnight and may last until noon UTC of
+    the next day (its end in the zone furthest west); a month or a year is all of it.
+    """
     if not text or len(text) > 64:  # noqa: PLR2004 - longer than any W3C datetime
-        return None
+        return None, None
     partial = _W3C_PARTIAL.match(text)
     try:
         if partial:
-            return datetime(int(partial[1]), int(partial[2] or 1), 1, tzinfo=UTC)
-        when = datetime.fromisoformat(text)
+            year, month = int(partial[1]), int(partial[2] or 1)
+            first = datetime(year, month, 1, tzinfo=UTC)
+            if partial[2] is None:
+                return first, first.replace(year=year + 1)
+            return first, (first + timedelta(days=32)).replace(day=1)
+        when = datetime.fromisoformat(text.upper())
     except ValueError:
-        return None
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+        return None, None
+    if len(text) == 10:  # noqa: PLR2004 - YYYY-MM-DD
+        start = when.replace(tzinfo=UTC)
+        return start, start + timedelta(days=1, hours=12)
+    when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    return when, when
 
 
 @dataclass(slots=True)
@@ -290,7 +333,7 @@ def walk(
                 continue
             found.read += 1
             for child in sitemap.children:
-                if child.lastmod is not None and child.lastmod < since:
+                if child.lastmod_until is not None and child.lastmod_until < since:
                     found.stale_children += 1
                 elif depth < max_depth:
                     following.append(child.loc)

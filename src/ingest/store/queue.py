@@ -112,19 +112,22 @@ def insert_refused(
     *,
     run_id: str,
     now: datetime,
+    source: SourceRef | None = None,
 ) -> None:
     """Keep entries whose link we refuse (bad scheme, too long) as failed, with the reason.
 
     The first time a link is refused it is also a fetch-log line of ``kind`` ``entry`` (a
     request we would not make), so that the failures the dashboard and ``ingest stats``
-    count include it; a feed that lists it again adds nothing.
+    count include it; a feed that lists it again adds nothing. ``source``: what listed
+    them, when not the feed itself.
     """
     dialect = dialects.of(conn)
+    source = source or SourceRef(SourceKind.FEED, feed_key)
     lines = []
     for entry, reason in refused:
         stmt = dialect.insert(feed_entries).values(
             entry_id=entry_id_for(feed_key, entry.guid, entry.link), feed_key=feed_key,
-            source_kind=SourceKind.FEED.value, source_key=feed_key, guid=entry.guid, link=entry.link[:4096], canonical_url=entry.link[:4096],
+            source_kind=source.kind.value, source_key=source.key, guid=entry.guid, link=entry.link[:4096], canonical_url=entry.link[:4096],
             host=host_of(entry.link)[:255], title=entry.title, published_at=entry.published,
             entry_updated_at=entry.updated, first_seen_at=now, last_seen_at=now,
             state=EntryState.FAILED.value, attempts=0, last_error=reason, last_run_id=run_id,

@@ -422,7 +422,7 @@ class FaultServer:
 
     Well-behaved routes: ``/good/a/<n>.html`` (a deterministic article naming this server),
     ``/good/feed.xml?n=3&start=1``, ``/feed-to?path=...``, ``/pages/<n>.html`` and
-    ``/pages/feed.xml`` (``pages`` items), ``/feed-of?base=URL&n=N`` (the ``/pages/``
+    ``/pages/feed.xml`` and ``/sitemap.xml`` (``pages`` items), ``/feed-of?base=URL&n=N`` (the ``/pages/``
     items of the server at ``URL``: a feed host apart from its pages; with ``together=K``
     each request waits until K have arrived, up to 60 s, so K runs go on from one moment),
     ``/robots.txt``. Faults live under ``/x/``:
@@ -786,6 +786,20 @@ class FaultServer:
             "/good/feed.xml": self._good_feed,
             "/feed-to": self._feed_to,
             "/feed-of": self._feed_of,
+            "/sitemap.xml": _Response(
+                200,
+                (
+                    '<?xml version="1.0" encoding="UTF-8"?>\n'
+                    '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n'
+                    + "".join(
+                        f"<url><loc>{base}/pages/{i}.html</loc>"
+                        f"<lastmod>{(FEED_T0 - timedelta(minutes=i)).isoformat()}</lastmod></url>\n"
+                        for i in range(1, self.pages + 1)
+                    )
+                    + "</urlset>\n"
+                ).encode(),
+                "application/xml",
+            ),
             "/pages/feed.xml": feed(
                 "Pages",
                 [

@@ -130,6 +130,55 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backfill(args: argparse.Namespace) -> int:
+    """Backfill history from news sitemaps, CC-NEWS or our archive, then summarise it."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ingest.backfill import BackfillRequest, run_backfill
+    from ingest.cliviews import print_backfill
+    from ingest.pipeline import prepare
+
+    settings = _settings(args)
+    if settings.feeds_file is None:
+        raise ConfigError("no feeds file: pass --feeds or set INGEST_FEEDS_FILE")
+    extra: dict[str, Any] = {}
+    if args.source == "ccnews":
+        extra = {"max_files": args.max_files}
+        if args.base_url:
+            extra["base_url"] = args.base_url
+    if args.source == "sitemaps":
+        extra = {"sites": tuple(args.site or ()), "max_pages": args.max_pages}
+    request = BackfillRequest.of_dates(
+        args.source, getattr(args, "from"), args.to, feeds=tuple(args.feed or ()),
+        budget_s=args.budget_minutes * 60.0, dry_run=args.dry_run, **extra,
+    )  # fmt: skip
+    engine = _engine(settings)
+    prepare(engine, settings.feeds_file)
+    units = {"sitemaps": "publishers", "ccnews": "WARC files", "archive": "intervals"}
+    items = {"sitemaps": "pages", "ccnews": "records read", "archive": "pages"}
+    drawn = Console(stderr=True, markup=False, highlight=False)
+    started = time.monotonic()
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(),
+        TextColumn("{task.completed}/{task.total} {task.fields[unit]}"), TimeElapsedColumn(),
+        console=drawn, disable=args.no_progress or not drawn.is_terminal,
+        redirect_stderr=True, redirect_stdout=False,
+    ) as bar:  # fmt: skip
+        tasks: dict[str, Any] = {}
+
+        def progress(step: str, done: int, total: int) -> None:
+            if step not in tasks:
+                unit = units[args.source] if step == "shards" else items[args.source]
+                tasks[step] = bar.add_task(step if step == "shards" else unit, total=None,
+                                           unit=unit)  # fmt: skip
+            bar.update(tasks[step], completed=done, total=total or None)
+
+        totals, shards, notes = run_backfill(engine, settings, request, progress=progress)
+    print_backfill(args.source, totals, shards, notes, dry_run=args.dry_run,
+                   seconds=time.monotonic() - started)  # fmt: skip
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     """Print the summary of a run (the latest one by default)."""
     from ingest.store.reports import latest_run_id, run_report
@@ -319,6 +368,63 @@ def _hours(text: str) -> float:
     return value
 
 
+def _warehouse_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--warehouse", help="SQLAlchemy URL (default: INGEST_WAREHOUSE_URL or the SQLite file)"
+    )
+
+
+def _add_backfill(sub: Any) -> None:  # noqa: ANN401 - argparse's subparsers action
+    """``ingest backfill sitemaps|ccnews|archive``."""
+    warehouse_arg = _warehouse_arg
+    backfill = sub.add_parser(
+        "backfill",
+        help="history: a publisher's past articles from sitemaps, CC-NEWS or our archive",
+    )
+    kinds = backfill.add_subparsers(dest="source", required=True)
+    for name, text in (
+        ("sitemaps", "the publishers' news sitemaps (fetched politely, like any page)"),
+        ("ccnews", "Common Crawl's CC-NEWS WARC files (streamed; a killed one resumes)"),
+        ("archive", "the pages we captured in the range, re-extracted from our raw archive"),
+    ):
+        kind = kinds.add_parser(name, help=text, description=text)
+        kind.add_argument("--feeds", type=Path, help="feeds registry (default: INGEST_FEEDS_FILE)")
+        warehouse_arg(kind)
+        kind.add_argument("--from", required=True, metavar="YYYY-MM-DD", help="first day (UTC)")
+        kind.add_argument(
+            "--to", required=True, metavar="YYYY-MM-DD", help="last day (UTC), included"
+        )
+        kind.add_argument(
+            "--feed", action="append", metavar="KEY",
+            help="only the publisher of this feed (repeat for more); default: every one",
+        )  # fmt: skip
+        kind.add_argument(
+            "--budget-minutes", type=float, default=60.0,
+            help="time for each publisher or file (default 60)",
+        )  # fmt: skip
+        kind.add_argument(
+            "--dry-run", action="store_true",
+            help="count what would be fetched or read; store nothing",
+        )  # fmt: skip
+        kind.add_argument("--no-progress", action="store_true", help="no progress bars")
+        if name == "sitemaps":
+            kind.add_argument(
+                "--site", action="append", metavar="URL",
+                help="only this publisher's site (a host or URL; repeat for more)",
+            )  # fmt: skip
+            kind.add_argument(
+                "--max-pages", type=int, default=1000, help="pages per publisher (default 1000)"
+            )
+        if name == "ccnews":
+            kind.add_argument(
+                "--base-url", help="where crawl-data/CC-NEWS/ is (default: Common Crawl's host)"
+            )
+            kind.add_argument(
+                "--max-files", type=int, default=50, help="WARC files to read (default 50)"
+            )
+        kind.set_defaults(func=cmd_backfill)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and docs)."""
     from ingest.models import FeedStatus
@@ -328,11 +434,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    def warehouse_arg(p: argparse.ArgumentParser) -> None:
-        p.add_argument(
-            "--warehouse", help="SQLAlchemy URL (default: INGEST_WAREHOUSE_URL or the SQLite file)"
-        )
-
+    warehouse_arg = _warehouse_arg
     run = sub.add_parser("run", help="poll feeds, fetch, extract, dedupe and load once")
     run.add_argument("--feeds", type=Path, help="feeds registry (default: INGEST_FEEDS_FILE)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -346,6 +448,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     warehouse_arg(run)
     run.set_defaults(func=cmd_run)
+
+    _add_backfill(sub)
 
     report = sub.add_parser("report", help="summary of a run and a few stored articles")
     report.add_argument("--run-id", help="default: the latest run")

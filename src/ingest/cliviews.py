@@ -95,6 +95,136 @@ def ledger_rows(ledger: dict[str, Any]) -> list[tuple[str, int]]:
     ]
 
 
+def backfill_rows(source: str, totals: dict[str, Any], *, dry_run: bool) -> list[tuple[str, int]]:
+    """A backfill's totals as the summary's lines: each indented group sums to the line above.
+
+    Sitemaps: the pages taken up were extracted, failed or deferred (left for a later
+    backfill: the time budget, a host asking us to wait). CC-NEWS: the captures kept (a
+    publisher's 2xx responses in range) were stored before (not extracted again),
+    extracted or failed. Then the articles the loads received, as for a run.
+    """
+
+    def get(name: str) -> int:
+        return int(totals.get(name, 0))
+
+    rows: list[tuple[str, int]] = []
+    if source == "sitemaps":
+        rows += [
+            ("publishers", get("shards")),
+            ("sitemap files read", get("sitemaps_read")),
+            ("sitemap files failed", get("sitemaps_failed")),
+            ("listed out of range or undated", get("urls_out_of_range") + get("urls_undated")),
+            ("pages listed in range", get("urls_in_range")),
+        ]
+        if dry_run:
+            return [
+                *rows,
+                ("  to fetch (not queued, not stored)", get("would_fetch")),
+                ("  queued or stored before", get("urls_in_range") - get("would_fetch")),
+            ]
+        rows += [
+            ("  new to the queue", get("entries_new")),
+            ("  queued before", get("urls_in_range") - get("entries_new")),
+            ("pages fetched", get("pages_fetched")),
+            ("  extracted", get("articles_extracted")),
+            ("  failed", get("pages_failed")),
+            ("  deferred (left for later)", get("pages_deferred")),
+        ]
+    elif source == "ccnews":
+        if dry_run:
+            return [("WARC files to read", get("shards")),
+                    ("  their bytes", get("would_read_bytes"))]  # fmt: skip
+        kept = get("captures")
+        rows += [
+            ("WARC files planned", get("shards")),
+            ("  read to the end (done)", get("files_read")),
+            ("  not read to the end (to do)", get("shards") - get("files_read")),
+            ("response records read", get("records")),
+            ("captures kept (publishers' 2xx in range)", kept),
+            ("  stored before", get("already_stored")),
+            ("  extracted", get("articles_extracted")),
+            ("  failed", get("pages_failed")),
+            ("  bug of ours (to retry)", kept - get("already_stored") - get("pages_fetched")),
+            ("passed over: too large, not HTTP, not 2xx",
+             get("skipped_too_large") + get("skipped_not_http") + get("skipped_status")),
+        ]  # fmt: skip
+    else:
+        if dry_run:
+            return [("archived pages to re-extract", get("would_read"))]
+        rows += [
+            ("archived pages re-extracted", get("pages_fetched")),
+            ("  extracted", get("articles_extracted")),
+            ("  failed", get("pages_failed")),
+        ]
+    rows += [
+        ("articles in the loads", get("rows_in")),
+        ("  articles stored (new)", get("inserted")),
+        ("  updated", get("updated")),
+        ("  unchanged", get("unchanged")),
+        ("  duplicates skipped", get("duplicates")),
+        ("  rejected", get("rejected")),
+    ]
+    return [row for row in rows if not row[0].startswith("  bug") or row[1]]
+
+
+def print_backfill(
+    source: str,
+    totals: dict[str, Any],
+    shards: list[dict[str, Any]],
+    notes: list[str],
+    *,
+    dry_run: bool,
+    seconds: float,
+) -> None:
+    """Print a backfill's summary: its totals, each shard's, what failed and why."""
+    title = f"backfill from {source}" + (
+        " (dry run: nothing fetched or written)" if dry_run else ""
+    )
+    console.print(Text(title, style="bold"))
+    table = Table(show_header=False)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    for name, value in backfill_rows(source, totals, dry_run=dry_run):
+        table.add_row(name, str(value))
+    table.add_row("seconds", f"{seconds:.1f}")
+    console.print(table)
+    if len(shards) > 1:
+        _print_shards(shards, dry_run=dry_run)
+    if totals.get("failures"):
+        fails = Table(title="failures by reason", title_justify="left")
+        fails.add_column("reason")
+        fails.add_column("count", justify="right")
+        for reason, count in totals["failures"].items():
+            fails.add_row(visible(reason), str(count))
+        console.print(fails)
+    problems = [(str(s.get("label", "?")), m) for s in shards for m in s.get("misses") or ()]
+    if problems:
+        console.print(Text(f"what failed or was cut short ({len(problems)}):", style="bold"))
+        for label, miss in problems[:MAX_FAILURES_LISTED]:
+            console.print(Text(f"  {visible(label)}: {visible(miss)}", style="red"), soft_wrap=True)
+    for note in notes:
+        console.print(Text(f"note: {visible(note)}", style="dim"), soft_wrap=True)
+
+
+def _print_shards(shards: list[dict[str, Any]], *, dry_run: bool) -> None:
+    """One line per shard (publisher or file): what it took up and what it stored."""
+    columns = {
+        "taken up": "pages_fetched", "extracted": "articles_extracted",
+        "failed": "pages_failed", "stored (new)": "inserted",
+    }  # fmt: skip
+    if dry_run:
+        columns = {"to fetch": "would_fetch", "bytes to read": "would_read_bytes"}
+    per = Table(title="per shard", title_justify="left")
+    per.add_column("shard", overflow="fold")
+    for column in columns:
+        per.add_column(column, justify="right")
+    for shard in shards:
+        counts = {**shard, **(shard.get("load") or {})}
+        values = [str(counts.get(name, 0)) for name in columns.values()]
+        per.add_row(visible(str(shard.get("label", "?"))), *values)
+    console.print(per)
+
+
 MAX_FAILURES_LISTED = 20
 MAX_URL_SHOWN = 160
 

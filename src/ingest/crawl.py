@@ -169,7 +169,7 @@ class _HostCrawler:
         with fetch.Fetcher(
             settings.user_agent, allow_loopback=settings.allow_loopback, max_connections=1
         ) as fetcher:
-            if settings.respect_robots and not self._robots(fetcher, host, jobs):
+            if settings.respect_robots and not self._robots(fetcher, host, jobs[0].link, len(jobs)):
                 return
             for index, job in enumerate(jobs):
                 host.position = index
@@ -238,8 +238,12 @@ class _HostCrawler:
             return Reason.TIMEOUT, "shard budget spent before a robots.txt redirect hop"
         return None
 
-    def _robots(self, fetcher: fetch.Fetcher, host: _HostRun, jobs: Sequence[PageJob]) -> bool:
-        """Load the host's robots.txt rules (fetched when stale); False: fetch nothing now."""
+    def _robots(self, fetcher: fetch.Fetcher, host: _HostRun, first_url: str, waiting: int) -> bool:
+        """Load the host's robots.txt rules (fetched when stale); False: fetch nothing now.
+
+        ``first_url``: a URL on the host (its robots.txt is asked for); ``waiting``: how
+        many requests wait for it (for the log).
+        """
         settings = self.settings
         if not robots.is_fresh(host.state, _utcnow()):
             if not self._wait_until(host.pace.next_at):
@@ -249,7 +253,7 @@ class _HostCrawler:
                 max_bytes=robots.MAX_ROBOTS_BYTES, truncate=True, accept="text/plain, */*;q=0.5",
             )  # fmt: skip
             result = fetcher.get(
-                robots.robots_url(jobs[0].link), limits,
+                robots.robots_url(first_url), limits,
                 on_redirect=lambda _from, to: self._robots_hop(host, to),
             )  # fmt: skip
             host.ended()
@@ -263,8 +267,8 @@ class _HostCrawler:
         host.rules = robots.Rules.of(host.state, settings.robots_user_agent)
         if not host.rules.reachable:
             log.warning(
-                "robots.txt of %s unreachable (status %s): its %d pages wait until %s",
-                host.state.host, host.state.robots_status, len(jobs), host.state.next_eligible_at,
+                "robots.txt of %s unreachable (status %s): its %d requests wait until %s",
+                host.state.host, host.state.robots_status, waiting, host.state.next_eligible_at,
             )  # fmt: skip
             return False
         crawl_delay = host.rules.crawl_delay()
@@ -296,6 +300,104 @@ class _HostCrawler:
             throttled_count=state.throttled_count + 1,
             last_throttle=f"{result.reason.value}: {result.detail}"[:500],
         )
+
+
+class HostSession:
+    """Requests to one host outside a page crawl (a sitemap walk), as politely as a crawl's.
+
+    The caller holds the host's lease (:func:`ingest.store.leases.claim_hosts`). Requests
+    are paced from the host's last one (across runs) and by its ``Crawl-delay``; robots.txt
+    is consulted first (fetched when stale) and each URL is checked against it; a 429, or
+    a 503 with ``Retry-After``, ends the session's requests (the host's state says until
+    when). No request starts after ``budget_s``. :attr:`records` are the requests made,
+    robots.txt's included, for the fetch log; :attr:`state` is the host's to save.
+    """
+
+    def __init__(self, settings: Settings, state: HostState, *, budget_s: float) -> None:
+        self._settings = settings
+        self._out: queue.SimpleQueue[CrawlEvent] = queue.SimpleQueue()
+        self._crawler = _HostCrawler(
+            settings, _no_process, time.monotonic() + budget_s, self._out, threading.Event()
+        )
+        self._host = _HostRun(state, _Pace(settings.politeness_delay_s))
+        self._crawler._pace_from_before(self._host, _utcnow())  # noqa: SLF001 - this module's
+        self._fetcher = fetch.Fetcher(
+            settings.user_agent, allow_loopback=settings.allow_loopback, max_connections=1
+        )
+        self._robots_read = not settings.respect_robots
+        self._closed_reason: FetchFailure | None = None
+        self.records: list[FetchRecord] = []
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._fetcher.close()
+
+    @property
+    def state(self) -> HostState:
+        """The host's state now (its last request, robots.txt, a throttle)."""
+        return self._host.state
+
+    def open(self, url: str) -> bool:
+        """Read the host's robots.txt (when stale) before the first request; False: wait.
+
+        An unreachable robots.txt (5xx, no answer) allows nothing, as for a crawl.
+        """
+        if not self._robots_read:
+            self._robots_read = True
+            reachable = self._crawler._robots(self._fetcher, self._host, url, 1)  # noqa: SLF001
+            self._drain()
+            if not reachable:
+                self._close(url, Reason.SERVER_ERROR, "robots.txt unreachable: the host waits")
+        return self._closed_reason is None
+
+    def get(self, url: str, limits: fetch.Limits, kind: str) -> Fetched | FetchFailure:
+        """One paced, robots.txt-checked GET of ``url`` on this host (``kind``: the log's)."""
+        host, crawler = self._host, self._crawler
+        if not self.open(url) or self._closed_reason is not None:
+            failed = self._closed_reason or FetchFailure(url=url, reason=Reason.SERVER_ERROR)
+            return dataclasses.replace(failed, url=url, final_url=url)
+        if host.rules is not None and not host.rules.allows(url):
+            record = FetchRecord.refused(
+                kind, url, Reason.ROBOTS_DISALLOWED, "robots.txt", _utcnow()
+            )
+            self.records.append(record)
+            return FetchFailure(url=url, reason=Reason.ROBOTS_DISALLOWED, detail="robots.txt")
+        if not crawler._wait_until(host.pace.next_at):  # noqa: SLF001
+            return self._close(url, Reason.TIMEOUT, "the time budget is spent")
+        result = self._fetcher.get(
+            url,
+            limits,
+            on_redirect=lambda _from, to: crawler._redirect_hop(host, to),  # noqa: SLF001
+        )
+        host.ended()
+        self.records.append(FetchRecord.of(kind, result, _utcnow()))
+        if isinstance(result, FetchFailure) and _throttled(result):
+            host.state = crawler._throttle(host.state, result)  # noqa: SLF001
+            self._closed_reason = result
+        return result
+
+    def robots_sitemaps(self) -> list[str]:
+        """The ``Sitemap:`` lines of the host's robots.txt (read by the first :meth:`get`)."""
+        rules = self._host.rules
+        if rules is None or rules.parser is None:
+            return []
+        return [str(url) for url in rules.parser.sitemaps]
+
+    def _close(self, url: str, reason: Reason, detail: str) -> FetchFailure:
+        self._closed_reason = FetchFailure(url=url, reason=reason, detail=detail)
+        return self._closed_reason
+
+    def _drain(self) -> None:
+        while not self._out.empty():
+            event = self._out.get()
+            if isinstance(event, FetchRecord):
+                self.records.append(event)
+
+
+def _no_process(_job: PageJob, _result: Fetched | FetchFailure) -> PageOutcome:
+    raise AssertionError("a host session fetches no page jobs")  # pragma: no cover
 
 
 def _throttled(result: FetchFailure) -> bool:
@@ -360,4 +462,4 @@ class Crawl:
         self._pool.shutdown(wait=True)
 
 
-__all__ = ["Crawl", "CrawlEvent", "HostDone", "Process"]
+__all__ = ["Crawl", "CrawlEvent", "HostDone", "HostSession", "Process"]

@@ -9,16 +9,18 @@ look at it.
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
+import io
 import re
 import threading
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Literal, Self
+from typing import IO, TYPE_CHECKING, Any, Literal, Self
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -66,6 +68,48 @@ class Limits:
             max_url_length=settings.max_url_length,
             accept=FEED_ACCEPT if feed else PAGE_ACCEPT,
         )
+
+
+class StreamBroken(OSError):  # noqa: N818 - an OSError, as a failed socket read is
+    """A streamed body stopped before its end: the connection failed or the deadline passed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Stream:
+    """An open response whose body is read as it arrives (:meth:`Fetcher.stream`)."""
+
+    url: str
+    final_url: str
+    status: int
+    headers: httpx.Headers
+    length: int | None  # the Content-Length, when the server sent one
+    body: IO[bytes]  # raw bytes as sent (no Content-Encoding is asked for)
+
+
+class _BodyReader(io.RawIOBase):
+    """An httpx response's raw body as a file; a failed read raises :class:`StreamBroken`."""
+
+    def __init__(self, resp: httpx.Response, expired: threading.Event) -> None:
+        self._chunks = resp.iter_raw(1 << 16)
+        self._left = b""
+        self._expired = expired
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:  # noqa: ANN401 - a writable buffer
+        if not self._left:
+            try:
+                self._left = next(self._chunks, b"")
+            except (httpx.HTTPError, OSError, RuntimeError) as exc:
+                why = "deadline reached" if self._expired.is_set() else type(exc).__name__
+                raise StreamBroken(f"body read failed: {why}: {exc}"[:300]) from None
+            if self._expired.is_set():
+                raise StreamBroken("deadline reached mid-body")
+        size = min(len(buffer), len(self._left))
+        buffer[:size] = self._left[:size]
+        self._left = self._left[size:]
+        return size
 
 
 class _Failed(Exception):  # noqa: N818 - internal control flow, never escapes this module
@@ -326,6 +370,87 @@ class Fetcher:
                 final_url=current,
                 retry_after_s=failed.retry_after_s,
             )
+
+    @contextlib.contextmanager
+    def stream(self, url: str, limits: Limits) -> Iterator[Stream | FetchFailure]:
+        """GET ``url`` and hand its body over as a stream, not in memory (a WARC file).
+
+        The same guard, URL checks and hand-followed redirects as :meth:`get`;
+        ``limits.deadline_s`` bounds the whole exchange, body included (the request's
+        sockets are shut when it passes: the next read raises :class:`StreamBroken`).
+        ``max_bytes`` is not applied: the reader decides how much to read. An error
+        status is a :class:`FetchFailure` (with its ``Retry-After``), as with :meth:`get`.
+        """
+        started = time.monotonic()
+        deadline = started + limits.deadline_s
+        backend = self._transport.backend
+        token = backend.begin(deadline)
+        expired = threading.Event()
+
+        def expire() -> None:
+            expired.set()
+            backend.expire(token)
+
+        watchdog = threading.Timer(limits.deadline_s, expire)
+        watchdog.daemon = True
+        watchdog.start()
+        current = url
+        try:
+            with contextlib.ExitStack() as stack:
+                for _hop in range(limits.max_redirects + 1):
+                    check_url(current, limits.max_url_length)
+                    resp = stack.enter_context(self._open(current, limits, deadline))
+                    status = resp.status_code
+                    if status in REDIRECT_STATUSES:
+                        current = _redirect_target(current, status, resp.headers.get("location"))
+                        continue
+                    if status >= 400:  # noqa: PLR2004 - HTTP status class
+                        raise _status_failure(status, resp.headers)
+                    declared = resp.headers.get("content-length")
+                    yield Stream(
+                        url=url, final_url=current, status=status, headers=resp.headers,
+                        length=int(declared) if declared and declared.isdigit() else None,
+                        body=io.BufferedReader(_BodyReader(resp, expired), 1 << 16),
+                    )  # fmt: skip
+                    return
+                raise _Failed(Reason.TOO_MANY_REDIRECTS, f"more than {limits.max_redirects}")  # noqa: TRY301 - one exit for every failure
+        except _Failed as failed:
+            yield FetchFailure(
+                url=url, reason=failed.reason, detail=failed.detail, status=failed.status,
+                elapsed_s=time.monotonic() - started, final_url=current,
+                retry_after_s=failed.retry_after_s,
+            )  # fmt: skip
+        finally:
+            watchdog.cancel()
+            backend.finish(token)
+
+    @contextlib.contextmanager
+    def _open(self, url: str, limits: Limits, deadline: float) -> Iterator[httpx.Response]:
+        """One streamed request, its errors as :class:`_Failed` (as :meth:`_exchange`)."""
+        remaining = max(0.001, deadline - time.monotonic())
+        timeout = httpx.Timeout(remaining, connect=min(limits.connect_timeout_s, remaining))
+        headers = {"Accept": limits.accept, "Accept-Encoding": "identity"}
+        stack = contextlib.ExitStack()
+        try:
+            resp = stack.enter_context(
+                self._client.stream("GET", url, headers=headers, timeout=timeout)
+            )
+        except AddressBlocked as exc:
+            raise _Failed(Reason.BLOCKED_ADDRESS, str(exc)[:300]) from None
+        except httpx.ConnectTimeout:
+            raise _Failed(
+                Reason.CONNECT_TIMEOUT, f"no connection within {timeout.connect}s"
+            ) from None
+        except httpx.TimeoutException as exc:
+            raise _Failed(Reason.TIMEOUT, type(exc).__name__) from None
+        except httpx.ConnectError as exc:
+            raise _Failed(Reason.CONNECT_ERROR, str(exc)[:200]) from None
+        except httpx.TransportError as exc:
+            raise _Failed(Reason.PROTOCOL_ERROR, f"{type(exc).__name__}: {exc}"[:200]) from None
+        except (httpx.InvalidURL, ValueError, UnicodeError) as exc:
+            raise _Failed(Reason.BAD_URL, f"{type(exc).__name__}: {exc}"[:200]) from None
+        with stack:  # the caller's own errors pass through untouched
+            yield resp
 
     def _one_request(
         self, url: str, headers: dict[str, str], limits: Limits, deadline: float

@@ -50,6 +50,7 @@ class Reason(StrEnum):
     INTERNAL_ERROR = "internal_error"  # a bug of ours met this item (logged with its trace)
     ARCHIVE_MISSING = "archive_missing"  # a backfill found no archived copy of the page
     SITEMAP_MALFORMED = "sitemap_malformed"  # not a sitemap, or one we refuse to read
+    WARC_MALFORMED = "warc_malformed"  # a WARC file cut short or not a WARC: read again later
 
     @property
     def retryable(self) -> bool:
@@ -136,6 +137,7 @@ class SourceKind(StrEnum):
 
     FEED = "feed"  # the feed's own listing (source_key: the feed key)
     SITEMAP = "sitemap"  # a publisher's news sitemap (source_key: the sitemap file's URL)
+    CCNEWS = "ccnews"  # a capture in a CC-NEWS WARC file (source_key: the file's path)
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,22 +33,31 @@ class PageStage:
     def __init__(self, settings: Settings, box: Sandbox, raw: RawArchive) -> None:
         self.settings, self.box, self.raw = settings, box, raw
 
-    def __call__(self, job: PageJob, result: Fetched | FetchFailure) -> PageOutcome:
-        """The outcome of fetching ``job``'s page with ``result``."""
+    def __call__(
+        self,
+        job: PageJob,
+        result: Fetched | FetchFailure,
+        *,
+        kind: str = "page",
+        fetched_at: datetime | None = None,
+    ) -> PageOutcome:
+        """The outcome of fetching ``job``'s page with ``result``.
+
+        A capture someone else fetched (CC-NEWS) is ``kind`` ``capture`` in the fetch log,
+        and its article keeps the capture's time as ``fetched_at``.
+        """
         now = _now()
         if isinstance(result, FetchFailure):
-            return PageFailed(
-                job, result.reason, result.detail, FetchRecord.of("page", result, now)
-            )
+            return PageFailed(job, result.reason, result.detail, FetchRecord.of(kind, result, now))
         self.raw.put(result.body, result.body_hash)
         extracted = self._extract(result.body, result.content_type, result.final_url)
         if isinstance(extracted, Miss):
             record = FetchRecord.of(
-                "page", result, now, reason=extracted.reason, detail=extracted.detail
+                kind, result, now, reason=extracted.reason, detail=extracted.detail
             )
             return PageFailed(job, extracted.reason, extracted.detail, record)
-        article = self._normalise(job, result, extracted, now)
-        return PageExtracted(job, FetchRecord.of("page", result, now), article)
+        article = self._normalise(job, result, extracted, now, fetched_at=fetched_at)
+        return PageExtracted(job, FetchRecord.of(kind, result, now), article)
 
     def reextract(
         self,

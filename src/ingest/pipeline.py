@@ -37,7 +37,7 @@ from ingest import (
 )
 from ingest.errors import InternalError, RunUnhealthy, WarehouseUnavailable
 from ingest.logs import get_logger
-from ingest.models import HostState, Miss, PageJob, Reason
+from ingest.models import HostState, Miss, PageJob, Reason, SourceKind
 from ingest.outcomes import FetchRecord, PageOutcome, PollOutcome
 from ingest.pages import PageStage
 from ingest.poll import Poller
@@ -51,7 +51,7 @@ from ingest.urls import host_of
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from sqlalchemy import Engine
+    from sqlalchemy import Connection, Engine
 
     from ingest.alerts import Channel
     from ingest.models import Article, ClusterResult, LoadResult, ReclusterResult, RekeyResult
@@ -267,6 +267,9 @@ def fetch_shard(
     *,
     feeds: Sequence[str] | None = None,
     on_page: PageProgress | None = None,
+    sources: Sequence[SourceKind] = (SourceKind.FEED,),
+    max_pages: int | None = None,
+    budget_s: float | None = None,
 ) -> dict[str, Any]:
     """Fetch, archive, extract and normalise the pending pages of some hosts; stage them.
 
@@ -277,14 +280,18 @@ def fetch_shard(
 
     Runs that overlap share the work: this shard crawls only the hosts no other crawl
     holds, and the pages no other run holds (:mod:`ingest.store.leases`). With ``feeds``,
-    only the pages those feeds listed. ``on_page(done, total)`` is told of each page
-    taken up (the CLI's progress bar).
+    only the pages those feeds listed; only the pages ``sources`` listed (a backfill's
+    leads are the backfill's, which also sets its own ``max_pages`` and ``budget_s``).
+    ``on_page(done, total)`` is told of each page taken up (the CLI's progress bar).
     """
     stats = StepStats()
     now = _now()
+    if budget_s is not None:
+        settings = settings.model_copy(update={"shard_budget_s": max(1.0, budget_s)})
     jobs = queue.pending_jobs(
-        engine, limit=settings.max_pages_per_run, max_attempts=settings.max_fetch_attempts,
-        hosts=hosts, run_id=run_id, now=now, feeds=feeds,
+        engine, limit=max_pages or settings.max_pages_per_run,
+        max_attempts=settings.max_fetch_attempts, hosts=hosts, run_id=run_id, now=now,
+        feeds=feeds, sources=sources,
     )  # fmt: skip
     by_host: dict[str, list[PageJob]] = {}
     for job in jobs:  # the host we will ask (a redirected entry points at its new host)
@@ -415,6 +422,7 @@ def load_run(
     *,
     interval: tuple[datetime | None, datetime | None] = (None, None),
     steps: Sequence[Mapping[str, Any] | None] = (),
+    then: Callable[[Connection], None] | None = None,
 ) -> LoadResult:
     """Dedupe what the run staged (in memory and against the warehouse), then load it.
 
@@ -429,7 +437,7 @@ def load_run(
     counters = {name: getattr(stats, name) for name in loads.LEDGER_COUNTERS}
     return loads.load_batch(
         engine, run_id, staged, dedupe.dedupe_batch, now=_now(), interval=interval,
-        counters=counters, failures=stats.failures,
+        counters=counters, failures=stats.failures, then=then,
     )  # fmt: skip
 
 

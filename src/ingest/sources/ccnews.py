@@ -158,6 +158,7 @@ class Skipped:
 
     too_large: int = 0  # a body over the cap
     not_http: int = 0  # no HTTP status line (not a response we could have got)
+    responses: int = 0  # response records read in all (any host, any date)
 
 
 def captures(
@@ -184,6 +185,7 @@ def captures(
         ForwardOnly(stream, expected_bytes), record_types=WarcRecordType.response, parse_http=True,
         fsspec_args=False,
     ):  # fmt: skip
+        skipped.responses += 1
         url = record.headers.get("WARC-Target-URI") or ""
         if host_of(url) not in hosts:
             continue

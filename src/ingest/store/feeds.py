@@ -17,7 +17,7 @@ from ingest.models import FeedSpec, PollTarget
 from ingest.outcomes import Polled, PollFailed, PollOutcome
 from ingest.store import dialects, queue, staging
 from ingest.store.engine import locked, reading, transaction
-from ingest.store.schema import feeds, registry_syncs
+from ingest.store.schema import feed_entries, feeds, registry_syncs
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
@@ -186,6 +186,33 @@ def enabled(engine: Engine, keys: Sequence[str] | None = None) -> list[PollTarge
         return [_target(row) for row in conn.execute(query)]
 
 
+def sites(
+    engine: Engine, keys: Sequence[str] | None = None
+) -> list[tuple[str, str, str | None, set[str]]]:
+    """Each enabled feed (of ``keys``) as ``(key, url, site, hosts of its stored pages)``.
+
+    What a backfill needs to know a publisher by (:func:`ingest.sources.publisher_hosts`).
+    """
+    query = (
+        select(feeds.c.feed_key, feeds.c.url, feeds.c.site)
+        .where(feeds.c.enabled.is_(True))
+        .order_by(feeds.c.feed_key)
+    )
+    if keys is not None:
+        query = query.where(feeds.c.feed_key.in_(list(keys)))
+    stored = (
+        select(feed_entries.c.feed_key, feed_entries.c.host)
+        .where(feed_entries.c.article_id.is_not(None))
+        .distinct()
+    )
+    with reading(engine) as conn:
+        rows = conn.execute(query).all()
+        hosts: dict[str, set[str]] = {}
+        for key, host in conn.execute(stored):
+            hosts.setdefault(key, set()).add(host)
+    return [(row.feed_key, row.url, row.site, hosts.get(row.feed_key, set())) for row in rows]
+
+
 def known_keys(engine: Engine, keys: Sequence[str]) -> set[str]:
     """Which of ``keys`` the registry (the ``feeds`` table) has."""
     query = select(feeds.c.feed_key).where(feeds.c.feed_key.in_(list(keys)))
@@ -282,4 +309,4 @@ def _save_failure(conn: Connection, failed: PollFailed) -> None:
     )
 
 
-__all__ = ["due", "enabled", "known_keys", "save_polls", "sync", "targets"]
+__all__ = ["due", "enabled", "known_keys", "save_polls", "sites", "sync", "targets"]

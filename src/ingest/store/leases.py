@@ -72,49 +72,7 @@ def claim(
     names = sorted(jobs_by_host)
     until = now + timedelta(seconds=host_lease_s)
     with transaction(engine) as conn:
-        dialect = dialects.of(conn)
-        if names:
-            conn.execute(
-                dialect.insert(hosts).on_conflict_do_nothing(index_elements=[hosts.c.host]),
-                [{"host": name, "updated_at": now} for name in names],
-            )
-        held: dict[str, HostState] = {}
-        for chunk in dialects.chunks(names):
-            conn.execute(  # row locks in key order (PostgreSQL; SQLite holds the database)
-                select(hosts.c.host)
-                .where(hosts.c.host.in_(list(chunk)))
-                .order_by(hosts.c.host)
-                .with_for_update()
-            )
-            conn.execute(
-                update(hosts)
-                .where(
-                    hosts.c.host.in_(list(chunk)),
-                    or_(hosts.c.lease_owner.is_(None), hosts.c.lease_until < now),
-                )
-                .values(
-                    # a lease left behind: its holder's requests all ended by its expiry
-                    last_request_at=case(
-                        (
-                            and_(
-                                hosts.c.lease_owner.is_not(None),
-                                or_(
-                                    hosts.c.last_request_at.is_(None),
-                                    hosts.c.last_request_at < hosts.c.lease_until,
-                                ),
-                            ),
-                            hosts.c.lease_until,
-                        ),
-                        else_=hosts.c.last_request_at,
-                    ),
-                    lease_owner=token,
-                    lease_until=until,
-                )
-            )
-            for row in conn.execute(
-                select(hosts).where(hosts.c.host.in_(list(chunk)), hosts.c.lease_owner == token)
-            ):
-                held[row.host] = HostState(**{f: getattr(row, f) for f in HOST_FIELDS})
+        held = _claim_hosts(conn, names, token, now=now, until=until)
         mine = _claim_pages(
             conn,
             run_id,
@@ -138,6 +96,71 @@ def claim(
         {name: held[name] for name in jobs if jobs[name]},
         busy_hosts=tuple(name for name in names if name not in held),
     )
+
+
+def claim_hosts(
+    engine: Engine, token: str, names: Sequence[str], *, now: datetime, host_lease_s: float
+) -> dict[str, HostState]:
+    """Take the hosts among ``names`` no other crawl holds, for requests other than pages.
+
+    What a sitemap walk holds while it reads a publisher's sitemaps, so its requests and
+    every crawl's are one paced sequence per host. Returns the held hosts' latest states;
+    free them with their final states through :func:`ingest.store.queue.save_pages`
+    (``hosts_done`` and this ``lease`` token), as a crawl does.
+    """
+    until = now + timedelta(seconds=host_lease_s)
+    with transaction(engine) as conn:
+        return _claim_hosts(conn, sorted(set(names)), token, now=now, until=until)
+
+
+def _claim_hosts(
+    conn: Connection, names: Sequence[str], token: str, *, now: datetime, until: datetime
+) -> dict[str, HostState]:
+    """Lease the free hosts among ``names`` (in key order) to ``token``; their states."""
+    dialect = dialects.of(conn)
+    if names:
+        conn.execute(
+            dialect.insert(hosts).on_conflict_do_nothing(index_elements=[hosts.c.host]),
+            [{"host": name, "updated_at": now} for name in names],
+        )
+    held: dict[str, HostState] = {}
+    for chunk in dialects.chunks(names):
+        conn.execute(  # row locks in key order (PostgreSQL; SQLite holds the database)
+            select(hosts.c.host)
+            .where(hosts.c.host.in_(list(chunk)))
+            .order_by(hosts.c.host)
+            .with_for_update()
+        )
+        conn.execute(
+            update(hosts)
+            .where(
+                hosts.c.host.in_(list(chunk)),
+                or_(hosts.c.lease_owner.is_(None), hosts.c.lease_until < now),
+            )
+            .values(
+                # a lease left behind: its holder's requests all ended by its expiry
+                last_request_at=case(
+                    (
+                        and_(
+                            hosts.c.lease_owner.is_not(None),
+                            or_(
+                                hosts.c.last_request_at.is_(None),
+                                hosts.c.last_request_at < hosts.c.lease_until,
+                            ),
+                        ),
+                        hosts.c.lease_until,
+                    ),
+                    else_=hosts.c.last_request_at,
+                ),
+                lease_owner=token,
+                lease_until=until,
+            )
+        )
+        for row in conn.execute(
+            select(hosts).where(hosts.c.host.in_(list(chunk)), hosts.c.lease_owner == token)
+        ):
+            held[row.host] = HostState(**{f: getattr(row, f) for f in HOST_FIELDS})
+    return held
 
 
 def _claim_pages(
@@ -276,6 +299,6 @@ def held_by_others(run_id: str, now: datetime) -> Select[tuple[str]]:
 
 
 __all__ = [
-    "HOST_FIELDS", "Claimed", "claim", "held_by_others", "keep_staged", "pages_held_elsewhere", "release_crawl", "release_loaded",
-    "release_pages",
+    "HOST_FIELDS", "Claimed", "claim", "claim_hosts", "held_by_others", "keep_staged",
+    "pages_held_elsewhere", "release_crawl", "release_loaded", "release_pages",
 ]  # fmt: skip

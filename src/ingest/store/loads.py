@@ -11,7 +11,7 @@ the same transaction.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -67,6 +67,7 @@ def load_batch(
     interval: tuple[datetime | None, datetime | None] = (None, None),
     counters: Mapping[str, int] | None = None,
     failures: Mapping[str, int] | None = None,
+    then: Callable[[Connection], None] | None = None,
 ) -> LoadResult:
     """Dedupe and load one run's articles, link their feed entries, write the ledger row.
 
@@ -75,6 +76,7 @@ def load_batch(
     nothing and returns that row; a run loaded again with new staged rows (Airflow's
     *Clear*, a reprocessing backfill) gets another ledger row. ``counters`` and
     ``failures`` are what the run's other steps counted, for the ledger and the result.
+    ``then`` writes more in the load's transaction (a backfill's file marked done).
     """
     counters, failures = counters or {}, dict(failures or {})
     with locked(engine) as conn:
@@ -84,6 +86,8 @@ def load_batch(
         ).first()
         if previous is not None and still_staged is None:
             log.info("run %s already loaded; nothing to do", run_id)
+            if then is not None:
+                then(conn)
             return dataclasses.replace(previous, failures=failures)  # the steps' own counts
         accepted, rejected = _validated(staged)
         candidates = [article for _, article in accepted]
@@ -104,6 +108,8 @@ def load_batch(
         _write_ledger(conn, result, interval, counters, now=now)
         conn.execute(delete(article_staging).where(article_staging.c.run_id == run_id))
         leases.release_loaded(conn, run_id)  # its pages are stored (or free) now
+        if then is not None:
+            then(conn)
     log.info(
         "run %s loaded: %d in, %d inserted, %d updated, %d unchanged, %d duplicates, %d rejected",
         run_id, result.rows_in, inserted, updated, unchanged, len(verdict.duplicates),

@@ -152,13 +152,15 @@ def pending_hosts(
     max_attempts: int,
     at: datetime | None = None,
     feeds: Sequence[str] | None = None,
+    sources: Sequence[SourceKind] = (SourceKind.FEED,),
 ) -> list[tuple[str, int]]:
     """Hosts with pages waiting to be fetched, and how many distinct pages each.
 
     With ``at``, hosts that asked us to wait (``hosts.next_eligible_at`` after ``at``:
     a Retry-After, an unreachable robots.txt) are left out; their pages stay pending.
-    With ``feeds``, only the pages of these feeds' entries count.
-    Entries whose attempts already reach ``max_attempts`` (the setting was lowered) are
+    With ``feeds``, only the pages of these feeds' entries count; only the entries listed
+    by ``sources`` (the feeds themselves, for a live run: a backfill's leads wait for
+    the backfill, which sets its own limits). Entries whose attempts already reach ``max_attempts`` (the setting was lowered) are
     marked failed here rather than left pending for ever.
     """
     with transaction(engine) as conn:
@@ -176,6 +178,7 @@ def pending_hosts(
         .group_by(feed_entries.c.host)
         .order_by(feed_entries.c.host)
     )
+    query = query.where(feed_entries.c.source_kind.in_([k.value for k in sources]))
     if feeds is not None:
         query = query.where(feed_entries.c.feed_key.in_(list(feeds)))
     if at is not None:
@@ -257,6 +260,7 @@ def pending_jobs(
     run_id: str | None = None,
     now: datetime | None = None,
     feeds: Sequence[str] | None = None,
+    sources: Sequence[SourceKind] = (SourceKind.FEED,),
 ) -> list[PageJob]:
     """One page job per pending canonical URL, oldest first, at most ``limit``.
 
@@ -265,7 +269,8 @@ def pending_jobs(
     looked at, and the caller keeps the jobs whose link is on its hosts, so a page with
     entries on two hosts is one shard's job. With ``run_id`` and ``now``, pages another
     run holds (:mod:`ingest.store.leases`, theirs until their load) and pages this run
-    has staged already are left out. With ``feeds``, only URLs listed by these feeds.
+    has staged already are left out. With ``feeds``, only URLs listed by these feeds;
+    only URLs listed by ``sources`` (see :func:`pending_hosts`).
     """
     entries = feed_entries.c
     oldest = (
@@ -284,7 +289,11 @@ def pending_jobs(
         oldest = oldest.where(entries.host.in_(list(hosts)))
     if feeds is not None:
         oldest = oldest.where(entries.feed_key.in_(list(feeds)))
-    candidates = select(feed_entries).where(entries.state == EntryState.PENDING.value)
+    kinds = [k.value for k in sources]
+    oldest = oldest.where(entries.source_kind.in_(kinds))
+    candidates = select(feed_entries).where(
+        entries.state == EntryState.PENDING.value, entries.source_kind.in_(kinds)
+    )
     with reading(engine) as conn:
         urls = [row.canonical_url for row in conn.execute(oldest)]
         rows = dialects.of(conn).rows_where_in(conn, candidates, entries.canonical_url, urls)

@@ -258,6 +258,19 @@ cluster_queue = Table(
     Index(None, "at", "article_id"),
 )
 
+backfill_files = Table(
+    "backfill_files",
+    metadata,
+    # the files a backfill has read and loaded, so a killed one resumes after them
+    Column("source_kind", String(16), primary_key=True),  # "ccnews"
+    Column("scope", String(64), primary_key=True),  # the hosts and range it was read for
+    Column("path", String(512), primary_key=True),  # the file, under the source's base URL
+    Column("run_id", String(250), nullable=False),  # the load that stored its captures
+    Column("records", Integer, nullable=False),  # response records read
+    Column("captures", Integer, nullable=False),  # of them, kept (publisher, range)
+    Column("done_at", UTCDateTime, nullable=False),
+)
+
 signature_bands = Table(
     "signature_bands",
     metadata,
@@ -389,7 +402,7 @@ load_ledger = Table(
 
 __all__ = [
     "STORE_ONLY_ARTICLE_COLUMNS", "UTCDateTime", "alert_states", "article_rekeys",
-    "article_signatures", "article_staging", "articles", "cluster_merges", "cluster_queue",
+    "article_signatures", "article_staging", "articles", "backfill_files", "cluster_merges", "cluster_queue",
     "feed_entries", "feeds", "fetch_log", "hosts", "load_ledger", "metadata", "page_leases",
     "registry_syncs", "signature_bands",
 ]  # fmt: skip

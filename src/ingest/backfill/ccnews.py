@@ -1,0 +1,291 @@
+"""CC-NEWS: the WARC files a backfill reads (its plan), and a shard reading one of them."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
+from typing import TYPE_CHECKING, Any, Self
+
+from ingest import archive, fetch, pipeline
+from ingest.backfill.counts import ShardCounts
+from ingest.backfill.counts import now as _now
+from ingest.backfill.request import BackfillRequest, Publisher
+from ingest.logs import get_logger
+from ingest.models import (
+    FeedEntry,
+    Fetched,
+    FetchFailure,
+    Miss,
+    PageJob,
+    Reason,
+    SourceKind,
+    SourceRef,
+)
+from ingest.outcomes import FetchRecord, PageFailed, PageOutcome, QueuedEntry
+from ingest.pages import PageStage
+from ingest.sandbox import Sandbox
+from ingest.sources import ccnews
+from ingest.store import backfills, queue
+from ingest.store.engine import transaction
+from ingest.textutil import sha256_hex
+from ingest.urls import host_of, queued_entries
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from ingest.settings import Settings
+
+log = get_logger(__name__)
+
+
+#: At most this many tries of a request Common Crawl answers 503 (one a second at most).
+CCNEWS_TRIES = 5
+
+
+def plan(
+    engine: Engine, settings: Settings, request: BackfillRequest, chosen: Sequence[Publisher]
+) -> dict[str, Any]:
+    """The WARC files to read: listed, chosen by their names' times, less those done before."""
+    hosts = {host: p.feed_key for p in chosen for host in p.hosts}
+    scope = backfills.scope(hosts, request.since, request.until)
+    done = backfills.done_paths(engine, SourceKind.CCNEWS.value, scope)
+    notes: list[str] = []
+    files: list[ccnews.WarcFile] = []
+    limits = fetch.Limits(
+        deadline_s=min(120.0, request.budget_s), max_bytes=ccnews.MAX_PATHS_BYTES,
+        connect_timeout_s=settings.connect_timeout_s, accept="*/*",
+    )  # fmt: skip
+    with fetch.Fetcher(settings.user_agent, allow_loopback=settings.allow_loopback) as fetcher:
+        for url in ccnews.listing_urls(
+            request.base_url, request.since, request.until, ccnews.DEFAULT_MARGIN
+        ):
+            result = _retrying_503(partial(fetcher.get, url, limits))
+            if isinstance(result, FetchFailure):
+                if result.reason is Reason.NOT_FOUND:
+                    notes.append(f"{url}: not published (404): no files for that month yet")
+                else:
+                    notes.append(f"{url}: listing failed: {result.reason.value} {result.detail}")
+                continue
+            listed = ccnews.parse_paths(result.body)
+            if isinstance(listed, Miss):
+                notes.append(f"{url}: listing unreadable: {listed.reason.value} {listed.detail}")
+                continue
+            files.extend(listed)
+    files = ccnews.choose(files, request.since, request.until, ccnews.DEFAULT_MARGIN)
+    todo = [f for f in files if f.path not in done]
+    if len(todo) < len(files):
+        notes.append(f"{len(files) - len(todo)} files read and loaded before: skipped")
+    if len(todo) > request.max_files:
+        notes.append(f"{len(todo) - request.max_files} more files left for a later backfill "
+                     f"(max_files {request.max_files})")  # fmt: skip
+        todo = todo[: request.max_files]
+    shards = [
+        {"kind": "ccnews", "label": f.path.rsplit("/", 1)[-1], "path": f.path, "scope": scope,
+         "hosts": hosts}
+        for f in todo
+    ]  # fmt: skip
+    for note in notes:
+        log.info("plan: %s", note)
+    return {"shards": shards, "notes": notes}
+
+
+def _retrying_503(
+    request: Callable[[], Fetched | FetchFailure], tries: int = CCNEWS_TRIES
+) -> Fetched | FetchFailure:
+    """Common Crawl's rule: a 503 is retried, at most once a second, a bounded number of times."""
+    result = request()
+    for _ in range(tries - 1):
+        if not (isinstance(result, FetchFailure) and result.status == 503):  # noqa: PLR2004 - HTTP status
+            break
+        time.sleep(max(1.0, min(result.retry_after_s or 1.0, 60.0)))
+        result = request()
+    return result
+
+
+def shard(
+    engine: Engine,
+    settings: Settings,
+    request: BackfillRequest,
+    shard: dict[str, Any],
+    run_id: str,
+    on_progress: Callable[[int, int], None] | None,
+) -> dict[str, Any]:
+    """Read one WARC file: its publishers' captures in range, extracted and loaded."""
+    counts = ShardCounts()
+    path: str = shard["path"]
+    owners: dict[str, str] = shard["hosts"]
+    url = request.base_url.rstrip("/") + "/" + path
+    limits = fetch.Limits(
+        deadline_s=request.budget_s, max_bytes=0, connect_timeout_s=settings.connect_timeout_s,
+        accept="*/*",
+    )  # fmt: skip
+    skipped = ccnews.Skipped()
+    complete = False
+    raw = archive.RawArchive(settings.resolved_archive_dir)
+    with (
+        fetch.Fetcher(settings.user_agent, allow_loopback=settings.allow_loopback) as fetcher,
+        Sandbox(settings.workers, settings.worker_memory_mb) as box,
+        _Extractor(engine, settings, PageStage(settings, box, raw), run_id, counts) as extractor,
+    ):
+        for attempt in range(CCNEWS_TRIES):
+            with fetcher.stream(url, limits) as opened:
+                if isinstance(opened, FetchFailure):
+                    if opened.status == 503 and attempt + 1 < CCNEWS_TRIES:  # noqa: PLR2004 - HTTP status
+                        time.sleep(max(1.0, min(opened.retry_after_s or 1.0, 60.0)))
+                        continue
+                    counts.misses.append(f"{path}: {opened.reason.value} {opened.detail}"[:300])
+                    counts.stats.failures[opened.reason.value] += 1
+                    break
+                if request.dry_run:
+                    counts.extra["would_read_bytes"] = opened.length or 0
+                    break
+                try:
+                    for capture in ccnews.captures(
+                        opened.body, path, set(owners), request.since, request.until,
+                        max_body=settings.page_max_bytes, skipped=skipped,
+                        expected_bytes=opened.length,
+                    ):  # fmt: skip
+                        extractor.add(capture, owners[host_of(capture.url)])
+                        if on_progress is not None:
+                            on_progress(skipped.responses, 0)
+                    complete = True
+                except (OSError, ValueError) as exc:  # a cut file, a broken stream, not a WARC
+                    reason = Reason.TIMEOUT if "deadline" in str(exc) else Reason.WARC_MALFORMED
+                    counts.misses.append(f"{path}: {reason.value}: {exc}"[:300])
+                    counts.stats.failures[reason.value] += 1
+                    log.warning("WARC %s not read to its end (%s): it stays to do", path, exc)
+                break
+    counts.extra.update(
+        files_read=int(complete), records=skipped.responses, captures=extractor.captures,
+        already_stored=extractor.known, skipped_too_large=skipped.too_large,
+        skipped_not_http=skipped.not_http, skipped_status=extractor.not_ok,
+    )  # fmt: skip
+    if request.dry_run:
+        return counts.result(None)
+    then = None
+    if complete:
+        then = backfills.mark_done(
+            SourceKind.CCNEWS.value, shard["scope"], path, run_id=run_id,
+            records=skipped.responses, captures=extractor.captures, now=_now(),
+        )  # fmt: skip
+    loaded = pipeline.load_run(
+        engine, run_id, interval=(request.since, request.until),
+        steps=[counts.stats.as_dict()], then=then,
+    )  # fmt: skip
+    return counts.result(loaded.summary())
+
+
+class _Extractor:
+    """Captures queued, extracted in the sandbox (as many at once as it has workers), saved.
+
+    A capture whose page is stored already is counted and passed over; a non-2xx
+    capture is counted and passed over (a crawler's redirect or error page is no article).
+    """
+
+    BATCH = 50
+
+    def __init__(
+        self, engine: Engine, settings: Settings, stage: PageStage, run_id: str, counts: ShardCounts
+    ) -> None:
+        self.engine, self.settings, self.stage = engine, settings, stage
+        self.run_id, self.counts = run_id, counts
+        self.pool = ThreadPoolExecutor(max_workers=max(1, settings.workers),
+                                       thread_name_prefix="extract")  # fmt: skip
+        self.waiting: list[tuple[ccnews.Capture, str]] = []
+        self.running: deque[Future[PageOutcome]] = deque()
+        self.done: list[PageOutcome] = []
+        self.captures = self.known = self.not_ok = 0
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        try:
+            if exc_type is None:
+                self._submit()
+            for running in self.running:
+                self.done.append(running.result())
+            self._save()
+        finally:
+            self.pool.shutdown(wait=True)
+
+    def add(self, capture: ccnews.Capture, feed_key: str) -> None:
+        if not 200 <= capture.status < 300:  # noqa: PLR2004 - HTTP status class
+            self.not_ok += 1
+            return
+        self.captures += 1
+        self.waiting.append((capture, feed_key))
+        if len(self.waiting) >= self.BATCH:
+            self._submit()
+
+    def _submit(self) -> None:
+        """Queue the waiting captures' entries; extract the ones not stored yet."""
+        batch, self.waiting = self.waiting, []
+        jobs: list[tuple[PageJob, ccnews.Capture]] = []
+        with transaction(self.engine) as conn:
+            now = _now()
+            for capture, feed_key in batch:
+                source = SourceRef(SourceKind.CCNEWS, capture.source_file)
+                entry = FeedEntry(guid=capture.url, link=capture.url)
+                ok, bad = queued_entries(
+                    feed_key, [entry], max_length=self.settings.max_url_length, source=source
+                )
+                if bad:
+                    queue.insert_refused(conn, feed_key, bad, run_id=self.run_id, now=now,
+                                         source=source)  # fmt: skip
+                    self.counts.stats.failures.update(reason for _, reason in bad)
+                    continue
+                self.counts.stats.entries_seen += 1
+                self.counts.stats.entries_new += queue.insert_entries(
+                    conn, feed_key, ok, run_id=self.run_id, now=now
+                )
+                jobs.append((_job(ok[0], feed_key), capture))
+            stored = queue.articles_by_url(conn, [job.canonical_url for job, _ in jobs])
+        for job, capture in jobs:
+            if job.canonical_url in stored:
+                self.known += 1
+                continue
+            while len(self.running) >= 2 * max(1, self.settings.workers):
+                self.done.append(self.running.popleft().result())
+            self.running.append(self.pool.submit(self._process, job, capture))
+        if len(self.done) >= self.settings.flush_every:
+            self._save()
+
+    def _process(self, job: PageJob, capture: ccnews.Capture) -> PageOutcome:
+        fetched = Fetched(
+            url=capture.url, final_url=capture.url, status=capture.status,
+            content_type=_header(capture.headers, "content-type"), body=capture.body,
+            body_hash=sha256_hex(capture.body), etag=None, last_modified=None, elapsed_s=0.0,
+        )  # fmt: skip
+        try:
+            return self.stage(job, fetched, kind="capture", fetched_at=capture.captured_at)
+        except Exception as exc:  # a bug of ours: this capture only, the shard fails
+            log.exception("capture of %s met a bug of ours", capture.url)
+            detail = f"{type(exc).__name__}: {exc}"[:300]
+            record = FetchRecord.of("capture", fetched, _now(), reason=Reason.INTERNAL_ERROR,
+                                    detail=detail)  # fmt: skip
+            return PageFailed(job, Reason.INTERNAL_ERROR, detail, record)
+
+    def _save(self) -> None:
+        done, self.done = self.done, []
+        for outcome in done:
+            self.counts.stats.add_page(outcome)
+        if done:
+            queue.save_pages(self.engine, self.run_id, done,
+                             max_attempts=self.settings.max_fetch_attempts, now=_now())  # fmt: skip
+
+
+def _job(queued: QueuedEntry, feed_key: str) -> PageJob:
+    entry = queued.entry
+    return PageJob(
+        entry_id=queued.entry_id, feed_key=feed_key, guid=entry.guid, link=entry.link,
+        canonical_url=queued.canonical_url, title=entry.title, published=entry.published,
+        updated=entry.updated,
+    )  # fmt: skip
+
+
+def _header(headers: Sequence[tuple[str, str]], name: str) -> str | None:
+    return next((value for key, value in headers if key.lower() == name), None)

@@ -35,12 +35,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from airflow.sdk import Asset, CronDataIntervalTimetable, dag, task
+from airflow.sdk import CronDataIntervalTimetable, dag, task
 
 from ingest_airflow.alerts import RunFailedNotifier
+from ingest_airflow.assets import NEWS_ARTICLES
 from ingest_airflow.params import trigger_params
 
-NEW_ARTICLES = Asset(name="news_articles", uri="news-ingest://warehouse/articles")
+NEW_ARTICLES = NEWS_ARTICLES
 
 
 @dag(

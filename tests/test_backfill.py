@@ -7,7 +7,6 @@ warehouse backends.
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import io
 import itertools
@@ -15,11 +14,8 @@ import os
 import signal
 import subprocess
 import sys
-import threading
-import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from sqlalchemy import func, select
@@ -30,6 +26,7 @@ from ingest.demosite.ccnews import write_mirror
 from ingest.errors import ConfigError
 from ingest.store import schema as wh
 from ingest.urls import canonical_url
+from mirror import base_of, mirror_server
 
 NOVEMBER = (datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 30, 23, 59, 59, tzinfo=UTC))
 
@@ -137,67 +134,6 @@ def test_a_sitemap_backfill_keeps_to_the_publishers_asked_for(prepared, settings
 
 
 # --------------------------------------------------------------------------- CC-NEWS
-
-
-class _Mirror(BaseHTTPRequestHandler):
-    """Serves a directory; a path in ``stall`` sends half its bytes, then waits."""
-
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        server = self.server
-        server.asked.append((time.monotonic(), self.path))
-        status = server.status.get(self.path)
-        if status:
-            status_code, headers = status.pop(0) if status else (200, {})
-            if status_code != 200:
-                self.send_response(status_code)
-                for key, value in headers.items():
-                    self.send_header(key, value)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-        path = server.root / self.path.lstrip("/")
-        if not path.is_file():
-            self.send_response(404)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        body = path.read_bytes()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.path in server.stall:
-            self.wfile.write(body[: len(body) // 2])
-            self.wfile.flush()
-            server.stalled.set()
-            server.release.wait(60)
-            return
-        self.wfile.write(body)
-
-
-@contextlib.contextmanager
-def mirror_server(root):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Mirror)
-    server.daemon_threads = True
-    server.root, server.asked, server.status = root, [], {}
-    server.stall, server.stalled, server.release = set(), threading.Event(), threading.Event()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.release.set()
-        server.shutdown()
-        server.server_close()
-
-
-def base_of(server) -> str:
-    return f"http://127.0.0.1:{server.server_address[1]}/"
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import time
 from pathlib import Path
 
@@ -106,8 +107,19 @@ def test_fetch_and_load_one_page_then_nothing_twice(feed, engine, settings):
         stored = conn.execute(select(wh.articles.c.extractor_version)).scalar_one()
     assert stored == EXTRACTOR_VERSION  # a later re-extraction can tell old rows from new
     assert pipeline.plan_page_shards(engine, settings) == []  # queue drained
-    archived = list(settings.resolved_archive_dir.rglob("*.gz"))
-    assert len(archived) == 1
+    (archived,) = settings.resolved_archive_dir.rglob("*.warc.gz")
+    with engine.connect() as conn:  # the page's WARC record is indexed under its body's hash
+        raw_hash = conn.execute(select(wh.articles.c.raw_hash)).scalar_one()
+        record = conn.execute(select(wh.archive_records)).one()
+    assert record.digest == raw_hash
+    assert archived.relative_to(settings.resolved_archive_dir).as_posix() == record.file
+    with archived.open("rb") as stream:
+        stream.seek(record.record_offset)
+        from warcio.archiveiterator import ArchiveIterator
+
+        found = [(r.rec_type, r.content_stream().read())
+                 for r in ArchiveIterator(io.BytesIO(stream.read(record.record_length)))]  # fmt: skip
+    assert found == [("response", PAGE)]  # that one record, read alone
 
 
 def test_a_json_feed_is_polled_fetched_and_loaded_like_any_feed(feed, engine, settings):
@@ -298,6 +310,23 @@ def test_a_backfill_re_extracts_what_an_older_extractor_stored(feed, engine, set
     assert (row.fetched_at, row.first_seen_at) == (stored.fetched_at, stored.first_seen_at)
     again = pipeline.reprocess_interval(engine, settings, *window, "backfill__2")
     assert pipeline.load_run(engine, "backfill__2", steps=[again]).skipped == 1  # unchanged
+
+
+def test_a_page_kept_by_the_archive_of_old_is_re_extracted_from_there(feed, engine, settings):
+    import gzip
+    from datetime import timedelta
+
+    stored = fetched_once(feed, engine, settings)
+    for path in settings.resolved_archive_dir.rglob("*.warc.gz"):
+        path.unlink()  # as an older version kept it: one gzip file per body, no index
+    with db.transaction(engine) as conn:
+        conn.execute(wh.archive_records.delete())
+    old = settings.resolved_archive_dir / stored.raw_hash[:2] / f"{stored.raw_hash}.gz"
+    old.parent.mkdir(parents=True, exist_ok=True)
+    old.write_bytes(gzip.compress(PAGE))
+    window = (stored.fetched_at - timedelta(minutes=1), stored.fetched_at + timedelta(minutes=1))
+    stats = pipeline.reprocess_interval(engine, settings, *window, "backfill__1")
+    assert (stats["articles_extracted"], stats["failures"]) == (1, {})
 
 
 def test_a_backfill_counts_a_page_missing_from_the_archive_and_changes_nothing(

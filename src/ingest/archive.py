@@ -1,54 +1,200 @@
-"""The raw archive: every fetched page body, gzip-compressed and keyed by its SHA-256.
+"""The raw archive: every page we fetched, as WARC records in rotating files, each indexed.
 
-Content-addressed, so storing the same bytes twice costs nothing and a re-run can
-re-extract a page without fetching it again. Writes are atomic (temp file + rename).
+A page is kept as two WARC/1.1 records, the ``request`` we sent and the ``response`` we
+got, with their HTTP headers; each record is its own gzip member, appended to this
+writer's current file, which rotates past ``max_file_bytes``. Files are named after when
+and by which process they were begun (``YYYY/MM/DD/news-ingest-<time>-<pid>-<id>.warc.gz``),
+so concurrent writers (fetch tasks, Celery workers) never share one. Any WARC tool reads
+them (warcio, FastWARC, pywb). The body is kept decoded: the response's
+``Content-Encoding`` and ``Transfer-Encoding`` are dropped and ``Content-Length`` is the
+body's (a payload digest then means the page as we read it).
+
+Where each response record is (:class:`~ingest.models.RawRef`: file, offset, length, and
+the body's SHA-256) is indexed in the warehouse (``archive_records``), so re-extracting a
+page reads that one gzip member. The root is a local directory by default, or any fsspec
+URL (``s3://bucket/archive``, ``gs://...``, with the matching fsspec package installed):
+every worker then reads what any worker wrote. A file is readable once written and
+flushed locally; on object storage, once closed (a rotation, the end of a task).
+
+The archive of earlier versions (one gzip file per body, ``ab/<sha256>.gz``) is still
+read: a page indexed nowhere is looked for there.
 """
 
 from __future__ import annotations
 
 import gzip
-import hashlib
+import io
 import os
-import tempfile
-from pathlib import Path
+import threading
+import uuid
+from datetime import UTC, datetime
+from http import HTTPStatus
+from types import TracebackType
+from typing import IO, Self
+from urllib.parse import urlsplit
+
+import fsspec
+from warcio.archiveiterator import ArchiveIterator
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.warcwriter import WARCWriter
 
 from ingest.errors import IngestError
+from ingest.models import Fetched, RawRef
+
+#: A file rotates once it holds this many bytes (compressed).
+MAX_FILE_BYTES = 256 * 1024 * 1024
+#: Response headers that describe the wire, not the decoded body we keep.
+_WIRE_HEADERS = frozenset({"content-encoding", "transfer-encoding", "content-length"})
+_HEX = frozenset("0123456789abcdef")
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown"
 
 
 class RawArchive:
-    """A directory of ``ab/abcdef....gz`` files, one per distinct body."""
+    """The archive under one root: writes WARC records (thread-safe), reads one back."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
+    def __init__(
+        self, root: str | os.PathLike[str], *, max_file_bytes: int = MAX_FILE_BYTES
+    ) -> None:
+        self.root = str(root)
+        self.fs, self.base = fsspec.core.url_to_fs(self.root)
+        self.max_file_bytes = max_file_bytes
+        self._lock = threading.Lock()
+        self._out: IO[bytes] | None = None
+        self._name = ""
+        self._written = 0
 
-    def path_for(self, digest: str) -> Path:
-        """Where the body with this SHA-256 lives."""
-        if len(digest) != 64 or not all(c in "0123456789abcdef" for c in digest):  # noqa: PLR2004 - hex SHA-256
-            raise IngestError(f"not a SHA-256 hex digest: {digest!r}")
-        return self.root / digest[:2] / f"{digest}.gz"
+    def __enter__(self) -> Self:
+        return self
 
-    def put(self, body: bytes, digest: str | None = None) -> str:
-        """Store ``body`` (if not already there); return its digest."""
-        digest = digest or hashlib.sha256(body).hexdigest()
-        path = self.path_for(digest)
-        if path.exists():
-            return digest
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ writing
+
+    def put(self, fetched: Fetched, captured_at: datetime | None = None) -> RawRef:
+        """Append the exchange as request and response records; where the response is."""
+        when = (captured_at or datetime.now(UTC)).astimezone(UTC)
+        request = self._request_record(fetched, when)
+        response = self._response_record(fetched, when)
+        with self._lock:
+            out = self._current(when)
+            out.write(request)
+            offset = self._written + len(request)
+            out.write(response)
+            out.flush()
+            self._written = offset + len(response)
+            name = self._name
+            if self._written >= self.max_file_bytes:
+                self._close_current()
+        return RawRef(
+            digest=fetched.body_hash, file=name, offset=offset, length=len(response),
+            url=fetched.final_url, captured_at=when,
+        )  # fmt: skip
+
+    def close(self) -> None:
+        """Close the current file (on object storage: upload it)."""
+        with self._lock:
+            self._close_current()
+
+    def _current(self, when: datetime) -> IO[bytes]:
+        if self._out is None:
+            stamp = when.strftime("%Y%m%d%H%M%S%f")
+            self._name = (
+                f"{when:%Y/%m/%d}/news-ingest-{stamp}-{os.getpid()}-{uuid.uuid4().hex[:8]}.warc.gz"
+            )
+            path = self._path(self._name)
+            self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+            self._out = self.fs.open(path, "wb")
+            self._written = 0
+        return self._out
+
+    def _close_current(self) -> None:
+        if self._out is not None:
+            out, self._out = self._out, None
+            out.close()
+
+    def _path(self, name: str) -> str:
+        return f"{self.base.rstrip('/')}/{name}" if self.base else name
+
+    @staticmethod
+    def _record(kind: str, url: str, when: datetime, payload: bytes,
+                http: StatusAndHeaders | None, extra: dict[str, str] | None = None) -> bytes:  # fmt: skip
+        buffer = io.BytesIO()
+        writer = WARCWriter(buffer, gzip=True, warc_version="WARC/1.1")
+        headers = {"WARC-Date": when.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), **(extra or {})}
+        record = writer.create_warc_record(
+            url, kind, payload=io.BytesIO(payload), http_headers=http, warc_headers_dict=headers
+        )
+        writer.write_record(record)
+        return buffer.getvalue()
+
+    def _request_record(self, fetched: Fetched, when: datetime) -> bytes:
+        parts = urlsplit(fetched.final_url)
+        target = parts.path or "/"
+        if parts.query:
+            target += "?" + parts.query
+        headers = [("Host", parts.netloc), *fetched.request_headers]
+        http = StatusAndHeaders(f"GET {target} HTTP/1.1", headers, is_http_request=True)
+        return self._record("request", fetched.final_url, when, b"", http)
+
+    def _response_record(self, fetched: Fetched, when: datetime) -> bytes:
+        headers = [(k, v) for k, v in fetched.headers if k.lower() not in _WIRE_HEADERS]
+        if not any(k.lower() == "content-type" for k, _ in headers) and fetched.content_type:
+            headers.append(("Content-Type", fetched.content_type))
+        headers.append(("Content-Length", str(len(fetched.body))))
+        status = f"{fetched.status} {_reason(fetched.status)}"
+        http = StatusAndHeaders(status, headers, protocol="HTTP/1.1")
+        return self._record("response", fetched.final_url, when, fetched.body, http)
+
+    # ------------------------------------------------------------------ reading
+
+    def get(self, digest: str, ref: RawRef | None = None) -> bytes | None:
+        """The body kept: from its indexed record, else from the archive of old.
+
+        None when neither has it (a file gone, a page archived before any archive).
+        """
+        if ref is not None:
+            body = self._read_record(ref)
+            if body is not None:
+                return body
+        return self._legacy(digest)
+
+    def _read_record(self, ref: RawRef) -> bytes | None:
         try:
-            with os.fdopen(fd, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
-                gz.write(body)
-            Path(tmp).replace(path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return digest
-
-    def get(self, digest: str) -> bytes | None:
-        """The stored body, or None when it is not in the archive."""
-        path = self.path_for(digest)
-        try:
-            with gzip.open(path, "rb") as gz:
-                return gz.read()
+            with self.fs.open(self._path(ref.file), "rb") as raw:
+                raw.seek(ref.offset)
+                member = raw.read(ref.length)
         except FileNotFoundError:
             return None
+        for record in ArchiveIterator(io.BytesIO(member)):
+            if record.rec_type == "response":
+                return bytes(record.content_stream().read())
+        return None
+
+    def legacy_path(self, digest: str) -> str:
+        """Where the archive of old kept the body with this SHA-256."""
+        if len(digest) != 64 or not set(digest) <= _HEX:  # noqa: PLR2004 - hex SHA-256
+            raise IngestError(f"not a SHA-256 hex digest: {digest!r}")
+        return self._path(f"{digest[:2]}/{digest}.gz")
+
+    def _legacy(self, digest: str) -> bytes | None:
+        try:
+            with self.fs.open(self.legacy_path(digest), "rb") as raw, gzip.open(raw, "rb") as gz:
+                body: bytes = gz.read()
+        except FileNotFoundError:
+            return None
+        return body
+
+
+__all__ = ["MAX_FILE_BYTES", "RawArchive"]

@@ -344,6 +344,7 @@ class Fetcher:
                     redirects.append(current)
                     continue
                 status, content_type, body, wire, resp_headers = result
+                sent = {"User-Agent": self._client.headers.get("user-agent", ""), **headers}
                 return Fetched(
                     url=url,
                     final_url=current,
@@ -357,6 +358,8 @@ class Fetcher:
                     redirects=tuple(redirects),
                     wire_bytes=wire,
                     max_age_s=max_age_seconds(resp_headers.get("cache-control")),
+                    headers=tuple(resp_headers.multi_items()),
+                    request_headers=tuple(sent.items()),
                 )
             raise _Failed(Reason.TOO_MANY_REDIRECTS, f"more than {limits.max_redirects}")  # noqa: TRY301 - one exit for every failure
         except _Failed as failed:

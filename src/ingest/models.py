@@ -227,6 +227,18 @@ class HostState:
 
 
 @dataclass(frozen=True, slots=True)
+class RawRef:
+    """Where the raw archive keeps one page: its WARC response record (one gzip member)."""
+
+    digest: str  # the body's SHA-256 (``articles.raw_hash``)
+    file: str  # the WARC file, under the archive root
+    offset: int  # of the record's gzip member in the file
+    length: int  # of that member, in bytes
+    url: str
+    captured_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class SignatureRecord:
     """An article's near-duplicate signature as stored (see :mod:`ingest.neardup`)."""
 
@@ -342,6 +354,9 @@ class Fetched:
     redirects: tuple[str, ...] = ()
     wire_bytes: int = 0
     max_age_s: int | None = None  # Cache-Control: max-age, when the server sent one
+    # what the raw archive keeps of the exchange (WARC request and response records)
+    headers: tuple[tuple[str, str], ...] = ()  # the response's, as sent
+    request_headers: tuple[tuple[str, str], ...] = ()  # what we sent, on the last hop
 
     @property
     def not_modified(self) -> bool:

@@ -16,6 +16,7 @@ from ingest.models import (
     Fetched,
     FetchFailure,
     PageJob,
+    RawRef,
     Reason,
     ScheduledPoll,
     SourceRef,
@@ -139,6 +140,7 @@ class PageExtracted:
     job: PageJob
     fetch: FetchRecord
     article: Article
+    raw: RawRef | None = None  # where the archive keeps the page
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +156,7 @@ class PageFailed:
     reason: Reason
     detail: str
     fetch: FetchRecord | None = None
+    raw: RawRef | None = None  # where the archive keeps the page (one that was fetched)
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,16 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from ingest import extract, normalise
-from ingest.models import Article, Extracted, Fetched, FetchFailure, Miss, PageJob, Reason
+from ingest.models import (
+    Article,
+    Extracted,
+    Fetched,
+    FetchFailure,
+    Miss,
+    PageJob,
+    RawRef,
+    Reason,
+)
 from ingest.outcomes import FetchRecord, PageExtracted, PageFailed, PageOutcome
 
 if TYPE_CHECKING:
@@ -49,15 +58,15 @@ class PageStage:
         now = _now()
         if isinstance(result, FetchFailure):
             return PageFailed(job, result.reason, result.detail, FetchRecord.of(kind, result, now))
-        self.raw.put(result.body, result.body_hash)
+        raw = self.raw.put(result, fetched_at or now)
         extracted = self._extract(result.body, result.content_type, result.final_url)
         if isinstance(extracted, Miss):
             record = FetchRecord.of(
                 kind, result, now, reason=extracted.reason, detail=extracted.detail
             )
-            return PageFailed(job, extracted.reason, extracted.detail, record)
+            return PageFailed(job, extracted.reason, extracted.detail, record, raw=raw)
         article = self._normalise(job, result, extracted, now, fetched_at=fetched_at)
-        return PageExtracted(job, FetchRecord.of(kind, result, now), article)
+        return PageExtracted(job, FetchRecord.of(kind, result, now), article, raw=raw)
 
     def reextract(
         self,
@@ -67,9 +76,13 @@ class PageStage:
         raw_hash: str,
         content_type: str | None,
         fetched_at: datetime,
+        ref: RawRef | None = None,
     ) -> Article | Miss:
-        """The article a page kept in the archive gives today (its fetch time kept)."""
-        body = self.raw.get(raw_hash)
+        """The article a page kept in the archive gives today (its fetch time kept).
+
+        ``ref``: where its record is (the index); without it, the archive of old is read.
+        """
+        body = self.raw.get(raw_hash, ref)
         if body is None:
             return Miss(Reason.ARCHIVE_MISSING, f"no archived page {raw_hash}")
         extracted = self._extract(body, content_type, final_url)

@@ -91,8 +91,7 @@ def _shards(items: Sequence[str], size: int) -> list[Shard]:
 def prepare(engine: Engine, feeds_file: Path, now: datetime | None = None) -> int:
     """Bring the schema, the ``feeds`` table and the stored URL keys up to date.
 
-    A registry file whose content was the last one synced (its digest) is not read again:
-    every run starts with this, and a registry can hold tens of thousands of feeds.
+    A registry whose content (its digest) was the last one synced is not read again.
     """
     text = registry.read_registry_text(feeds_file)
     digest = registry.digest(text)
@@ -339,15 +338,15 @@ def _crawl(
 ) -> None:
     """Crawl the claimed hosts, saving outcomes every ``flush_every`` and at the end.
 
-    The shard's budget runs from the claim (the host leases' clock), not from the crawl's
-    start: the sandbox's start-up is spent from it.
+    The shard's budget runs from the claim (the leases' clock): the sandbox's start-up too.
     """
-    raw = archive.RawArchive(settings.resolved_archive_dir)
     batch = _PageBatch(token, settings.page_lease_s)
     total = sum(len(jobs) for jobs in by_host.values())
     if on_page is not None:
         on_page(0, total)
-    with Sandbox(settings.workers, settings.worker_memory_mb) as box, crawl.Crawl(
+    with archive.RawArchive(
+        settings.archive_root, max_file_bytes=settings.archive_file_bytes
+    ) as raw, Sandbox(settings.workers, settings.worker_memory_mb) as box, crawl.Crawl(
         settings, by_host, states, process=PageStage(settings, box, raw),
         budget_s=max(0.0, settings.shard_budget_s - (_now() - claimed_at).total_seconds()),
     ) as hosts_crawl:  # fmt: skip
@@ -384,16 +383,18 @@ def reprocess_interval(
     Articles whose content comes out the same are left untouched by the load.
     """
     stats = StepStats()
-    raw = archive.RawArchive(settings.resolved_archive_dir)
-    with Sandbox(settings.workers, settings.worker_memory_mb) as box:
+    with (
+        archive.RawArchive(settings.archive_root) as raw,
+        Sandbox(settings.workers, settings.worker_memory_mb) as box,
+    ):
         stage = PageStage(settings, box, raw)
         for captures in queue.captured_between(engine, start, end, batch=settings.flush_every * 20):
             staged: list[tuple[str, Article]] = []
-            for job, final_url, raw_hash, content_type, fetched_at in captures:
+            for job, final_url, raw_hash, content_type, fetched_at, ref in captures:
                 try:
                     result = stage.reextract(
                         job, final_url=final_url, raw_hash=raw_hash,
-                        content_type=content_type, fetched_at=fetched_at,
+                        content_type=content_type, fetched_at=fetched_at, ref=ref,
                     )  # fmt: skip
                 except Exception as exc:  # a bug of ours: this page only, the step fails
                     log.exception("re-extraction of %s met a bug of ours", job.canonical_url)
@@ -550,8 +551,8 @@ def run_once(
 ) -> RunSummary:
     """Every step in one process: what the DAG does, without Airflow (CLI, benchmarks).
 
-    Like the DAG, a step that fails on a bug of ours does not stop the others (its
-    outcomes are saved, the load still runs); the first such error is raised at the end.
+    As in the DAG, a step failing on a bug of ours does not stop the others (its outcomes
+    are saved, the load runs); the first such error is raised at the end.
     """
     started = time.monotonic()
     now = _now()
@@ -594,6 +595,6 @@ def run_once(
 
 __all__ = [
     "RunSummary", "Shard", "cluster_stories", "fetch_shard", "housekeeping", "load_run",
-    "plan_feed_shards", "plan_page_shards", "poll_shard", "prepare", "rekey_urls",
-    "reprocess_interval", "run_once",
+    "plan_feed_shards", "plan_page_shards", "poll_shard", "prepare", "rekey_urls", "reprocess_interval",
+    "run_once",
 ]  # fmt: skip

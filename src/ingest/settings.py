@@ -40,7 +40,13 @@ class Settings(BaseSettings):
         default=None, description="SQLAlchemy URL; default sqlite:///<home>/warehouse.db"
     )
     feeds_file: Path | None = Field(default=None, description="Feeds registry (TOML).")
-    archive_dir: Path | None = Field(default=None, description="Raw page archive directory.")
+    archive_dir: str | None = Field(
+        default=None, max_length=1000,
+        description="The raw archive's root: a directory, or an fsspec URL (s3://bucket/path).",
+    )  # fmt: skip
+    archive_file_mb: int = Field(
+        default=256, ge=1, le=10_000, description="A raw archive WARC file rotates past this size."
+    )
 
     user_agent: str = "news-ingest/0.1 (+https://github.com/news-ingest/news-ingest)"
     connect_timeout_s: float = Field(default=10.0, gt=0, le=600)
@@ -162,9 +168,24 @@ class Settings(BaseSettings):
         return self.shard_budget_s + self.page_deadline_s + delay + 60.0
 
     @property
+    def archive_root(self) -> str:
+        """Where raw pages are kept: a URL as given, else an absolute directory."""
+        if self.archive_dir and "://" in self.archive_dir:
+            return self.archive_dir
+        return str(self.resolved_archive_dir)
+
+    @property
     def resolved_archive_dir(self) -> Path:
-        """Where raw pages are kept."""
-        return (self.archive_dir or self.home / "archive").expanduser().resolve()
+        """The archive's local directory (``home``/archive unless set to one)."""
+        if self.archive_dir and "://" in self.archive_dir:
+            raise ValueError(f"the archive is not a local directory: {self.archive_dir}")
+        local = Path(self.archive_dir) if self.archive_dir else self.home / "archive"
+        return local.expanduser().resolve()
+
+    @property
+    def archive_file_bytes(self) -> int:
+        """:attr:`archive_file_mb` in bytes."""
+        return self.archive_file_mb * 1024 * 1024
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -124,8 +124,10 @@ def shard(
     )  # fmt: skip
     skipped = ccnews.Skipped()
     complete = False
-    raw = archive.RawArchive(settings.resolved_archive_dir)
     with (
+        archive.RawArchive(
+            settings.archive_root, max_file_bytes=settings.archive_file_bytes
+        ) as raw,
         fetch.Fetcher(settings.user_agent, allow_loopback=settings.allow_loopback) as fetcher,
         Sandbox(settings.workers, settings.worker_memory_mb) as box,
         _Extractor(engine, settings, PageStage(settings, box, raw), run_id, counts) as extractor,
@@ -259,6 +261,7 @@ class _Extractor:
             url=capture.url, final_url=capture.url, status=capture.status,
             content_type=_header(capture.headers, "content-type"), body=capture.body,
             body_hash=sha256_hex(capture.body), etag=None, last_modified=None, elapsed_s=0.0,
+            headers=capture.headers,
         )  # fmt: skip
         try:
             return self.stage(job, fetched, kind="capture", fetched_at=capture.captured_at)

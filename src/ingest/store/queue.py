@@ -14,7 +14,16 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import case, func, literal, null, or_, select, update
 
-from ingest.models import EntryState, FeedEntry, HostState, PageJob, Reason, SourceKind, SourceRef
+from ingest.models import (
+    EntryState,
+    FeedEntry,
+    HostState,
+    PageJob,
+    RawRef,
+    Reason,
+    SourceKind,
+    SourceRef,
+)
 from ingest.outcomes import (
     FetchRecord,
     PageExtracted,
@@ -23,9 +32,9 @@ from ingest.outcomes import (
     PageOutcome,
     QueuedEntry,
 )
-from ingest.store import dialects, leases, staging
+from ingest.store import archives, dialects, leases, staging
 from ingest.store.engine import reading, transaction
-from ingest.store.schema import articles, feed_entries, hosts
+from ingest.store.schema import archive_records, articles, feed_entries, hosts
 from ingest.urls import RULES_VERSION, entry_id_for, host_of
 
 if TYPE_CHECKING:
@@ -323,23 +332,27 @@ def retry_failed(engine: Engine, feeds: Sequence[str] | None = None) -> int:
 
 def captured_between(
     engine: Engine, start: datetime, end: datetime, *, batch: int = 500
-) -> Iterator[list[tuple[PageJob, str, str, str | None, datetime]]]:
+) -> Iterator[list[tuple[PageJob, str, str, str | None, datetime, RawRef | None]]]:
     """Stored articles fetched in ``[start, end)`` with an archived page, in batches.
 
-    Each item is ``(job, final_url, raw_hash, raw_content_type, fetched_at)``; batches
-    follow ``(fetched_at, article_id)`` order, so the whole interval is covered.
+    Each item is ``(job, final_url, raw_hash, raw_content_type, fetched_at, ref)``, ``ref``
+    the page's indexed WARC record (None: archived before the index, or not found);
+    batches follow ``(fetched_at, article_id)`` order, so the whole interval is covered.
     """
-    a = articles.c
+    a, r = articles.c, archive_records.c
     columns = (
         literal("").label("entry_id"), func.coalesce(a.feed_key, "").label("feed_key"),
         func.coalesce(a.guid, "").label("guid"), a.url.label("link"), a.canonical_url,
         null().label("title"), a.published_at, null().label("entry_updated_at"), a.final_url,
         a.raw_hash, a.raw_content_type, a.fetched_at, a.article_id,
+        r.file.label("archive_file"), r.record_offset, r.record_length,
+        r.url.label("archive_url"), r.captured_at.label("archive_captured_at"),
     )  # fmt: skip
     after: tuple[datetime, str] | None = None
     while True:
         query = (
             select(*columns)
+            .select_from(articles.outerjoin(archive_records, r.digest == a.raw_hash))
             .where(a.fetched_at >= start, a.fetched_at < end, a.raw_hash.is_not(None))
             .order_by(a.fetched_at, a.article_id)
             .limit(batch)
@@ -353,7 +366,14 @@ def captured_between(
         if not rows:
             return
         yield [
-            (_job(row), row.final_url, row.raw_hash, row.raw_content_type, row.fetched_at)
+            (
+                _job(row),
+                row.final_url,
+                row.raw_hash,
+                row.raw_content_type,
+                row.fetched_at,
+                archives.ref_of(row),
+            )
             for row in rows
         ]
         after = (rows[-1].fetched_at, rows[-1].article_id)
@@ -389,6 +409,8 @@ def save_pages(
                 _move(conn, change, run_id, max_attempts)
         extracted = [p for p in pages if isinstance(p, PageExtracted)]
         staging.stage(conn, run_id, [(p.job.canonical_url, p.article) for p in extracted], now)
+        archives.index(conn, [p.raw for p in pages
+                              if isinstance(p, PageExtracted | PageFailed) and p.raw])  # fmt: skip
         records: list[tuple[FetchRecord, str | None]] = [(r, None) for r in robots]
         for page in pages:
             fetch = page.fetch

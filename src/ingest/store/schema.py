@@ -258,6 +258,18 @@ cluster_queue = Table(
     Index(None, "at", "article_id"),
 )
 
+archive_records = Table(
+    "archive_records",
+    metadata,
+    # where the raw archive keeps each body: its WARC response record (ingest.archive)
+    Column("digest", String(64), primary_key=True),  # the body's SHA-256 (articles.raw_hash)
+    Column("file", String(512), nullable=False),  # the WARC file, under the archive root
+    Column("record_offset", BigInteger, nullable=False),  # of the record's gzip member
+    Column("record_length", Integer, nullable=False),  # of that member, in bytes
+    Column("url", Text, nullable=False),
+    Column("captured_at", UTCDateTime, nullable=False),
+)
+
 backfill_files = Table(
     "backfill_files",
     metadata,
@@ -401,8 +413,8 @@ load_ledger = Table(
 )
 
 __all__ = [
-    "STORE_ONLY_ARTICLE_COLUMNS", "UTCDateTime", "alert_states", "article_rekeys",
-    "article_signatures", "article_staging", "articles", "backfill_files", "cluster_merges", "cluster_queue",
-    "feed_entries", "feeds", "fetch_log", "hosts", "load_ledger", "metadata", "page_leases",
+    "STORE_ONLY_ARTICLE_COLUMNS", "UTCDateTime", "alert_states", "archive_records",
+    "article_rekeys", "article_signatures", "article_staging", "articles", "backfill_files",
+    "cluster_merges", "cluster_queue", "feed_entries", "feeds", "fetch_log", "hosts", "load_ledger", "metadata", "page_leases",
     "registry_syncs", "signature_bands",
 ]  # fmt: skip

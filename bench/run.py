@@ -18,6 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parents[1] / "tools"))
 
+import bench_backfill
 import bench_clusters
 import bench_devset
 import bench_e2e
@@ -37,6 +38,7 @@ BENCHES = {
     "loads": bench_loads.run,
     "neardup": bench_neardup.run,
     "warc": bench_warc.run,
+    "backfill": bench_backfill.run,
     "clusters": bench_clusters.run,
     "registry": bench_registry.run,
     "monitor": bench_monitor.run,

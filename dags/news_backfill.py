@@ -68,6 +68,7 @@ def news_backfill() -> None:
         """Check the form (a bad value fails here, named, not retried), migrate, sync."""
         from airflow.sdk.exceptions import AirflowFailException
 
+        from ingest.backfill import publishers
         from ingest.errors import ConfigError
         from ingest.pipeline import prepare as prepare_warehouse
         from ingest_airflow import run_context, warehouse
@@ -81,6 +82,10 @@ def news_backfill() -> None:
         if settings.feeds_file is None:
             raise ConfigError("INGEST_FEEDS_FILE is not set: no feeds registry to read")
         prepare_warehouse(engine, settings.feeds_file)
+        try:
+            publishers(engine, request)  # every feed and site asked for is registered
+        except ConfigError as exc:
+            raise AirflowFailException(str(exc)) from exc
         return request.as_dict()
 
     @task
@@ -94,7 +99,9 @@ def news_backfill() -> None:
         planned = plan_backfill(engine, settings, BackfillRequest.of_dict(request))
         return list(planned["shards"])
 
-    @task(map_index_template="{{ shard['label'] }}", multiple_outputs=False)
+    # two at a time: each is a sandbox of workers and, for CC-NEWS, a stream of about 1 GB
+    @task(map_index_template="{{ shard['label'] }}", multiple_outputs=False,
+          max_active_tis_per_dagrun=2)  # fmt: skip
     def backfill(request: dict[str, Any], shard: dict[str, Any]) -> dict[str, Any]:
         """One publisher's sitemaps, or one WARC file: read, fetched, extracted, loaded."""
         from airflow.sdk import get_current_context

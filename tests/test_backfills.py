@@ -241,9 +241,12 @@ def hostile_warc(kind: str, url: str, when: datetime) -> bytes:
         writer.write_record(writer.create_warc_record(
             url, "response", payload=io.BytesIO(big), http_headers=headers, warc_headers_dict=date,
         ))  # fmt: skip
+    if kind == "empty":  # an HTML page with nothing to extract, at the URL itself
+        html = b"<html><head><title>x</title></head><body></body></html>"
+        url = url.removesuffix("?good")
     headers = StatusAndHeaders("200 OK", [("Content-Type", "text/html")], protocol="HTTP/1.1")
     writer.write_record(writer.create_warc_record(
-        url + "?good", "response", payload=io.BytesIO(html), http_headers=headers,
+        url if kind == "empty" else url + "?good", "response", payload=io.BytesIO(html), http_headers=headers,
         warc_headers_dict=date,
     ))  # fmt: skip
     data = out.getvalue()
@@ -450,3 +453,115 @@ def test_a_sitemap_backfill_beside_a_live_run_fetches_each_page_once_within_the_
         engine.dispose()
     assert runs.total() == 12, runs
     assert runs["cli"] > 0 or "left to the runs holding them" in logs[0], (runs, logs[0])
+
+
+# --------------------------------------------------------------------------- live and history
+
+
+def test_a_page_a_feed_lists_after_a_sitemap_did_is_the_feeds_to_fetch(engine, tmp_path):
+    from ingest.models import FeedEntry, SourceKind, SourceRef
+    from ingest.store import queue
+    from ingest.store.engine import transaction
+    from ingest.urls import queued_entries
+
+    path = tmp_path / "feeds.toml"
+    path.write_text('[[feeds]]\nkey = "a"\nurl = "https://a.example/rss"\n')
+    pipeline.prepare(engine, path)
+    page = FeedEntry(guid="https://a.example/s/1", link="https://a.example/s/1")
+    lead, _ = queued_entries("a", [page], max_length=2048,
+                             source=SourceRef(SourceKind.SITEMAP, "https://a.example/sm.xml"))  # fmt: skip
+    listed, _ = queued_entries("a", [page], max_length=2048)
+    assert lead[0].entry_id == listed[0].entry_id  # the same entry, by guid and URL
+    with transaction(engine) as conn:
+        queue.insert_entries(conn, "a", lead, run_id="backfill", now=NOVEMBER[0])
+    assert queue.pending_hosts(engine, max_attempts=3) == []  # a backfill's lead: not live
+    with transaction(engine) as conn:
+        queue.insert_entries(conn, "a", listed, run_id="live", now=NOVEMBER[0])
+    assert queue.pending_hosts(engine, max_attempts=3) == [("a.example", 1)]
+    assert [(e.source_kind, e.source_key) for e in entries(engine, "feed")] == [("feed", "a")]
+
+
+def test_history_stays_out_of_the_live_queue_lag_and_freshness(prepared, settings, demo_site):
+    from ingest.store import metrics
+    from ingest.store.engine import reading
+
+    engine = prepared
+    request = BackfillRequest(source="sitemaps", since=NOVEMBER[0], until=NOVEMBER[1],
+                              max_pages=3)  # fmt: skip
+    totals, _, _ = backfill.run_backfill(engine, settings, request)
+    assert totals["inserted"] > 0 and totals["pages_fetched"] <= 3 * len(demo_site.publishers)
+    left = [e for e in entries(engine, "sitemap") if e.state == "pending"]
+    assert left  # the rest wait for the next backfill
+    with reading(engine) as conn:
+        assert metrics.pending_totals(conn)[0] == 0  # not the live queue's
+        assert metrics.last_stored_at(conn) is None  # no feed listed any of them
+        assert metrics.lag_seconds(conn, NOVEMBER[0]) == ([], [])
+    again, _, _ = backfill.run_backfill(engine, settings, request)  # the next one goes on
+    assert again["inserted"] > 0 and len(stored(engine)) > totals["inserted"]
+
+
+def test_a_host_that_asked_us_to_wait_is_not_walked(prepared, settings, demo_site):
+    from ingest.store.engine import transaction
+
+    engine = prepared
+    first = demo_site.publishers[0]
+    host = first.base_url.split("//")[1].split(":")[0]
+    with transaction(engine) as conn:
+        conn.execute(wh.hosts.insert().values(
+            host=host, next_eligible_at=datetime.now(UTC) + timedelta(hours=1),
+            updated_at=datetime.now(UTC), throttled_count=1,
+        ))  # fmt: skip
+    request = BackfillRequest(source="sitemaps", since=NOVEMBER[0], until=NOVEMBER[1],
+                              sites=(first.base_url,))  # fmt: skip
+    totals, shards, _ = backfill.run_backfill(engine, settings, request)
+    assert totals.get("sitemaps_read", 0) == 0 and totals["failures"] == {"http_429": 1}
+    assert "asked us to wait" in shards[0]["misses"][0]
+    with engine.connect() as conn:
+        asked = conn.execute(select(func.count()).select_from(wh.fetch_log)).scalar_one()
+    assert asked == 0  # not even its robots.txt
+
+
+def test_an_archive_backfill_keeps_to_the_publishers_asked_for(prepared, settings, demo_site):
+    engine = prepared
+    backfill.run_backfill(engine, settings, BackfillRequest(
+        source="sitemaps", since=NOVEMBER[0], until=NOVEMBER[1]))  # fmt: skip
+    first = demo_site.publishers[0]
+    now = datetime.now(UTC)
+    window = {"since": now - timedelta(hours=1), "until": now + timedelta(hours=1)}
+    mine = BackfillRequest(source="archive", sites=(first.base_url,), **window)
+    everyone = BackfillRequest(source="archive", dry_run=True, **window)
+    totals, _, _ = backfill.run_backfill(engine, settings, mine)
+    theirs = {canonical(a.url) for a in demo_site.articles if a.publisher == first.slug}
+    assert 0 < totals["pages_fetched"] <= len(theirs)
+    assert totals["unchanged"] == totals["rows_in"]  # the same extractor: nothing changed
+    every, _, _ = backfill.run_backfill(engine, settings, everyone)
+    assert every["would_read"] == len(stored(engine)) > totals["pages_fetched"]
+
+
+def test_a_capture_that_fails_fails_its_own_entry_not_the_feeds(prepared, settings, mirror,
+                                                                 demo_site):  # fmt: skip
+    from ingest.models import FeedEntry
+    from ingest.store import queue
+    from ingest.store.engine import transaction
+    from ingest.urls import queued_entries
+
+    engine = prepared
+    first = demo_site.publishers[0]
+    url = first.base_url + "/news/empty-page"
+    feed_key = next(f.key for f in demo_site.feeds if f.site == first.slug and not f.malformed)
+    listed, _ = queued_entries(feed_key, [FeedEntry(guid="live-1", link=url)], max_length=2048)
+    with transaction(engine) as conn:
+        queue.insert_entries(conn, feed_key, listed, run_id="live", now=NOVEMBER[0])
+    empty = hostile_warc("empty", url, datetime(2026, 11, 2, tzinfo=UTC))
+    month = mirror.root / "crawl-data/CC-NEWS/2026/11"
+    path = "crawl-data/CC-NEWS/2026/11/CC-NEWS-20261102010000-00901.warc.gz"
+    (mirror.root / path).write_bytes(empty)
+    (month / "warc.paths.gz").write_bytes(gzip.compress((path + "\n").encode()))
+    request = BackfillRequest(source="ccnews", since=NOVEMBER[0], until=NOVEMBER[1],
+                              base_url=base_of(mirror))  # fmt: skip
+    totals, _, _ = backfill.run_backfill(engine, settings, request)
+    assert totals["pages_failed"] >= 1, totals
+    (live,) = entries(engine, "feed")
+    assert live.state == "pending"  # a capture's failure says nothing of the live page
+    assert {e.state for e in entries(engine, "ccnews") if e.canonical_url == live.canonical_url} \
+        == {"failed"}  # fmt: skip

@@ -22,19 +22,25 @@ read: a page indexed nowhere is looked for there.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import hashlib
 import io
 import os
+import re
+import string
 import threading
 import uuid
+import zlib
 from datetime import UTC, datetime
 from http import HTTPStatus
 from types import TracebackType
 from typing import IO, Self
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import fsspec
 from warcio.archiveiterator import ArchiveIterator
+from warcio.exceptions import ArchiveLoadFailed
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
@@ -46,6 +52,22 @@ MAX_FILE_BYTES = 256 * 1024 * 1024
 #: Response headers that describe the wire, not the decoded body we keep.
 _WIRE_HEADERS = frozenset({"content-encoding", "transfer-encoding", "content-length"})
 _HEX = frozenset("0123456789abcdef")
+
+
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}")
+_URL_SAFE = "/:?#[]@!$&'()*+,;=%-._~"
+
+
+def _ascii(value: str) -> str:
+    """A header value as HTTP/1.1 text: bytes past ASCII percent-encoded, controls dropped."""
+    if value.isascii() and value.isprintable():
+        return value
+    return quote("".join(c for c in value if c.isprintable()), safe=string.punctuation + " ")
+
+
+def _headers(pairs: tuple[tuple[str, str], ...]) -> list[tuple[str, str]]:
+    """Headers a WARC record can carry: names that are HTTP tokens, values in ASCII."""
+    return [(name, _ascii(value)) for name, value in pairs if _TOKEN.fullmatch(name)]
 
 
 def _reason(status: int) -> str:
@@ -89,10 +111,16 @@ class RawArchive:
         response = self._response_record(fetched, when)
         with self._lock:
             out = self._current(when)
-            out.write(request)
-            offset = self._written + len(request)
-            out.write(response)
-            out.flush()
+            try:
+                out.write(request)
+                offset = self._written + len(request)
+                out.write(response)
+                out.flush()
+            except BaseException:  # the file's end is unknown now: never append to it again
+                self._out = None
+                with contextlib.suppress(Exception):
+                    out.close()
+                raise
             self._written = offset + len(response)
             name = self._name
             if self._written >= self.max_file_bytes:
@@ -144,14 +172,15 @@ class RawArchive:
         target = parts.path or "/"
         if parts.query:
             target += "?" + parts.query
-        headers = [("Host", parts.netloc), *fetched.request_headers]
+        target = quote(target, safe=_URL_SAFE)  # a raw UTF-8 path, as it went on the wire
+        headers = [("Host", _ascii(parts.netloc)), *_headers(fetched.request_headers)]
         http = StatusAndHeaders(f"GET {target} HTTP/1.1", headers, is_http_request=True)
         return self._record("request", fetched.final_url, when, b"", http)
 
     def _response_record(self, fetched: Fetched, when: datetime) -> bytes:
-        headers = [(k, v) for k, v in fetched.headers if k.lower() not in _WIRE_HEADERS]
+        headers = [(k, v) for k, v in _headers(fetched.headers) if k.lower() not in _WIRE_HEADERS]
         if not any(k.lower() == "content-type" for k, _ in headers) and fetched.content_type:
-            headers.append(("Content-Type", fetched.content_type))
+            headers.append(("Content-Type", _ascii(fetched.content_type)))
         headers.append(("Content-Length", str(len(fetched.body))))
         status = f"{fetched.status} {_reason(fetched.status)}"
         http = StatusAndHeaders(status, headers, protocol="HTTP/1.1")
@@ -162,11 +191,12 @@ class RawArchive:
     def get(self, digest: str, ref: RawRef | None = None) -> bytes | None:
         """The body kept: from its indexed record, else from the archive of old.
 
-        None when neither has it (a file gone, a page archived before any archive).
+        Only a body whose SHA-256 is ``digest`` is returned: None when neither has it (a
+        file gone or never uploaded, a record damaged, a page archived before any archive).
         """
         if ref is not None:
             body = self._read_record(ref)
-            if body is not None:
+            if body is not None and hashlib.sha256(body).hexdigest() == digest:
                 return body
         return self._legacy(digest)
 
@@ -175,11 +205,11 @@ class RawArchive:
             with self.fs.open(self._path(ref.file), "rb") as raw:
                 raw.seek(ref.offset)
                 member = raw.read(ref.length)
-        except FileNotFoundError:
-            return None
-        for record in ArchiveIterator(io.BytesIO(member)):
-            if record.rec_type == "response":
-                return bytes(record.content_stream().read())
+            for record in ArchiveIterator(io.BytesIO(member)):
+                if record.rec_type == "response":
+                    return bytes(record.content_stream().read())
+        except (OSError, EOFError, ValueError, zlib.error, ArchiveLoadFailed):
+            return None  # gone or damaged: not this body
         return None
 
     def legacy_path(self, digest: str) -> str:

@@ -173,9 +173,16 @@ def cmd_backfill(args: argparse.Namespace) -> int:
                                            unit=unit)  # fmt: skip
             bar.update(tasks[step], completed=done, total=total or None)
 
-        totals, shards, notes = run_backfill(engine, settings, request, progress=progress)
+        totals, shards, notes = run_backfill(
+            engine, settings, request, progress=progress, raise_bugs=False
+        )
     print_backfill(args.source, totals, shards, notes, dry_run=args.dry_run,
                    seconds=time.monotonic() - started)  # fmt: skip
+    if totals.get("internal_errors"):  # the summary first, then the failure (exit 1)
+        raise InternalError(
+            f"{totals['internal_errors']} item(s) met a bug of ours and were left to retry "
+            "after the fix (traces in the log)"
+        )
     return 0
 
 

@@ -339,11 +339,25 @@ class HostSession:
         """The host's state now (its last request, robots.txt, a throttle)."""
         return self._host.state
 
+    @property
+    def closed(self) -> FetchFailure | None:
+        """Why no more requests go to the host in this session (None: they may)."""
+        return self._closed_reason
+
     def open(self, url: str) -> bool:
         """Read the host's robots.txt (when stale) before the first request; False: wait.
 
         An unreachable robots.txt (5xx, no answer) allows nothing, as for a crawl.
         """
+        waits = self._host.state.next_eligible_at
+        if self._closed_reason is None and waits is not None and waits > _utcnow():
+            # it asked us to wait (a Retry-After, robots.txt unreachable): as a crawl would
+            self._close(
+                url,
+                Reason.THROTTLED,
+                f"the host asked us to wait until {waits:%Y-%m-%d %H:%M:%S} UTC",
+            )
+            self._robots_read = True
         if not self._robots_read:
             self._robots_read = True
             reachable = self._crawler._robots(self._fetcher, self._host, url, 1)  # noqa: SLF001

@@ -375,11 +375,13 @@ def _crawl(
 
 
 def reprocess_interval(
-    engine: Engine, settings: Settings, start: datetime, end: datetime, run_id: str
-) -> dict[str, Any]:
+    engine: Engine, settings: Settings, start: datetime, end: datetime, run_id: str,
+    feeds: Sequence[str] | None = None,
+) -> dict[str, Any]:  # fmt: skip
     """Re-extract, from the raw archive, the pages captured in ``[start, end)``; stage them.
 
-    This is what a backfill does: the current extractor over what was captured then.
+    This is what a backfill does: the current extractor over what was captured then (of
+    ``feeds`` only, when given).
     Articles whose content comes out the same are left untouched by the load.
     """
     stats = StepStats()
@@ -388,7 +390,9 @@ def reprocess_interval(
         Sandbox(settings.workers, settings.worker_memory_mb) as box,
     ):
         stage = PageStage(settings, box, raw)
-        for captures in queue.captured_between(engine, start, end, batch=settings.flush_every * 20):
+        pages = queue.captured_between(engine, start, end, batch=settings.flush_every * 20,
+                                       feeds=feeds)  # fmt: skip
+        for captures in pages:
             staged: list[tuple[str, Article]] = []
             for job, final_url, raw_hash, content_type, fetched_at, ref in captures:
                 try:

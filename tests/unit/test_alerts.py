@@ -111,9 +111,19 @@ def test_a_silent_feed_is_announced_as_a_warning(engine, settings):
     assert "nothing new for 6 h" in alert.body[0]
 
 
+def listed_and_loaded(engine, run_id, url, body, *, now):
+    """An article as a live run stores it: a feed listed it, then its page was loaded."""
+    from ingest.store import queue
+    from ingest.store.engine import transaction
+
+    with transaction(engine) as conn:
+        queue.insert_entries(conn, "a", [entry("a", url, now)], run_id=run_id, now=now)
+    load(engine, run_id, [article(url, body, feed="a")], now=now)
+
+
 def test_freshness_lost_and_regained_is_announced_once_each(feeds, settings):
     log = Recorder("log")
-    load(feeds, "l0", [article("https://a.example/1", "A story.", feed="a")], now=T - 3 * H)
+    listed_and_loaded(feeds, "l0", "https://a.example/1", "A story.", now=T - 3 * H)
     store_feeds.save_polls(feeds, [polled(feeds, "a", T - H)], "r1")
     (stale,) = alerts.note(feeds, settings, check(feeds, "r1", T - H, freshness_s=3600))
     assert (stale.key, stale.state, stale.subject) == (
@@ -128,7 +138,7 @@ def test_freshness_lost_and_regained_is_announced_once_each(feeds, settings):
     # the rule off, or a run that polled nothing: freshness is not judged, nothing changes
     assert alerts.note(feeds, settings, check(feeds, "r2", T - 20 * M)) == []
     assert alerts.note(feeds, settings, check(feeds, "l0", T - 20 * M, freshness_s=3600)) == []
-    load(feeds, "l1", [article("https://a.example/2", "Another story.", feed="a")], now=T - 10 * M)
+    listed_and_loaded(feeds, "l1", "https://a.example/2", "Another story.", now=T - 10 * M)
     store_feeds.save_polls(feeds, [polled(feeds, "a", T)], "r3")
     (fresh,) = alerts.note(feeds, settings, check(feeds, "r3", T, freshness_s=3600))
     assert (fresh.state, fresh.subject) == ("fresh", "articles are landing again")

@@ -115,3 +115,35 @@ def test_an_archive_on_another_filesystem_is_written_and_read_through_fsspec():
 def test_a_digest_must_be_hex_sha256(tmp_path):
     with pytest.raises(IngestError):
         RawArchive(tmp_path).legacy_path("../../etc/passwd")
+
+
+def test_a_page_with_non_ascii_in_its_url_or_headers_is_archived_not_refused(tmp_path):
+    page = Fetched(
+        url="https://news.example/café?q=été", final_url="https://news.example/café?q=été",
+        status=200, content_type="text/html; charset=utf-8", body=b"<p>caf\xc3\xa9</p>",
+        body_hash=sha256_hex(b"<p>caf\xc3\xa9</p>"), etag=None, last_modified=None,
+        elapsed_s=0.0, headers=(("X-\u00e9t\u00e9", "1"), ("X-Title", "Crème\x07"), ("Bad Name", "x")),
+    )  # fmt: skip
+    with RawArchive(tmp_path) as archive:
+        ref = archive.put(page, WHEN)
+    assert archive.get(ref.digest, ref) == page.body
+    (path,) = tmp_path.rglob("*.warc.gz")
+    with path.open("rb") as stream:
+        records = [(r.rec_type, r.http_headers) for r in ArchiveIterator(stream)]
+    (_, request), (_, response) = records
+    assert request.statusline == "/caf%C3%A9?q=%C3%A9t%C3%A9 HTTP/1.1"
+    assert response.get_header("X-Title") == "Cr%C3%A8me"
+    assert [k for k, _ in response.headers if k.startswith(("X-", "Bad"))] == ["X-Title"]
+
+
+def test_a_damaged_or_misplaced_record_is_not_taken_for_the_body(tmp_path):
+    import dataclasses
+
+    with RawArchive(tmp_path) as archive:
+        first = archive.put(fetched(b"<p>first</p>"), WHEN)
+        second = archive.put(fetched(b"<p>second</p>"), WHEN)
+    misplaced = dataclasses.replace(first, offset=second.offset, length=second.length)
+    assert archive.get(first.digest, misplaced) is None  # another body: refused by its digest
+    cut = dataclasses.replace(first, length=first.length // 2)
+    assert archive.get(first.digest, cut) is None  # a truncated member: missing, no crash
+    assert archive.get(first.digest, first) == b"<p>first</p>"

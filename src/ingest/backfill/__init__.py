@@ -112,15 +112,18 @@ def _archive_shard(
     engine: Engine, settings: Settings, request: BackfillRequest, run_id: str
 ) -> dict[str, Any]:
     counts = ShardCounts()
+    # the chosen publishers' pages (every feed of each: a page is stored under one of them)
+    feeds = [key for p in publishers(engine, request) for key in p.feeds]
+    end = request.until + timedelta(microseconds=1)
     if request.dry_run:
         counts.extra["would_read"] = sum(
-            len(batch) for batch in queue.captured_between(engine, request.since, request.until)
+            len(batch) for batch in queue.captured_between(engine, request.since, end, feeds=feeds)
         )
         return counts.result(None)
     bugs = None
     try:
         step = pipeline.reprocess_interval(
-            engine, settings, request.since, request.until + timedelta(microseconds=1), run_id
+            engine, settings, request.since, end, run_id, feeds=feeds
         )
     except InternalError as exc:
         step, bugs = exc.counts, str(exc)
@@ -163,11 +166,13 @@ def run_backfill(
     *,
     run_id: str | None = None,
     progress: Callable[[str, int, int], None] | None = None,
+    raise_bugs: bool = True,
 ) -> tuple[dict[str, Any], list[dict[str, Any]], list[str]]:
     """A whole backfill in one process (the CLI): plan, each shard, finish.
 
     Returns the totals, each shard's counts and the plan's notes. A shard whose items met
-    a bug of ours does not stop the others; the first such error is raised at the end.
+    a bug of ours does not stop the others; the first such error is raised at the end
+    (unless not ``raise_bugs``: the caller reads ``internal_errors`` in the totals).
     """
     run_id = run_id or f"backfill__{_now():%Y%m%dT%H%M%S.%fZ}"
     db.upgrade(engine)
@@ -187,7 +192,7 @@ def run_backfill(
         if progress:
             progress("shards", index + 1, len(shards))
     totals = finish(engine, settings, results) if not request.dry_run else totals_of(results)
-    if bugs:
+    if bugs and raise_bugs:
         raise bugs[0]
     return totals, results, planned["notes"]
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Self
 from ingest import archive, fetch, pipeline
 from ingest.backfill.counts import ShardCounts
 from ingest.backfill.counts import now as _now
-from ingest.backfill.request import BackfillRequest, Publisher
+from ingest.backfill.request import BackfillRequest, Publisher, publishers
 from ingest.logs import get_logger
 from ingest.models import (
     FeedEntry,
@@ -49,8 +49,7 @@ def plan(
     engine: Engine, settings: Settings, request: BackfillRequest, chosen: Sequence[Publisher]
 ) -> dict[str, Any]:
     """The WARC files to read: listed, chosen by their names' times, less those done before."""
-    hosts = {host: p.feed_key for p in chosen for host in p.hosts}
-    scope = backfills.scope(hosts, request.since, request.until)
+    scope = scope_of(request, chosen)
     done = backfills.done_paths(engine, SourceKind.CCNEWS.value, scope)
     notes: list[str] = []
     files: list[ccnews.WarcFile] = []
@@ -83,13 +82,25 @@ def plan(
                      f"(max_files {request.max_files})")  # fmt: skip
         todo = todo[: request.max_files]
     shards = [
-        {"kind": "ccnews", "label": f.path.rsplit("/", 1)[-1], "path": f.path, "scope": scope,
-         "hosts": hosts}
+        {"kind": "ccnews", "label": f.path.rsplit("/", 1)[-1], "path": f.path, "scope": scope}
         for f in todo
     ]  # fmt: skip
     for note in notes:
         log.info("plan: %s", note)
     return {"shards": shards, "notes": notes}
+
+
+def scope_of(request: BackfillRequest, chosen: Sequence[Publisher]) -> str:
+    """What files are done for: these publishers (by their feeds) and this range.
+
+    Not their hosts: those grow as live runs store pages, and a resume must find its files.
+    """
+    return backfills.scope([key for p in chosen for key in p.feeds], request.since, request.until)
+
+
+def owners_of(chosen: Sequence[Publisher]) -> dict[str, str]:
+    """Each publisher host, to the feed its captures are queued under."""
+    return {host: p.feed_key for p in chosen for host in p.hosts}
 
 
 def _retrying_503(
@@ -116,14 +127,16 @@ def shard(
     """Read one WARC file: its publishers' captures in range, extracted and loaded."""
     counts = ShardCounts()
     path: str = shard["path"]
-    owners: dict[str, str] = shard["hosts"]
+    if path in backfills.done_paths(engine, SourceKind.CCNEWS.value, shard["scope"]):
+        counts.misses.append(f"{path}: read and loaded before (a retry): skipped")
+        return counts.result(None)
+    owners = owners_of(publishers(engine, request))
     url = request.base_url.rstrip("/") + "/" + path
     limits = fetch.Limits(
         deadline_s=request.budget_s, max_bytes=0, connect_timeout_s=settings.connect_timeout_s,
         accept="*/*",
     )  # fmt: skip
     skipped = ccnews.Skipped()
-    complete = False
     with (
         archive.RawArchive(
             settings.archive_root, max_file_bytes=settings.archive_file_bytes
@@ -132,43 +145,20 @@ def shard(
         Sandbox(settings.workers, settings.worker_memory_mb) as box,
         _Extractor(engine, settings, PageStage(settings, box, raw), run_id, counts) as extractor,
     ):
-        for attempt in range(CCNEWS_TRIES):
-            with fetcher.stream(url, limits) as opened:
-                if isinstance(opened, FetchFailure):
-                    if opened.status == 503 and attempt + 1 < CCNEWS_TRIES:  # noqa: PLR2004 - HTTP status
-                        time.sleep(max(1.0, min(opened.retry_after_s or 1.0, 60.0)))
-                        continue
-                    counts.misses.append(f"{path}: {opened.reason.value} {opened.detail}"[:300])
-                    counts.stats.failures[opened.reason.value] += 1
-                    break
-                if request.dry_run:
-                    counts.extra["would_read_bytes"] = opened.length or 0
-                    break
-                try:
-                    for capture in ccnews.captures(
-                        opened.body, path, set(owners), request.since, request.until,
-                        max_body=settings.page_max_bytes, skipped=skipped,
-                        expected_bytes=opened.length,
-                    ):  # fmt: skip
-                        extractor.add(capture, owners[host_of(capture.url)])
-                        if on_progress is not None:
-                            on_progress(skipped.responses, 0)
-                    complete = True
-                except (OSError, ValueError) as exc:  # a cut file, a broken stream, not a WARC
-                    reason = Reason.TIMEOUT if "deadline" in str(exc) else Reason.WARC_MALFORMED
-                    counts.misses.append(f"{path}: {reason.value}: {exc}"[:300])
-                    counts.stats.failures[reason.value] += 1
-                    log.warning("WARC %s not read to its end (%s): it stays to do", path, exc)
-                break
+        complete = _read_file(
+            fetcher.stream, url, limits, request, path, owners, settings, skipped, extractor,
+            counts, on_progress,
+        )  # fmt: skip
     counts.extra.update(
         files_read=int(complete), records=skipped.responses, captures=extractor.captures,
-        already_stored=extractor.known, skipped_too_large=skipped.too_large,
-        skipped_not_http=skipped.not_http, skipped_status=extractor.not_ok,
+        already_stored=extractor.known, refused=extractor.refused,
+        skipped_too_large=skipped.too_large, skipped_not_http=skipped.not_http,
+        skipped_status=extractor.not_ok,
     )  # fmt: skip
     if request.dry_run:
         return counts.result(None)
     then = None
-    if complete:
+    if complete and not counts.stats.internal_errors:  # a page a bug met: the file stays to do
         then = backfills.mark_done(
             SourceKind.CCNEWS.value, shard["scope"], path, run_id=run_id,
             records=skipped.responses, captures=extractor.captures, now=_now(),
@@ -178,6 +168,57 @@ def shard(
         steps=[counts.stats.as_dict()], then=then,
     )  # fmt: skip
     return counts.result(loaded.summary())
+
+
+def _read_file(
+    stream: Callable[[str, fetch.Limits], Any],
+    url: str,
+    limits: fetch.Limits,
+    request: BackfillRequest,
+    path: str,
+    owners: dict[str, str],
+    settings: Settings,
+    skipped: ccnews.Skipped,
+    extractor: _Extractor,
+    counts: ShardCounts,
+    on_progress: Callable[[int, int], None] | None,
+) -> bool:
+    """Stream the file (a 503 retried as Common Crawl asks); True when read to its end."""
+    for attempt in range(CCNEWS_TRIES):
+        with stream(url, limits) as opened:
+            if isinstance(opened, FetchFailure):
+                if opened.status == 503 and attempt + 1 < CCNEWS_TRIES:  # noqa: PLR2004 - HTTP status
+                    time.sleep(max(1.0, min(opened.retry_after_s or 1.0, 60.0)))
+                    continue
+                counts.misses.append(f"{path}: {opened.reason.value} {opened.detail}"[:300])
+                counts.stats.failures[opened.reason.value] += 1
+                return False
+            if request.dry_run:
+                counts.extra["would_read_bytes"] = opened.length or 0
+                return False
+            captures = ccnews.captures(
+                opened.body, path, set(owners), request.since, request.until,
+                max_body=settings.page_max_bytes, skipped=skipped, expected_bytes=opened.length,
+            )  # fmt: skip
+            while True:
+                try:  # only the reading is the file's: a bug of ours below stays a bug
+                    capture = next(captures, None)
+                except (OSError, ValueError) as exc:  # cut short, a broken stream, no WARC
+                    _cut(counts, path, exc)
+                    return False
+                if capture is None:
+                    return True
+                extractor.add(capture, owners[host_of(capture.url)])
+                if on_progress is not None:
+                    on_progress(skipped.responses, 0)
+    return False
+
+
+def _cut(counts: ShardCounts, path: str, exc: Exception) -> None:
+    reason = Reason.TIMEOUT if "deadline" in str(exc) else Reason.WARC_MALFORMED
+    counts.misses.append(f"{path}: {reason.value}: {exc}"[:300])
+    counts.stats.failures[reason.value] += 1
+    log.warning("WARC %s not read to its end (%s): it stays to do", path, exc)
 
 
 class _Extractor:
@@ -199,7 +240,7 @@ class _Extractor:
         self.waiting: list[tuple[ccnews.Capture, str]] = []
         self.running: deque[Future[PageOutcome]] = deque()
         self.done: list[PageOutcome] = []
-        self.captures = self.known = self.not_ok = 0
+        self.captures = self.known = self.not_ok = self.refused = 0
 
     def __enter__(self) -> Self:
         return self
@@ -239,6 +280,7 @@ class _Extractor:
                     queue.insert_refused(conn, feed_key, bad, run_id=self.run_id, now=now,
                                          source=source)  # fmt: skip
                     self.counts.stats.failures.update(reason for _, reason in bad)
+                    self.refused += 1
                     continue
                 self.counts.stats.entries_seen += 1
                 self.counts.stats.entries_new += queue.insert_entries(
@@ -277,8 +319,10 @@ class _Extractor:
         for outcome in done:
             self.counts.stats.add_page(outcome)
         if done:
-            queue.save_pages(self.engine, self.run_id, done,
-                             max_attempts=self.settings.max_fetch_attempts, now=_now())  # fmt: skip
+            queue.save_pages(
+                self.engine, self.run_id, done, max_attempts=self.settings.max_fetch_attempts,
+                now=_now(), fail_sources=(SourceKind.CCNEWS,),
+            )  # fmt: skip
 
 
 def _job(queued: QueuedEntry, feed_key: str) -> PageJob:

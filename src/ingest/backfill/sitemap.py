@@ -62,6 +62,7 @@ def shard(
     counts.extra["urls_in_range"] = len(walked.urls)
     counts.extra["urls_out_of_range"] = walked.out_of_range
     counts.extra["urls_undated"] = walked.undated
+    counts.extra["refused"] = len(refused)
     counts.stats.entries_seen = len(queued)
     counts.stats.failures.update(reason for _, reason in refused)
     if request.dry_run:
@@ -75,20 +76,7 @@ def shard(
         if refused:
             queue.insert_refused(conn, feed_key, refused, run_id=run_id, now=now,
                                  source=SourceRef(SourceKind.SITEMAP, root))  # fmt: skip
-    hosts = sorted({host_of(q.canonical_url) for q in queued})
-    steps: list[dict[str, Any]] = []
-    bugs: str | None = None
-    if hosts:
-        left = request.budget_s - (time.monotonic() - started)
-        try:
-            steps.append(pipeline.fetch_shard(
-                engine, settings, hosts, run_id, feeds=shard["feeds"],
-                sources=(SourceKind.SITEMAP,), max_pages=request.max_pages,
-                budget_s=max(1.0, left), on_page=on_progress,
-            ))  # fmt: skip
-        except InternalError as exc:
-            steps.append(exc.counts)
-            bugs = str(exc)
+    steps, bugs = _fetch(engine, settings, request, shard["feeds"], run_id, started, on_progress)
     loaded = pipeline.load_run(
         engine, run_id, interval=(request.since, request.until),
         steps=[counts.stats.as_dict(), *steps],
@@ -104,6 +92,51 @@ def shard(
     if bugs:
         out["_bugs"] = bugs
     return out
+
+
+#: Fetch passes in a shard: a page redirected to another host is fetched there next pass.
+FETCH_PASSES = 3
+
+
+def _fetch(
+    engine: Engine,
+    settings: Settings,
+    request: BackfillRequest,
+    feeds: Sequence[str],
+    run_id: str,
+    started: float,
+    on_progress: Callable[[int, int], None] | None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Fetch the publisher's sitemap pages still pending, on whichever hosts they are now.
+
+    Pages this walk queued and those an earlier backfill left (its limits, a stop), and
+    those a redirect moved to another host (an apex to its www) in an earlier pass.
+    """
+    steps: list[dict[str, Any]] = []
+    fetched = 0
+    for _ in range(FETCH_PASSES):
+        left = request.budget_s - (time.monotonic() - started)
+        hosts = [host for host, _ in queue.pending_hosts(
+            engine, max_attempts=settings.max_fetch_attempts, at=_now(), feeds=feeds,
+            sources=(SourceKind.SITEMAP,),
+        )]  # fmt: skip
+        if not hosts or left < 1.0 or fetched >= request.max_pages:
+            break
+        try:
+            step = pipeline.fetch_shard(
+                engine, settings, hosts, run_id, feeds=feeds, sources=(SourceKind.SITEMAP,),
+                max_pages=request.max_pages - fetched, budget_s=left, on_page=on_progress,
+            )  # fmt: skip
+        except InternalError as exc:
+            steps.append(dict(exc.counts))
+            return steps, str(exc)
+        steps.append(step)
+        fetched += step.get("pages_fetched", 0) - step.get("pages_deferred", 0)
+        if not step.get("pages_deferred") and not step.get("failures", {}).get(
+            "redirected_offsite"
+        ):
+            break  # nothing moved or waits: another pass would find nothing new
+    return steps, None
 
 
 def _unknown(engine: Engine, queued: Sequence[QueuedEntry]) -> int:
@@ -126,9 +159,10 @@ def _walk(
     host = host_of(root)
     token = uuid.uuid4().hex
     deadline = time.monotonic() + request.budget_s
+    # the lease outlasts the walk's last request: its budget, a deadline, a delay, a margin
+    lease_s = settings.model_copy(update={"shard_budget_s": request.budget_s}).host_lease_s
     while True:  # a live crawl of the host ends within its lease: wait for it
-        held = leases.claim_hosts(engine, token, [host], now=_now(),
-                                  host_lease_s=settings.host_lease_s)  # fmt: skip
+        held = leases.claim_hosts(engine, token, [host], now=_now(), host_lease_s=lease_s)
         if held or time.monotonic() + LEASE_RETRY_S > deadline:
             break
         time.sleep(LEASE_RETRY_S)
@@ -140,8 +174,9 @@ def _walk(
         fetch.Limits.for_kind(settings, "feed"), max_bytes=sitemaps.MAX_INFLATED_BYTES,
         accept=SITEMAP_ACCEPT,
     )  # fmt: skip
-    session = HostSession(settings, held[host], budget_s=max(0.0, deadline - time.monotonic()))
+    session: HostSession | None = None
     try:
+        session = HostSession(settings, held[host], budget_s=max(0.0, deadline - time.monotonic()))
         with session:
 
             def get(url: str) -> bytes | Miss:
@@ -152,7 +187,12 @@ def _walk(
                     return Miss(result.reason, result.detail)
                 return result.body
 
-            session.open(root)
+            if not session.open(root):  # it asked us to wait, or robots.txt is unreachable
+                closed = session.closed
+                reason = closed.reason.value if closed else Reason.SERVER_ERROR.value
+                counts.misses.append(f"{host}: {reason} {closed.detail if closed else ''}"[:300])
+                counts.stats.failures[reason] += 1
+                return sitemaps.Walk()
             named = session.robots_sitemaps()
             # robots.txt's Sitemap: lines; without them, the usual paths (most are absent)
             roots = [u for u in sitemaps.candidates(root, named) if not named or u in named]
@@ -162,9 +202,18 @@ def _walk(
             )  # fmt: skip
     finally:  # the host's state (its last request) is saved and its lease freed
         queue.save_pages(
-            engine, run_id, [], robots=session.records, hosts_done=[session.state],
+            engine, run_id, [], robots=session.records if session else [],
+            hosts_done=[session.state if session else held[host]],
             max_attempts=settings.max_fetch_attempts, now=_now(), lease=token,
         )  # fmt: skip
+    _count(found, host, named, roots, counts)
+    return found
+
+
+def _count(
+    found: sitemaps.Walk, host: str, named: list[str], roots: list[str], counts: ShardCounts
+) -> None:
+    """The walk's counts and misses (a usual path tried in vain is no failure)."""
     probes = set() if named else set(roots)
     absent = [url for url, miss in found.misses
               if url in probes and miss.reason is Reason.NOT_FOUND]  # fmt: skip
@@ -182,4 +231,3 @@ def _walk(
         "sitemaps of %s: %d read, %d failed, %d URLs in range (%d out of range, %d undated)",
         host, found.read, len(found.misses), len(found.urls), found.out_of_range, found.undated,
     )  # fmt: skip
-    return found

@@ -3,7 +3,7 @@
 A file is marked done in the transaction of the load that stored its captures
 (:func:`mark_done` as the load's ``then``): a backfill killed before that load reads the
 file again, and one killed after it skips the file. Files are kept per *scope* (the
-publishers' hosts and the range read for): a backfill for other publishers, or another
+publishers, by their feed keys, and the range read for): a backfill for other publishers, or another
 range, reads them again.
 """
 
@@ -25,9 +25,10 @@ if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
 
 
-def scope(hosts: Iterable[str], since: datetime, until: datetime) -> str:
-    """The key of what a backfill reads files for: its hosts and its range."""
-    what = {"hosts": sorted(set(hosts)), "since": since.isoformat(), "until": until.isoformat()}
+def scope(publishers: Iterable[str], since: datetime, until: datetime) -> str:
+    """The key of what a backfill reads files for: its publishers (feed keys) and range."""
+    what = {"feeds": sorted(set(publishers)), "since": since.isoformat(),
+            "until": until.isoformat()}  # fmt: skip
     return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:32]
 
 

@@ -19,7 +19,7 @@ from sqlalchemy import delete, func, select, update
 
 from ingest import PIPELINE_VERSION
 from ingest.logs import get_logger
-from ingest.models import Article, DedupeResult, EntryState, LoadResult
+from ingest.models import Article, DedupeResult, EntryState, LoadResult, SourceKind
 from ingest.store import dialects, leases, rows
 from ingest.store.clusters import requeue_times
 from ingest.store.dialects import Link
@@ -212,10 +212,17 @@ def _known_content(conn: Connection, batch: Sequence[Article]) -> dict[str, str]
 
 
 def _note_first_listed(conn: Connection, new_ids: Sequence[str]) -> None:
-    """Stamp new rows with when a feed first listed them (their entries are linked now)."""
+    """Stamp new rows with when a feed first listed them (their entries are linked now).
+
+    Only a feed's own listing counts: an article only a backfill found (a sitemap, a
+    CC-NEWS capture) keeps none, and stays out of the live lag and freshness.
+    """
     first = (
         select(func.min(feed_entries.c.first_seen_at))
-        .where(feed_entries.c.article_id == articles.c.article_id)
+        .where(
+            feed_entries.c.article_id == articles.c.article_id,
+            feed_entries.c.source_kind == SourceKind.FEED.value,
+        )
         .scalar_subquery()
     )
     for chunk in dialects.chunks(new_ids):

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, and_, case, distinct, false, func, literal_column, or_, select
 
-from ingest.models import EntryState, Reason
+from ingest.models import EntryState, Reason, SourceKind
 from ingest.store import dialects
 from ingest.store.schema import articles, feed_entries, feeds, fetch_log, hosts, load_ledger
 
@@ -155,7 +155,7 @@ def pending_by_host(conn: Connection, limit: int) -> list[tuple[str, int, dateti
     e = feed_entries.c
     query = (
         select(e.host, func.count(distinct(e.canonical_url)).label("n"), func.min(e.first_seen_at))
-        .where(e.state == EntryState.PENDING.value)
+        .where(e.state == EntryState.PENDING.value, e.source_kind == SourceKind.FEED.value)
         .group_by(e.host)
         .order_by(func.count(distinct(e.canonical_url)).desc(), e.host)
         .limit(limit)
@@ -164,12 +164,15 @@ def pending_by_host(conn: Connection, limit: int) -> list[tuple[str, int, dateti
 
 
 def pending_totals(conn: Connection) -> tuple[int, int, datetime | None]:
-    """Pages waiting in the queue, on how many hosts, and when the oldest was first seen."""
+    """Pages waiting in the live queue, on how many hosts, and when the oldest was first seen.
+
+    The live queue: what feeds listed (a backfill's leads wait for the backfill).
+    """
     e = feed_entries.c
     query = select(
         func.count(distinct(e.canonical_url)), func.count(distinct(e.host)),
         func.min(e.first_seen_at),
-    ).where(e.state == EntryState.PENDING.value)  # fmt: skip
+    ).where(e.state == EntryState.PENDING.value, e.source_kind == SourceKind.FEED.value)  # fmt: skip
     pages, on_hosts, oldest = conn.execute(query).one()
     return pages, on_hosts, oldest
 
@@ -186,7 +189,7 @@ def lag_seconds(conn: Connection, since: datetime) -> tuple[list[float], list[fl
     query = select(
         dialect.seconds_between(a.first_seen_at, a.first_listed_at),
         dialect.seconds_between(a.first_seen_at, a.published_at),
-    ).where(a.first_seen_at >= since)
+    ).where(a.first_seen_at >= since, a.first_listed_at.is_not(None))  # a feed listed it
     for from_listed, from_published in conn.execute(query):
         if from_listed is not None:
             seen.append(float(from_listed))
@@ -289,8 +292,14 @@ def newly_broken_feeds(conn: Connection, run_id: str) -> list[dict[str, Any]]:
 
 
 def last_stored_at(conn: Connection) -> datetime | None:
-    """When the newest article was first stored (None in an empty warehouse)."""
-    return conn.execute(select(func.max(articles.c.first_seen_at))).scalar()
+    """When the newest article a feed listed was first stored (None: none yet).
+
+    History a backfill stored says nothing of whether live runs land articles.
+    """
+    query = select(func.max(articles.c.first_seen_at)).where(
+        articles.c.first_listed_at.is_not(None)
+    )
+    return conn.execute(query).scalar()
 
 
 def first_feed_added_at(conn: Connection) -> datetime | None:

@@ -66,6 +66,9 @@ def insert_entries(
 ) -> int:
     """Queue a feed's entries; an entry seen before only gets ``last_seen_at``.
 
+    (And a feed's own listing of an entry a backfill queued first makes it the feed's:
+    live runs fetch it.)
+
     A new entry whose canonical URL is already a stored article is linked to it at once
     (state ``known``) and never fetched; otherwise it waits in state ``pending``. Returns
     how many entries were new.
@@ -85,10 +88,12 @@ def insert_entries(
     for entry_id in sorted(by_id):
         queued = by_id[entry_id]
         if entry_id in existing:
+            seen: dict[str, Any] = {"last_seen_at": now}
+            if queued.source is None or queued.source.kind is SourceKind.FEED:
+                # the feed lists it (a backfill may have queued it first): a live run's page
+                seen.update(source_kind=SourceKind.FEED.value, source_key=feed_key)
             conn.execute(
-                update(feed_entries)
-                .where(feed_entries.c.entry_id == entry_id)
-                .values(last_seen_at=now)
+                update(feed_entries).where(feed_entries.c.entry_id == entry_id).values(**seen)
             )
             continue
         entry, url = queued.entry, queued.canonical_url
@@ -331,13 +336,19 @@ def retry_failed(engine: Engine, feeds: Sequence[str] | None = None) -> int:
 
 
 def captured_between(
-    engine: Engine, start: datetime, end: datetime, *, batch: int = 500
+    engine: Engine,
+    start: datetime,
+    end: datetime,
+    *,
+    batch: int = 500,
+    feeds: Sequence[str] | None = None,
 ) -> Iterator[list[tuple[PageJob, str, str, str | None, datetime, RawRef | None]]]:
     """Stored articles fetched in ``[start, end)`` with an archived page, in batches.
 
     Each item is ``(job, final_url, raw_hash, raw_content_type, fetched_at, ref)``, ``ref``
     the page's indexed WARC record (None: archived before the index, or not found);
     batches follow ``(fetched_at, article_id)`` order, so the whole interval is covered.
+    With ``feeds``, only the articles of these feeds.
     """
     a, r = articles.c, archive_records.c
     columns = (
@@ -357,6 +368,8 @@ def captured_between(
             .order_by(a.fetched_at, a.article_id)
             .limit(batch)
         )
+        if feeds is not None:
+            query = query.where(a.feed_key.in_(list(feeds)))
         if after is not None:
             query = query.where(
                 or_(a.fetched_at > after[0], (a.fetched_at == after[0]) & (a.article_id > after[1]))
@@ -390,8 +403,12 @@ def save_pages(
     now: datetime,
     lease: str | None = None,
     page_lease_s: float = 0.0,
+    fail_sources: Sequence[SourceKind] | None = None,
 ) -> None:
     """Record page outcomes (and the robots.txt requests, and finished hosts) at once.
+
+    ``fail_sources``: a failure counts against these sources' entries of the page only
+    (a CC-NEWS capture that failed says nothing of the page a live feed listed).
 
     With the crawl's ``lease`` token (:mod:`ingest.store.leases`): each finished host's
     lease is freed with its final state, every page the run has staged stays its own for
@@ -404,7 +421,7 @@ def save_pages(
         changes = [p for p in pages if isinstance(p, PageFailed | PageMoved)]
         for change in sorted(changes, key=lambda p: p.job.canonical_url):  # one key order
             if isinstance(change, PageFailed):
-                _fail(conn, change, run_id, max_attempts)
+                _fail(conn, change, run_id, max_attempts, fail_sources)
             else:
                 _move(conn, change, run_id, max_attempts)
         extracted = [p for p in pages if isinstance(p, PageExtracted)]
@@ -429,16 +446,25 @@ def save_pages(
     # when), and the page keeps its attempts.
 
 
-def _fail(conn: Connection, failure: PageFailed, run_id: str, max_attempts: int) -> None:
+def _fail(
+    conn: Connection,
+    failure: PageFailed,
+    run_id: str,
+    max_attempts: int,
+    sources: Sequence[SourceKind] | None = None,
+) -> None:
     """Count a page failure against its attempts, by what its reason says.
 
     A soft reason is retried until ``max_attempts``; a hard one is failed now; a bug of
-    ours (which uses no attempt) leaves the page pending.
+    ours (which uses no attempt) leaves the page pending. With ``sources``, only those
+    sources' entries of the page are touched.
     """
-    where = (
+    where: tuple[Any, ...] = (
         feed_entries.c.canonical_url == failure.job.canonical_url,
         feed_entries.c.state == EntryState.PENDING.value,
     )
+    if sources is not None:
+        where = (*where, feed_entries.c.source_kind.in_([k.value for k in sources]))
     reason = failure.reason
     conn.execute(
         update(feed_entries)

@@ -99,7 +99,7 @@ def test_only_responses_on_a_publishers_host_in_the_range_are_kept(httpserver):
     ]
     assert kept[0].captured_at == inside
     assert ("Content-Type", "text/html; charset=utf-8") in kept[0].headers
-    assert kept[0].source_file == "f.warc.gz"
+    assert (kept[0].source.kind, kept[0].source.key) == ("ccnews", "f.warc.gz")
     assert 0 < kept[0].offset < kept[1].offset < len(body)
 
 

@@ -235,7 +235,8 @@ def test_a_walk_stops_at_its_limits_and_says_which():
 
 def test_the_pages_found_are_queued_as_the_publishers_entries_with_their_sitemap():
     from ingest.models import SourceKind
-    from ingest.sources.sitemaps import queue_entries, walk
+    from ingest.sources import queue_leads
+    from ingest.sources.sitemaps import leads, walk
     from ingest.urls import entry_id_for
 
     long = "https://n.example/" + "x" * 300
@@ -243,7 +244,7 @@ def test_the_pages_found_are_queued_as_the_publishers_entries_with_their_sitemap
         ("https://n.example/c?utm_source=sitemap", "2026-11-21"), (long, "2026-11-22"))}  # fmt: skip
     get, _ = fetcher(site)
     found = walk(["https://n.example/sitemap_index.xml"], get, since=SINCE, until=UNTIL)
-    queued, refused = queue_entries(found, "news-a", max_length=200)
+    queued, refused = queue_leads(leads(found), "news-a", max_length=200)
     by_url = {q.canonical_url: q for q in queued}
     assert set(by_url) == {"https://n.example/a", "https://n.example/b", "https://n.example/c"}
     c = by_url["https://n.example/c"]  # canonical: the tracking parameter is gone

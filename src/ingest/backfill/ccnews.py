@@ -22,12 +22,11 @@ from ingest.models import (
     PageJob,
     Reason,
     SourceKind,
-    SourceRef,
 )
 from ingest.outcomes import FetchRecord, PageFailed, PageOutcome, QueuedEntry
 from ingest.pages import PageStage
 from ingest.sandbox import Sandbox
-from ingest.sources import ccnews
+from ingest.sources import Capture, ccnews
 from ingest.store import backfills, queue
 from ingest.store.engine import transaction
 from ingest.textutil import sha256_hex
@@ -237,7 +236,7 @@ class _Extractor:
         self.run_id, self.counts = run_id, counts
         self.pool = ThreadPoolExecutor(max_workers=max(1, settings.workers),
                                        thread_name_prefix="extract")  # fmt: skip
-        self.waiting: list[tuple[ccnews.Capture, str]] = []
+        self.waiting: list[tuple[Capture, str]] = []
         self.running: deque[Future[PageOutcome]] = deque()
         self.done: list[PageOutcome] = []
         self.captures = self.known = self.not_ok = self.refused = 0
@@ -255,7 +254,7 @@ class _Extractor:
         finally:
             self.pool.shutdown(wait=True)
 
-    def add(self, capture: ccnews.Capture, feed_key: str) -> None:
+    def add(self, capture: Capture, feed_key: str) -> None:
         if not 200 <= capture.status < 300:  # noqa: PLR2004 - HTTP status class
             self.not_ok += 1
             return
@@ -267,11 +266,11 @@ class _Extractor:
     def _submit(self) -> None:
         """Queue the waiting captures' entries; extract the ones not stored yet."""
         batch, self.waiting = self.waiting, []
-        jobs: list[tuple[PageJob, ccnews.Capture]] = []
+        jobs: list[tuple[PageJob, Capture]] = []
         with transaction(self.engine) as conn:
             now = _now()
             for capture, feed_key in batch:
-                source = SourceRef(SourceKind.CCNEWS, capture.source_file)
+                source = capture.source
                 entry = FeedEntry(guid=capture.url, link=capture.url)
                 ok, bad = queued_entries(
                     feed_key, [entry], max_length=self.settings.max_url_length, source=source
@@ -298,7 +297,7 @@ class _Extractor:
         if len(self.done) >= self.settings.flush_every:
             self._save()
 
-    def _process(self, job: PageJob, capture: ccnews.Capture) -> PageOutcome:
+    def _process(self, job: PageJob, capture: Capture) -> PageOutcome:
         fetched = Fetched(
             url=capture.url, final_url=capture.url, status=capture.status,
             content_type=_header(capture.headers, "content-type"), body=capture.body,

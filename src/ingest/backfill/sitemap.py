@@ -24,7 +24,7 @@ from ingest.models import (
     SourceRef,
 )
 from ingest.outcomes import QueuedEntry
-from ingest.sources import sitemaps
+from ingest.sources import queue_leads, sitemaps
 from ingest.store import engine as db
 from ingest.store import leases, queue
 from ingest.store.engine import transaction
@@ -58,7 +58,9 @@ def shard(
     walked = _walk(engine, settings, request, root, run_id, counts)
     if walked is None:
         return counts.result(None)
-    queued, refused = sitemaps.queue_entries(walked, feed_key, max_length=settings.max_url_length)
+    queued, refused = queue_leads(
+        sitemaps.leads(walked), feed_key, max_length=settings.max_url_length
+    )
     counts.extra["urls_in_range"] = len(walked.urls)
     counts.extra["urls_out_of_range"] = walked.out_of_range
     counts.extra["urls_undated"] = walked.undated

@@ -21,7 +21,8 @@ from typing import IO, Any
 
 from fastwarc.warc import ArchiveIterator, WarcRecordType
 
-from ingest.models import Miss, Reason
+from ingest.models import Miss, Reason, SourceKind, SourceRef
+from ingest.sources import Capture
 from ingest.urls import host_of
 
 DEFAULT_BASE_URL = "https://data.commoncrawl.org/"
@@ -41,19 +42,6 @@ class WarcFile:
     path: str
     written_at: datetime
     serial: int
-
-
-@dataclass(frozen=True, slots=True)
-class Capture:
-    """One HTTP response a crawler fetched before us: what we would have got ourselves."""
-
-    url: str
-    status: int
-    headers: tuple[tuple[str, str], ...]
-    body: bytes
-    captured_at: datetime
-    source_file: str
-    offset: int  # of the record in its file
 
 
 def listing_urls(base_url: str, since: datetime, until: datetime, margin: timedelta) -> list[str]:
@@ -205,8 +193,8 @@ def captures(
                 f"{source_file}: the record of {url[:200]} ends after {len(body)} of "
                 f"{record.content_length} bytes"
             )
-        yield Capture(url, http.status_code, tuple(http.items()), body, when, source_file,
-                      record.stream_pos)  # fmt: skip
+        yield Capture(url, http.status_code, tuple(http.items()), body, when,
+                      SourceRef(SourceKind.CCNEWS, source_file), record.stream_pos)  # fmt: skip
 
 
 def _warc_date(text: str | None) -> datetime | None:

@@ -27,9 +27,8 @@ from urllib.parse import urljoin, urlsplit
 
 from lxml import etree
 
-from ingest.models import FeedEntry, Miss, Reason, SourceKind, SourceRef
-from ingest.outcomes import QueuedEntry
-from ingest.urls import queued_entries
+from ingest.models import Miss, Reason, SourceKind, SourceRef
+from ingest.sources import Lead
 
 #: The sitemap protocol's limit of URLs (or child sitemaps) per file.
 MAX_URLS = 50_000
@@ -170,7 +169,10 @@ class _Found:
 
     def add(self, kind: str, element: etree._Element) -> None:
         """One top-level element of the file: an entry if it is the kind's."""
-        name = etree.QName(element).localname
+        tag = element.tag
+        if not isinstance(tag, str):
+            return
+        name = tag[tag.rfind("}") + 1 :]  # the local name (QName's, without the object)
         if (kind, name) not in (("urlset", "url"), ("sitemapindex", "sitemap")):
             return
         self.listed += 1
@@ -192,8 +194,8 @@ class _Found:
 
 
 def _url(element: etree._Element, loc: str, sitemap: str) -> SitemapUrl:
-    news = next(_children(element, "news"), None)
-    publication = next(_children(news, "publication"), None) if news is not None else None
+    news = element.find("{*}news")
+    publication = news.find("{*}publication") if news is not None else None
     return SitemapUrl(
         loc=loc,
         lastmod=_time(_text(element, "lastmod")),
@@ -386,24 +388,10 @@ def _keep(
     return False
 
 
-def queue_entries(
-    found: Walk, feed_key: str, *, max_length: int
-) -> tuple[tuple[QueuedEntry, ...], tuple[tuple[FeedEntry, str], ...]]:
-    """The walk's pages as entries of the publisher's feed ``feed_key``; refused URLs, with why.
-
-    Each entry records the sitemap file that listed it (``source_kind`` ``sitemap``).
-    """
-    by_file: dict[str, list[FeedEntry]] = {}
-    for page in found.urls:
-        by_file.setdefault(page.sitemap, []).append(
-            FeedEntry(guid=page.loc, link=page.loc, title=page.title,
-                      published=page.published or page.lastmod, updated=page.lastmod)
-        )  # fmt: skip
-    queued: list[QueuedEntry] = []
-    refused: list[tuple[FeedEntry, str]] = []
-    for sitemap, entries in by_file.items():
-        source = SourceRef(SourceKind.SITEMAP, sitemap)
-        ok, bad = queued_entries(feed_key, entries, max_length=max_length, source=source)
-        queued.extend(ok)
-        refused.extend(bad)
-    return tuple(queued), tuple(refused)
+def leads(found: Walk) -> list[Lead]:
+    """The walk's pages as leads, each naming the sitemap file that listed it."""
+    return [
+        Lead(url=page.loc, source=SourceRef(SourceKind.SITEMAP, page.sitemap), title=page.title,
+             published=page.published or page.lastmod, updated=page.lastmod)
+        for page in found.urls
+    ]  # fmt: skip

@@ -474,11 +474,47 @@ def test_a_page_a_feed_lists_after_a_sitemap_did_is_the_feeds_to_fetch(engine, t
     assert lead[0].entry_id == listed[0].entry_id  # the same entry, by guid and URL
     with transaction(engine) as conn:
         queue.insert_entries(conn, "a", lead, run_id="backfill", now=NOVEMBER[0])
+        # the backfill's fetch of it failed for good (a consent page, say)
+        conn.execute(wh.feed_entries.update().values(state="failed", attempts=3,
+                                                     last_error="empty_extraction"))  # fmt: skip
     assert queue.pending_hosts(engine, max_attempts=3) == []  # a backfill's lead: not live
+    listed_at = NOVEMBER[0] + timedelta(days=2)
     with transaction(engine) as conn:
-        queue.insert_entries(conn, "a", listed, run_id="live", now=NOVEMBER[0])
+        queue.insert_entries(conn, "a", listed, run_id="live", now=listed_at)
     assert queue.pending_hosts(engine, max_attempts=3) == [("a.example", 1)]
-    assert [(e.source_kind, e.source_key) for e in entries(engine, "feed")] == [("feed", "a")]
+    (taken,) = entries(engine, "feed")
+    assert (taken.source_kind, taken.source_key, taken.state, taken.attempts,
+            taken.last_error) == ("feed", "a", "pending", 0, None)  # fmt: skip
+    assert taken.first_seen_at == listed_at  # listed by the feed now: the lag counts from here
+    with transaction(engine) as conn:  # listed again: nothing more changes
+        queue.insert_entries(conn, "a", listed, run_id="live", now=listed_at + timedelta(hours=1))
+    assert entries(engine, "feed")[0].first_seen_at == listed_at
+
+
+def test_a_walk_retried_after_a_kill_takes_its_own_lease_back_and_no_one_elses(
+    prepared, settings, demo_site
+):
+    import hashlib
+
+    from ingest.store.engine import transaction
+
+    engine = prepared
+    first = demo_site.publishers[0]
+    host = first.base_url.split("//")[1].split(":")[0]
+    request = BackfillRequest(source="sitemaps", since=NOVEMBER[0], until=NOVEMBER[1],
+                              sites=(first.base_url,), budget_s=3.0, dry_run=True)  # fmt: skip
+    (shard,) = backfill.plan(engine, settings, request)["shards"]
+    later = datetime.now(UTC) + timedelta(hours=1)
+    mine = "walk-" + hashlib.sha256(b"run/0000").hexdigest()[:27]
+    with transaction(engine) as conn:  # a killed try's lease, an hour left on it
+        conn.execute(wh.hosts.insert().values(host=host, lease_owner=mine, lease_until=later,
+                                              updated_at=datetime.now(UTC)))  # fmt: skip
+    again = backfill.run_shard(engine, settings, request, shard, "run/0000")
+    assert again["sitemaps_read"] == 3  # its own: taken back at once
+    with transaction(engine) as conn:  # another crawl's lease
+        conn.execute(wh.hosts.update().values(lease_owner="someone-else", lease_until=later))
+    other = backfill.run_shard(engine, settings, request, shard, "run/0001")
+    assert other["failures"] == {"host_busy": 1} and "held by another crawl" in other["misses"][0]
 
 
 def test_history_stays_out_of_the_live_queue_lag_and_freshness(prepared, settings, demo_site):

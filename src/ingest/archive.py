@@ -46,6 +46,7 @@ from warcio.warcwriter import WARCWriter
 
 from ingest.errors import IngestError
 from ingest.models import Fetched, RawRef
+from ingest.urls import host_of
 
 #: A file rotates once it holds this many bytes (compressed).
 MAX_FILE_BYTES = 256 * 1024 * 1024
@@ -173,7 +174,8 @@ class RawArchive:
         if parts.query:
             target += "?" + parts.query
         target = quote(target, safe=_URL_SAFE)  # a raw UTF-8 path, as it went on the wire
-        headers = [("Host", _ascii(parts.netloc)), *_headers(fetched.request_headers)]
+        host = host_of(fetched.final_url) + (f":{parts.port}" if parts.port else "")
+        headers = [("Host", host), *_headers(fetched.request_headers)]  # IDNA, no user:pass
         http = StatusAndHeaders(f"GET {target} HTTP/1.1", headers, is_http_request=True)
         return self._record("request", fetched.final_url, when, b"", http)
 
@@ -198,7 +200,8 @@ class RawArchive:
             body = self._read_record(ref)
             if body is not None and hashlib.sha256(body).hexdigest() == digest:
                 return body
-        return self._legacy(digest)
+        body = self._legacy(digest)
+        return body if body is not None and hashlib.sha256(body).hexdigest() == digest else None
 
     def _read_record(self, ref: RawRef) -> bytes | None:
         try:
@@ -222,7 +225,7 @@ class RawArchive:
         try:
             with self.fs.open(self.legacy_path(digest), "rb") as raw, gzip.open(raw, "rb") as gz:
                 body: bytes = gz.read()
-        except FileNotFoundError:
+        except (OSError, EOFError, zlib.error):  # gone or damaged: not this body
             return None
         return body
 

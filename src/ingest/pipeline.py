@@ -1,8 +1,7 @@
 """The composer: runs each stage, then saves its outcomes. Used by the DAG and the CLI.
 
-Each public function is one step a DAG task (or the CLI) runs. It takes plain arguments
-and returns small plain values (counts, keys, labels), so that what crosses XCom stays
-small; bodies travel through the warehouse (``article_staging``) and the raw archive.
+Each public function is one step a DAG task (or the CLI) runs: plain arguments in, small
+plain values out (what crosses XCom stays small; bodies go through the warehouse).
 
     prepare -> plan_feed_shards -> poll_shard* -> plan_page_shards -> fetch_shard* -> load_run
                                                        reprocess_interval (backfills) -^
@@ -278,9 +277,8 @@ def fetch_shard(
     push the task past its execution timeout and lose the work already done.
 
     Runs that overlap share the work: this shard crawls only the hosts no other crawl
-    holds, and the pages no other run holds (:mod:`ingest.store.leases`). With ``feeds``,
-    only the pages those feeds listed; only the pages ``sources`` listed (a backfill's
-    leads are the backfill's, which also sets its own ``max_pages`` and ``budget_s``).
+    holds, and the pages no other run holds (:mod:`ingest.store.leases`). Only the pages
+    ``feeds`` and ``sources`` listed (a backfill sets its own ``max_pages``, ``budget_s``).
     ``on_page(done, total)`` is told of each page taken up (the CLI's progress bar).
     """
     stats = StepStats()
@@ -378,11 +376,9 @@ def reprocess_interval(
     engine: Engine, settings: Settings, start: datetime, end: datetime, run_id: str,
     feeds: Sequence[str] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
-    """Re-extract, from the raw archive, the pages captured in ``[start, end)``; stage them.
+    """Re-extract the pages captured in ``[start, end)`` from the raw archive; stage them.
 
-    This is what a backfill does: the current extractor over what was captured then (of
-    ``feeds`` only, when given).
-    Articles whose content comes out the same are left untouched by the load.
+    Of ``feeds`` only, when given; the load leaves alone the ones that come out the same.
     """
     stats = StepStats()
     with (

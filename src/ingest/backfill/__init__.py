@@ -25,6 +25,7 @@ already stored (by a live run, or an earlier backfill) is never fetched or extra
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -112,8 +113,7 @@ def _archive_shard(
     engine: Engine, settings: Settings, request: BackfillRequest, run_id: str
 ) -> dict[str, Any]:
     counts = ShardCounts()
-    # the chosen publishers' pages (every feed of each: a page is stored under one of them)
-    feeds = [key for p in publishers(engine, request) for key in p.feeds]
+    feeds = _archive_feeds(engine, request)
     end = request.until + timedelta(microseconds=1)
     if request.dry_run:
         counts.extra["would_read"] = sum(
@@ -138,6 +138,19 @@ def _archive_shard(
     if bugs:
         out["_bugs"] = bugs
     return out
+
+
+def _archive_feeds(engine: Engine, request: BackfillRequest) -> list[str] | None:
+    """The feeds whose stored pages an archive backfill re-extracts (None: every page).
+
+    Every feed of each chosen publisher (a page is stored under one of them), not only the
+    feeds named: a site's feeds are one publisher.
+    """
+    if not request.feeds and not request.sites:
+        return None  # every page in the range, of feeds removed since too
+    roots = {p.root for p in publishers(engine, request)}
+    every = publishers(engine, dataclasses.replace(request, feeds=(), sites=()))
+    return sorted(key for p in every if p.root in roots for key in p.feeds)
 
 
 # --------------------------------------------------------------------------- finish

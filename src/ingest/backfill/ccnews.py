@@ -128,6 +128,7 @@ def shard(
     path: str = shard["path"]
     if path in backfills.done_paths(engine, SourceKind.CCNEWS.value, shard["scope"]):
         counts.misses.append(f"{path}: read and loaded before (a retry): skipped")
+        counts.extra["files_read"] = 1  # done
         return counts.result(None)
     owners = owners_of(publishers(engine, request))
     url = request.base_url.rstrip("/") + "/" + path

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -79,18 +79,18 @@ def shard(
             queue.insert_refused(conn, feed_key, refused, run_id=run_id, now=now,
                                  source=SourceRef(SourceKind.SITEMAP, root))  # fmt: skip
     steps, bugs = _fetch(engine, settings, request, shard["feeds"], run_id, started, on_progress)
+    fetched = _passes(steps)
     loaded = pipeline.load_run(
         engine, run_id, interval=(request.since, request.until),
-        steps=[counts.stats.as_dict(), *steps],
+        steps=[counts.stats.as_dict(), fetched],
     )  # fmt: skip
     out = counts.result(loaded.summary())
-    for step in steps:
-        for name in ("pages_fetched", "pages_failed", "pages_deferred", "articles_extracted",
-                     "internal_errors"):  # fmt: skip
-            out[name] = out.get(name, 0) + step.get(name, 0)
-        failures = Counter(out.get("failures") or {})
-        failures.update(step.get("failures") or {})
-        out["failures"] = dict(failures)
+    for name in ("pages_fetched", "pages_failed", "pages_deferred", "articles_extracted",
+                 "internal_errors"):  # fmt: skip
+        out[name] = out.get(name, 0) + fetched[name]
+    failures = Counter(out.get("failures") or {})
+    failures.update(fetched["failures"])
+    out["failures"] = dict(failures)
     if bugs:
         out["_bugs"] = bugs
     return out
@@ -112,7 +112,9 @@ def _fetch(
     """Fetch the publisher's sitemap pages still pending, on whichever hosts they are now.
 
     Pages this walk queued and those an earlier backfill left (its limits, a stop), and
-    those a redirect moved to another host (an apex to its www) in an earlier pass.
+    those a redirect moved to another host (an apex to its www) in an earlier pass. On the
+    hosts it holds, the publisher's live pages (its feeds' pending ones, older) are fetched
+    too, first: a backfill holding a host does not hold up its live news.
     """
     steps: list[dict[str, Any]] = []
     fetched = 0
@@ -126,7 +128,8 @@ def _fetch(
             break
         try:
             step = pipeline.fetch_shard(
-                engine, settings, hosts, run_id, feeds=feeds, sources=(SourceKind.SITEMAP,),
+                engine, settings, hosts, run_id, feeds=feeds,
+                sources=(SourceKind.FEED, SourceKind.SITEMAP),
                 max_pages=request.max_pages - fetched, budget_s=left, on_page=on_progress,
             )  # fmt: skip
         except InternalError as exc:
@@ -134,11 +137,29 @@ def _fetch(
             return steps, str(exc)
         steps.append(step)
         fetched += step.get("pages_fetched", 0) - step.get("pages_deferred", 0)
-        if not step.get("pages_deferred") and not step.get("failures", {}).get(
-            "redirected_offsite"
+        if not step.get("pages_fetched") or not (
+            step.get("pages_deferred") or step.get("failures", {}).get("redirected_offsite")
         ):
-            break  # nothing moved or waits: another pass would find nothing new
+            break  # nothing taken up, or nothing moved or waits: another pass finds nothing
     return steps, None
+
+
+def _passes(steps: list[dict[str, Any]]) -> dict[str, Any]:
+    """The fetch passes as one step, each page counted once, by how it ended.
+
+    A page deferred (or moved) in a pass and taken up in the next is extracted or failed;
+    only the last pass's deferred pages wait. The failures are every pass's events.
+    """
+    out: dict[str, Any] = {}
+    for name in ("articles_extracted", "pages_failed", "internal_errors"):
+        out[name] = sum(step.get(name, 0) for step in steps)
+    out["pages_deferred"] = steps[-1].get("pages_deferred", 0) if steps else 0
+    out["pages_fetched"] = out["articles_extracted"] + out["pages_failed"] + out["pages_deferred"]
+    failures: Counter[str] = Counter()
+    for step in steps:
+        failures.update(step.get("failures") or {})
+    out["failures"] = dict(failures)
+    return out
 
 
 def _unknown(engine: Engine, queued: Sequence[QueuedEntry]) -> int:
@@ -159,7 +180,8 @@ def _walk(
 ) -> sitemaps.Walk | None:
     """Read a publisher's sitemaps under its host's lease, politely; None: host busy."""
     host = host_of(root)
-    token = uuid.uuid4().hex
+    # the shard's own token: a retry after a kill takes its own lease back at once
+    token = "walk-" + hashlib.sha256(run_id.encode()).hexdigest()[:27]
     deadline = time.monotonic() + request.budget_s
     # the lease outlasts the walk's last request: its budget, a deadline, a delay, a margin
     lease_s = settings.model_copy(update={"shard_budget_s": request.budget_s}).host_lease_s

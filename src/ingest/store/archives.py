@@ -2,8 +2,8 @@
 
 Written with the page outcomes that archived them (:func:`ingest.store.queue.save_pages`),
 read by re-extraction (:func:`ingest.store.queue.captured_between`). A body archived again
-(the same bytes fetched twice) is found at its latest record: the one written by a task
-that lived to save it (an earlier one's file may never have been uploaded).
+(the same bytes fetched twice) keeps its first record: a file already closed, whose
+records every worker can read.
 """
 
 from __future__ import annotations
@@ -30,12 +30,9 @@ def index(conn: Connection, refs: Sequence[RawRef]) -> None:
     }  # fmt: skip
     if not rows:
         return
-    insert = dialects.of(conn).insert(archive_records)
-    stmt = insert.on_conflict_do_update(
-        index_elements=["digest"],
-        set_={c: insert.excluded[c] for c in ("file", "record_offset", "record_length", "url",
-                                               "captured_at")},
-    )  # fmt: skip
+    stmt = (
+        dialects.of(conn).insert(archive_records).on_conflict_do_nothing(index_elements=["digest"])
+    )
     conn.execute(stmt, [rows[digest] for digest in sorted(rows)])
 
 

@@ -205,6 +205,8 @@ def sites(
         .where(feed_entries.c.article_id.is_not(None))
         .distinct()
     )
+    if keys is not None:
+        stored = stored.where(feed_entries.c.feed_key.in_(list(keys)))
     with reading(engine) as conn:
         rows = conn.execute(query).all()
         hosts: dict[str, set[str]] = {}

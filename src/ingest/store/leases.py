@@ -135,11 +135,23 @@ def _claim_hosts(
             update(hosts)
             .where(
                 hosts.c.host.in_(list(chunk)),
-                or_(hosts.c.lease_owner.is_(None), hosts.c.lease_until < now),
+                or_(
+                    hosts.c.lease_owner.is_(None),
+                    hosts.c.lease_until < now,
+                    hosts.c.lease_owner == token,  # a retry of a killed holder: its own again
+                ),
             )
             .values(
-                # a lease left behind: its holder's requests all ended by its expiry
                 last_request_at=case(
+                    # its own, from a try that was killed: its last request ended by now
+                    (
+                        and_(
+                            hosts.c.lease_owner == token,
+                            or_(hosts.c.last_request_at.is_(None), hosts.c.last_request_at < now),
+                        ),
+                        now,
+                    ),
+                    # a lease left behind: its holder's requests all ended by its expiry
                     (
                         and_(
                             hosts.c.lease_owner.is_not(None),

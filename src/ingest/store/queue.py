@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import case, func, literal, null, or_, select, update
+from sqlalchemy import and_, case, func, literal, null, or_, select, update
 
 from ingest.models import (
     EntryState,
@@ -90,8 +90,7 @@ def insert_entries(
         if entry_id in existing:
             seen: dict[str, Any] = {"last_seen_at": now}
             if queued.source is None or queued.source.kind is SourceKind.FEED:
-                # the feed lists it (a backfill may have queued it first): a live run's page
-                seen.update(source_kind=SourceKind.FEED.value, source_key=feed_key)
+                seen.update(_taken_over(feed_key, now))
             conn.execute(
                 update(feed_entries).where(feed_entries.c.entry_id == entry_id).values(**seen)
             )
@@ -117,6 +116,26 @@ def insert_entries(
         ).first()
         new += inserted is not None
     return new
+
+
+def _taken_over(feed_key: str, now: datetime) -> dict[str, Any]:
+    """A feed listing an entry a backfill queued first: it becomes the feed's, afresh.
+
+    Listed by the feed now (``first_seen_at``: the lag counts from here), and a failure
+    of the backfill's (a capture's consent page, a lead's fetch) is forgotten: a live run
+    fetches it with all its attempts. An entry the feed already had is left as it is.
+    """
+    e = feed_entries.c
+    backfilled = e.source_kind != SourceKind.FEED.value
+    failed = and_(backfilled, e.state == EntryState.FAILED.value)
+    return {
+        "source_kind": SourceKind.FEED.value, "source_key": feed_key,
+        "first_seen_at": case((backfilled, now), else_=e.first_seen_at),
+        "state": case((failed, EntryState.PENDING.value), else_=e.state),
+        "attempts": case((failed, 0), else_=e.attempts),
+        "last_error": case((failed, null()), else_=e.last_error),
+        "last_error_detail": case((failed, null()), else_=e.last_error_detail),
+    }  # fmt: skip
 
 
 def insert_refused(

@@ -118,17 +118,22 @@ def news_backfill() -> None:
             )  # fmt: skip
 
     @task(trigger_rule="all_done", multiple_outputs=False)
-    def finish(request: dict[str, Any], results: list[dict[str, Any]]) -> dict[str, Any]:
-        """Cluster the new articles with the live ones; log and return the totals."""
+    def finish(results: list[dict[str, Any]] | None) -> dict[str, Any]:
+        """Cluster the new articles with the live ones; log and return the totals.
+
+        It runs whatever happened upstream (a failed shard's counts are its XCom), and
+        needs nothing from `prepare` (which may have refused the form).
+        """
         from ingest.backfill import finish as finish_backfill
         from ingest.logs import get_logger
-        from ingest_airflow import warehouse
+        from ingest_airflow import run_context, warehouse
 
         settings, engine = warehouse()
         totals = finish_backfill(engine, settings, [r for r in results or [] if r])
+        params = run_context().params
         get_logger("news_backfill").info(
-            "backfill from %s%s: %s", request["source"],
-            " (dry run)" if request["dry_run"] else "", totals,
+            "backfill from %s%s: %s", params.get("source"),
+            " (dry run)" if params.get("dry_run") else "", totals,
         )  # fmt: skip
         return totals
 
@@ -149,7 +154,7 @@ def news_backfill() -> None:
     request = prepare()
     shards = plan(request)
     done = backfill.partial(request=request).expand(shard=shards)
-    totals = finish(request, done)
+    totals = finish(done)
     announce(totals)
     [request, shards, done, totals] >> watcher()
 

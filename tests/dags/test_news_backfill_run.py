@@ -124,3 +124,5 @@ def test_a_form_without_dates_fails_at_prepare_with_the_reason(dagbag, backfill_
     assert run.state == "failed"
     assert states[("prepare", None)] == "failed"
     assert states[("watcher", None)] == "failed"
+    # finish still runs (it needs nothing from prepare); nothing landed: no event
+    assert (states[("finish", None)], states[("announce", None)]) == ("success", "skipped")

@@ -34,7 +34,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-start_demo_site --live  # it keeps publishing; a feed fails and a host throttles for a while
+# It keeps publishing (a story every DEMO_TICK_S seconds, default 90); a feed fails and a
+# host throttles for a while every hour.
+start_demo_site --live --tick-seconds "${DEMO_TICK_S:-90}"
 airflow db migrate >"$INGEST_HOME/airflow-db.log" 2>&1 || { tail -20 "$INGEST_HOME/airflow-db.log"; exit 1; }
 
 log="$INGEST_HOME/airflow-standalone.log"
@@ -57,8 +59,8 @@ cat <<EOT
 
   Airflow UI:  http://127.0.0.1:$AIRFLOW_PORT/dags/news_ingest
   Log in as:   admin / $PASSWORD   (stored in $AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE)
-  The DAG is unpaused and runs every 15 minutes against the demo site, which keeps publishing
-  (a story every 90 s; coastline-daily-news fails in minutes 15-35 of each hour, and
+  The DAG is unpaused and runs ${INGEST_SCHEDULE:-every 15 minutes} against the demo site, which
+  keeps publishing (a story every ${DEMO_TICK_S:-90} s; coastline-daily-news fails in minutes 15-35 of each hour, and
   northfield-courier answers 429 in minutes 40-50). Trigger a run from the UI at any time.
   Dashboard:   http://127.0.0.1:$AIRFLOW_PORT/plugin/news-ingest
   Backfill:    airflow backfill create --dag-id news_ingest --from-date <ISO> --to-date <ISO>

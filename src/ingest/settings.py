@@ -22,6 +22,13 @@ MIB = 1024 * 1024
 GIB = 1024 * MIB
 DAY_S = 24 * 3600.0
 WEEK_MINUTES = 7 * 24 * 60
+#: news_ingest's schedule unless INGEST_SCHEDULE says otherwise: every quarter hour.
+DEFAULT_SCHEDULE = "*/15 * * * *"
+#: INGEST_SCHEDULE's value for Airflow's continuous schedule.
+CONTINUOUS = "@continuous"
+#: A cron field: digits, names (jan, mon), ``*``, ``?``, ranges, steps and lists.
+CRON_FIELDS = 5
+_CRON_FIELD = re.compile(r"[0-9A-Za-z*?/,\-]{1,100}")
 #: What an alert recipient must look like: one address, no display name, no spaces.
 _ADDRESS = re.compile(r"[^@\s,<>]{1,64}@[^@\s,<>]{1,255}")
 
@@ -61,6 +68,11 @@ class Settings(BaseSettings):
         default=False, description="Let the fetcher reach 127.0.0.0/8 and ::1 (local sites)."
     )
 
+    schedule: str = Field(
+        default=DEFAULT_SCHEDULE, min_length=1, max_length=200,
+        description="When news_ingest runs: a cron expression (5 fields, UTC), or "
+        "@continuous (a new run as soon as the last one ends).",
+    )  # fmt: skip
     poll_interval_minutes: int = Field(default=15, ge=1, le=WEEK_MINUTES)
     feed_min_interval_minutes: int = Field(default=5, ge=1, le=WEEK_MINUTES)
     feed_max_interval_minutes: int = Field(default=24 * 60, ge=1, le=WEEK_MINUTES)
@@ -130,6 +142,20 @@ class Settings(BaseSettings):
 
     max_title_chars: int = Field(default=1000, ge=10, le=100_000)
     max_body_chars: int = Field(default=1_000_000, ge=1000, le=100_000_000)
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        value = " ".join(value.split())
+        if value.lower() in (CONTINUOUS, CONTINUOUS[1:]):
+            return CONTINUOUS
+        fields = value.split(" ")
+        if len(fields) != CRON_FIELDS or not all(_CRON_FIELD.fullmatch(f) for f in fields):
+            raise ValueError(
+                f"{visible(value)[:80]!r} is neither {CONTINUOUS} nor a cron expression of "
+                "5 fields (minute hour day month weekday), e.g. '*/15 * * * *'"
+            )
+        return value
 
     @field_validator("alert_email_to", mode="before")
     @classmethod

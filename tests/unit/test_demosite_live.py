@@ -10,6 +10,7 @@ from __future__ import annotations
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from urllib.parse import urlsplit
 
 import feedparser
@@ -42,6 +43,25 @@ def entries(router, feed_key):
     resource = router.lookup(*FEEDS[feed_key])
     assert resource.status == 200
     return feedparser.parse(resource.body).entries
+
+
+def test_a_faster_tick_publishes_faster():
+    """The freshness benchmark's site: a story every 10 s instead of every 90 s."""
+    clock = Clock(QUIET)
+    _, router = build_site(BASES, live=True, clock=clock, live_tick_s=10)
+    before = {key: {e.link for e in entries(router, key)} for key in FEEDS}
+    clock.moment = QUIET + timedelta(seconds=30)
+    own = [
+        e
+        for key in FEEDS
+        for e in entries(router, key)
+        if e.link not in before[key] and not e.title.endswith(": what we know")
+    ]
+    assert len(own) == 3  # three ticks of 10 s: one story each, the feeds in turn
+    times = sorted(datetime(*e.published_parsed[:6], tzinfo=UTC) for e in own)
+    assert [(b - a).total_seconds() for a, b in pairwise(times)] == [10, 10]
+    with pytest.raises(ValueError, match="must be positive"):
+        build_site(BASES, live=True, clock=clock, live_tick_s=0)
 
 
 def test_a_new_story_every_tick_in_turn_on_the_live_feeds():

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from ingest.demosite.content import DEFAULT_SEED
+from ingest.demosite.live import TICK_S
 from ingest.demosite.server import DEFAULT_HOSTS, build_site, serve
 
 if TYPE_CHECKING:
@@ -22,6 +23,16 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _POLL_SECONDS = 0.2
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"not a positive number of seconds: {text!r}")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -41,6 +52,10 @@ def _parser() -> argparse.ArgumentParser:
         help="keep publishing: new stories every 90 s, a feed failing and a host throttling "
         "for a while every hour (ingest.demosite.live)",
     )
+    run.add_argument(
+        "--tick-seconds", type=_positive, default=TICK_S, metavar="S",
+        help="with --live: a new story every S seconds (default %(default)s)",
+    )  # fmt: skip
     run.add_argument("-v", "--verbose", action="store_true", help="log every request")
     dump = commands.add_parser("pages", help="write every article page to DIR (no server)")
     dump.add_argument("--out", type=Path, required=True)
@@ -60,8 +75,9 @@ def _serve(args: argparse.Namespace) -> int:
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         with serve(
-            port=args.port, seed=args.seed, slow_seconds=args.slow_seconds, live=args.live
-        ) as site:
+            port=args.port, seed=args.seed, slow_seconds=args.slow_seconds, live=args.live,
+            live_tick_s=args.tick_seconds,
+        ) as site:  # fmt: skip
             if args.feeds_out is not None:
                 args.feeds_out.parent.mkdir(parents=True, exist_ok=True)
                 args.feeds_out.write_text(site.feeds_toml(), encoding="utf-8")
@@ -75,7 +91,7 @@ def _serve(args: argparse.Namespace) -> int:
                 note = "  (malformed)" if feed.malformed else ""
                 print(f"  feed {feed.key:<28} {feed.url}{note}", flush=True)
             if args.live:
-                print("live: a new story every 90 s; coastline-daily-news fails in minutes 15-35 "
+                print(f"live: a new story every {args.tick_seconds:g} s; coastline-daily-news fails in minutes 15-35 "
                       "and northfield-courier throttles in minutes 40-50 of each hour", flush=True)  # fmt: skip
             print("serving; press Ctrl+C to stop", flush=True)
             while not received:

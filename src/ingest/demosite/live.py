@@ -6,8 +6,9 @@ Everything is a function of the seed and the clock, so the site is deterministic
 given moment two servers with one seed serve the same bytes, and a restarted server
 serves what the stopped one would have.
 
-- **New stories.** Live story ``n`` is published at ``LIVE_EPOCH + n * TICK_S`` (every
-  90 s) on one of :data:`LIVE_FEEDS`, in turn. Every :data:`SYNDICATE_EVERY`-th story is
+- **New stories.** Live story ``n`` is published at ``LIVE_EPOCH + n * tick`` (every
+  :data:`TICK_S` = 90 s unless the site is told otherwise: the freshness benchmark
+  publishes faster) on one of :data:`LIVE_FEEDS`, in turn. Every :data:`SYNDICATE_EVERY`-th story is
   also carried, retitled and trimmed, by the next publisher :data:`COPY_LAG` later: a
   near-duplicate the story clusters join. A live feed lists its newest :data:`KEEP`
   items (its static ones scroll off, as on a real site).
@@ -105,9 +106,9 @@ def throttling(moment: datetime) -> bool:
     return _in_window(moment.astimezone(UTC), THROTTLE_WINDOW)
 
 
-def latest_number(moment: datetime) -> int:
+def latest_number(moment: datetime, tick_s: float = TICK_S) -> int:
     """The number of the newest live story published by ``moment`` (-1: none yet)."""
-    return int((moment - LIVE_EPOCH).total_seconds() // TICK_S)
+    return int((moment - LIVE_EPOCH).total_seconds() // tick_s)
 
 
 class LiveSite:
@@ -119,7 +120,11 @@ class LiveSite:
         parts: Sequence[PageParts],
         seed: int,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        tick_s: float = TICK_S,
     ) -> None:
+        if not tick_s > 0:
+            raise ValueError(f"a live story every {tick_s} s: the interval must be positive")
+        self.tick_s = tick_s
         self.shapes = {s.feed.key: s for s in shapes}
         self.parts = {p.spec.slug: p for p in parts}
         self.seed = seed
@@ -141,7 +146,7 @@ class LiveSite:
         if known is not None:
             return known
         own_key = LIVE_FEEDS[number % len(LIVE_FEEDS)]
-        published = LIVE_EPOCH + timedelta(seconds=number * TICK_S)
+        published = LIVE_EPOCH + timedelta(seconds=number * self.tick_s)
         shape = self.shapes[own_key]
         story = live_story(self.seed, number, shape.spec, published)
         out = [Placed(number, own_key, story, shape.base + story.path, copy=False)]
@@ -168,9 +173,9 @@ class LiveSite:
     def listed(self, feed_key: str, moment: datetime) -> list[Placed]:
         """The live stories ``feed_key`` lists at ``moment``, newest first (at most KEEP)."""
         out: list[Placed] = []
-        number = latest_number(moment)
+        number = latest = latest_number(moment, self.tick_s)
         # a feed's own stories are one in len(LIVE_FEEDS); copies one in SYNDICATE_EVERY more
-        while number >= 0 and len(out) < KEEP and number > latest_number(moment) - KEEP * 4:
+        while number >= 0 and len(out) < KEEP and number > latest - KEEP * 4:
             out += [
                 p
                 for p in self.placed(number)
@@ -236,7 +241,7 @@ class LiveSite:
         Found from the number its slug ends with: any story ever published, whatever
         this server has seen or kept (a restarted server serves what the stopped one would).
         """
-        latest = latest_number(moment)
+        latest = latest_number(moment, self.tick_s)
         for text in reversed(_NUMBERS.findall(path)[-2:]):  # the slug's, or before a uid
             number = int(text)
             if number > latest:

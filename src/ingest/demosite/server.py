@@ -36,7 +36,7 @@ from ingest.demosite.content import (
     Story,
     generate,
 )
-from ingest.demosite.live import FeedShape, LiveSite, PageParts
+from ingest.demosite.live import TICK_S, FeedShape, LiveSite, PageParts
 from ingest.demosite.templates import (
     PageContext,
     PageLink,
@@ -568,6 +568,7 @@ def build_site(
     *,
     live: bool = False,
     clock: Callable[[], datetime] | None = None,
+    live_tick_s: float = TICK_S,
 ) -> tuple[DemoSite, Router]:
     """Generate the whole site for the four publisher ``base_urls``; pure and deterministic.
 
@@ -596,7 +597,7 @@ def build_site(
     names = {_netloc(p.base_url): p.name for p in builder.publishers}
     logger.debug("built demo site: %d feeds, %d articles", len(site.feeds), len(site.articles))
     now = clock or (lambda: datetime.now(UTC))
-    live_site = LiveSite(builder.shapes, builder.parts, seed, now) if live else None
+    live_site = LiveSite(builder.shapes, builder.parts, seed, now, live_tick_s) if live else None
     return site, Router(builder.routes, names, slow_seconds, live_site)
 
 
@@ -851,10 +852,12 @@ def serve(
     *,
     live: bool = False,
     clock: Callable[[], datetime] | None = None,
+    live_tick_s: float = TICK_S,
 ) -> Iterator[DemoSite]:
     """Serve the demo site on ``hosts`` (one listener each, same port) until the block exits.
 
-    ``live``: the site keeps publishing (:mod:`ingest.demosite.live`).
+    ``live``: the site keeps publishing (:mod:`ingest.demosite.live`), a story every
+    ``live_tick_s`` seconds.
     """
     if len(hosts) != len(PUBLISHERS):
         raise ValueError(f"need {len(PUBLISHERS)} hosts, got {len(hosts)}")
@@ -864,7 +867,7 @@ def serve(
         chosen = servers[0].server_port
         site, router = build_site(
             [f"http://{host}:{chosen}" for host in hosts], seed, slow_seconds, live=live,
-            clock=clock,
+            clock=clock, live_tick_s=live_tick_s,
         )  # fmt: skip
         for server in servers:
             server.router = router

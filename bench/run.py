@@ -24,6 +24,7 @@ import bench_devset
 import bench_e2e
 import bench_extract
 import bench_fetch
+import bench_freshness
 import bench_loads
 import bench_monitor
 import bench_neardup
@@ -42,6 +43,7 @@ BENCHES = {
     "clusters": bench_clusters.run,
     "registry": bench_registry.run,
     "monitor": bench_monitor.run,
+    "freshness": bench_freshness.run,
 }
 
 

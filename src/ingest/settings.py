@@ -73,6 +73,10 @@ class Settings(BaseSettings):
         description="When news_ingest runs: a cron expression (5 fields, UTC), or "
         "@continuous (a new run as soon as the last one ends).",
     )  # fmt: skip
+    retry_delay_s: float = Field(
+        default=30.0, gt=0, le=3600,
+        description="The DAGs' first retry delay of a failed task (it doubles, up to 15 min).",
+    )  # fmt: skip
     poll_interval_minutes: int = Field(default=15, ge=1, le=WEEK_MINUTES)
     feed_min_interval_minutes: int = Field(default=5, ge=1, le=WEEK_MINUTES)
     feed_max_interval_minutes: int = Field(default=24 * 60, ge=1, le=WEEK_MINUTES)

@@ -15,6 +15,7 @@ local sites (the demo, the tests, the benchmarks).
 from __future__ import annotations
 
 import contextlib
+import functools
 import ipaddress
 import socket
 import ssl
@@ -224,6 +225,17 @@ class GuardedBackend(httpcore.NetworkBackend):
         self._inner.sleep(seconds)
 
 
+@functools.cache
+def verifying_context() -> ssl.SSLContext:
+    """The TLS context every client verifies with (httpx's default: certifi's CAs).
+
+    Loading the CA bundle costs about 15 ms of CPU under the GIL, and a crawl opens one
+    client per host: made once per process, it is shared (a context is safe to share
+    between threads; each connection gets its own TLS state from it).
+    """
+    return httpx.create_ssl_context(verify=True, trust_env=False)
+
+
 class GuardedTransport(httpx.HTTPTransport):
     """httpx's transport over a :class:`GuardedBackend` (no proxies, no environment).
 
@@ -240,6 +252,8 @@ class GuardedTransport(httpx.HTTPTransport):
         resolve: Resolver = system_resolver,
         verify: ssl.SSLContext | bool = True,
     ) -> None:
+        if verify is True:  # one verifying context for every client: see verifying_context
+            verify = verifying_context()
         super().__init__(limits=limits, trust_env=False, verify=verify)
         self.backend = GuardedBackend(allow_loopback=allow_loopback, resolve=resolve)
         self._pool = httpcore.ConnectionPool(

@@ -147,3 +147,18 @@ def test_a_damaged_or_misplaced_record_is_not_taken_for_the_body(tmp_path):
     cut = dataclasses.replace(first, length=first.length // 2)
     assert archive.get(first.digest, cut) is None  # a truncated member: missing, no crash
     assert archive.get(first.digest, first) == b"<p>first</p>"
+
+
+def test_each_record_is_one_gzip_member_written_at_our_level_not_warcios_slowest(tmp_path):
+    body = b"<html><body>" + b"<p>The council met on Tuesday.</p>" * 2000 + b"</body></html>"
+    with RawArchive(tmp_path) as archive:
+        ref = archive.put(fetched(body), WHEN)
+    data = next(tmp_path.rglob("*.warc.gz")).read_bytes()
+    member = data[ref.offset : ref.offset + ref.length]
+    record = gzip.decompress(member)
+    assert record.startswith(b"WARC/1.1\r\n") and b"\r\nWARC-Type: response\r\n" in record
+    assert record.endswith(body + b"\r\n\r\n")
+    assert b"\r\nWARC-Type: request\r\n" in gzip.decompress(data[: ref.offset])
+    # the gzip header's XFL byte: 2 is zlib's slowest level (9), warcio's own choice
+    assert member[:3] == b"\x1f\x8b\x08"
+    assert member[8] != 2

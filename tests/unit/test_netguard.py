@@ -1,11 +1,13 @@
 import ipaddress
+import ssl
 import time
 
+import httpx
 import pytest
 
 from ingest.fetch import Fetcher, Limits
 from ingest.models import Fetched, FetchFailure, Reason
-from ingest.netguard import address_problem
+from ingest.netguard import GuardedTransport, address_problem
 
 LIMITS = Limits(deadline_s=3.0, max_bytes=64 * 1024, connect_timeout_s=1.0)
 
@@ -162,3 +164,15 @@ def test_a_fetcher_keeps_working_after_its_watchdog_fired(httpserver):
             assert isinstance(slow, FetchFailure) and slow.reason is Reason.TIMEOUT, slow
             fine = fetcher.get(httpserver.url_for("/fine"), LIMITS)
             assert isinstance(fine, Fetched) and fine.body == b"fine", fine
+
+
+def test_every_client_verifies_with_one_shared_tls_context():
+    limits = httpx.Limits(max_connections=1)
+    first = GuardedTransport(allow_loopback=False, limits=limits)
+    second = GuardedTransport(allow_loopback=False, limits=limits)
+    context = first._pool._ssl_context
+    assert context is second._pool._ssl_context
+    assert context.verify_mode == ssl.CERT_REQUIRED
+    assert context.check_hostname
+    unverified = GuardedTransport(allow_loopback=False, limits=limits, verify=False)
+    assert unverified._pool._ssl_context is not context

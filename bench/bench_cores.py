@@ -1,0 +1,321 @@
+"""Extraction per core and on both cores (issue 17, point 2).
+
+1. *Per core*: the extraction stage as a fetch runs it on each page (``extract_page`` in a
+   worker, then ``normalise``) against bare ``trafilatura.extract(html, url=url)``, by
+   paired CPU time: each page through both, one after the other (the order alternating),
+   on this thread's CPU clock; the ratio is bare CPU over ours, summed over a pass, the
+   median of the passes. On the dev set (197 real pages) and on a generated set of pages
+   of real size (:mod:`pagegen`, 50-300 KB with nav, ads, scripts and comments).
+   Target: at least 0.95x on both.
+2. *Both cores*: one ``fetch_shard`` (the DAG's fetch task) on a CPU-bound workload (many
+   hosts serving generated pages from another process, no politeness delay), with
+   ``INGEST_WORKERS`` 1 and 2, interleaved; the ratio is pages/s with 2 over pages/s with
+   1, the median of the pairs. Target: at least 1.8x.
+
+    PYTHONPATH=tools:bench .venv/bin/python bench/run.py --only cores
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import statistics
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Self
+
+import trafilatura
+
+from hostfarm import HostFarm
+from ingest import pipeline
+from ingest.extract import extract_page
+from ingest.models import Extracted, Fetched, PageJob
+from ingest.normalise import normalise
+from ingest.settings import load_settings
+from ingest.store import engine as db
+from ingest.textutil import sha256_hex
+from ingest.urls import canonical_url
+from pagegen import pages as generated_pages
+
+ROOT = Path(__file__).resolve().parents[1]
+DEVSET = ROOT.parent / "shared" / "devset" / "news-dev"
+GENERATED = 200
+PASSES = 3
+HOSTS, PAGES = 24, 20
+PAIRS = 3
+CT = "text/html; charset=utf-8"
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+# --------------------------------------------------------------------------- per core
+
+
+def devset_pages(devset: Path = DEVSET) -> dict[str, bytes]:
+    """The dev set's pages, URL to bytes (its SOURCES.tsv gives each page's URL)."""
+    out: dict[str, bytes] = {}
+    with (devset / "SOURCES.tsv").open(encoding="utf-8") as f:
+        for row in csv.DictReader(f, delimiter="\t"):
+            path = devset / "html" / f"{row['id']}.html"
+            if path.exists():
+                out[row["url"] or f"https://devset.example/{row['id']}"] = path.read_bytes()
+    return out
+
+
+def _ours(url: str, html: bytes, now: datetime) -> bool:
+    result = extract_page(html, CT, url)
+    if not isinstance(result, Extracted):
+        return False
+    job = PageJob("e", "bench", url, url, canonical_url(url))
+    fetched = Fetched(url, url, 200, CT, html, sha256_hex(html), None, None, 0.0)
+    normalise(job, fetched, result, now=now)
+    return True
+
+
+def paired_cpu(pages: dict[str, bytes], passes: int = PASSES) -> dict[str, float]:
+    """Bare and our CPU seconds per pass, each page through both in turn; the ratio."""
+    now = datetime.now(UTC)
+    for url, html in list(pages.items())[:5]:  # warm imports and caches
+        trafilatura.extract(html, url=url)
+        _ours(url, html, now)
+    ratios, bare_s, ours_s, ok = [], [], [], 0
+    for p in range(passes):
+        bare = ours = 0.0
+        ok = 0
+        for i, (url, html) in enumerate(pages.items()):
+            for turn in (0, 1) if (i + p) % 2 == 0 else (1, 0):
+                t = time.thread_time()
+                if turn == 0:
+                    trafilatura.extract(html, url=url)
+                    bare += time.thread_time() - t
+                else:
+                    ok += _ours(url, html, now)
+                    ours += time.thread_time() - t
+        ratios.append(bare / ours)
+        bare_s.append(bare)
+        ours_s.append(ours)
+    return {
+        "ratio": statistics.median(ratios), "bare_s": statistics.median(bare_s),
+        "ours_s": statistics.median(ours_s), "ok": ok, "n": len(pages),
+        "kb": statistics.median(len(h) for h in pages.values()) / 1024,
+        "low": min(ratios), "high": max(ratios),
+    }  # fmt: skip
+
+
+# --------------------------------------------------------------------------- both cores
+
+
+def _tree_cpu(root: int, skip: frozenset[int]) -> dict[int, float]:
+    seen: dict[int, float] = {}
+    todo = [root]
+    while todo:
+        pid = todo.pop()
+        if pid in skip:
+            continue
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except OSError:
+            continue
+        seen[pid] = (int(stat[11]) + int(stat[12])) / _TICKS
+        todo.extend(int(c) for c in children)
+    return seen
+
+
+class CpuMeter:
+    """CPU seconds of this process and its children (but ``skip``'s), sampled; by pid."""
+
+    def __init__(self, skip: frozenset[int] = frozenset()) -> None:
+        self.skip = skip
+        self.base = _tree_cpu(os.getpid(), skip)
+        self.last: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(0.1):
+            self.last.update(_tree_cpu(os.getpid(), self.skip))
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.last.update(_tree_cpu(os.getpid(), self.skip))
+
+    @property
+    def seconds(self) -> float:
+        return sum(cpu - self.base.get(pid, 0.0) for pid, cpu in self.last.items())
+
+    @property
+    def main_seconds(self) -> float:
+        pid = os.getpid()
+        return self.last.get(pid, 0.0) - self.base.get(pid, 0.0)
+
+
+def _polled_warehouse(farm: HostFarm, tmp: Path, feed_path: str) -> Path:
+    """A warehouse whose pages are all pending: registry synced, every feed polled."""
+    feeds = tmp / "feeds.toml"
+    feeds.write_text(
+        "".join(
+            f'[[feeds]]\nkey = "host-{i}"\nurl = "{base}{feed_path}"\n\n'
+            for i, base in enumerate(farm.bases)
+        )
+    )
+    home = tmp / "template"
+    home.mkdir()
+    settings = _settings(home, workers=2, hosts=len(farm.bases))
+    engine = db.make_engine(settings.resolved_warehouse_url)
+    pipeline.prepare(engine, feeds)
+    for shard in pipeline.plan_feed_shards(engine, settings, pipeline._now()):  # noqa: SLF001 - the planner's clock
+        pipeline.poll_shard(engine, settings, shard["items"], "bench")
+    engine.dispose()
+    return home / "warehouse.db"
+
+
+def _settings(home: Path, *, workers: int, hosts: int):  # type: ignore[no-untyped-def]  # noqa: ANN202
+    return load_settings(
+        home=home, allow_loopback=True, politeness_delay_s=0.0, workers=workers,
+        page_shard_hosts=hosts, max_pages_per_run=100_000, max_entries_per_feed=1000,
+        flush_every=100,
+    )  # fmt: skip
+
+
+def fetch_once(template: Path, tmp: Path, workers: int, farm_pid: int) -> dict[str, float]:
+    """One fetch task over every pending page, on a copy of ``template``; its rate and CPU."""
+    home = Path(tempfile.mkdtemp(dir=tmp))
+    shutil.copy(template, home / "warehouse.db")
+    engine = db.make_engine(f"sqlite:///{home / 'warehouse.db'}")
+    settings = _settings(home, workers=workers, hosts=10_000)
+    [shard] = pipeline.plan_page_shards(engine, settings)
+    farm_before = sum(_tree_cpu(farm_pid, frozenset()).values())
+    with CpuMeter(frozenset({farm_pid})) as cpu:
+        started = time.perf_counter()
+        stats = pipeline.fetch_shard(engine, settings, shard["items"], f"bench-{workers}")
+        wall = time.perf_counter() - started
+    farm = sum(_tree_cpu(farm_pid, frozenset()).values()) - farm_before
+    engine.dispose()
+    shutil.rmtree(home)
+    pages = stats["pages_fetched"]
+    return {
+        "pages": pages, "extracted": stats["articles_extracted"], "wall": wall,
+        "rate": pages / wall, "cpu": cpu.seconds, "main": cpu.main_seconds, "farm": farm,
+    }  # fmt: skip
+
+
+def both_cores(tmp: Path) -> dict[int, list[dict[str, float]]]:
+    runs: dict[int, list[dict[str, float]]] = {1: [], 2: []}
+    with HostFarm(HOSTS, PAGES, kind="real") as farm:
+        template = _polled_warehouse(farm, tmp, "/pages/feed.xml")
+        fetch_once(template, tmp, 2, farm.pid)  # warm: page cache, imports, the farm
+        for pair in range(PAIRS):
+            for workers in (1, 2) if pair % 2 == 0 else (2, 1):
+                run = fetch_once(template, tmp, workers, farm.pid)
+                runs[workers].append(run)
+                print(
+                    f"  {workers} worker(s): {run['pages']:.0f} pages in {run['wall']:.2f}s "
+                    f"= {run['rate']:.1f}/s, CPU {run['cpu']:.1f}s "
+                    f"({run['cpu'] / run['wall']:.2f} cores; main process {run['main']:.1f}s, "
+                    f"hosts {run['farm']:.1f}s)",
+                    flush=True,
+                )
+    return runs
+
+
+# --------------------------------------------------------------------------- report
+
+
+def run() -> list[str]:
+    sets = {
+        "dev set (real pages)": devset_pages(),
+        "generated, real size": generated_pages(GENERATED),
+    }
+    per_core = {}
+    for name, pages in sets.items():
+        per_core[name] = result = paired_cpu(pages)
+        print(
+            f"{name}: {result['n']} pages, median {result['kb']:.0f} KB: ours/bare per core "
+            f"{result['ratio']:.3f}x ({result['low']:.3f}-{result['high']:.3f})",
+            flush=True,
+        )
+    with tempfile.TemporaryDirectory() as tmp:
+        runs = both_cores(Path(tmp))
+    pairs = [two["rate"] / one["rate"] for one, two in zip(runs[1], runs[2], strict=True)]
+    scale = statistics.median(pairs)
+    med = {w: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for w, rs in runs.items()}
+    print(f"2 workers / 1 worker: {scale:.2f}x (pairs {', '.join(f'{p:.2f}' for p in pairs)})")
+    lines = [
+        "## Extraction on one core and on two (issue 17, point 2)",
+        "",
+        "Command: `PYTHONPATH=tools:bench .venv/bin/python bench/run.py --only cores`.",
+        "",
+        "**Per core.** Each page through bare `trafilatura.extract(html, url=url)` and "
+        "through our stage (`ingest.extract.extract_page`, what a sandbox worker runs, then "
+        "`ingest.normalise.normalise`), one right after the other in alternating order, "
+        "timed on the thread's CPU clock; the ratio is the bare CPU over ours for a pass "
+        f"(median of {PASSES} passes, range in brackets). The generated pages are "
+        "`bench/pagegen.py`'s: 50-300 KB each, with a head of meta tags, JSON-LD, inline "
+        "CSS and scripts, a menu of 100-250 links, ad slots, a captioned image, READ MORE "
+        "promotions, related stories, comments and a footer. Target: at least 0.95x.",
+        "",
+        "| page set | pages | median KB | bare CPU s | ours CPU s | ours / bare per core "
+        "| articles | target met |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for name, r in per_core.items():
+        lines.append(
+            f"| {name} | {r['n']:.0f} | {r['kb']:.0f} | {r['bare_s']:.2f} | {r['ours_s']:.2f} "
+            f"| **{r['ratio']:.3f}x** ({r['low']:.3f}-{r['high']:.3f}) | {r['ok']:.0f} "
+            f"| {'yes' if r['ratio'] >= 0.95 else 'no'} |"
+        )
+    lines += [
+        "",
+        f"**Both cores.** {HOSTS} fault-server hosts (in a process of their own), "
+        f"{PAGES} generated pages each, no politeness delay, robots.txt read: one "
+        "`pipeline.fetch_shard` (fetch, WARC archive, extraction in the sandbox's worker "
+        "processes, normalise, staging) over all of them, with `INGEST_WORKERS=1` and `=2` "
+        f"in turn, {PAIRS} pairs in alternating order. The ratio is pages/s with two "
+        "workers over pages/s with one, the median of the pairs. CPU per page is split "
+        "into the task's main process (fetching, archiving, normalising, staging: one "
+        "interpreter), its extraction workers, and the hosts' process; *cores busy* is "
+        "all of it over wall time. Target: at least 1.8x.",
+        "",
+        "| workers | pages | wall s | pages/s | main ms/page | workers ms/page "
+        "| hosts ms/page | cores busy |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for w, m in med.items():
+        lines.append(
+            f"| {w} | {m['pages']:.0f} | {m['wall']:.2f} | {m['rate']:.1f} "
+            f"| {m['main'] / m['pages'] * 1000:.1f} | {(m['cpu'] - m['main']) / m['pages'] * 1000:.1f} "
+            f"| {m['farm'] / m['pages'] * 1000:.1f} | {(m['cpu'] + m['farm']) / m['wall']:.2f} |"
+        )
+    two = med[2]
+    main_ms, work_ms = (
+        two["main"] / two["pages"] * 1000,
+        (two["cpu"] - two["main"]) / two["pages"] * 1000,
+    )
+    farm_ms = two["farm"] / two["pages"] * 1000
+    ceiling = 2 * max(main_ms, work_ms) / (main_ms + work_ms + farm_ms)
+    lines += [
+        "",
+        f"2 workers over 1: **{scale:.2f}x** (pairs: {', '.join(f'{p:.2f}' for p in pairs)}); "
+        f"target met: {'yes' if scale >= 1.8 else 'no'}.",
+        "",
+        "On two cores the ratio cannot pass 2 x max(main, workers) / (main + workers + "
+        f"hosts) per page: with one worker, the slower of the two processes sets the pace; "
+        f"with two, all the CPU a page costs shares the two cores. Here that ceiling is "
+        f"**{ceiling:.2f}x**: reaching 1.8x needs the main process and the hosts together "
+        "under a ninth of the extraction's CPU.",
+        "",
+    ]
+    return lines
+
+
+if __name__ == "__main__":
+    print("\n".join(run()))

@@ -57,3 +57,41 @@ def test_a_bad_schedule_is_an_import_error_naming_the_setting(airflow_db, monkey
     (message,) = errors.values()
     assert "INGEST_SCHEDULE" in message
     assert said in message
+
+
+@pytest.mark.airflow
+@pytest.mark.slow
+def test_a_continuous_run_polls_what_is_due_now_and_stores_it(
+    airflow_db, monkeypatch, tmp_path, demo_site
+):
+    """A continuous run's interval ends when it was created: the feeds due then are polled."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import func, select
+
+    from ingest.store import engine as db
+    from ingest.store import schema as wh
+
+    feeds = tmp_path / "feeds.toml"
+    feeds.write_text(demo_site.feeds_toml())
+    url = f"sqlite:///{tmp_path / 'warehouse.db'}"
+    for key, value in {
+        "INGEST_HOME": str(tmp_path), "INGEST_FEEDS_FILE": str(feeds),
+        "INGEST_PAGE_DEADLINE_S": "2", "INGEST_ALLOW_LOOPBACK": "true",
+        "INGEST_POLITENESS_DELAY_S": "0.2", "AIRFLOW_CONN_NEWS_WAREHOUSE": url,
+    }.items():  # fmt: skip
+        monkeypatch.setenv(key, value)
+    dag, errors = _news_ingest(monkeypatch, "@continuous")
+    assert errors == {}
+    run = dag.test(logical_date=datetime.now(UTC))
+    assert run.state == "success"
+    engine = db.make_engine(url)
+    try:
+        with engine.connect() as conn:
+            polled = conn.execute(select(func.count()).select_from(wh.feeds).where(
+                wh.feeds.c.last_polled_at.is_not(None))).scalar_one()  # fmt: skip
+            stored = conn.execute(select(func.count()).select_from(wh.articles)).scalar_one()
+    finally:
+        engine.dispose()
+    assert polled == len(demo_site.feeds)  # every feed was due: none polled before
+    assert stored > 0

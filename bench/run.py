@@ -29,6 +29,7 @@ import bench_loads
 import bench_monitor
 import bench_neardup
 import bench_registry
+import bench_startup
 import bench_warc
 
 BENCHES = {
@@ -44,6 +45,7 @@ BENCHES = {
     "registry": bench_registry.run,
     "monitor": bench_monitor.run,
     "freshness": bench_freshness.run,
+    "startup": bench_startup.run,
 }
 
 

@@ -1,9 +1,11 @@
 """Near-duplicate signatures and decisions: the same story told by several publishers is one cluster.
 
 **Signature.** A body becomes a set of word 5-shingles (case-folded words, so punctuation,
-case and spacing edits do not matter), summarised by a 128-permutation MinHash
-(datasketch). A body too short to shingle meaningfully (under ``MIN_SHINGLES`` shingles)
-is summarised over its words instead, and indexed by its title (below).
+case and spacing edits do not matter), summarised by a 128-permutation MinHash: the values
+datasketch 2's ``MinHash(scheme="affine32")`` gives, bit for bit, computed here with numpy
+alone (datasketch's package import pulls in scipy, half a second at every task's start). A
+body too short to shingle meaningfully (under ``MIN_SHINGLES`` shingles) is summarised over
+its words instead, and indexed by its title (below).
 
 **Candidates.** Two index families, in the same table: the signature cut into ``BANDS``
 bands of ``ROWS`` values (Jaccard: at similarity 0.5 two bodies share two bands with
@@ -59,7 +61,6 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 import numpy as np
-from datasketch import MinHash
 
 from ingest.models import ClusterMerge, Placed, Placement, SignatureRecord, Unclustered
 
@@ -88,7 +89,6 @@ MIN_SPECIFIC_WORDS = 2
 
 _WORD = re.compile(r"\w+")
 SCHEME = "affine32"  # datasketch's hashing scheme, pinned: part of SIGNATURE_VERSION
-_MINHASH_TEMPLATE = MinHash(num_perm=NUM_PERM, seed=SEED, scheme=SCHEME)  # permutations, once
 
 #: Words that say nothing about which story a title names: function words, the words of
 #: standing headings (galleries, live pages, briefings, round-ups), times and dates.
@@ -162,12 +162,39 @@ def anchors(body: str) -> tuple[int, ...]:
     return tuple(sorted(keys)[:MAX_ANCHORS])
 
 
+def _permutations(seed: int, num_perm: int) -> tuple[np.ndarray, np.ndarray]:
+    """The permutations ``h -> a*h + b mod 2**32`` (``a`` odd) datasketch's affine32 draws."""
+    gen = np.random.RandomState(seed)
+    a = gen.randint(0, 1 << 31, num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    b = gen.randint(0, 1 << 32, num_perm, dtype=np.uint32)
+    return a, b
+
+
+_A, _B = _permutations(SEED, NUM_PERM)
+_EMPTY = 0xFFFFFFFF  # a value no item has lowered: the sketch of the empty set
+
+
+def _fmix32(hv: np.ndarray) -> np.ndarray:
+    """MurmurHash3's 32-bit finalizer (datasketch's pre-mix); uint32 products wrap."""
+    hv = hv ^ (hv >> np.uint32(16))
+    hv = hv * np.uint32(0x85EBCA6B)
+    hv = hv ^ (hv >> np.uint32(13))
+    hv = hv * np.uint32(0xC2B2AE35)
+    out: np.ndarray = hv ^ (hv >> np.uint32(16))
+    return out
+
+
 def _minhash(items: set[bytes]) -> tuple[int, ...]:
-    minhash = MinHash(
-        num_perm=NUM_PERM, seed=SEED, permutations=_MINHASH_TEMPLATE.permutations, scheme=SCHEME
-    )
-    minhash.update_batch(list(items))
-    return tuple(int(v) for v in minhash.hashvalues)
+    """The MinHash values of ``items``, as datasketch's ``update_batch`` computes them.
+
+    Each item is hashed by SHA-1 (its first 4 bytes, little endian), pre-mixed, and put
+    through every permutation; each permutation keeps its least value.
+    """
+    if not items:
+        return (_EMPTY,) * NUM_PERM
+    digests = b"".join(hashlib.sha1(item, usedforsecurity=False).digest()[:4] for item in items)
+    hv = _fmix32(np.frombuffer(digests, dtype="<u4").astype(np.uint32)).reshape(-1, 1)
+    return tuple((hv * _A + _B).min(axis=0).tolist())
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,9 +31,6 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from ingest import pipeline
-from ingest.backfill import ccnews as ccnews_shards
-from ingest.backfill import sitemap as sitemap_shards
-from ingest.backfill.ccnews import CCNEWS_TRIES
 from ingest.backfill.counts import ShardCounts, totals_of
 from ingest.backfill.counts import now as _now
 from ingest.backfill.request import SOURCES, BackfillRequest, Publisher, Source, publishers
@@ -46,6 +43,7 @@ from ingest.urls import host_of
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from ingest.backfill.ccnews import CCNEWS_TRIES
     from ingest.settings import Settings
 
 log = get_logger(__name__)
@@ -73,6 +71,8 @@ def plan(engine: Engine, settings: Settings, request: BackfillRequest) -> dict[s
             for p in chosen
         ]  # fmt: skip
         return {"shards": shards, "notes": []}
+    from ingest.backfill import ccnews as ccnews_shards  # noqa: PLC0415 - see __getattr__
+
     return ccnews_shards.plan(engine, settings, request, chosen)
 
 
@@ -95,8 +95,12 @@ def run_shard(
     """
     kind = shard["kind"]
     if kind == "sitemaps":
+        from ingest.backfill import sitemap as sitemap_shards  # noqa: PLC0415 - see __getattr__
+
         result = sitemap_shards.shard(engine, settings, request, shard, run_id, on_progress)
     elif kind == "ccnews":
+        from ingest.backfill import ccnews as ccnews_shards  # noqa: PLC0415 - see __getattr__
+
         result = ccnews_shards.shard(engine, settings, request, shard, run_id, on_progress)
     elif kind == "archive":
         result = _archive_shard(engine, settings, request, run_id)
@@ -216,6 +220,17 @@ def _progress_of(
     if progress is None:
         return None
     return lambda done, total: progress("items", done, total)
+
+
+# The shard modules (ingest.backfill.sitemap, .ccnews) are imported when a shard of theirs
+# runs: they import the fetcher, the archive and the extractor, which the DAG's parse (its
+# form's request) and its prepare, plan and finish tasks do not need.
+def __getattr__(name: str) -> Any:  # noqa: ANN401 - a constant of a shard module
+    if name == "CCNEWS_TRIES":
+        from ingest.backfill import ccnews as ccnews_shards  # noqa: PLC0415 - see above
+
+        return ccnews_shards.CCNEWS_TRIES
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [

@@ -16,6 +16,9 @@ multiprocessing would also re-run the host program's main script in every new wo
 import fails inside a task (the metadata database is off limits there). Our functions
 live in importable modules, so while a sandbox is open the main module is marked as
 "nothing to re-import" (``__spec__.name == "__main__"``, which multiprocessing skips).
+
+In a Celery worker, Airflow forks each task's process from a pool process of Celery's,
+whose record of the current process multiprocessing cannot use (:func:`_own_process_record`).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import resource
 import sys
 import threading
 from concurrent.futures import TimeoutError as FutureTimeout
+from multiprocessing import process as mp_process
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -80,6 +84,23 @@ def _restore_main_script() -> None:
             main.__spec__ = None
 
 
+def _own_process_record() -> None:
+    """Make another library's record of this process usable by multiprocessing.
+
+    Celery's prefork pool (billiard) puts its own record of the current process in
+    multiprocessing: daemonic, with an authkey only billiard may pickle. Airflow forks
+    each task's process from a pool process with a bare ``os.fork``, so the task inherits
+    that record, and multiprocessing would refuse it workers ("daemonic processes are not
+    allowed to have children", then "Pickling an AuthenticationString object is
+    disallowed"). No pool manages the task's process: it is nobody's daemon.
+    """
+    current = mp_process.current_process()
+    config = getattr(current, "_config", None)
+    if not isinstance(current, mp_process.BaseProcess) and isinstance(config, dict):
+        config["daemon"] = False
+        config["authkey"] = mp_process.AuthenticationString(bytes(config["authkey"]))
+
+
 class Sandbox:
     """A small pool of worker processes running functions under a budget.
 
@@ -87,6 +108,7 @@ class Sandbox:
     """
 
     def __init__(self, workers: int, memory_mb: int) -> None:
+        _own_process_record()
         _hide_main_script()
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(PRELOAD)

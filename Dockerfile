@@ -19,6 +19,7 @@ RUN uv sync --frozen --no-dev --no-group bench --extra airflow --extra celery --
 COPY src ./src
 COPY dags ./dags
 COPY plugins ./plugins
+COPY deploy/pools.json ./deploy/pools.json
 RUN uv sync --frozen --no-dev --no-group bench --extra airflow --extra celery \
     && chown -R airflow /opt/airflow
 

@@ -6,10 +6,10 @@ PYTHON ?= python3
 UV := $(PYTHON) -m uv
 RUN := $(UV) run --frozen --all-extras
 
-.PHONY: help install demo airflow test lint format bench bench-extract mutate clean
+.PHONY: help install demo airflow scale-demo test lint format bench bench-extract mutate clean
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 install:  ## install uv if missing, then the locked environment (.venv)
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check uv
@@ -21,8 +21,14 @@ demo: install  ## run the news_ingest DAG once through Airflow against the bundl
 airflow: install  ## start airflow standalone on the demo home, DAG scheduled against the demo site
 	@scripts/airflow.sh
 
-test: install lint  ## run every test (and the linters); installs PostgreSQL and chromium if missing
+scale-demo: install  ## the CeleryExecutor topology without Docker: one run, where each task ran
 	@scripts/ensure-postgres.sh
+	@scripts/ensure-redis.sh
+	@scripts/scale-demo.sh
+
+test: install lint  ## run every test (and the linters); installs PostgreSQL, Redis and chromium if missing
+	@scripts/ensure-postgres.sh
+	@scripts/ensure-redis.sh
 	@scripts/ensure-chromium.sh
 	@$(RUN) pytest
 

@@ -36,6 +36,7 @@ from airflow.sdk import dag, task
 from ingest_airflow.alerts import RunFailedNotifier
 from ingest_airflow.assets import NEWS_ARTICLES
 from ingest_airflow.params import backfill_params
+from ingest_airflow.topology import POOL_HTTP, POOL_WAREHOUSE, QUEUE_CPU, QUEUE_FETCH, retry_delay
 
 NEW_ARTICLES = NEWS_ARTICLES
 
@@ -54,16 +55,17 @@ NEW_ARTICLES = NEWS_ARTICLES
     default_args={
         "owner": "news-ingest",
         "retries": 2,
-        "retry_delay": timedelta(seconds=30),
+        "retry_delay": retry_delay(),  # INGEST_RETRY_DELAY_S (30 s)
         "retry_exponential_backoff": 2.0,
         "max_retry_delay": timedelta(minutes=15),
         "execution_timeout": timedelta(hours=1),  # a shard's time budget is 45 minutes at most
+        "queue": QUEUE_CPU,  # Celery: all but the HTTP shards (docs/operations.md)
     },
 )
 def news_backfill() -> None:
     """History from news sitemaps, CC-NEWS or our archive."""
 
-    @task
+    @task(pool=POOL_WAREHOUSE)
     def prepare() -> dict[str, Any]:
         """Check the form (a bad value fails here, named, not retried), migrate, sync."""
         from airflow.sdk.exceptions import AirflowFailException
@@ -101,7 +103,7 @@ def news_backfill() -> None:
 
     # two at a time: each is a sandbox of workers and, for CC-NEWS, a stream of about 1 GB
     @task(map_index_template="{{ shard['label'] }}", multiple_outputs=False,
-          max_active_tis_per_dagrun=2)  # fmt: skip
+          max_active_tis_per_dagrun=2, queue=QUEUE_FETCH, pool=POOL_HTTP)  # fmt: skip
     def backfill(request: dict[str, Any], shard: dict[str, Any]) -> dict[str, Any]:
         """One publisher's sitemaps, or one WARC file: read, fetched, extracted, loaded."""
         from airflow.sdk import get_current_context
@@ -117,7 +119,7 @@ def news_backfill() -> None:
                 shard_run_id(run_context().run_id, max(index, 0)),
             )  # fmt: skip
 
-    @task(trigger_rule="all_done", multiple_outputs=False)
+    @task(trigger_rule="all_done", multiple_outputs=False, pool=POOL_WAREHOUSE)
     def finish(results: list[dict[str, Any]] | None) -> dict[str, Any]:
         """Cluster the new articles with the live ones; log and return the totals.
 

@@ -40,6 +40,7 @@ from airflow.sdk import CronDataIntervalTimetable, dag, task
 from ingest_airflow.alerts import RunFailedNotifier
 from ingest_airflow.assets import NEWS_ARTICLES
 from ingest_airflow.params import trigger_params
+from ingest_airflow.topology import POOL_HTTP, POOL_WAREHOUSE, QUEUE_CPU, QUEUE_FETCH, retry_delay
 
 NEW_ARTICLES = NEWS_ARTICLES
 
@@ -61,16 +62,17 @@ NEW_ARTICLES = NEWS_ARTICLES
     default_args={
         "owner": "news-ingest",
         "retries": 3,
-        "retry_delay": timedelta(seconds=30),
+        "retry_delay": retry_delay(),  # INGEST_RETRY_DELAY_S (30 s)
         "retry_exponential_backoff": 2.0,
         "max_retry_delay": timedelta(minutes=15),
         "execution_timeout": timedelta(minutes=30),
+        "queue": QUEUE_CPU,  # Celery: all but the HTTP tasks (docs/operations.md)
     },
 )
 def news_ingest() -> None:
     """Feeds to warehouse, one micro-batch per run."""
 
-    @task
+    @task(pool=POOL_WAREHOUSE)
     def prepare() -> int:
         """Migrate the warehouse and sync the feeds registry into it."""
         from ingest.errors import ConfigError
@@ -94,7 +96,8 @@ def news_ingest() -> None:
         settings, engine = warehouse()
         return [dict(s) for s in plan_feed_shards(engine, settings, run.due_at, run.request)]
 
-    @task(map_index_template="{{ shard['label'] }}", multiple_outputs=False)
+    @task(map_index_template="{{ shard['label'] }}", multiple_outputs=False,
+          queue=QUEUE_FETCH, pool=POOL_HTTP)  # fmt: skip
     def poll(shard: dict[str, Any]) -> dict[str, Any]:
         """Poll one shard of feeds and queue their new entries."""
         from ingest.pipeline import poll_shard
@@ -118,7 +121,8 @@ def news_ingest() -> None:
         settings, engine = warehouse()
         return [dict(s) for s in plan_page_shards(engine, settings, run.request)]
 
-    @task(map_index_template="{{ shard['label'] }}", multiple_outputs=False)
+    @task(map_index_template="{{ shard['label'] }}", multiple_outputs=False,
+          queue=QUEUE_FETCH, pool=POOL_HTTP)  # fmt: skip
     def fetch(shard: dict[str, Any]) -> dict[str, Any]:
         """Fetch, archive, extract and normalise the pending pages of some hosts."""
         from ingest.pipeline import fetch_shard
@@ -144,7 +148,7 @@ def news_ingest() -> None:
         with counted_even_if_it_fails():
             return reprocess_interval(engine, settings, start, end, run.run_id)
 
-    @task(trigger_rule="all_done", multiple_outputs=False)
+    @task(trigger_rule="all_done", multiple_outputs=False, pool=POOL_WAREHOUSE)
     def load(
         polled: list[dict[str, Any]], fetched: list[dict[str, Any]], reprocessed: dict[str, Any]
     ) -> dict[str, Any]:
@@ -168,7 +172,7 @@ def news_ingest() -> None:
 
         publish(NEW_ARTICLES, loaded)
 
-    @task(do_xcom_push=False)
+    @task(do_xcom_push=False, pool=POOL_WAREHOUSE)
     def cluster(loaded: dict[str, Any]) -> None:
         """Put the articles not yet clustered in their story clusters (near-duplicates)."""
         from ingest.pipeline import cluster_stories

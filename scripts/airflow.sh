@@ -38,6 +38,8 @@ trap 'exit 130' INT TERM
 # host throttles for a while every hour.
 start_demo_site --live --tick-seconds "${DEMO_TICK_S:-90}"
 airflow db migrate >"$INGEST_HOME/airflow-db.log" 2>&1 || { tail -20 "$INGEST_HOME/airflow-db.log"; exit 1; }
+# the pools the DAGs' tasks name: the scheduler never runs a task whose pool is missing
+airflow pools import "$ROOT/deploy/pools.json" >>"$INGEST_HOME/airflow-db.log" 2>&1 || { tail -20 "$INGEST_HOME/airflow-db.log"; exit 1; }
 
 log="$INGEST_HOME/airflow-standalone.log"
 # A background job inherits SIGINT as ignored; restore it so the group can be stopped.

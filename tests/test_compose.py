@@ -4,11 +4,13 @@ No Docker engine runs here: the compose file is checked against the compose
 specification's schema, and every part it names is checked against the project: the
 Airflow commands exist in the locked Airflow (Celery provider included), the database
 URLs use drivers the lock installs and databases the init script creates, the files the
-image copies exist.
+image copies exist. Its workers, queues, pools and Celery settings are the ones
+tests/test_celery_run.py runs for real (tools/celery_topology.py, ``make scale-demo``).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -26,9 +28,10 @@ from ingest.store.engine import url_from_connection
 
 ROOT = Path(__file__).parents[1]
 COMPOSE = ROOT / "docker-compose.yml"
+WORKERS = {"airflow-worker-fetch", "airflow-worker-cpu"}
 AIRFLOW_SERVICES = {
-    "airflow-init", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor",
-    "airflow-triggerer", "airflow-worker",
+    "airflow-init", "airflow-pools", "airflow-apiserver", "airflow-scheduler",
+    "airflow-dag-processor", "airflow-triggerer", *WORKERS,
 }  # fmt: skip
 
 
@@ -61,8 +64,61 @@ def test_every_airflow_service_runs_our_image_with_celery_and_one_configuration(
     for name in AIRFLOW_SERVICES:
         assert services[name]["build"] == "."
         assert "/data/ingest" in " ".join(services[name]["volumes"])  # one shared archive
-    workers = services["airflow-worker"]
-    assert workers["depends_on"]["airflow-apiserver"]["condition"] == "service_healthy"
+    for name in WORKERS:
+        depends = services[name]["depends_on"]
+        assert depends["airflow-apiserver"]["condition"] == "service_healthy"
+    # the pools exist before the scheduler schedules a task in them
+    assert services["airflow-pools"]["depends_on"]["airflow-init"]["condition"] == (
+        "service_completed_successfully"
+    )
+    assert services["airflow-scheduler"]["depends_on"]["airflow-pools"]["condition"] == (
+        "service_completed_successfully"
+    )
+
+
+def _option(command: list[str], flag: str) -> str:
+    return command[command.index(flag) + 1]
+
+
+def test_the_workers_are_the_ones_the_celery_test_runs(compose):
+    """A worker per queue, with the concurrency, names and settings make scale-demo runs."""
+    from celery_topology import CELERY_SETTINGS, default_workers
+
+    services = compose["services"]
+    proven = {spec.queue: spec for spec in default_workers()}
+    started = {}
+    for name in sorted(WORKERS):
+        command = services[name]["command"]
+        assert command[:3] == ["airflow", "celery", "worker"]
+        queue = _option(command, "-q")
+        started[queue] = (int(_option(command, "--concurrency")),
+                          _option(command, "--celery-hostname"))  # fmt: skip
+    assert started == {q: (s.concurrency, f"{s.name}@%h") for q, s in proven.items()}
+    env = services["airflow-scheduler"]["environment"]
+    assert {k: env[k] for k in CELERY_SETTINGS} == CELERY_SETTINGS
+
+
+@pytest.mark.airflow
+def test_every_task_names_a_queue_a_worker_consumes_and_a_pool_the_init_creates(compose):
+    from airflow.dag_processing.dagbag import DagBag
+
+    from ingest_airflow.topology import POOL_HTTP, POOL_WAREHOUSE, QUEUE_CPU, QUEUE_FETCH
+
+    services = compose["services"]
+    queues = {_option(services[name]["command"], "-q") for name in WORKERS}
+    pools_file = services["airflow-pools"]["command"][-1].removeprefix("/app/")
+    pools = json.loads((ROOT / pools_file).read_text())
+    assert set(pools) == {POOL_HTTP, POOL_WAREHOUSE}
+    assert all(p["slots"] >= 1 for p in pools.values())
+    dagbag = DagBag(dag_folder=str(ROOT / "dags"))
+    assert dagbag.import_errors == {}
+    tasks = [t for dag in dagbag.dags.values() for t in dag.tasks]
+    assert {t.queue for t in tasks} == queues == {QUEUE_FETCH, QUEUE_CPU}
+    assert {t.pool for t in tasks} <= {*pools, "default_pool"}
+    http = {(t.dag_id, t.task_id) for t in tasks if t.queue == QUEUE_FETCH}
+    assert http == {("news_ingest", "poll"), ("news_ingest", "fetch"),
+                    ("news_backfill", "backfill")}  # fmt: skip
+    assert all(t.pool == POOL_HTTP for t in tasks if t.queue == QUEUE_FETCH)
 
 
 def _expand(value: str) -> str:

@@ -140,6 +140,7 @@ def standalone(captured):
             except (OSError, KeyError, CliError):
                 pass
             time.sleep(2)
+        cli("pools", "import", str(DAGS.parent / "deploy" / "pools.json"))  # as make airflow
         yield cli, airflow_home / "airflow.db"
     finally:
         stop_group(proc)

@@ -76,6 +76,10 @@ def topology(tmp_path_factory):
         # a task whose worker died is failed (and retried) 20 s after its last heartbeat
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "20",
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "3",
+        # a task the killed worker had taken but not yet started stays queued in Airflow
+        # (its message unacknowledged in Redis): queued this long, the scheduler requeues it
+        "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "90",
+        "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT_CHECK_INTERVAL": "15",
     }
     home = tmp_path_factory.mktemp("celery")
     with running(home, workers=workers, ingest=settings, airflow=airflow,
@@ -96,6 +100,7 @@ def slow_page_asked(topo):
     return SLOW_PATH in topo.log("demosite").read_text(errors="replace")
 
 
+@pytest.mark.timeout(600)  # the topology's start (in this test's setup) and two runs
 def test_a_run_uses_both_queues_and_survives_a_fetch_worker_killed_mid_task(topology):
     """The killed tasks are retried on the other worker, and the run succeeds.
 

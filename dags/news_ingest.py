@@ -21,6 +21,8 @@ any task failed ─► watcher (red)
 * **Warehouse:** the Connection `news_warehouse` (sqlite or postgres); without it, the
   `INGEST_WAREHOUSE_URL` setting or the SQLite file under `INGEST_HOME`.
 * **Feeds:** the registry file named by `INGEST_FEEDS_FILE`, synced into `feeds` by `prepare`.
+* **Schedule:** `INGEST_SCHEDULE`, a cron expression (default `*/15 * * * *`) or
+  `@continuous` (a new run as soon as the last one ends; see docs/operations.md).
 * **Re-runs are safe:** feed entries, pages and articles are keyed; a run loads once
   (`load_ledger`); re-running or backfilling an interval stores nothing twice.
 * **Backfills** (`airflow backfill create --dag-id news_ingest ...`) do not poll; they
@@ -35,11 +37,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from airflow.sdk import CronDataIntervalTimetable, dag, task
+from airflow.sdk import dag, task
 
 from ingest_airflow.alerts import RunFailedNotifier
 from ingest_airflow.assets import NEWS_ARTICLES
 from ingest_airflow.params import trigger_params
+from ingest_airflow.schedule import ingest_schedule
 from ingest_airflow.topology import POOL_HTTP, POOL_WAREHOUSE, QUEUE_CPU, QUEUE_FETCH, retry_delay
 
 NEW_ARTICLES = NEWS_ARTICLES
@@ -47,10 +50,10 @@ NEW_ARTICLES = NEWS_ARTICLES
 
 @dag(
     dag_id="news_ingest",
-    # A data-interval timetable: runs cover [start, end) intervals that backfills can name
-    # (a bare timedelta would give zero-length intervals in Airflow 3); a cron one, so that
-    # the UI describes it ("Every 15 minutes") and intervals fall on the quarter hours.
-    schedule=CronDataIntervalTimetable("*/15 * * * *", timezone="UTC"),
+    # INGEST_SCHEDULE: a cron data-interval timetable (default every 15 minutes; its runs
+    # cover [start, end) intervals that backfills can name), or @continuous (a new run as
+    # soon as the last one ends: freshness within a run; no Airflow backfills).
+    schedule=ingest_schedule(),
     start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,

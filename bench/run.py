@@ -20,12 +20,15 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "tools"))
 
 import bench_backfill
 import bench_clusters
+import bench_cores
 import bench_devset
 import bench_e2e
 import bench_extract
 import bench_fetch
 import bench_freshness
+import bench_handrolled
 import bench_loads
+import bench_many_feeds
 import bench_monitor
 import bench_neardup
 import bench_registry
@@ -37,6 +40,9 @@ BENCHES = {
     "extract": bench_extract.run,
     "e2e": bench_e2e.run,
     "fetch": bench_fetch.run,
+    "cores": bench_cores.run,
+    "handrolled": bench_handrolled.run,
+    "many_feeds": bench_many_feeds.run,
     "loads": bench_loads.run,
     "neardup": bench_neardup.run,
     "warc": bench_warc.run,

@@ -32,6 +32,9 @@ ROOT = Path(__file__).parents[1]
 DURATION_S = float(os.environ.get("BENCH_FRESHNESS_S", "360"))
 TICK_S = 10  # a live story every 10 s (the demo's default is 90 s): enough samples
 TARGET_P95_S = 60.0  # issue 17: p95 from first seen to stored, in continuous mode
+#: The first minutes take the site's backlog (every feed's newest items, published before
+#: the run began); the steady state counts the articles stored after them.
+WARMUP_S = float(os.environ.get("BENCH_FRESHNESS_WARMUP_S", "120"))
 START_S = 240.0
 
 
@@ -129,8 +132,8 @@ def run() -> list[str]:
         finally:
             _stop(proc)
         engine = db.make_engine(f"sqlite:///{ingest_home}/warehouse.db")
-        with engine.connect() as conn:
-            seen, published = metrics.lag_seconds(conn, started - timedelta(hours=1))
+        with engine.connect() as conn:  # the dashboard's function, on the steady state
+            seen, published = metrics.lag_seconds(conn, started + timedelta(seconds=WARMUP_S))
         engine.dispose()
     lag_seen, lag_published = Lag.of(sorted(seen)), Lag.of(sorted(published))
     p95 = lag_seen.p95_s if lag_seen.p95_s is not None else float("inf")
@@ -141,15 +144,18 @@ def run() -> list[str]:
         "",
         f"`make airflow`'s set-up (airflow standalone, LocalExecutor, SQLite) with "
         f"`INGEST_SCHEDULE=@continuous`, for {DURATION_S:.0f} s; the live demo site publishes "
-        f"a story every {TICK_S} s; feeds are polled at most once a minute.",
+        f"a story every {TICK_S} s; feeds are polled at most once a minute. The steady state: "
+        f"the articles stored after the first {WARMUP_S:.0f} s (the site's backlog, every "
+        "feed's newest items, is stored in the first run). The dashboard's card covers its "
+        "last hour, backlog included.",
         "",
         "| measure | p50 | p95 | articles |",
         "|---|---:|---:|---:|",
-        f"| first seen in a feed → stored | {_s(lag_seen.p50_s)} | {_s(lag_seen.p95_s)} "
+        f"| steady state: first seen in a feed → stored | {_s(lag_seen.p50_s)} | {_s(lag_seen.p95_s)} "
         f"| {lag_seen.count} |",
-        f"| published → stored | {_s(lag_published.p50_s)} | {_s(lag_published.p95_s)} "
+        f"| steady state: published → stored | {_s(lag_published.p50_s)} | {_s(lag_published.p95_s)} "
         f"| {lag_published.count} |",
-        f"| the dashboard: first seen → stored, last hour | {_s(dash['p50_s'])} "
+        f"| the dashboard's card: first seen → stored, last hour | {_s(dash['p50_s'])} "
         f"| {_s(dash['p95_s'])} | {dash['count']} |",
         "",
         f"- Target: p95 first seen → stored ≤ {TARGET_P95_S:.0f} s: "

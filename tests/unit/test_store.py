@@ -194,6 +194,19 @@ def test_record_entries_counts_new_once_and_links_known_urls(engine):
     assert [j.canonical_url for j in jobs] == ["https://a.example/new"]
 
 
+def test_thousands_of_entries_are_queued_in_one_call_and_only_the_new_counted(engine):
+    store_feeds.sync(engine, SPECS, T0)
+    batch = [queued("a", str(i), f"https://a.example/{i}", f"https://a.example/{i}")
+             for i in range(2500)]  # fmt: skip
+    assert insert(engine, "a", batch[:1000], "r1") == 1000
+    assert insert(engine, "a", batch, "r2") == 1500  # past any one batch of rows
+    stored = rows(engine, wh.feed_entries)
+    assert len(stored) == 2500
+    assert {r["last_run_id"] for r in stored if r["guid"] == "999"} == {"r1"}
+    assert {r["last_run_id"] for r in stored if r["guid"] == "1000"} == {"r2"}
+    assert all(r["state"] == EntryState.PENDING and r["host"] == "a.example" for r in stored)
+
+
 def test_each_entry_records_the_source_that_listed_it(engine):
     from ingest.models import SourceKind, SourceRef
 

@@ -84,7 +84,7 @@ def insert_entries(
     }
     known = articles_by_url(conn, [e.canonical_url for i, e in by_id.items() if i not in existing])
     dialect = dialects.of(conn)
-    new = 0
+    rows: list[dict[str, Any]] = []
     for entry_id in sorted(by_id):
         queued = by_id[entry_id]
         if entry_id in existing:
@@ -98,24 +98,28 @@ def insert_entries(
         entry, url = queued.entry, queued.canonical_url
         article_id = known.get(url)
         source = queued.source or SourceRef(SourceKind.FEED, feed_key)
-        stmt = dialect.insert(feed_entries).values(
-            source_kind=source.kind.value, source_key=source.key,
-            entry_id=entry_id, feed_key=feed_key, guid=entry.guid, link=entry.link,
-            canonical_url=url, host=host_of(url), title=entry.title,
-            published_at=entry.published, entry_updated_at=entry.updated,
-            first_seen_at=now, last_seen_at=now,
-            state=(EntryState.KNOWN if article_id else EntryState.PENDING).value,
-            attempts=0, article_id=article_id, last_run_id=run_id,
-            url_rules_version=RULES_VERSION,
-        )  # fmt: skip
-        # RETURNING, not rowcount: psycopg reports -1 for an upsert's rowcount.
-        inserted = conn.execute(
-            stmt.on_conflict_do_nothing(index_elements=["entry_id"]).returning(
-                feed_entries.c.entry_id
-            )
-        ).first()
-        new += inserted is not None
-    return new
+        rows.append({
+            "source_kind": source.kind.value, "source_key": source.key,
+            "entry_id": entry_id, "feed_key": feed_key, "guid": entry.guid, "link": entry.link,
+            "canonical_url": url, "host": host_of(url), "title": entry.title,
+            "published_at": entry.published, "entry_updated_at": entry.updated,
+            "first_seen_at": now, "last_seen_at": now,
+            "state": (EntryState.KNOWN if article_id else EntryState.PENDING).value,
+            "attempts": 0, "article_id": article_id, "last_run_id": run_id,
+            "url_rules_version": RULES_VERSION,
+        })  # fmt: skip
+    if not rows:
+        return 0
+    # One statement for all of them, its rows sent in batches (SQLAlchemy's "insert many
+    # values"): built and run once per entry, the insert cost 0.7 ms an entry, most of a
+    # poll's time. RETURNING, not rowcount: psycopg reports -1 for an upsert's rowcount;
+    # an entry another run inserted meanwhile returns no row.
+    stmt = (
+        dialect.insert(feed_entries)
+        .on_conflict_do_nothing(index_elements=["entry_id"])
+        .returning(feed_entries.c.entry_id)
+    )
+    return len(conn.execute(stmt, rows).all())
 
 
 def _taken_over(feed_key: str, now: datetime) -> dict[str, Any]:

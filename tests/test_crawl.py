@@ -18,6 +18,7 @@ from faultserver import FaultServer
 from sqlalchemy import select
 
 from ingest import pipeline
+from ingest.pipeline import fetching
 from ingest.settings import load_settings
 from ingest.store import engine as db
 from ingest.store import schema as wh
@@ -462,3 +463,38 @@ def test_a_page_moved_to_another_host_costs_that_page_only_and_is_logged_as_a_pa
             )
         ).all()  # fmt: skip
     assert logged == [("page", None, "redirected_offsite")]  # refused at the hop: no status
+
+
+class _Killed(BaseException):
+    """The task's process dying mid-crawl: nothing after it runs (no release)."""
+
+
+def test_a_retry_after_a_kill_takes_its_own_hosts_back_at_once_and_no_one_else_does(
+    hosts, tmp_path, monkeypatch
+):
+    a, _ = hosts
+    settings, engine = setup(tmp_path, [a])
+    taken = []
+
+    def die_after_two(done, total):
+        del total
+        taken.append(done)
+        if done == 2:  # two pages in, the worker is SIGKILLed
+            raise _Killed
+
+    with monkeypatch.context() as m:  # a killed process releases nothing
+        m.setattr(fetching.leases, "release_crawl", lambda *_a, **_k: None)
+        with pytest.raises(_Killed):
+            pipeline.fetch_shard(engine, settings, ["127.0.0.5"], "r", on_page=die_after_two)
+    fetched_before = len([r for r in a.requests if r.path.endswith(".html")])
+    assert 1 <= fetched_before <= 2
+    # another run finds the host held for the lease's hour: it leaves it alone
+    other = pipeline.fetch_shard(engine, settings, ["127.0.0.5"], "r2")
+    assert other["pages_fetched"] == 0
+    # the retry of the same shard (its run, its hosts) takes it back and finishes
+    retry = pipeline.fetch_shard(engine, settings, ["127.0.0.5"], "r")
+    assert retry["pages_fetched"] == PAGES - fetched_before
+    pages = [r.at for r in a.requests if r.path.endswith(".html")]
+    assert len(pages) == PAGES
+    gaps = [later - earlier for earlier, later in itertools.pairwise(pages)]
+    assert min(gaps) >= DELAY, gaps  # the killed try's last request counts as ended then

@@ -135,11 +135,13 @@ def test_a_page_staged_by_a_run_that_never_loads_is_fetched_again_after_its_leas
     }
 
 
-def test_a_retry_of_the_same_run_keeps_its_pages_but_waits_for_its_killed_crawls_host(engine):
+def test_another_crawl_of_the_same_run_keeps_its_pages_but_waits_for_a_killed_crawls_host(
+    engine,
+):
     queue_pages(engine)
-    claim(engine, "run-a", "crawl-a")  # the first try is killed
-    retry = claim(engine, "run-a", "crawl-a2", T0 + timedelta(seconds=10))
-    assert retry.busy_hosts == (HOST,)  # its killed try may still be mid-request
+    claim(engine, "run-a", "crawl-a")  # killed
+    other = claim(engine, "run-a", "crawl-a2", T0 + timedelta(seconds=10))
+    assert other.busy_hosts == (HOST,)  # not its lease: the killed crawl may be mid-request
     assert len(jobs(engine, "run-a", T0 + timedelta(seconds=10))[HOST]) == len(URLS)  # its own
     assert set(lease_rows(engine).values()) == {"run-a"}
 

@@ -32,6 +32,7 @@ from typing import Self
 
 import trafilatura
 
+from bench_devset import DEVSET
 from hostfarm import HostFarm
 from ingest import pipeline
 from ingest.extract import extract_page
@@ -44,7 +45,6 @@ from ingest.urls import canonical_url
 from pagegen import pages as generated_pages
 
 ROOT = Path(__file__).resolve().parents[1]
-DEVSET = ROOT.parent / "shared" / "devset" / "news-dev"
 GENERATED = 200
 PASSES = 3
 HOSTS, PAGES = 24, 20

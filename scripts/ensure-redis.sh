@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Make sure Redis (the Celery broker) is available for the Celery test and make scale-demo.
-# Installs Debian's `redis-server` package when missing and we can (root + apt); it is
-# started by the test or demo itself, never as a system service.
+# Installs Debian's `redis-server` package when missing and we can (root + apt). The test
+# and the demo start their own server on a free port: the package's system service is kept
+# from starting at install (policy-rc.d), and disabled where systemd runs.
 # Under CI (any truthy CI: true, 1, yes, on) a missing server is an error; elsewhere the
 # Celery test skips, saying why.
 set -euo pipefail
@@ -11,7 +12,14 @@ fi
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   echo "installing Redis (Debian package redis-server) for the Celery test ..."
   export DEBIAN_FRONTEND=noninteractive
+  if [ ! -e /usr/sbin/policy-rc.d ]; then  # no service starts during this install
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
   apt-get update -qq >/dev/null && apt-get install -y -qq redis-server >/dev/null
+  if [ -d /run/systemd/system ]; then
+    systemctl disable --now redis-server >/dev/null 2>&1 || true
+  fi
   exit 0
 fi
 ci="$(printf '%s' "${CI:-}" | tr '[:upper:]' '[:lower:]')"

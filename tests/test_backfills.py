@@ -505,7 +505,7 @@ def test_a_walk_retried_after_a_kill_takes_its_own_lease_back_and_no_one_elses(
                               sites=(first.base_url,), budget_s=3.0, dry_run=True)  # fmt: skip
     (shard,) = backfill.plan(engine, settings, request)["shards"]
     later = datetime.now(UTC) + timedelta(hours=1)
-    mine = "walk-" + hashlib.sha256(b"run/0000").hexdigest()[:27]
+    mine = "walk-" + hashlib.sha256(b"run/0000").hexdigest()[:27] + ":killed"
     with transaction(engine) as conn:  # a killed try's lease, an hour left on it
         conn.execute(wh.hosts.insert().values(host=host, lease_owner=mine, lease_until=later,
                                               updated_at=datetime.now(UTC)))  # fmt: skip

@@ -107,7 +107,6 @@ def test_a_run_uses_both_queues_and_survives_a_fetch_worker_killed_mid_task(topo
     from celery_topology import WorkerSpec
 
     topo = topology
-    started = time.monotonic()
     run_id = topo.trigger(DAG)
     wait_for("a fetch of the slow page", lambda: slow_page_asked(topo), 180, topo)
     topo.crash("worker-fetch")  # the worker, its pool, the tasks' processes: SIGKILL, at once
@@ -147,7 +146,6 @@ def test_a_run_uses_both_queues_and_survives_a_fetch_worker_killed_mid_task(topo
     assert len(urls) == len(set(urls))
     assert expected_urls <= set(urls)
     assert len(urls) == len(expected_urls) + 1  # and the syndicated story once
-    assert time.monotonic() - started < 330
     assert_no_host_held(topo)
 
 

@@ -80,7 +80,7 @@ def _option(command: list[str], flag: str) -> str:
     return command[command.index(flag) + 1]
 
 
-def test_the_workers_are_the_ones_the_celery_test_runs(compose):
+def test_the_workers_are_the_ones_make_scale_demo_runs(compose):
     """A worker per queue, with the concurrency, names and settings make scale-demo runs."""
     from celery_topology import CELERY_SETTINGS, default_workers
 

@@ -25,6 +25,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -137,16 +138,21 @@ class Topology:
         one) is SIGKILLed too once the group has ended.
         """
         process = self.processes[name]
-        tree = _descendants(process.pid)
+        # every process seen under it while it stops (psutil's records: a pid reused since
+        # is not killed); read only while it is not reaped, so the pid is still its own
+        seen = {p.pid: p for p in _descendants(process.pid)}
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, sig)
-        try:
-            process.wait(timeout=wait_s)
-        except subprocess.TimeoutExpired:
+        deadline = time.monotonic() + wait_s
+        while process.poll() is None and time.monotonic() < deadline:
+            for p in _descendants(process.pid):
+                seen.setdefault(p.pid, p)
+            time.sleep(0.2)
+        if process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=30)
-        _kill_all([*tree, *_descendants(process.pid)])
+        _kill_all(list(seen.values()))
 
     def crash(self, name: str) -> None:
         """SIGKILL ``name`` and every process under it at once, as if its machine died.
@@ -154,10 +160,10 @@ class Topology:
         The tree is frozen (SIGSTOP) first, so that nothing in it sees the others go.
         """
         process = self.processes[name]
-        tree = [process.pid, *_descendants(process.pid)]
-        for pid in tree:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGSTOP)
+        tree = [psutil.Process(process.pid), *_descendants(process.pid)]
+        for p in tree:
+            with contextlib.suppress(psutil.Error):
+                p.send_signal(signal.SIGSTOP)
         _kill_all(tree + _descendants(process.pid))
         process.wait(timeout=30)
 
@@ -165,14 +171,15 @@ class Topology:
         """A Celery worker of its own log-server port; returns its node name."""
         node = f"{spec.name}@{socket.gethostname()}"
         env = {**self.env, "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port())}
+        log = self.log(f"worker-{spec.name}")
+        offset = log.stat().st_size if log.exists() else 0  # a reused home: this start's lines
         self.spawn(
             f"worker-{spec.name}",
             [str(BIN / "airflow"), "celery", "worker", "-q", spec.queue,
              "--concurrency", str(spec.concurrency), "--celery-hostname", f"{spec.name}@%h"],
             env,
         )  # fmt: skip
-        log = self.log(f"worker-{spec.name}")
-        _wait(f"celery worker {node}", lambda: f"{node} ready" in log.read_text(errors="replace"),
+        _wait(f"celery worker {node}", lambda: f"{node} ready" in _text_after(log, offset),
               START_S, lambda: self.alive(f"worker-{spec.name}"), log)  # fmt: skip
         return node
 
@@ -248,20 +255,33 @@ class Topology:
         return lines
 
 
-def _descendants(pid: int) -> list[int]:
+def _text_after(path: Path, offset: int) -> str:
+    with path.open("rb") as f:
+        f.seek(offset)
+        return f.read().decode(errors="replace")
+
+
+def _descendants(pid: int) -> list[psutil.Process]:
     try:
-        return [p.pid for p in psutil.Process(pid).children(recursive=True)]
+        return psutil.Process(pid).children(recursive=True)
     except psutil.Error:
         return []
 
 
-def _kill_all(pids: list[int]) -> None:
-    """SIGKILL each of ``pids`` and the group each leads (a task's process and its workers)."""
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, signal.SIGKILL)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGKILL)
+def _kill_all(processes: list[psutil.Process]) -> None:
+    """SIGKILL each process and the group it leads (a task's process and its workers).
+
+    A process that has ended, or whose pid now names another process (psutil compares
+    start times), is left alone.
+    """
+    for p in processes:
+        with contextlib.suppress(psutil.Error, OSError):
+            if not p.is_running():
+                continue
+            leads = os.getpgid(p.pid) == p.pid
+            p.kill()
+            if leads:
+                os.killpg(p.pid, signal.SIGKILL)
 
 
 def _airflow_env(home: Path, pg: Cluster, redis_port: int, api_port: int) -> dict[str, str]:
@@ -423,8 +443,19 @@ def _parsed(topo: Topology, dag_id: str) -> bool:
 def _stop_all(topo: Topology) -> None:
     """Workers first (their tasks end), then the scheduler and the rest, last Redis."""
     order = sorted(topo.processes, key=lambda n: (not n.startswith("worker"), n == "redis"))
-    for name in order:
-        topo.stop(name)
+    # a second Ctrl-C (or a TERM) must not cut the teardown short and orphan the rest
+    quiet = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    main = threading.current_thread() is threading.main_thread()
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in quiet} if main else {}
+    try:
+        for name in order:
+            try:
+                topo.stop(name)
+            except Exception as exc:  # noqa: BLE001 - stop every other one whatever this did
+                say(f"could not stop {name}: {exc!r}")
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def main() -> int:

@@ -26,9 +26,9 @@ WEEK_MINUTES = 7 * 24 * 60
 DEFAULT_SCHEDULE = "*/15 * * * *"
 #: INGEST_SCHEDULE's value for Airflow's continuous schedule.
 CONTINUOUS = "@continuous"
-#: A cron field: digits, names (jan, mon), ``*``, ``?``, ranges, steps and lists.
 CRON_FIELDS = 5
-_CRON_FIELD = re.compile(r"[0-9A-Za-z*?/,\-]{1,100}")
+#: A cron field: digits, names (jan, mon), ``*``, ``?``, ranges, steps, lists, ``L``, ``#``.
+_CRON_FIELD = re.compile(r"[0-9A-Za-z*?/,#\-]{1,100}")
 #: What an alert recipient must look like: one address, no display name, no spaces.
 _ADDRESS = re.compile(r"[^@\s,<>]{1,64}@[^@\s,<>]{1,255}")
 

@@ -40,8 +40,3 @@ def ingest_schedule() -> BaseTimetable | str:
     except AirflowTimetableInvalid as exc:
         raise ConfigError(f"INGEST_SCHEDULE={expression!r}: {exc}") from None
     return timetable
-
-
-def is_continuous(schedule: BaseTimetable | str) -> bool:
-    """Whether ``schedule`` (from :func:`ingest_schedule`) is the continuous one."""
-    return schedule == CONTINUOUS

@@ -36,11 +36,15 @@ def test_continuous_runs_one_at_a_time(airflow_db, monkeypatch, value):
     assert dag.catchup is False
 
 
-def test_a_short_interval(airflow_db, monkeypatch):
-    dag, errors = _news_ingest(monkeypatch, "*/2  *  * * *")
+@pytest.mark.parametrize(
+    ("value", "expression"),
+    [("*/2  *  * * *", "*/2 * * * *"), ("0 9 * * mon#1", "0 9 * * mon#1")],  # the first Monday
+)
+def test_another_cron_expression(airflow_db, monkeypatch, value, expression):
+    dag, errors = _news_ingest(monkeypatch, value)
     assert errors == {}
     assert type(dag.timetable).__name__ == "CronDataIntervalTimetable"
-    assert dag.timetable.expression == "*/2 * * * *"
+    assert dag.timetable.expression == expression
 
 
 @pytest.mark.parametrize(

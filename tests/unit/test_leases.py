@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import select
 
 from helpers import article, load
@@ -144,6 +145,37 @@ def test_another_crawl_of_the_same_run_keeps_its_pages_but_waits_for_a_killed_cr
     assert other.busy_hosts == (HOST,)  # not its lease: the killed crawl may be mid-request
     assert len(jobs(engine, "run-a", T0 + timedelta(seconds=10))[HOST]) == len(URLS)  # its own
     assert set(lease_rows(engine).values()) == {"run-a"}
+
+
+def test_a_later_try_of_the_same_work_takes_its_hosts_at_once_and_the_earlier_loses_them(
+    engine,
+):
+    queue_pages(engine)
+    first, retry = leases.try_token("crawl-s"), leases.try_token("crawl-s")
+    assert first != retry and first.startswith("crawl-s:")
+    claim(engine, "run-a", first)  # then its worker is lost; its task process lives on
+    at = T0 + timedelta(seconds=10)
+    taken = claim(engine, "run-a", retry, at)
+    assert taken.busy_hosts == () and len(taken.jobs_by_host[HOST]) == len(URLS)
+    assert taken.states[HOST].last_request_at == at  # the earlier try's request ended by now
+    for other in (leases.try_token("crawl-t"), "crawl-s", "crawl-s:x:y"):  # not its family
+        got = leases.claim(engine, "run-b", other, {HOST: taken.jobs_by_host[HOST]}, now=at,
+                           host_lease_s=LEASE_S)  # fmt: skip
+        assert got.busy_hosts == (HOST,), other
+    # the earlier try's late save and release, under its own token, leave the retry's host
+    queue.save_pages(
+        engine, "run-a", [], max_attempts=3, now=at, lease=first, page_lease_s=LEASE_S,
+        hosts_done=[HostState(host=HOST, last_request_at=T0, throttled_count=5)],
+    )  # fmt: skip
+    leases.release_crawl(engine, "run-a", first, [], now=at)
+    row = host_row(engine)
+    assert (row.lease_owner, row.throttled_count) == (retry, 0)
+
+
+def test_a_lease_family_is_a_name_without_a_colon():
+    for bad in ("", "a:b"):
+        with pytest.raises(ValueError, match="lease family"):
+            leases.try_token(bad)
 
 
 def test_a_crawl_whose_lease_was_taken_over_does_not_overwrite_the_new_holders_state(engine):

@@ -180,8 +180,8 @@ def _walk(
 ) -> sitemaps.Walk | None:
     """Read a publisher's sitemaps under its host's lease, politely; None: host busy."""
     host = host_of(root)
-    # the shard's own token: a retry after a kill takes its own lease back at once
-    token = "walk-" + hashlib.sha256(run_id.encode()).hexdigest()[:27]
+    # a try of the shard's own family: a retry after a kill takes the lease back at once
+    token = leases.try_token("walk-" + hashlib.sha256(run_id.encode()).hexdigest()[:27])
     deadline = time.monotonic() + request.budget_s
     # the lease outlasts the walk's last request: its budget, a deadline, a delay, a margin
     lease_s = settings.model_copy(update={"shard_budget_s": request.budget_s}).host_lease_s

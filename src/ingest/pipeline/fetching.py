@@ -102,10 +102,10 @@ def fetch_shard(
     for job in jobs:  # the host we will ask (a redirected entry points at its new host)
         if host_of(job.link) in hosts:  # only this shard's hosts: no host in two shards
             by_host.setdefault(host_of(job.link), []).append(job)
-    # This crawl's hold on its hosts (ingest.store.leases): the shard's own (its run and
-    # hosts), so a retry after a kill (a lost worker) takes its hosts back at once, its
-    # last request counted as ended then, instead of leaving them to a later run.
-    token = crawl_token(run_id, hosts)
+    # This crawl's hold on its hosts (ingest.store.leases): a try of the shard's own family
+    # (its run and hosts), so a retry after a kill (a lost worker) takes its hosts back at
+    # once, its last request counted as ended then, instead of leaving them to a later run.
+    token = leases.try_token(crawl_family(run_id, hosts))
     claimed = leases.claim(
         engine, run_id, token, by_host, now=now, host_lease_s=settings.host_lease_s
     )
@@ -133,8 +133,8 @@ def fetch_shard(
     return stats.as_dict()
 
 
-def crawl_token(run_id: str, hosts: Sequence[str]) -> str:
-    """The lease token of a run's crawl of ``hosts``: the same for every try of a shard."""
+def crawl_family(run_id: str, hosts: Sequence[str]) -> str:
+    """The lease family of a run's crawl of ``hosts``: the same for every try of a shard."""
     key = "\n".join([run_id, *sorted(set(hosts))]).encode()
     return "crawl-" + hashlib.sha256(key).hexdigest()[:26]
 

@@ -17,19 +17,27 @@ Celery workers. They coordinate through the warehouse, not memory:
   never reached, is released when its shard ends. A run that never loads (killed) leaves
   its leases to expire after ``page_lease_s``.
 
-A retry of the same run (an Airflow task's next try) holds its run's page leases at once;
-the host leases of a killed try wait for their expiry.
+A retry of the same run (an Airflow task's next try) holds its run's page leases at once.
+Host leases are held by a token ``<family>:<try>`` (:func:`try_token`): the family names
+the work (a shard: its run and hosts), the try is new each time. A later try of the same
+work takes its family's hosts at once, counting the earlier try's last request as ending
+then; anyone else waits for the expiry. An earlier try that was not dead after all (its
+worker lost, the task process left running) writes with its own token, which no longer
+holds the host: its late saves and releases change nothing of the new try's hosts. Until
+it notices, though, both crawl the host: Airflow fails a task whose heartbeat stopped,
+and a task process that outlives its supervisor ends at its next call to Airflow.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import and_, case, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, delete, false, func, or_, select, update
 
 from ingest.models import EntryState, HostState, PageJob
 from ingest.store import dialects
@@ -113,11 +121,30 @@ def claim_hosts(
         return _claim_hosts(conn, sorted(set(names)), token, now=now, until=until)
 
 
+def try_token(family: str) -> str:
+    """A new lease token for one try of the work ``family`` names (no ``:`` in it)."""
+    if not family or ":" in family:
+        raise ValueError(f"a lease family is a non-empty name without ':', not {family!r}")
+    return f"{family}:{uuid.uuid4().hex[:12]}"
+
+
+def _kin(token: str) -> ColumnElement[bool]:
+    """A host held by another try of ``token``'s work (a retry's killed predecessor)."""
+    family, colon, _ = token.rpartition(":")
+    if not colon or not family:
+        return false()
+    return and_(
+        hosts.c.lease_owner != token,
+        hosts.c.lease_owner.startswith(f"{family}:", autoescape=True),
+    )
+
+
 def _claim_hosts(
     conn: Connection, names: Sequence[str], token: str, *, now: datetime, until: datetime
 ) -> dict[str, HostState]:
     """Lease the free hosts among ``names`` (in key order) to ``token``; their states."""
     dialect = dialects.of(conn)
+    kin = _kin(token)
     if names:
         conn.execute(
             dialect.insert(hosts).on_conflict_do_nothing(index_elements=[hosts.c.host]),
@@ -138,15 +165,16 @@ def _claim_hosts(
                 or_(
                     hosts.c.lease_owner.is_(None),
                     hosts.c.lease_until < now,
-                    hosts.c.lease_owner == token,  # a retry of a killed holder: its own again
+                    hosts.c.lease_owner == token,
+                    kin,  # an earlier try of this work (killed): the retry takes it back
                 ),
             )
             .values(
                 last_request_at=case(
-                    # its own, from a try that was killed: its last request ended by now
+                    # its own work's, from a try that was killed: its last request ended by now
                     (
                         and_(
-                            hosts.c.lease_owner == token,
+                            or_(hosts.c.lease_owner == token, kin),
                             or_(hosts.c.last_request_at.is_(None), hosts.c.last_request_at < now),
                         ),
                         now,

@@ -1,6 +1,6 @@
 """Extraction quality on the dev set: the pipeline's stage against bare extractors, same run.
 
-The dev set (``../shared/devset/news-dev``, or ``INGEST_DEVSET``) holds real news pages
+The dev set (``../shared/devset/news-dev``, or ``BENCH_DEVSET``) holds real news pages
 with ground-truth bodies and some metadata. Each extractor runs in its own child process
 (so its peak memory is its own), ``ROUNDS`` times interleaved with the others; quality
 comes from the first round (extraction is deterministic), docs/s is the median over the
@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from extraction_metric import score, tokens
 
 ROOT = Path(__file__).parents[1]
-DEVSET = Path(os.environ.get("INGEST_DEVSET", ROOT.parent / "shared" / "devset" / "news-dev"))
+DEVSET = Path(os.environ.get("BENCH_DEVSET", ROOT.parent / "shared" / "devset" / "news-dev"))
 REFERENCE = ROOT.parent / "shared" / "tools" / "score_extraction.py"
 ROUNDS = int(os.environ.get("INGEST_BENCH_ROUNDS", "3"))
 PARTS = {"fundus": "fundus-", "readability": "rdb-", "wcxb": "wcxb-"}
@@ -353,7 +353,7 @@ def _reference_agrees(truth: dict[str, Any], output: dict[str, str], ours: Any) 
 def run(devset: Path = DEVSET, rounds: int = ROUNDS) -> list[str]:
     """Run every extractor ``rounds`` times interleaved; return the report section."""
     if not (devset / "truth").is_dir():
-        raise SystemExit(f"the dev set is not at {devset} (set INGEST_DEVSET)")
+        raise SystemExit(f"the dev set is not at {devset} (set BENCH_DEVSET)")
     truth = load_truth(devset)
     bodies = {i: t.get("articleBody") or "" for i, t in truth.items()}
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in EXTRACTORS}

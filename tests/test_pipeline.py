@@ -437,3 +437,21 @@ def test_a_run_takes_the_feeds_due_a_moment_after_its_due_time(feed, engine, set
     first = pipeline.poll_shard(engine, settings, ["t"], "r2", due_at=next_due)
     again = pipeline.poll_shard(engine, settings, ["t"], "r2", due_at=next_due)
     assert (first["feeds_polled"], again["feeds_polled"]) == (1, 0)
+
+
+@pytest.mark.parametrize(
+    ("feeds", "size", "most", "sizes"),
+    [
+        (10, 4, 8, [4, 4, 2]),  # few enough: the shard size holds
+        (10, 2, 3, [4, 4, 2]),  # 5 shards of 2 would be too many: 3 larger ones
+        (1000, 8, 256, [8] * 125),
+        (10_000, 8, 256, [40] * 250),  # under Airflow's 1024 mapped instances
+    ],
+)
+def test_a_plan_makes_at_most_max_shards_shards(engine, settings, feeds, size, most, sizes):
+    specs = [FeedSpec(key=f"f{n:05d}", url=f"https://h{n % 50}.example/{n}") for n in range(feeds)]
+    store_feeds.sync(engine, specs, pipeline._now())
+    tuned = settings.model_copy(update={"feed_shard_size": size, "max_shards": most})
+    shards = pipeline.plan_feed_shards(engine, tuned, pipeline._now())
+    assert [len(s["items"]) for s in shards] == sizes
+    assert sorted(k for s in shards for k in s["items"]) == sorted(s.key for s in specs)

@@ -100,6 +100,11 @@ class Settings(BaseSettings):
     )
     feed_shard_size: int = Field(default=8, ge=1, le=100_000)
     page_shard_hosts: int = Field(default=16, ge=1, le=100_000)
+    max_shards: int = Field(
+        default=256, ge=1, le=1024,
+        description="The most shards a plan makes; past it its shards grow (Airflow maps a "
+        "task at most 1024 times by default).",
+    )  # fmt: skip
     max_pages_per_run: int = Field(default=2000, ge=1, le=10_000_000)
     max_fetch_attempts: int = Field(default=3, ge=1, le=100)
     shard_budget_s: float = Field(default=1200.0, gt=0, le=DAY_S)

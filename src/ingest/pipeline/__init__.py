@@ -50,7 +50,15 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _shards(items: Sequence[str], size: int) -> list[Shard]:
+def _shards(items: Sequence[str], size: int, most: int | None = None) -> list[Shard]:
+    """``items`` in shards of ``size``; larger shards when that would make more than ``most``.
+
+    Airflow fails a task whose list maps more than ``[core] max_map_length`` (1024) task
+    instances, and every mapped instance costs a task's start: a plan never makes more
+    than ``most`` shards.
+    """
+    if most is not None and len(items) > size * most:
+        size = -(-len(items) // most)  # the ceiling: ``most`` shards at the most
     out: list[Shard] = []
     for start in range(0, len(items), size):
         chunk = list(items[start : start + size])

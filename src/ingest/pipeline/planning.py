@@ -38,7 +38,7 @@ def plan_feed_shards(
         horizon = schedule.due_by(at, settings)
         keys = [t.key for t in feeds.due(engine, horizon) if not chosen or t.key in chosen]
         log.info("%d feeds due by %s (%s)", len(keys), horizon.isoformat(), request.describe())
-    return _shards(keys, settings.feed_shard_size)
+    return _shards(keys, settings.feed_shard_size, settings.max_shards)
 
 
 def plan_page_shards(
@@ -56,7 +56,7 @@ def plan_page_shards(
     pending = queue.pending_hosts(
         engine, max_attempts=settings.max_fetch_attempts, at=_now(), feeds=request.only
     )
-    shards = _shards([host for host, _ in pending], settings.page_shard_hosts)
+    shards = _shards([host for host, _ in pending], settings.page_shard_hosts, settings.max_shards)
     if request.feeds:
         for shard in shards:
             shard["feeds"] = list(request.feeds)

@@ -601,3 +601,20 @@ def test_a_capture_that_fails_fails_its_own_entry_not_the_feeds(prepared, settin
     assert live.state == "pending"  # a capture's failure says nothing of the live page
     assert {e.state for e in entries(engine, "ccnews") if e.canonical_url == live.canonical_url} \
         == {"failed"}  # fmt: skip
+
+
+def test_a_plan_never_maps_more_shards_than_max_shards(prepared, settings, mirror):
+    """A shard per WARC file or publisher, and Airflow maps a task at most 1024 times."""
+    engine = prepared
+    request = BackfillRequest(source="ccnews", since=NOVEMBER[0], until=NOVEMBER[1],
+                              base_url=base_of(mirror))  # fmt: skip
+    every = backfill.plan(engine, settings, request)["shards"]
+    assert len(every) > 1
+    capped = settings.model_copy(update={"max_shards": 1})
+    planned = backfill.plan(engine, capped, request)
+    assert [s["path"] for s in planned["shards"]] == [every[0]["path"]]
+    assert any(f"{len(every) - 1} more files left for a later backfill (INGEST_MAX_SHARDS 1"
+               in n for n in planned["notes"]), planned["notes"]  # fmt: skip
+    sitemaps = BackfillRequest(source="sitemaps", since=NOVEMBER[0], until=NOVEMBER[1])
+    with pytest.raises(ConfigError, match="more shards than INGEST_MAX_SHARDS"):
+        backfill.plan(engine, capped, sitemaps)

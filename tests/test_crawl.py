@@ -498,3 +498,33 @@ def test_a_retry_after_a_kill_takes_its_own_hosts_back_at_once_and_no_one_else_d
     assert len(pages) == PAGES
     gaps = [later - earlier for earlier, later in itertools.pairwise(pages)]
     assert min(gaps) >= DELAY, gaps  # the killed try's last request counts as ended then
+
+
+def test_a_host_that_asked_to_wait_is_saved_at_once_not_at_the_next_flush(tmp_path):
+    """A retry that takes the shard's hosts over after a kill must still find the wait."""
+    with (
+        FaultServer("127.0.0.25", robots="User-agent: *\nAllow: /\n") as slow,
+        FaultServer("127.0.0.26", pages=PAGES, robots="User-agent: *\nAllow: /\n") as busy,
+    ):
+        feeds = tmp_path / "feeds.toml"
+        feeds.write_text(
+            f'[[feeds]]\nkey = "t"\nurl = "{slow.url("/feed-to?path=/x/retry-after%3Fvalue%3D90")}"\n\n'
+            f'[[feeds]]\nkey = "b"\nurl = "{busy.url("/pages/feed.xml")}"\n'
+        )
+        settings = load_settings(home=tmp_path / "h", allow_loopback=True, politeness_delay_s=DELAY)
+        engine = db.make_engine(settings.resolved_warehouse_url)
+        pipeline.prepare(engine, feeds)
+        pipeline.poll_shard(engine, settings, ["t", "b"], "r")
+        seen = []
+
+        def look(done, total):  # while the busy host's pages are still coming
+            del total
+            if 0 < done < PAGES:
+                with engine.connect() as conn:
+                    row = conn.execute(
+                        select(wh.hosts).where(wh.hosts.c.host == "127.0.0.25")
+                    ).one_or_none()
+                seen.append(row is not None and row.next_eligible_at is not None)
+
+        pipeline.fetch_shard(engine, settings, ["127.0.0.25", "127.0.0.26"], "r", on_page=look)
+    assert seen and seen[-1]  # saved before the shard's end (flush_every is 25 pages)

@@ -65,6 +65,11 @@ def plan(engine: Engine, settings: Settings, request: BackfillRequest) -> dict[s
                  f"{request.until:%Y-%m-%d}"}  # fmt: skip
         return {"shards": [shard], "notes": []}
     if request.source == "sitemaps":
+        if len(chosen) > settings.max_shards:  # a shard each; Airflow maps at most 1024
+            raise ConfigError(
+                f"{len(chosen)} publishers make more shards than INGEST_MAX_SHARDS "
+                f"({settings.max_shards}): choose some of them (sites or feeds) at a time"
+            )
         shards = [
             {"kind": "sitemaps", "label": host_of(p.root) or p.root, "root": p.root,
              "hosts": list(p.hosts), "feeds": list(p.feeds)}

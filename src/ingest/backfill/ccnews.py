@@ -76,10 +76,13 @@ def plan(
     todo = [f for f in files if f.path not in done]
     if len(todo) < len(files):
         notes.append(f"{len(files) - len(todo)} files read and loaded before: skipped")
-    if len(todo) > request.max_files:
-        notes.append(f"{len(todo) - request.max_files} more files left for a later backfill "
-                     f"(max_files {request.max_files})")  # fmt: skip
-        todo = todo[: request.max_files]
+    # a shard per file, and Airflow maps a task at most max_map_length (1024) times
+    most = min(request.max_files, settings.max_shards)
+    if len(todo) > most:
+        why = (f"max_files {request.max_files}" if most == request.max_files
+               else f"INGEST_MAX_SHARDS {settings.max_shards}, a shard per file")  # fmt: skip
+        notes.append(f"{len(todo) - most} more files left for a later backfill ({why})")
+        todo = todo[:most]
     shards = [
         {"kind": "ccnews", "label": f.path.rsplit("/", 1)[-1], "path": f.path, "scope": scope}
         for f in todo

@@ -100,6 +100,15 @@ def shard(
 FETCH_PASSES = 3
 
 
+def shard_family(run_id: str) -> str:
+    """The host leases' family of a shard's walk and fetch passes (one after another).
+
+    One family for both: a retry after a kill, whether the kill came in the walk or in a
+    pass, takes the shard's hosts back at once (:mod:`ingest.store.leases`).
+    """
+    return "walk-" + hashlib.sha256(run_id.encode()).hexdigest()[:27]
+
+
 def _fetch(
     engine: Engine,
     settings: Settings,
@@ -131,6 +140,7 @@ def _fetch(
                 engine, settings, hosts, run_id, feeds=feeds,
                 sources=(SourceKind.FEED, SourceKind.SITEMAP),
                 max_pages=request.max_pages - fetched, budget_s=left, on_page=on_progress,
+                family=shard_family(run_id),
             )  # fmt: skip
         except InternalError as exc:
             steps.append(dict(exc.counts))
@@ -181,7 +191,7 @@ def _walk(
     """Read a publisher's sitemaps under its host's lease, politely; None: host busy."""
     host = host_of(root)
     # a try of the shard's own family: a retry after a kill takes the lease back at once
-    token = leases.try_token("walk-" + hashlib.sha256(run_id.encode()).hexdigest()[:27])
+    token = leases.try_token(shard_family(run_id))
     deadline = time.monotonic() + request.budget_s
     # the lease outlasts the walk's last request: its budget, a deadline, a delay, a margin
     lease_s = settings.model_copy(update={"shard_budget_s": request.budget_s}).host_lease_s

@@ -76,6 +76,7 @@ def fetch_shard(
     sources: Sequence[SourceKind] = (SourceKind.FEED,),
     max_pages: int | None = None,
     budget_s: float | None = None,
+    family: str | None = None,
 ) -> dict[str, Any]:
     """Fetch, archive, extract and normalise the pending pages of some hosts; stage them.
 
@@ -88,6 +89,8 @@ def fetch_shard(
     holds, and the pages no other run holds (:mod:`ingest.store.leases`). Only the pages
     ``feeds`` and ``sources`` listed (a backfill sets its own ``max_pages``, ``budget_s``).
     ``on_page(done, total)`` is told of each page taken up (the CLI's progress bar).
+    ``family``: the host leases' family (:func:`ingest.store.leases.try_token`), when the
+    caller's work is more than this crawl (a backfill shard's walk and fetch passes).
     """
     stats = StepStats()
     now = _now()
@@ -105,7 +108,7 @@ def fetch_shard(
     # This crawl's hold on its hosts (ingest.store.leases): a try of the shard's own family
     # (its run and hosts), so a retry after a kill (a lost worker) takes its hosts back at
     # once, its last request counted as ended then, instead of leaving them to a later run.
-    token = leases.try_token(crawl_family(run_id, hosts))
+    token = leases.try_token(family or crawl_family(run_id, hosts))
     claimed = leases.claim(
         engine, run_id, token, by_host, now=now, host_lease_s=settings.host_lease_s
     )
@@ -131,6 +134,18 @@ def fetch_shard(
     )  # fmt: skip
     stats.raise_for_bugs("fetch")
     return stats.as_dict()
+
+
+def _asked_to_wait(event: crawl.CrawlEvent) -> bool:
+    """A host done that asked us to wait (Retry-After): saved at once, not at a flush.
+
+    A retry that takes the host over after a kill then still waits.
+    """
+    return (
+        isinstance(event, crawl.HostDone)
+        and event.state.next_eligible_at is not None
+        and event.state.next_eligible_at > _now()
+    )
 
 
 def crawl_family(run_id: str, hosts: Sequence[str]) -> str:
@@ -170,7 +185,7 @@ def _crawl(
                 batch.add(event, stats)
                 if on_page is not None and batch.pages and batch.pages[-1] is event:
                     on_page(stats.pages_fetched, total)
-                if len(batch) >= settings.flush_every:
+                if len(batch) >= settings.flush_every or _asked_to_wait(event):
                     batch.save(engine, run_id, settings)
         except BaseException:
             hosts_crawl.stop()  # each host reports the request in hand and its state

@@ -23,9 +23,10 @@ the work (a shard: its run and hosts), the try is new each time. A later try of 
 work takes its family's hosts at once, counting the earlier try's last request as ending
 then; anyone else waits for the expiry. An earlier try that was not dead after all (its
 worker lost, the task process left running) writes with its own token, which no longer
-holds the host: its late saves and releases change nothing of the new try's hosts. Until
-it notices, though, both crawl the host: Airflow fails a task whose heartbeat stopped,
-and a task process that outlives its supervisor ends at its next call to Airflow.
+holds the host: its late saves and releases change nothing of the new try's hosts (page
+leases are the run's, though: its end releases the pages it had not staged). Until it
+ends, both crawl the host: Airflow fails a task whose heartbeat stopped, and a task
+process that outlives its supervisor ends at its next call to Airflow.
 """
 
 from __future__ import annotations
@@ -172,12 +173,19 @@ def _claim_hosts(
             .values(
                 last_request_at=case(
                     # its own work's, from a try that was killed: its last request ended by now
+                    # (or later, as that try's clock said: kept)
                     (
-                        and_(
-                            or_(hosts.c.lease_owner == token, kin),
-                            or_(hosts.c.last_request_at.is_(None), hosts.c.last_request_at < now),
+                        or_(hosts.c.lease_owner == token, kin),
+                        case(
+                            (
+                                or_(
+                                    hosts.c.last_request_at.is_(None),
+                                    hosts.c.last_request_at < now,
+                                ),
+                                now,
+                            ),
+                            else_=hosts.c.last_request_at,
                         ),
-                        now,
                     ),
                     # a lease left behind: its holder's requests all ended by its expiry
                     (

@@ -37,7 +37,7 @@ from hostfarm import HostFarm
 
 HOSTS, PAGES = 40, 25
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
-LOOP_TRIES = 3
+LOOP_TRIES = 6
 MAX_PAGE_BYTES = 10 * 1024 * 1024  # our default page cap (INGEST_PAGE_MAX_BYTES)
 HERE = Path(__file__).resolve().parent
 

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ingest.models import Fetched
 
 
 def spin(seconds: float) -> str:
@@ -40,16 +46,12 @@ BUG_MARK = "/sport/"
 FEED_BUG_MARK = "/atom.xml"
 
 
-def extract_page_with_a_bug(body: bytes, content_type: str | None, url: str | None) -> object:
-    """The real extractor; a page whose URL holds BUG_MARK meets a bug of ours inside it.
+@contextlib.contextmanager
+def _cleanup_with_a_bug() -> Iterator[None]:
+    """Our cleanup, inside the extractor's own handling of what the libraries raise, with
+    a bug (a KeyError, which hostile markup could raise in a library too)."""
+    from ingest import cleanup
 
-    The bug (a KeyError, which hostile markup could raise in a library too) is in our
-    cleanup, inside the extractor's own handling of what the libraries raise.
-    """
-    from ingest import cleanup, extract
-
-    if not (url and BUG_MARK in url):
-        return extract.extract_page(body, content_type, url)
     real = cleanup.clean_body
 
     def clean_body_with_a_bug(*_args: object, **_kwargs: object) -> str:
@@ -57,9 +59,20 @@ def extract_page_with_a_bug(body: bytes, content_type: str | None, url: str | No
 
     cleanup.clean_body = clean_body_with_a_bug
     try:
-        return extract.extract_page(body, content_type, url)
+        yield
     finally:
         cleanup.clean_body = real
+
+
+def work_page_with_a_bug(job: object, fetched: Fetched, **kwargs: Any) -> object:
+    """A worker's real work on a page; a page whose URL holds BUG_MARK meets a bug of ours
+    in the extractor."""
+    from ingest import pagework
+
+    if BUG_MARK not in fetched.final_url:
+        return pagework.work_page(job, fetched, **kwargs)
+    with _cleanup_with_a_bug():
+        return pagework.work_page(job, fetched, **kwargs)
 
 
 def parse_feed_with_a_bug(
@@ -80,3 +93,24 @@ def parse_feed_with_a_bug(
         return parse.parse_feed(body, url, content_type, max_entries=max_entries)
     finally:
         parse._first_entries = real
+
+
+def work_page_with_v1_url_rules(job: object, fetched: Fetched, **kwargs: Any) -> object:
+    """A worker's real work on a page under URL rules version 1 (yesterday's deploy).
+
+    Rules v1 kept the tracking parameters v2 drops; the worker normalises, so the rules
+    are changed where it runs.
+    """
+    from ingest import normalise, pagework, urls
+
+    saved = urls.TRACKING_PARAMS, normalise.RULES_VERSION
+    urls.TRACKING_PARAMS = urls.TRACKING_PARAMS - V2_ONLY_TRACKING_PARAMS
+    normalise.RULES_VERSION = 1
+    try:
+        return pagework.work_page(job, fetched, **kwargs)
+    finally:
+        urls.TRACKING_PARAMS, normalise.RULES_VERSION = saved
+
+
+#: The tracking parameters URL rules v2 drops and v1 kept.
+V2_ONLY_TRACKING_PARAMS = frozenset({"smid", "smtyp", "ncid", "guccounter", "fb_ref", "fb_source"})

@@ -330,3 +330,82 @@ def test_a_queued_article_waits_by_its_current_time(engine, tmp_path):
     with engine.connect() as conn:
         at = conn.execute(select(wh.cluster_queue.c.at)).scalar_one()
     assert at == T0 - timedelta(days=2)
+
+
+def _signatures(engine, table):
+    with engine.connect() as conn:
+        return {r.article_id: r.signature for r in conn.execute(select(table))}
+
+
+def _stored_signatures(engine):
+    sig = wh.article_signatures.c
+    with engine.connect() as conn:
+        return {
+            r.article_id: (r.signature, r.shingle_count, r.title_key)
+            for r in conn.execute(select(sig.article_id, sig.signature, sig.shingle_count,
+                                         sig.title_key))
+        }  # fmt: skip
+
+
+def test_a_fetch_signs_each_article_ahead_and_the_cluster_step_only_places_it(
+    engine, demo_site, tmp_path, monkeypatch
+):
+    from ingest import neardup
+
+    s = settings(tmp_path, allow_loopback=True, politeness_delay_s=0.0, page_deadline_s=2.0)
+    feeds = tmp_path / "feeds.toml"
+    feeds.write_text(demo_site.feeds_toml())
+    now = pipeline._now()
+    pipeline.prepare(engine, feeds, now)
+    for shard in pipeline.plan_feed_shards(engine, s, now):
+        pipeline.poll_shard(engine, s, shard["items"], "r1")
+    for shard in pipeline.plan_page_shards(engine, s):
+        pipeline.fetch_shard(engine, s, shard["items"], "r1")
+    staged = _signatures(engine, wh.article_staging)
+    assert staged and all(v is not None for v in staged.values())  # made by the workers
+    loaded = pipeline.load_run(engine, "r1")
+    assert loaded.inserted > 5
+    queued_signatures = _signatures(engine, wh.cluster_queue)
+    assert len(queued_signatures) == loaded.inserted
+    with engine.connect() as conn:
+        stored = {
+            r.article_id: (r.title, r.body)
+            for r in conn.execute(select(wh.articles.c.article_id, wh.articles.c.title,
+                                         wh.articles.c.body))
+        }  # fmt: skip
+    for article_id, made in queued_signatures.items():  # made of what the row holds
+        assert neardup.from_json(made) == neardup.sign(*stored[article_id])
+
+    signed_here = []
+    real = neardup.signature
+    monkeypatch.setattr(neardup, "signature", lambda *a: signed_here.append(a) or real(*a))
+    assert pipeline.cluster_stories(engine, s).signed == loaded.inserted
+    assert signed_here == []  # nothing signed again: the step placed what the fetch signed
+    for article_id, (data, shingles, title_key) in _stored_signatures(engine).items():
+        fresh = neardup.sign(*stored[article_id])
+        assert (data, shingles, title_key) == (fresh.data, fresh.shingle_count, fresh.title_key)
+
+
+def test_a_signature_made_ahead_is_used_only_for_the_content_it_was_made_of(engine, tmp_path):
+    from ingest import neardup
+    from ingest.store.staging import signature_key
+
+    s = settings(tmp_path)
+    first = article("https://a.example/1", STORY, published=T0)
+    other = article("https://a.example/2", "Story two. " + STORY, published=T0)
+    made = {signature_key(first): neardup.to_json(neardup.sign(first.title, first.body))}
+    stale = neardup.to_json(neardup.sign(other.title, other.body))
+    stale["version"] = neardup.SIGNATURE_VERSION - 1
+    made[signature_key(other)] = stale  # made by another version: not used
+    load(engine, "a", [first, other], now=T0, signatures=made)
+    assert _signatures(engine, wh.cluster_queue) == {
+        first.article_id: made[signature_key(first)], other.article_id: stale,
+    }  # fmt: skip
+    changed = replace(first, body=STORY + " A correction was appended.")
+    load(engine, "b", [changed], now=T0 + timedelta(hours=1))  # rewritten while queued
+    assert _signatures(engine, wh.cluster_queue)[first.article_id] is None  # signed then
+    assert pipeline.cluster_stories(engine, s).signed == 2
+    stored = _stored_signatures(engine)
+    for a in (changed, other):
+        fresh = neardup.sign(a.title, a.body)
+        assert stored[a.article_id] == (fresh.data, fresh.shingle_count, fresh.title_key)

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import func, select
 
 import sandbox_tasks
-from ingest import extract, parse, pipeline, robots
+from ingest import pagework, parse, pipeline, robots
 from ingest.errors import InternalError
 from ingest.models import FeedSpec
 from ingest.store import engine as db
@@ -95,7 +95,7 @@ def test_a_bug_in_the_extractor_leaves_its_page_pending_and_fails_the_step(
     site, engine, settings, monkeypatch, caplog
 ):
     pipeline.poll_shard(engine, settings, ["main", "other"], "r1")
-    monkeypatch.setattr(extract, "extract_page", sandbox_tasks.extract_page_with_a_bug)
+    monkeypatch.setattr(pagework, "work_page", sandbox_tasks.work_page_with_a_bug)
     with pytest.raises(InternalError, match=r"fetch: 1 item\(s\) met a bug") as info:
         pipeline.fetch_shard(engine, settings, ["localhost"], "r1")
     assert "KeyError" in str(info.value) and BUG_MARK in str(info.value)
@@ -181,18 +181,18 @@ def test_a_bug_in_the_crawl_loop_leaves_the_page_in_hand_pending_and_fails_the_s
 def test_a_bug_in_the_page_stage_fails_that_page_alone_and_the_host_goes_on(
     site, engine, settings, monkeypatch, caplog
 ):
-    """normalise runs on the host's thread: a bug there must not stop the host's crawl."""
-    from ingest import normalise
+    """The stage's own part runs on the host's thread: a bug there must not stop the host."""
+    from ingest import archive
 
     pipeline.poll_shard(engine, settings, ["main", "other"], "r1")
-    real = normalise.normalise
+    real = archive.RawArchive.append
 
-    def buggy(job, *args, **kwargs):
-        if BUG_MARK in job.link:
-            raise IndexError("an injected bug in normalise")
-        return real(job, *args, **kwargs)
+    def buggy(self, fetched, *args, **kwargs):
+        if BUG_MARK in fetched.final_url:
+            raise IndexError("an injected bug in the archive's write")
+        return real(self, fetched, *args, **kwargs)
 
-    monkeypatch.setattr(normalise, "normalise", buggy)
+    monkeypatch.setattr(archive.RawArchive, "append", buggy)
     with pytest.raises(InternalError, match="IndexError"):
         pipeline.fetch_shard(engine, settings, ["localhost"], "r1")
     state = entries(engine)

@@ -13,6 +13,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
+import sandbox_tasks
 from helpers import T0, article, load
 from ingest import pipeline, rekey
 from ingest.errors import UrlRejected, WarehouseError
@@ -326,13 +327,14 @@ def test_a_deploy_with_new_rules_refetches_and_stores_nothing_twice(
     feeds_file = tmp_path / "feeds.toml"
     feeds_file.write_text(f'[[feeds]]\nkey = "t"\nurl = "{httpserver.url_for("/feed.xml")}"\n')
 
-    # Yesterday's deploy: rules v1, which kept smid and ncid.
-    from ingest import normalise, urls
+    # Yesterday's deploy: rules v1, which kept smid and ncid (here and in the workers).
+    from ingest import normalise, pagework, urls
 
     with monkeypatch.context() as old:
-        v2_only = {"smid", "smtyp", "ncid", "guccounter", "fb_ref", "fb_source"}
+        v2_only = sandbox_tasks.V2_ONLY_TRACKING_PARAMS
         old.setattr(urls, "TRACKING_PARAMS", urls.TRACKING_PARAMS - v2_only)
         old.setattr(normalise, "RULES_VERSION", 1)
+        old.setattr(pagework, "work_page", sandbox_tasks.work_page_with_v1_url_rules)
         old.setattr(queue, "RULES_VERSION", 1)
         old.setattr(rekey, "CURRENT", rekey.Rules(1, canonical_url))
         first = pipeline.run_once(engine, settings, feeds_file)

@@ -82,6 +82,59 @@ def _reason(status: int) -> str:
         return "Unknown"
 
 
+#: A page's two WARC records, each a gzip member: the request, then the response.
+Records = tuple[bytes, bytes]
+
+
+def _when(captured_at: datetime | None) -> datetime:
+    return (captured_at or datetime.now(UTC)).astimezone(UTC)
+
+
+def records(fetched: Fetched, captured_at: datetime | None = None) -> Records:
+    """The request and response records of a fetch, as :meth:`RawArchive.append` writes them.
+
+    Pure CPU (no file, no state): a sandbox worker may make them.
+    """
+    when = _when(captured_at)
+    return _request_record(fetched, when), _response_record(fetched, when)
+
+
+def _record(kind: str, url: str, when: datetime, payload: bytes,
+            http: StatusAndHeaders | None, extra: dict[str, str] | None = None) -> bytes:  # fmt: skip
+    buffer = io.BytesIO()
+    writer = WARCWriter(buffer, gzip=False, warc_version="WARC/1.1")
+    headers = {"WARC-Date": when.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), **(extra or {})}
+    record = writer.create_warc_record(
+        url, kind, payload=io.BytesIO(payload), http_headers=http, warc_headers_dict=headers
+    )
+    writer.write_record(record)
+    # one gzip member per record, as warcio writes them, at our level (warcio's is 9)
+    gz = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, zlib.MAX_WBITS + 16)
+    return gz.compress(buffer.getbuffer()) + gz.flush()
+
+
+def _request_record(fetched: Fetched, when: datetime) -> bytes:
+    parts = urlsplit(fetched.final_url)
+    target = parts.path or "/"
+    if parts.query:
+        target += "?" + parts.query
+    target = quote(target, safe=_URL_SAFE)  # a raw UTF-8 path, as it went on the wire
+    host = host_of(fetched.final_url) + (f":{parts.port}" if parts.port else "")
+    headers = [("Host", host), *_headers(fetched.request_headers)]  # IDNA, no user:pass
+    http = StatusAndHeaders(f"GET {target} HTTP/1.1", headers, is_http_request=True)
+    return _record("request", fetched.final_url, when, b"", http)
+
+
+def _response_record(fetched: Fetched, when: datetime) -> bytes:
+    headers = [(k, v) for k, v in _headers(fetched.headers) if k.lower() not in _WIRE_HEADERS]
+    if not any(k.lower() == "content-type" for k, _ in headers) and fetched.content_type:
+        headers.append(("Content-Type", _ascii(fetched.content_type)))
+    headers.append(("Content-Length", str(len(fetched.body))))
+    status = f"{fetched.status} {_reason(fetched.status)}"
+    http = StatusAndHeaders(status, headers, protocol="HTTP/1.1")
+    return _record("response", fetched.final_url, when, fetched.body, http)
+
+
 class RawArchive:
     """The archive under one root: writes WARC records (thread-safe), reads one back."""
 
@@ -111,9 +164,16 @@ class RawArchive:
 
     def put(self, fetched: Fetched, captured_at: datetime | None = None) -> RawRef:
         """Append the exchange as request and response records; where the response is."""
-        when = (captured_at or datetime.now(UTC)).astimezone(UTC)
-        request = self._request_record(fetched, when)
-        response = self._response_record(fetched, when)
+        when = _when(captured_at)
+        return self.append(fetched, records(fetched, when), when)
+
+    def append(self, fetched: Fetched, pair: Records, captured_at: datetime) -> RawRef:
+        """Append records :func:`records` made of ``fetched`` at ``captured_at``.
+
+        The CPU a page's records cost (encoding, compressing) can then be spent elsewhere:
+        a sandbox worker makes them (:mod:`ingest.pagework`), and only the write is here.
+        """
+        when, (request, response) = _when(captured_at), pair
         with self._lock:
             out = self._current(when)
             try:
@@ -160,40 +220,6 @@ class RawArchive:
     def _path(self, name: str) -> str:
         return f"{self.base.rstrip('/')}/{name}" if self.base else name
 
-    @staticmethod
-    def _record(kind: str, url: str, when: datetime, payload: bytes,
-                http: StatusAndHeaders | None, extra: dict[str, str] | None = None) -> bytes:  # fmt: skip
-        buffer = io.BytesIO()
-        writer = WARCWriter(buffer, gzip=False, warc_version="WARC/1.1")
-        headers = {"WARC-Date": when.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), **(extra or {})}
-        record = writer.create_warc_record(
-            url, kind, payload=io.BytesIO(payload), http_headers=http, warc_headers_dict=headers
-        )
-        writer.write_record(record)
-        # one gzip member per record, as warcio writes them, at our level (warcio's is 9)
-        gz = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, zlib.MAX_WBITS + 16)
-        return gz.compress(buffer.getbuffer()) + gz.flush()
-
-    def _request_record(self, fetched: Fetched, when: datetime) -> bytes:
-        parts = urlsplit(fetched.final_url)
-        target = parts.path or "/"
-        if parts.query:
-            target += "?" + parts.query
-        target = quote(target, safe=_URL_SAFE)  # a raw UTF-8 path, as it went on the wire
-        host = host_of(fetched.final_url) + (f":{parts.port}" if parts.port else "")
-        headers = [("Host", host), *_headers(fetched.request_headers)]  # IDNA, no user:pass
-        http = StatusAndHeaders(f"GET {target} HTTP/1.1", headers, is_http_request=True)
-        return self._record("request", fetched.final_url, when, b"", http)
-
-    def _response_record(self, fetched: Fetched, when: datetime) -> bytes:
-        headers = [(k, v) for k, v in _headers(fetched.headers) if k.lower() not in _WIRE_HEADERS]
-        if not any(k.lower() == "content-type" for k, _ in headers) and fetched.content_type:
-            headers.append(("Content-Type", _ascii(fetched.content_type)))
-        headers.append(("Content-Length", str(len(fetched.body))))
-        status = f"{fetched.status} {_reason(fetched.status)}"
-        http = StatusAndHeaders(status, headers, protocol="HTTP/1.1")
-        return self._record("response", fetched.final_url, when, fetched.body, http)
-
     # ------------------------------------------------------------------ reading
 
     def get(self, digest: str, ref: RawRef | None = None) -> bytes | None:
@@ -236,4 +262,4 @@ class RawArchive:
         return body
 
 
-__all__ = ["MAX_FILE_BYTES", "RawArchive"]
+__all__ = ["MAX_FILE_BYTES", "RawArchive", "Records", "records"]

@@ -262,6 +262,8 @@ class Unclustered:
     # re-deciding (`ingest recluster`): the id it takes if it matches nothing while its
     # cluster is already taken by an article decided before it (it splits off)
     fresh_id: str | None = None
+    # its signature made ahead (by the fetch's worker, ingest.neardup.to_json), if any
+    signed: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)

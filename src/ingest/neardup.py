@@ -58,7 +58,7 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -125,7 +125,10 @@ def _words(text: str) -> list[str]:
 
 def shingles(body: str) -> set[bytes]:
     """The body's distinct word 5-shingles (encoded, ready to hash)."""
-    words = _words(body)
+    return _shingles(_words(body))
+
+
+def _shingles(words: Sequence[str]) -> set[bytes]:
     if len(words) < SHINGLE_WORDS:
         return {" ".join(words).encode()} if words else set()
     return {
@@ -150,16 +153,27 @@ def anchors(body: str) -> tuple[int, ...]:
     A paragraph's key hashes its two smallest shingle keys: a copy that carries the
     paragraph, even lightly edited, most likely has the same key (a bottom-2 sketch).
     """
+    return _anchors([_words(line) for line in body.splitlines()])
+
+
+def _anchors(lines: Sequence[Sequence[str]]) -> tuple[int, ...]:
     keys = set()
-    for line in body.splitlines():
-        words = _words(line)
+    for words in lines:
         if len(words) >= ANCHOR_MIN_WORDS:
+            # the two smallest digests are the two smallest keys (big-endian, shifted alike)
             lowest = sorted(
-                _key(" ".join(words[i : i + SHINGLE_WORDS]).encode())
+                hashlib.blake2b(
+                    " ".join(words[i : i + SHINGLE_WORDS]).encode(), digest_size=8
+                ).digest()
                 for i in range(len(words) - SHINGLE_WORDS + 1)
             )[:2]
-            keys.add(_key(b"".join(k.to_bytes(8, "big") for k in lowest)))
+            keys.add(_key(b"".join(_shifted(d) for d in lowest)))
     return tuple(sorted(keys)[:MAX_ANCHORS])
+
+
+def _shifted(digest: bytes) -> bytes:
+    """A digest as :func:`_key` makes it a key, in 8 big-endian bytes."""
+    return (int.from_bytes(digest, "big") >> 1).to_bytes(8, "big")
 
 
 def _permutations(seed: int, num_perm: int) -> tuple[np.ndarray, np.ndarray]:
@@ -249,11 +263,56 @@ def _title_key(title: str | None) -> int | None:
 
 def signature(body: str, title: str | None) -> Signature:
     """The near-duplicate signature of an article."""
-    found = shingles(body)
+    # The body's words are its lines' words end to end (no word spans a line break), so
+    # each line is read once, for the shingles and for the anchors.
+    lines = [_words(line) for line in body.splitlines()]
+    words = [word for line in lines for word in line]
+    found = _shingles(words)
     if len(found) < MIN_SHINGLES:
-        words = {w.encode() for w in _words(body)}
-        return Signature(_minhash(words) if words else (), len(found), _title_key(title))
-    return Signature(_minhash(found), len(found), None, anchors(body))
+        distinct = {w.encode() for w in words}
+        return Signature(_minhash(distinct) if distinct else (), len(found), _title_key(title))
+    return Signature(_minhash(found), len(found), None, _anchors(lines))
+
+
+def sign(title: str | None, body: str) -> SignatureRecord:
+    """The stored form of an article's signature (:class:`MinHashClusterer` stores it)."""
+    sig = signature(body, title)
+    data = sig.to_bytes() if sig.values else None
+    return SignatureRecord(
+        data, sig.shingle_count, sig.title_key, tuple(sig.band_keys()), sig.min_shared
+    )
+
+
+def to_json(record: SignatureRecord) -> dict[str, Any]:
+    """A signature made ahead of the clustering pass, as JSON, with its version.
+
+    A fetch's worker signs each article it extracts; the warehouse keeps the signature
+    (staged, then queued with the article) until the clustering pass places the article.
+    """
+    return {
+        "version": SIGNATURE_VERSION, "data": record.data.hex() if record.data else None,
+        "shingles": record.shingle_count, "title_key": record.title_key,
+        "bands": [list(pair) for pair in record.bands], "min_shared": record.min_shared,
+    }  # fmt: skip
+
+
+def from_json(value: Mapping[str, Any]) -> SignatureRecord | None:
+    """The signature :func:`to_json` kept; None: sign the article again.
+
+    None when another signature version made it, or it is not one.
+    """
+    try:
+        if value.get("version") != SIGNATURE_VERSION:
+            return None
+        data = value["data"]
+        return SignatureRecord(
+            bytes.fromhex(data) if data else None, int(value["shingles"]),
+            None if value["title_key"] is None else int(value["title_key"]),
+            tuple((int(band), int(key)) for band, key in value["bands"]),
+            int(value["min_shared"]),
+        )  # fmt: skip
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
 
 
 def _equal_share(a: Signature, b: Signature) -> float:
@@ -366,13 +425,10 @@ class MinHashClusterer:
     def __init__(self, window: timedelta = DEFAULT_WINDOW) -> None:
         self.window = window
 
-    def sign(self, title: str | None, body: str) -> SignatureRecord:
+    @staticmethod
+    def sign(title: str | None, body: str) -> SignatureRecord:
         """The stored form of an article's signature."""
-        sig = signature(body, title)
-        data = sig.to_bytes() if sig.values else None
-        return SignatureRecord(
-            data, sig.shingle_count, sig.title_key, tuple(sig.band_keys()), sig.min_shared
-        )
+        return sign(title, body)
 
     @staticmethod
     def _signature(record: SignatureRecord) -> Signature:
@@ -383,7 +439,9 @@ class MinHashClusterer:
         state = _Pass()
         placed: list[Placed] = []
         for item in batch:
-            record = self.sign(item.title, item.body)
+            record = from_json(item.signed) if item.signed is not None else None
+            if record is None:  # not signed ahead (or by another version): signed now
+                record = self.sign(item.title, item.body)
             cluster = item.cluster_id
             if not item.resign:  # a re-signed article keeps its cluster
                 cluster = self._decide(item, record, stored, state)

@@ -7,8 +7,10 @@ composer reads like the DAG: run the stage, then save its outcomes in one transa
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from ingest.models import (
     Article,
@@ -141,6 +143,7 @@ class PageExtracted:
     fetch: FetchRecord
     article: Article
     raw: RawRef | None = None  # where the archive keeps the page
+    signature: Mapping[str, Any] | None = None  # made ahead (ingest.neardup.to_json)
 
 
 @dataclass(frozen=True, slots=True)

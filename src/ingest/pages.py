@@ -1,7 +1,9 @@
 """The page stage: a fetched page archived, extracted in the sandbox and normalised.
 
 :class:`PageStage` turns one fetch into a page outcome; the crawler calls it from each
-host's thread, so several pages are extracted at once (one per sandbox worker).
+host's thread, so several pages are worked on at once (one per sandbox worker). The
+worker spends the page's CPU (:mod:`ingest.pagework`: its archive records, extraction,
+normalising); the stage writes the records and builds the outcome.
 :meth:`PageStage.reextract` does the same for a page kept in the raw archive (what a
 backfill re-processes). An extraction that meets a bug of ours ends as
 ``internal_error``: the page stays pending with no attempt spent (the run counts it as
@@ -13,17 +15,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from ingest import extract, normalise
-from ingest.models import (
-    Article,
-    Extracted,
-    Fetched,
-    FetchFailure,
-    Miss,
-    PageJob,
-    RawRef,
-    Reason,
-)
+from ingest import pagework
+from ingest.models import Article, Fetched, FetchFailure, Miss, PageJob, RawRef, Reason
 from ingest.outcomes import FetchRecord, PageExtracted, PageFailed, PageOutcome
 
 if TYPE_CHECKING:
@@ -41,6 +34,7 @@ class PageStage:
 
     def __init__(self, settings: Settings, box: Sandbox, raw: RawArchive) -> None:
         self.settings, self.box, self.raw = settings, box, raw
+        self._bounds = pagework.Bounds(settings.max_title_chars, settings.max_body_chars)
 
     def __call__(
         self,
@@ -58,15 +52,18 @@ class PageStage:
         now = _now()
         if isinstance(result, FetchFailure):
             return PageFailed(job, result.reason, result.detail, FetchRecord.of(kind, result, now))
-        raw = self.raw.put(result, fetched_at or now)
-        extracted = self._extract(result.body, result.content_type, result.final_url)
-        if isinstance(extracted, Miss):
-            record = FetchRecord.of(
-                kind, result, now, reason=extracted.reason, detail=extracted.detail
-            )
-            return PageFailed(job, extracted.reason, extracted.detail, record, raw=raw)
-        article = self._normalise(job, result, extracted, now, fetched_at=fetched_at)
-        return PageExtracted(job, FetchRecord.of(kind, result, now), article, raw=raw)
+        when = fetched_at or now
+        done = self._work(job, result, now, fetched_at=fetched_at, archived_at=when)
+        if isinstance(done, Miss):  # the worker overran, died or met a bug: archived here
+            done = pagework.PageWork(None, done)
+        pair = done.records
+        raw = self.raw.append(result, pair, when) if pair else self.raw.put(result, when)
+        outcome = done.outcome
+        if isinstance(outcome, Miss):
+            record = FetchRecord.of(kind, result, now, reason=outcome.reason, detail=outcome.detail)
+            return PageFailed(job, outcome.reason, outcome.detail, record, raw=raw)
+        fetch = FetchRecord.of(kind, result, now)
+        return PageExtracted(job, fetch, outcome, raw=raw, signature=done.signature)
 
     def reextract(
         self,
@@ -85,36 +82,29 @@ class PageStage:
         body = self.raw.get(raw_hash, ref)
         if body is None:
             return Miss(Reason.ARCHIVE_MISSING, f"no archived page {raw_hash}")
-        extracted = self._extract(body, content_type, final_url)
-        if isinstance(extracted, Miss):
-            return extracted
         fetched = Fetched(
             url=job.link, final_url=final_url, status=200, content_type=content_type,
             body=body, body_hash=raw_hash, etag=None, last_modified=None, elapsed_s=0.0,
         )  # fmt: skip
-        return self._normalise(job, fetched, extracted, _now(), fetched_at=fetched_at)
+        done = self._work(job, fetched, _now(), fetched_at=fetched_at)
+        return done if isinstance(done, Miss) else done.outcome
 
-    def _extract(self, body: bytes, content_type: str | None, url: str) -> Extracted | Miss:
-        # extract.extract_page is looked up at each call: the sandbox pickles it by name.
-        budget = self.settings.extract_budget_s
-        result: Extracted | Miss = self.box.run(
-            budget, extract.extract_page, body, content_type, url
-        )
-        return result
-
-    def _normalise(
+    def _work(
         self,
         job: PageJob,
         fetched: Fetched,
-        extracted: Extracted,
         now: datetime,
+        *,
         fetched_at: datetime | None = None,
-    ) -> Article:
-        return normalise.normalise(
-            job, fetched, extracted, now=now, fetched_at=fetched_at,
-            max_title_chars=self.settings.max_title_chars,
-            max_body_chars=self.settings.max_body_chars,
+        archived_at: datetime | None = None,
+    ) -> pagework.PageWork | Miss:
+        """The worker's work on a page; a Miss when the worker overran, died or met a bug."""
+        # pagework.work_page is looked up at each call: the sandbox pickles it by name.
+        result: pagework.PageWork | Miss = self.box.run(
+            self.settings.extract_budget_s, pagework.work_page, job, fetched,
+            now=now, bounds=self._bounds, fetched_at=fetched_at, archived_at=archived_at,
         )  # fmt: skip
+        return result
 
 
 __all__ = ["PageStage"]

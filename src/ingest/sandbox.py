@@ -23,12 +23,15 @@ whose record of the current process multiprocessing cannot use (:func:`_own_proc
 
 from __future__ import annotations
 
+import contextlib
 import importlib.machinery
 import multiprocessing
 import resource
 import sys
 import threading
 from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import AbstractContextManager
+from multiprocessing import forkserver
 from multiprocessing import process as mp_process
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -43,7 +46,7 @@ log = get_logger(__name__)
 T = TypeVar("T")
 
 #: Modules the fork server imports once, so workers start warm.
-PRELOAD = ["ingest.extract", "ingest.parse"]
+PRELOAD = ["ingest.pagework", "ingest.parse"]
 #: A worker is replaced after this many tasks (bounds slow leaks in C libraries).
 MAX_TASKS_PER_WORKER = 500
 
@@ -99,6 +102,33 @@ def _own_process_record() -> None:
     if not isinstance(current, mp_process.BaseProcess) and isinstance(config, dict):
         config["daemon"] = False
         config["authkey"] = mp_process.AuthenticationString(bytes(config["authkey"]))
+
+
+def opened(
+    workers: int, memory_mb: int, lent: Sandbox | None = None
+) -> AbstractContextManager[Sandbox]:
+    """A new sandbox to use and close, or the one a caller lends (left open for it).
+
+    A process running several steps in turn (``ingest run``) lends each its own sandbox,
+    so workers are started once, not once a shard.
+    """
+    return contextlib.nullcontext(lent) if lent is not None else Sandbox(workers, memory_mb)
+
+
+def warm_up() -> None:
+    """Start this process's fork server now: it imports :data:`PRELOAD` while we work on.
+
+    The first sandbox otherwise waits for those imports (half a second: the extractor's
+    libraries). A caller with other work first (a whole run's migrations and registry)
+    starts it early; every sandbox of the process then forks from it.
+    """
+    _own_process_record()
+    _hide_main_script()
+    try:
+        multiprocessing.get_context("forkserver").set_forkserver_preload(PRELOAD)
+        forkserver.ensure_running()
+    finally:
+        _restore_main_script()
 
 
 class Sandbox:

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 import sandbox_tasks
-from ingest import extract, parse
+from ingest import pagework, parse
 from ingest.store import engine as db
 from ingest.store import schema as wh
 from ingest.urls import canonical_url
@@ -24,7 +24,7 @@ from sandbox_tasks import BUG_MARK, FEED_BUG_MARK
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
 
 BUGS = {
-    "extractor": (extract, "extract_page", sandbox_tasks.extract_page_with_a_bug, "fetch"),
+    "extractor": (pagework, "work_page", sandbox_tasks.work_page_with_a_bug, "fetch"),
     "parser": (parse, "parse_feed", sandbox_tasks.parse_feed_with_a_bug, "poll"),
 }
 

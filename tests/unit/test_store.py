@@ -303,6 +303,20 @@ def test_staging_round_trip_preserves_the_article(engine):
     assert staging.staged_articles(engine, "run-1") == []
 
 
+def test_staging_keeps_each_articles_signature_and_one_row_per_queue_url(engine):
+    from ingest import neardup
+
+    a = article("https://a.example/1", "one two three four five six seven", published=T0)
+    b = replace(a, body="eight nine ten eleven twelve thirteen", content_hash="b" * 64)
+    sign = [neardup.to_json(neardup.sign(x.title, x.body)) for x in (a, b)]
+    with db.transaction(engine) as conn:  # the same queue URL twice: the last one given
+        staging.stage(conn, "run-1", [("q", a), ("q", b)], T0, signatures=sign)
+        staging.stage(conn, "run-1", [("r", a)], T0)  # staged without one
+    staged, signatures = staging.staged_with_signatures(engine, "run-1")
+    assert staged == [("q", b), ("r", a)]
+    assert signatures == {staging.signature_key(b): sign[1]}
+
+
 def test_datetimes_come_back_aware_utc(engine):
     a = article("https://a.example/tz", "tz", published=datetime(2026, 1, 1, 9, tzinfo=UTC))
     load(engine, "r", [a], now=T0)

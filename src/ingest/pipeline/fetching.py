@@ -7,13 +7,12 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ingest import archive, crawl
+from ingest import archive, crawl, sandbox
 from ingest.logs import get_logger
 from ingest.models import HostState, PageJob, SourceKind
 from ingest.outcomes import FetchRecord, PageOutcome
 from ingest.pages import PageStage
 from ingest.pipeline import _now
-from ingest.sandbox import Sandbox
 from ingest.stats import StepStats
 from ingest.store import leases, queue
 from ingest.urls import host_of
@@ -21,6 +20,7 @@ from ingest.urls import host_of
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from ingest.sandbox import Sandbox
     from ingest.settings import Settings
 
 log = get_logger(__name__)
@@ -77,6 +77,7 @@ def fetch_shard(
     max_pages: int | None = None,
     budget_s: float | None = None,
     family: str | None = None,
+    box: Sandbox | None = None,
 ) -> dict[str, Any]:
     """Fetch, archive, extract and normalise the pending pages of some hosts; stage them.
 
@@ -91,6 +92,7 @@ def fetch_shard(
     ``on_page(done, total)`` is told of each page taken up (the CLI's progress bar).
     ``family``: the host leases' family (:func:`ingest.store.leases.try_token`), when the
     caller's work is more than this crawl (a backfill shard's walk and fetch passes).
+    ``box``: a sandbox the caller lends (else the step opens its own).
     """
     stats = StepStats()
     now = _now()
@@ -121,7 +123,7 @@ def fetch_shard(
                 len(claimed.busy_hosts), ", ".join(claimed.busy_hosts[:5]), held,
             )  # fmt: skip
         _crawl(engine, settings, run_id, token, by_host, states, stats, claimed_at=now,
-               on_page=on_page)  # fmt: skip
+               on_page=on_page, box=box)  # fmt: skip
     finally:  # whatever the crawl did not hand back (an error) is free again
         leases.release_crawl(
             engine, run_id, token, [job.canonical_url for js in by_host.values() for job in js],
@@ -165,6 +167,7 @@ def _crawl(
     *,
     claimed_at: datetime,
     on_page: PageProgress | None = None,
+    box: Sandbox | None = None,
 ) -> None:
     """Crawl the claimed hosts, saving outcomes every ``flush_every`` and at the end.
 
@@ -176,8 +179,8 @@ def _crawl(
         on_page(0, total)
     with archive.RawArchive(
         settings.archive_root, max_file_bytes=settings.archive_file_bytes
-    ) as raw, Sandbox(settings.workers, settings.worker_memory_mb) as box, crawl.Crawl(
-        settings, by_host, states, process=PageStage(settings, box, raw),
+    ) as raw, sandbox.opened(settings.workers, settings.worker_memory_mb, box) as workers, crawl.Crawl(
+        settings, by_host, states, process=PageStage(settings, workers, raw),
         budget_s=max(0.0, settings.shard_budget_s - (_now() - claimed_at).total_seconds()),
     ) as hosts_crawl:  # fmt: skip
         try:

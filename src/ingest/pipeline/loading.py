@@ -39,11 +39,12 @@ def load_run(
     """
     stats = StepStats.total([s for s in steps if s])
     rekey_urls(engine)  # no article is inserted beside its own stale copy
-    staged = [(q, rekey.current_article(a)) for q, a in staging.staged_articles(engine, run_id)]
+    found, signatures = staging.staged_with_signatures(engine, run_id)
+    staged = [(q, rekey.current_article(a)) for q, a in found]
     counters = {name: getattr(stats, name) for name in loads.LEDGER_COUNTERS}
     return loads.load_batch(
         engine, run_id, staged, dedupe.dedupe_batch, now=_now(), interval=interval,
-        counters=counters, failures=stats.failures, then=then,
+        counters=counters, failures=stats.failures, then=then, signatures=signatures,
     )  # fmt: skip
 
 

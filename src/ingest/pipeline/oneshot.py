@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from ingest.pipeline.planning import plan_feed_shards, plan_page_shards
 from ingest.pipeline.stories import cluster_stories
 from ingest.pipeline.warehouse import prepare
 from ingest.request import RunRequest
+from ingest.sandbox import Sandbox, warm_up
 from ingest.stats import StepStats
 
 if TYPE_CHECKING:
@@ -73,6 +75,55 @@ def _retrying(step: Callable[[], LoadResult], what: str) -> LoadResult:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+class _Steps:
+    """A run's poll and fetch steps, shard by shard: their counts and the bugs they met.
+
+    One sandbox serves every shard (opened at the first that needs it), so its workers
+    start once.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        settings: Settings,
+        run_id: str,
+        progress: Callable[[str, int, int], None] | None,
+        stack: contextlib.ExitStack,
+    ) -> None:
+        self.engine, self.settings, self.run_id, self.progress = engine, settings, run_id, progress
+        self.stack = stack
+        self.parts: list[dict[str, Any]] = []
+        self.bugs: list[InternalError] = []
+        self.pages = _PagesSoFar(progress)
+        self._box: Sandbox | None = None
+
+    def box(self) -> Sandbox:
+        if self._box is None:
+            workers, memory_mb = self.settings.workers, self.settings.worker_memory_mb
+            self._box = self.stack.enter_context(Sandbox(workers, memory_mb))
+        return self._box
+
+    def run(self, kind: str, shards: Sequence[Shard], name: str, **extra: object) -> None:
+        """Run step ``name`` on each shard in turn."""
+        if self.progress:
+            self.progress(kind, 0, len(shards))
+        if not shards:
+            return
+        step = getattr(pipeline, name)  # its stages are imported when it has work to do
+        for index, shard in enumerate(shards):
+            items = shard["items"]
+            try:
+                self.parts.append(step(self.engine, self.settings, items, self.run_id,
+                                       box=self.box(), **extra))  # fmt: skip
+            except InternalError as exc:
+                self.bugs.append(exc)
+                self.parts.append(exc.counts)  # the step's other items were saved and counted
+            if self.progress:
+                self.progress(kind, index + 1, len(shards))
+            if kind == "fetch":
+                self.pages.shard_done()
+
+
 def run_once(
     engine: Engine,
     settings: Settings,
@@ -90,39 +141,24 @@ def run_once(
     started = time.monotonic()
     now = _now()
     run_id = run_id or f"cli__{now.strftime('%Y%m%dT%H%M%S.%fZ')}"
+    warm_up()  # the workers' imports on the other core, during the migrations and registry
     prepare(engine, feeds_file, now)
-    bugs: list[InternalError] = []
-    parts: list[dict[str, Any]] = []
-
-    def step(kind: str, shards: Sequence[Shard], name: str, **extra: object) -> None:
-        if progress:
-            progress(kind, 0, len(shards))
-        for index, shard in enumerate(shards):
-            run = getattr(pipeline, name)  # its stages are imported when it has work to do
-            try:
-                parts.append(run(engine, settings, shard["items"], run_id, **extra))
-            except InternalError as exc:
-                bugs.append(exc)
-                parts.append(exc.counts)  # the step's other items were saved and counted
-            if progress:
-                progress(kind, index + 1, len(shards))
-            if kind == "fetch":
-                pages.shard_done()
-
     request = request or RunRequest()
     due: dict[str, Any] = {"unpolled_since": now} if request.poll_now else {"due_at": now}
-    step("poll", plan_feed_shards(engine, settings, now, request), "poll_shard", **due)
-    pages = _PagesSoFar(progress)
-    step("fetch", plan_page_shards(engine, settings, request), "fetch_shard", feeds=request.only,
-         on_page=pages.page)  # fmt: skip
+    with contextlib.ExitStack() as stack:
+        steps = _Steps(engine, settings, run_id, progress, stack)
+        steps.run("poll", plan_feed_shards(engine, settings, now, request), "poll_shard", **due)
+        steps.run("fetch", plan_page_shards(engine, settings, request), "fetch_shard",
+                  feeds=request.only, on_page=steps.pages.page)  # fmt: skip
     loaded = _retrying(
-        lambda: load_run(engine, run_id, interval=(now, _now()), steps=parts), f"load of {run_id}"
+        lambda: load_run(engine, run_id, interval=(now, _now()), steps=steps.parts),
+        f"load of {run_id}",
     )
     cluster_stories(engine, settings)
     housekeeping(engine, settings)
-    if bugs:
-        raise bugs[0]
-    return RunSummary(run_id, StepStats.total(parts), loaded, time.monotonic() - started)
+    if steps.bugs:
+        raise steps.bugs[0]
+    return RunSummary(run_id, StepStats.total(steps.parts), loaded, time.monotonic() - started)
 
 
 __all__ = ["LOAD_ATTEMPTS", "RunSummary", "run_once"]

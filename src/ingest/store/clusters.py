@@ -91,9 +91,10 @@ def cluster_batch(
                 select(
                     articles.c.article_id, articles.c.title, articles.c.body,
                     articles.c.cluster_id, AT.label("at"), sig.article_id.label("signed_id"),
-                    sig.decided_version.label("decided"),
+                    sig.decided_version.label("decided"), cluster_queue.c.signature,
                 )
                 .outerjoin(article_signatures, sig.article_id == articles.c.article_id)
+                .outerjoin(cluster_queue, cluster_queue.c.article_id == articles.c.article_id)
                 .where(articles.c.article_id.in_(chunk))
             )
         ),
@@ -108,7 +109,15 @@ def cluster_batch(
         conn.execute(delete(signature_bands).where(signature_bands.c.article_id.in_(chunk)))
         conn.execute(delete(article_signatures).where(sig.article_id.in_(chunk)))
     items = [
-        Unclustered(r.article_id, r.title, r.body, r.cluster_id, r.at, r.signed_id is not None)
+        Unclustered(
+            r.article_id,
+            r.title,
+            r.body,
+            r.cluster_id,
+            r.at,
+            r.signed_id is not None,
+            signed=r.signature if r.signed_id is None else None,  # made ahead, if it was
+        )
         for r in rows
     ]
     placement = clusterer.place(items, StoredSignatures(conn))
@@ -142,13 +151,18 @@ def enqueue_unsigned(conn: Connection) -> int:
 
 
 def requeue_times(conn: Connection, article_ids: Sequence[str]) -> None:
-    """Queued articles among ``article_ids`` wait by their current time (it may change)."""
+    """Queued articles among ``article_ids`` wait by their current time (it may change).
+
+    Their content changed too: the clustering pass signs them (not what was signed ahead).
+    """
     current = (
         select(AT).where(articles.c.article_id == cluster_queue.c.article_id).scalar_subquery()
     )
     for chunk in dialects.chunks(list(article_ids)):
         conn.execute(
-            update(cluster_queue).where(cluster_queue.c.article_id.in_(chunk)).values(at=current)
+            update(cluster_queue)
+            .where(cluster_queue.c.article_id.in_(chunk))
+            .values(at=current, signature=None)
         )
 
 

@@ -31,6 +31,7 @@ from ingest.store.schema import (
     feed_entries,
     load_ledger,
 )
+from ingest.store.staging import SignatureKey
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
@@ -68,6 +69,7 @@ def load_batch(
     counters: Mapping[str, int] | None = None,
     failures: Mapping[str, int] | None = None,
     then: Callable[[Connection], None] | None = None,
+    signatures: Mapping[SignatureKey, Mapping[str, Any]] | None = None,
 ) -> LoadResult:
     """Dedupe and load one run's articles, link their feed entries, write the ledger row.
 
@@ -77,6 +79,8 @@ def load_batch(
     *Clear*, a reprocessing backfill) gets another ledger row. ``counters`` and
     ``failures`` are what the run's other steps counted, for the ledger and the result.
     ``then`` writes more in the load's transaction (a backfill's file marked done).
+    ``signatures``: those made ahead (:func:`ingest.store.staging.staged_with_signatures`),
+    queued with their new articles for the clustering pass.
     """
     counters, failures = counters or {}, dict(failures or {})
     with locked(engine) as conn:
@@ -92,7 +96,7 @@ def load_batch(
         accepted, rejected = _validated(staged)
         candidates = [article for _, article in accepted]
         verdict = decide(candidates, known_content=_known_content(conn, candidates))
-        new_ids, updated, unchanged = _upsert(conn, verdict.unique, run_id, now)
+        new_ids, updated, unchanged = _upsert(conn, verdict.unique, run_id, now, signatures or {})
         inserted = len(new_ids)
         links = sorted(_links(accepted, verdict) + rejected, key=lambda link: link[:2])
         if links:
@@ -233,13 +237,25 @@ def _note_first_listed(conn: Connection, new_ids: Sequence[str]) -> None:
         )
 
 
-def _queued(row: Mapping[str, Any]) -> dict[str, Any]:
-    """An article row's place in ``cluster_queue``: its time, published, else first seen."""
-    return {"article_id": row["article_id"], "at": row["published_at"] or row["first_seen_at"]}
+def _queued(
+    row: Mapping[str, Any], signatures: Mapping[SignatureKey, Mapping[str, Any]]
+) -> dict[str, Any]:
+    """An article row's place in ``cluster_queue``: its time and signature made ahead.
+
+    The time: published, else first seen. The signature: one made of what the row holds.
+    """
+    return {
+        "article_id": row["article_id"], "at": row["published_at"] or row["first_seen_at"],
+        "signature": signatures.get((row["content_hash"], row["title"])),
+    }  # fmt: skip
 
 
 def _upsert(
-    conn: Connection, unique: Sequence[Article], run_id: str, now: datetime
+    conn: Connection,
+    unique: Sequence[Article],
+    run_id: str,
+    now: datetime,
+    signatures: Mapping[SignatureKey, Mapping[str, Any]],
 ) -> tuple[list[str], int, int]:
     """Write new and changed articles in key order; return (new ids, updated, unchanged)."""
     batch = sorted(unique, key=lambda a: a.article_id)
@@ -264,8 +280,8 @@ def _upsert(
             changed.append(values)
     dialects.of(conn).write_articles(conn, new, changed)
     if new:  # the `cluster` step's work list, in the articles' time order
-        conn.execute(cluster_queue.insert(), [_queued(r) for r in new])
-    if changed:  # one still waiting may have a new publication time
+        conn.execute(cluster_queue.insert(), [_queued(r, signatures) for r in new])
+    if changed:  # one still waiting may have a new publication time, and is signed then
         requeue_times(conn, [row["article_id"] for row in changed])
     return [row["article_id"] for row in new], len(changed), unchanged
 

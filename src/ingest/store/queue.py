@@ -448,7 +448,10 @@ def save_pages(
             else:
                 _move(conn, change, run_id, max_attempts)
         extracted = [p for p in pages if isinstance(p, PageExtracted)]
-        staging.stage(conn, run_id, [(p.job.canonical_url, p.article) for p in extracted], now)
+        staging.stage(
+            conn, run_id, [(p.job.canonical_url, p.article) for p in extracted], now,
+            signatures=[p.signature for p in extracted],
+        )  # fmt: skip
         archives.index(conn, [p.raw for p in pages
                               if isinstance(p, PageExtracted | PageFailed) and p.raw])  # fmt: skip
         records: list[tuple[FetchRecord, str | None]] = [(r, None) for r in robots]

@@ -7,9 +7,9 @@ and fetch-log lines, are pruned after ``fetch_log_keep_days``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select
 
@@ -24,25 +24,50 @@ if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine, Select
 
 
+#: An article's signature made ahead, keyed by what it was made of: the article's body
+#: (its ``content_hash``) and title (:func:`signature_key`).
+SignatureKey = tuple[str, str | None]
+
+
+def signature_key(article: Article) -> SignatureKey:
+    """What an article's signature is a function of: its body (hashed) and title."""
+    return article.content_hash, article.title
+
+
 def stage(
-    conn: Connection, run_id: str, staged: Sequence[tuple[str, Article]], now: datetime
+    conn: Connection,
+    run_id: str,
+    staged: Sequence[tuple[str, Article]],
+    now: datetime,
+    *,
+    signatures: Sequence[Mapping[str, Any] | None] = (),
 ) -> None:
-    """Keep articles (keyed by the queue URL they were fetched for) until their run loads."""
-    dialect = dialects.of(conn)
-    for queue_url, article in sorted(staged, key=lambda s: s[0]):
-        stmt = dialect.insert(article_staging).values(
-            run_id=run_id,
-            queue_url=queue_url,
-            article_id=article.article_id,
-            payload=to_payload(article),
-            staged_at=now,
-        )
-        conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["run_id", "queue_url"],
-                set_={"article_id": stmt.excluded.article_id, "payload": stmt.excluded.payload},
-            )
-        )
+    """Keep articles (keyed by the queue URL they were fetched for) until their run loads.
+
+    ``signatures``: each article's signature made ahead (:func:`ingest.neardup.to_json`),
+    in the same order, or none.
+    """
+    if not staged:
+        return
+    signed = list(signatures) or [None] * len(staged)
+    by_url = {  # one row per queue URL, the last one given (one statement: none twice)
+        queue_url: {"run_id": run_id, "queue_url": queue_url, "article_id": article.article_id,
+                    "payload": to_payload(article), "staged_at": now, "signature": signature}
+        for (queue_url, article), signature in zip(staged, signed, strict=True)
+    }  # fmt: skip
+    rows = [by_url[url] for url in sorted(by_url)]
+    stmt = dialects.of(conn).insert(article_staging)
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["run_id", "queue_url"],
+            set_={
+                "article_id": stmt.excluded.article_id,
+                "payload": stmt.excluded.payload,
+                "signature": stmt.excluded.signature,
+            },
+        ),
+        rows,
+    )
 
 
 def stage_articles(
@@ -61,13 +86,27 @@ def queue_urls(run_id: str) -> Select[tuple[str]]:
 
 def staged_articles(engine: Engine, run_id: str) -> list[tuple[str, Article]]:
     """The articles staged by a run, with their queue URLs."""
+    return staged_with_signatures(engine, run_id)[0]
+
+
+def staged_with_signatures(
+    engine: Engine, run_id: str
+) -> tuple[list[tuple[str, Article]], dict[SignatureKey, Mapping[str, Any]]]:
+    """The articles staged by a run, with their queue URLs; the signatures made ahead."""
     query = (
-        select(article_staging.c.queue_url, article_staging.c.payload)
+        select(article_staging.c.queue_url, article_staging.c.payload, article_staging.c.signature)
         .where(article_staging.c.run_id == run_id)
         .order_by(article_staging.c.queue_url)
     )
+    staged: list[tuple[str, Article]] = []
+    signatures: dict[SignatureKey, Mapping[str, Any]] = {}
     with reading(engine) as conn:
-        return [(row.queue_url, from_payload(row.payload)) for row in conn.execute(query)]
+        for row in conn.execute(query):
+            article = from_payload(row.payload)
+            staged.append((row.queue_url, article))
+            if row.signature is not None:
+                signatures[signature_key(article)] = row.signature
+    return staged, signatures
 
 
 def append_fetches(

@@ -393,13 +393,17 @@ def test_a_signature_made_ahead_is_used_only_for_the_content_it_was_made_of(engi
     s = settings(tmp_path)
     first = article("https://a.example/1", STORY, published=T0)
     other = article("https://a.example/2", "Story two. " + STORY, published=T0)
-    made = {signature_key(first): neardup.to_json(neardup.sign(first.title, first.body))}
+    made = {
+        signature_key(first.title, first.body): neardup.to_json(
+            neardup.sign(first.title, first.body)
+        )
+    }
     stale = neardup.to_json(neardup.sign(other.title, other.body))
     stale["version"] = neardup.SIGNATURE_VERSION - 1
-    made[signature_key(other)] = stale  # made by another version: not used
+    made[signature_key(other.title, other.body)] = stale  # made by another version: not used
     load(engine, "a", [first, other], now=T0, signatures=made)
     assert _signatures(engine, wh.cluster_queue) == {
-        first.article_id: made[signature_key(first)], other.article_id: stale,
+        first.article_id: made[signature_key(first.title, first.body)], other.article_id: stale,
     }  # fmt: skip
     changed = replace(first, body=STORY + " A correction was appended.")
     load(engine, "b", [changed], now=T0 + timedelta(hours=1))  # rewritten while queued
@@ -409,3 +413,33 @@ def test_a_signature_made_ahead_is_used_only_for_the_content_it_was_made_of(engi
     for a in (changed, other):
         fresh = neardup.sign(a.title, a.body)
         assert stored[a.article_id] == (fresh.data, fresh.shingle_count, fresh.title_key)
+
+
+def test_copies_differing_only_in_line_breaks_keep_each_its_own_signature(engine, tmp_path):
+    """Their content hashes match (words alike), their signatures differ (paragraph anchors):
+    the one queued is the one made of the body stored."""
+    from ingest import neardup
+    from ingest.store.staging import signature_key
+
+    lines = STORY.replace(". ", ".\n").split("\n")
+    joined = article("https://a.example/1", " ".join(lines), published=T0)
+    broken = article("https://b.example/1", "\n".join(lines), published=T0 + timedelta(hours=1))
+    assert joined.content_hash == broken.content_hash  # one is a duplicate of the other
+    made = {signature_key(a.title, a.body): neardup.sign(a.title, a.body) for a in (joined, broken)}
+    assert (
+        made[signature_key(joined.title, joined.body)]
+        != made[signature_key(broken.title, broken.body)]
+    )
+    loaded = load(engine, "a", [broken, joined], now=T0,
+                  signatures={k: neardup.to_json(v) for k, v in made.items()})  # fmt: skip
+    assert (loaded.inserted, loaded.duplicates) == (1, 1)
+    with engine.connect() as conn:
+        title, body = conn.execute(select(wh.articles.c.title, wh.articles.c.body)).one()
+    (queued_signature,) = _signatures(engine, wh.cluster_queue).values()
+    assert neardup.from_json(queued_signature) == neardup.sign(title, body)
+    with engine.connect() as conn:  # and a row rewritten while queued: SQL NULL, not 'null'
+        conn.execute(wh.cluster_queue.update().values(signature=None))
+        conn.commit()
+        assert conn.execute(
+            select(wh.cluster_queue.c.article_id).where(wh.cluster_queue.c.signature.is_(None))
+        ).all()

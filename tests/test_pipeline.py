@@ -122,6 +122,27 @@ def test_fetch_and_load_one_page_then_nothing_twice(feed, engine, settings):
     assert found == [("response", PAGE)]  # that one record, read alone
 
 
+def test_a_page_whose_worker_overran_or_died_is_still_archived_and_indexed(feed, engine, settings):
+    from ingest.archive import RawArchive
+    from ingest.models import RawRef
+
+    paragraphs = "".join(f"<p>Paragraph {i} of a very long story about the harbour.</p>"
+                         for i in range(40_000))  # fmt: skip
+    page = f"<html><body><article>{paragraphs}</article></body></html>".encode()
+    feed.expect_request("/feed.xml").respond_with_data(rss([("a", feed.url_for("/a"))]))
+    feed.expect_request("/a").respond_with_data(page, content_type="text/html")
+    poll(engine, settings)
+    hurried = settings.model_copy(update={"extract_budget_s": 0.2})  # seconds of work to do
+    fetched = pipeline.fetch_shard(engine, hurried, ["localhost"], "r")
+    assert (fetched["pages_fetched"], fetched["articles_extracted"]) == (1, 0)
+    assert dict(fetched["failures"]) == {"time_budget": 1}
+    with engine.connect() as conn:  # the worker made no records: the stage wrote them
+        record = conn.execute(select(wh.archive_records)).one()
+    ref = RawRef(record.digest, record.file, record.record_offset, record.record_length,
+                 record.url, record.captured_at)  # fmt: skip
+    assert RawArchive(settings.archive_root).get(record.digest, ref) == page
+
+
 def test_a_json_feed_is_polled_fetched_and_loaded_like_any_feed(feed, engine, settings):
     import json
 

@@ -186,6 +186,7 @@ def _permutations(seed: int, num_perm: int) -> tuple[np.ndarray, np.ndarray]:
 
 _A, _B = _permutations(SEED, NUM_PERM)
 _EMPTY = 0xFFFFFFFF  # a value no item has lowered: the sketch of the empty set
+_ROWS_AT_ONCE = 8192  # shingles per slice: 4 MiB of values (a 1M-character body: 200k)
 
 
 def _fmix32(hv: np.ndarray) -> np.ndarray:
@@ -208,7 +209,10 @@ def _minhash(items: set[bytes]) -> tuple[int, ...]:
         return (_EMPTY,) * NUM_PERM
     digests = b"".join(hashlib.sha1(item, usedforsecurity=False).digest()[:4] for item in items)
     hv = _fmix32(np.frombuffer(digests, dtype="<u4").astype(np.uint32)).reshape(-1, 1)
-    return tuple((hv * _A + _B).min(axis=0).tolist())
+    low = np.full(NUM_PERM, _EMPTY, dtype=np.uint32)
+    for start in range(0, len(hv), _ROWS_AT_ONCE):  # a long body's matrix in slices: bounded
+        np.minimum(low, (hv[start : start + _ROWS_AT_ONCE] * _A + _B).min(axis=0), out=low)
+    return tuple(low.tolist())
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,13 +300,13 @@ def to_json(record: SignatureRecord) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def from_json(value: Mapping[str, Any]) -> SignatureRecord | None:
+def from_json(value: Mapping[str, Any], version: int = SIGNATURE_VERSION) -> SignatureRecord | None:
     """The signature :func:`to_json` kept; None: sign the article again.
 
-    None when another signature version made it, or it is not one.
+    None when a version other than ``version`` made it, or it is not one.
     """
     try:
-        if value.get("version") != SIGNATURE_VERSION:
+        if value.get("version") != version:
             return None
         data = value["data"]
         return SignatureRecord(
@@ -426,11 +430,6 @@ class MinHashClusterer:
         self.window = window
 
     @staticmethod
-    def sign(title: str | None, body: str) -> SignatureRecord:
-        """The stored form of an article's signature."""
-        return sign(title, body)
-
-    @staticmethod
     def _signature(record: SignatureRecord) -> Signature:
         return Signature.from_stored(record.data or b"", record.shingle_count, record.title_key)
 
@@ -439,9 +438,9 @@ class MinHashClusterer:
         state = _Pass()
         placed: list[Placed] = []
         for item in batch:
-            record = from_json(item.signed) if item.signed is not None else None
+            record = from_json(item.signed, self.version) if item.signed is not None else None
             if record is None:  # not signed ahead (or by another version): signed now
-                record = self.sign(item.title, item.body)
+                record = sign(item.title, item.body)
             cluster = item.cluster_id
             if not item.resign:  # a re-signed article keeps its cluster
                 cluster = self._decide(item, record, stored, state)

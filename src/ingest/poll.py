@@ -40,7 +40,10 @@ def _now() -> datetime:
 
 
 class Poller:
-    """Polls feeds one at a time with one HTTP client and the shard's sandbox."""
+    """Polls feeds one at a time with one HTTP client and a sandbox.
+
+    The poll step gives each of its hosts a poller of its own.
+    """
 
     def __init__(
         self, settings: Settings, fetcher: fetch.Fetcher, box: Sandbox, known: KnownEntries

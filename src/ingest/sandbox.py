@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import importlib.machinery
 import multiprocessing
+import os
 import resource
 import sys
 import threading
@@ -49,6 +50,18 @@ T = TypeVar("T")
 PRELOAD = ["ingest.pagework", "ingest.parse"]
 #: A worker is replaced after this many tasks (bounds slow leaks in C libraries).
 MAX_TASKS_PER_WORKER = 500
+
+
+#: A worker runs one task at a time: numerical libraries get one thread. OpenBLAS (under
+#: numpy, which signing imports) otherwise starts a thread per core at import and reserves
+#: memory for each, enough to reach a small ``INGEST_WORKER_MEMORY_MB`` on its own.
+ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def _start_worker(megabytes: int) -> None:
+    """A new worker: one thread for numerical libraries, then its address-space limit."""
+    os.environ.update(ONE_THREAD)  # read when they load: no worker has loaded numpy yet
+    _limit_memory(megabytes)
 
 
 def _limit_memory(megabytes: int) -> None:
@@ -145,7 +158,7 @@ class Sandbox:
         self._pool = ProcessPool(
             max_workers=workers,
             max_tasks=MAX_TASKS_PER_WORKER,
-            initializer=_limit_memory,
+            initializer=_start_worker,
             initargs=(memory_mb,),
             context=context,
         )

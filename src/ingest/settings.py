@@ -94,7 +94,7 @@ class Settings(BaseSettings):
 
     parse_budget_s: float = Field(default=30.0, gt=0, le=3600)
     extract_budget_s: float = Field(default=20.0, gt=0, le=3600)
-    worker_memory_mb: int = Field(default=1024, ge=128, le=1024 * 1024)
+    worker_memory_mb: int = Field(default=1024, ge=256, le=1024 * 1024)
     workers: int = Field(
         default=2, ge=1, description="Parse/extract worker processes per task.", le=256
     )

@@ -314,7 +314,7 @@ def test_staging_keeps_each_articles_signature_and_one_row_per_queue_url(engine)
         staging.stage(conn, "run-1", [("r", a)], T0)  # staged without one
     staged, signatures = staging.staged_with_signatures(engine, "run-1")
     assert staged == [("q", b), ("r", a)]
-    assert signatures == {staging.signature_key(b): sign[1]}
+    assert signatures == {staging.signature_key(b.title, b.body): sign[1]}
 
 
 def test_datetimes_come_back_aware_utc(engine):

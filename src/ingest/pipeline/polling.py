@@ -7,9 +7,10 @@ of our requests at a time. Outcomes are saved on the step's own thread.
 
 from __future__ import annotations
 
+import contextlib
 import queue as queues
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from functools import partial
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ingest import fetch, sandbox, schedule
 from ingest.logs import get_logger
-from ingest.poll import Poller
+from ingest.poll import KnownEntries, Poller
 from ingest.stats import StepStats
 from ingest.store import feeds, queue
 from ingest.urls import host_of
@@ -66,13 +67,15 @@ def poll_shard(
             "%d feeds of the shard are not due (polled already)", len(feed_keys) - len(targets)
         )
     outcomes: list[PollOutcome] = []
+    known = _one_at_a_time(partial(queue.known_entry_ids, engine))
     try:
         with (
-            fetch.Fetcher(settings.user_agent, allow_loopback=settings.allow_loopback) as fetcher,
             sandbox.opened(settings.workers, settings.worker_memory_mb, box) as workers,
+            contextlib.closing(
+                _polled(settings, workers, known, targets, _threads(engine, settings))
+            ) as polled,
         ):
-            poller = Poller(settings, fetcher, workers, partial(queue.known_entry_ids, engine))
-            for outcome in _polled(poller, targets, settings.max_parallel_hosts):
+            for outcome in polled:
                 outcomes.append(outcome)
                 stats.add_poll(outcome)
                 if len(outcomes) >= settings.flush_every:
@@ -89,22 +92,53 @@ def poll_shard(
     return stats.as_dict()
 
 
-def _polled(poller: Poller, targets: Sequence[PollTarget], threads: int) -> Iterator[PollOutcome]:
+def _threads(engine: Engine, settings: Settings) -> int:
+    """Hosts polled at once; one for an in-memory SQLite warehouse (one per thread)."""
+    url = engine.url
+    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+        return 1
+    return settings.max_parallel_hosts
+
+
+def _one_at_a_time(known: KnownEntries) -> KnownEntries:
+    """``known``, asked by one thread at a time.
+
+    A poll task holds one warehouse connection for it however many hosts it polls at once
+    (PostgreSQL's connections are few).
+    """
+    lock = threading.Lock()
+
+    def ask(entry_ids: Sequence[str]) -> set[str]:
+        with lock:
+            return known(entry_ids)
+
+    return ask
+
+
+def _polled(
+    settings: Settings,
+    box: Sandbox,
+    known: KnownEntries,
+    targets: Sequence[PollTarget],
+    threads: int,
+) -> Generator[PollOutcome]:
     """Each target's outcome as it comes: hosts at once (``threads``), a host's feeds in turn.
 
-    What a host's thread raises (the warehouse gone: :meth:`Poller.poll` raises nothing
-    else) is raised here; the other hosts then start no new poll.
+    Each host has its own HTTP client (one connection), as a crawl's hosts do. What a
+    host's thread raises (the warehouse gone: :meth:`Poller.poll` raises nothing else) is
+    raised once the other hosts have stopped, after their outcomes.
     """
     by_host: dict[str, list[PollTarget]] = {}
     for target in targets:
         by_host.setdefault(host_of(target.url), []).append(target)
-    if threads <= 1 or len(by_host) <= 1:
-        yield from map(poller.poll, targets)
+    hosts = _HostPolls(settings, box, known)
+    if min(threads, len(by_host)) <= 1:
+        for feeds_of_host in by_host.values():
+            yield from hosts.in_turn(feeds_of_host)
         return
-    hosts = _HostPolls(poller)
     with ThreadPoolExecutor(min(threads, len(by_host)), thread_name_prefix="poll") as pool:
         for feeds_of_host in by_host.values():
-            pool.submit(hosts.poll, feeds_of_host)
+            pool.submit(hosts.run, feeds_of_host)
         try:
             yield from hosts.outcomes(len(by_host))
         finally:
@@ -112,35 +146,49 @@ def _polled(poller: Poller, targets: Sequence[PollTarget], threads: int) -> Iter
 
 
 class _HostPolls:
-    """Hosts' polls on their own threads, their outcomes handed to the step's thread."""
+    """Hosts' polls, each host's on a thread of its own, handed to the step's thread."""
 
-    def __init__(self, poller: Poller) -> None:
-        self.poller = poller
+    def __init__(self, settings: Settings, box: Sandbox, known: KnownEntries) -> None:
+        self.settings, self.box, self.known = settings, box, known
         self.out: queues.SimpleQueue[PollOutcome | BaseException | None] = queues.SimpleQueue()
         self.stop = threading.Event()
 
-    def poll(self, feeds_of_host: Sequence[PollTarget]) -> None:
-        """Poll one host's feeds in turn (on a pool thread); then say it is done."""
-        try:
+    def in_turn(self, feeds_of_host: Sequence[PollTarget]) -> Iterator[PollOutcome]:
+        """Poll one host's feeds one after another, with a client of its own."""
+        settings = self.settings
+        with fetch.Fetcher(
+            settings.user_agent, allow_loopback=settings.allow_loopback, max_connections=1
+        ) as fetcher:
+            poller = Poller(settings, fetcher, self.box, self.known)
             for target in feeds_of_host:
                 if self.stop.is_set():
-                    break
-                self.out.put(self.poller.poll(target))
+                    return
+                yield poller.poll(target)
+
+    def run(self, feeds_of_host: Sequence[PollTarget]) -> None:
+        """:meth:`in_turn` on a pool thread, each outcome queued; then: this host is done."""
+        try:
+            for outcome in self.in_turn(feeds_of_host):
+                self.out.put(outcome)
         except BaseException as exc:  # noqa: BLE001 - handed to the step's thread, raised there
             self.out.put(exc)
         finally:
             self.out.put(None)
 
     def outcomes(self, hosts: int) -> Iterator[PollOutcome]:
-        """The outcomes until ``hosts`` hosts are done; what a host's thread raised, raised."""
+        """The outcomes until ``hosts`` hosts are done; then what a host raised, if any."""
+        failed: BaseException | None = None
         while hosts:
             item = self.out.get()
             if item is None:
                 hosts -= 1
             elif isinstance(item, BaseException):
-                raise item
+                failed = failed or item
+                self.stop.set()  # the other hosts finish the feed in hand, then stop
             else:
                 yield item
+        if failed is not None:
+            raise failed
 
 
 __all__ = ["poll_shard"]

@@ -31,7 +31,7 @@ from ingest.store.schema import (
     feed_entries,
     load_ledger,
 )
-from ingest.store.staging import SignatureKey
+from ingest.store.staging import signature_key
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
@@ -69,7 +69,7 @@ def load_batch(
     counters: Mapping[str, int] | None = None,
     failures: Mapping[str, int] | None = None,
     then: Callable[[Connection], None] | None = None,
-    signatures: Mapping[SignatureKey, Mapping[str, Any]] | None = None,
+    signatures: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> LoadResult:
     """Dedupe and load one run's articles, link their feed entries, write the ledger row.
 
@@ -237,16 +237,15 @@ def _note_first_listed(conn: Connection, new_ids: Sequence[str]) -> None:
         )
 
 
-def _queued(
-    row: Mapping[str, Any], signatures: Mapping[SignatureKey, Mapping[str, Any]]
-) -> dict[str, Any]:
+def _queued(row: Mapping[str, Any], signatures: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """An article row's place in ``cluster_queue``: its time and signature made ahead.
 
-    The time: published, else first seen. The signature: one made of what the row holds.
+    The time: published, else first seen. The signature: one made of the very title and
+    body the row holds (:func:`~ingest.store.staging.signature_key`).
     """
     return {
         "article_id": row["article_id"], "at": row["published_at"] or row["first_seen_at"],
-        "signature": signatures.get((row["content_hash"], row["title"])),
+        "signature": signatures.get(signature_key(row["title"], row["body"])) if signatures else None,
     }  # fmt: skip
 
 
@@ -255,7 +254,7 @@ def _upsert(
     unique: Sequence[Article],
     run_id: str,
     now: datetime,
-    signatures: Mapping[SignatureKey, Mapping[str, Any]],
+    signatures: Mapping[str, Mapping[str, Any]],
 ) -> tuple[list[str], int, int]:
     """Write new and changed articles in key order; return (new ids, updated, unchanged)."""
     batch = sorted(unique, key=lambda a: a.article_id)

@@ -256,7 +256,7 @@ cluster_queue = Table(
     Column("article_id", Key, primary_key=True),
     Column("at", UTCDateTime, nullable=False),  # the article's time when loaded
     # its signature made ahead by the fetch (ingest.neardup.to_json); NULL: signed then
-    Column("signature", JSON, nullable=True),
+    Column("signature", JSON(none_as_null=True), nullable=True),
     Index(None, "at", "article_id"),
 )
 
@@ -317,7 +317,7 @@ article_staging = Table(
     Column("article_id", Key, nullable=False),
     Column("payload", JSON, nullable=False),
     Column("staged_at", UTCDateTime, nullable=False),
-    Column("signature", JSON, nullable=True),  # the article's, made ahead (ingest.neardup)
+    Column("signature", JSON(none_as_null=True), nullable=True),  # made ahead (ingest.neardup)
 )
 
 #: The registry file last synced into ``feeds`` (one row): an unchanged file is not re-read.

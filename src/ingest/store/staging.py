@@ -7,6 +7,7 @@ and fetch-log lines, are pruned after ``fetch_log_keep_days``.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -24,14 +25,17 @@ if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine, Select
 
 
-#: An article's signature made ahead, keyed by what it was made of: the article's body
-#: (its ``content_hash``) and title (:func:`signature_key`).
-SignatureKey = tuple[str, str | None]
+def signature_key(title: str | None, body: str) -> str:
+    """What an article's signature is made of, as a key: its exact title and body, digested.
 
-
-def signature_key(article: Article) -> SignatureKey:
-    """What an article's signature is a function of: its body (hashed) and title."""
-    return article.content_hash, article.title
+    A signature made ahead is used only for the very text stored.
+    """
+    digest = hashlib.sha256()
+    for part in (title, body):
+        data = b"" if part is None else part.encode("utf-8", "surrogatepass")
+        digest.update(b"-" if part is None else b"%d:" % len(data))
+        digest.update(data)
+    return digest.hexdigest()
 
 
 def stage(
@@ -91,7 +95,7 @@ def staged_articles(engine: Engine, run_id: str) -> list[tuple[str, Article]]:
 
 def staged_with_signatures(
     engine: Engine, run_id: str
-) -> tuple[list[tuple[str, Article]], dict[SignatureKey, Mapping[str, Any]]]:
+) -> tuple[list[tuple[str, Article]], dict[str, Mapping[str, Any]]]:
     """The articles staged by a run, with their queue URLs; the signatures made ahead."""
     query = (
         select(article_staging.c.queue_url, article_staging.c.payload, article_staging.c.signature)
@@ -99,13 +103,13 @@ def staged_with_signatures(
         .order_by(article_staging.c.queue_url)
     )
     staged: list[tuple[str, Article]] = []
-    signatures: dict[SignatureKey, Mapping[str, Any]] = {}
+    signatures: dict[str, Mapping[str, Any]] = {}
     with reading(engine) as conn:
         for row in conn.execute(query):
             article = from_payload(row.payload)
             staged.append((row.queue_url, article))
             if row.signature is not None:
-                signatures[signature_key(article)] = row.signature
+                signatures[signature_key(article.title, article.body)] = row.signature
     return staged, signatures
 
 

@@ -19,7 +19,7 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     for table in ("article_staging", "cluster_queue"):
         with op.batch_alter_table(table, schema=None) as batch_op:
-            batch_op.add_column(sa.Column("signature", sa.JSON(), nullable=True))
+            batch_op.add_column(sa.Column("signature", sa.JSON(none_as_null=True), nullable=True))
 
 
 def downgrade() -> None:

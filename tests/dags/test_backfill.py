@@ -41,6 +41,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+#: What an `airflow` command says when Airflow's SQLite metadata file was being written by
+#: another of its processes (the scheduler) as it wrote: SQLite refuses at once rather than
+#: wait when both would deadlock, whatever the busy timeout. Nothing was written; the
+#: command is run again, as a user of the embedded default would (docs/operations.md).
+LOCKED = "database is locked"
+LOCKED_ATTEMPTS = 5
+
+
 def floor(moment: datetime) -> datetime:
     return moment.replace(minute=moment.minute - moment.minute % 15, second=0, microsecond=0)
 
@@ -117,12 +125,18 @@ def standalone(captured):
     )  # fmt: skip
 
     def cli(*args: str) -> str:
-        done = subprocess.run(
-            [str(AIRFLOW), *args], check=False, env=env, capture_output=True, text=True, timeout=120
-        )
-        if done.returncode:  # the whole of what Airflow said, not just its exit status
-            raise CliError(f"airflow {' '.join(args)} exited {done.returncode}:\n{done.stderr}")
-        return done.stdout
+        for attempt in range(1, LOCKED_ATTEMPTS + 1):
+            done = subprocess.run(
+                [str(AIRFLOW), *args], check=False, env=env, capture_output=True, text=True,
+                timeout=120,
+            )  # fmt: skip
+            if done.returncode and LOCKED in done.stderr and attempt < LOCKED_ATTEMPTS:
+                time.sleep(2)  # Airflow's SQLite metadata: the scheduler wrote at that moment
+                continue
+            if done.returncode:  # the whole of what Airflow said, not just its exit status
+                raise CliError(f"airflow {' '.join(args)} exited {done.returncode}:\n{done.stderr}")
+            return done.stdout
+        raise AssertionError("unreachable")  # pragma: no cover
 
     try:
         deadline = time.monotonic() + 180

@@ -20,7 +20,7 @@ from ingest import fetch, sandbox, schedule
 from ingest.logs import get_logger
 from ingest.poll import KnownEntries, Poller
 from ingest.stats import StepStats
-from ingest.store import feeds, queue
+from ingest.store import dialects, feeds, queue
 from ingest.urls import host_of
 
 if TYPE_CHECKING:
@@ -93,11 +93,8 @@ def poll_shard(
 
 
 def _threads(engine: Engine, settings: Settings) -> int:
-    """Hosts polled at once; one for an in-memory SQLite warehouse (one per thread)."""
-    url = engine.url
-    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
-        return 1
-    return settings.max_parallel_hosts
+    """Hosts polled at once; one where each thread would see a warehouse of its own."""
+    return 1 if dialects.of(engine).one_per_thread(engine.url) else settings.max_parallel_hosts
 
 
 def _one_at_a_time(known: KnownEntries) -> KnownEntries:

@@ -60,6 +60,9 @@ class Dialect(Protocol):
     def not_a_database(self, exc: DBAPIError) -> bool:
         """Whether ``exc`` says that what the URL names is no database at all (random bytes)."""
 
+    def one_per_thread(self, url: URL) -> bool:
+        """Whether each thread sees a database of its own at ``url`` (SQLite in memory)."""
+
     def connection_url(
         self,
         *,

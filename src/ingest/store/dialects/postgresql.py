@@ -98,6 +98,11 @@ class PostgreSQL:
         del exc
         return False
 
+    def one_per_thread(self, url: URL) -> bool:
+        """Every connection reaches the same server."""
+        del url
+        return False
+
     def connection_url(
         self,
         *,

@@ -105,6 +105,10 @@ class SQLite:
         event.listen(engine, "begin", _begin)
         return engine
 
+    def one_per_thread(self, url: URL) -> bool:
+        """An in-memory database is one per connection, and SQLAlchemy's is one per thread."""
+        return not url.database or url.database == ":memory:"
+
     def missing(self, url: URL) -> str | None:
         """No file at the path (an in-memory database is never missing)."""
         if not url.database or url.database == ":memory:":

@@ -398,8 +398,8 @@ def test_a_signature_made_ahead_is_used_only_for_the_content_it_was_made_of(engi
             neardup.sign(first.title, first.body)
         )
     }
-    stale = neardup.to_json(neardup.sign(other.title, other.body))
-    stale["version"] = neardup.SIGNATURE_VERSION - 1
+    stale = neardup.to_json(neardup.sign(other.title, "Another story altogether. " * 40))
+    stale["version"] = neardup.SIGNATURE_VERSION - 1  # of other text too: used, it would show
     made[signature_key(other.title, other.body)] = stale  # made by another version: not used
     load(engine, "a", [first, other], now=T0, signatures=made)
     assert _signatures(engine, wh.cluster_queue) == {
@@ -437,9 +437,14 @@ def test_copies_differing_only_in_line_breaks_keep_each_its_own_signature(engine
         title, body = conn.execute(select(wh.articles.c.title, wh.articles.c.body)).one()
     (queued_signature,) = _signatures(engine, wh.cluster_queue).values()
     assert neardup.from_json(queued_signature) == neardup.sign(title, body)
-    with engine.connect() as conn:  # and a row rewritten while queued: SQL NULL, not 'null'
-        conn.execute(wh.cluster_queue.update().values(signature=None))
-        conn.commit()
-        assert conn.execute(
-            select(wh.cluster_queue.c.article_id).where(wh.cluster_queue.c.signature.is_(None))
-        ).all()
+    unsigned = article("https://c.example/1", "A story nobody signed ahead. " * 10)
+    load(engine, "b", [unsigned], now=T0)  # queued without a signature: SQL NULL, not 'null'
+    with engine.connect() as conn:
+        nulls = (
+            conn.execute(
+                select(wh.cluster_queue.c.article_id).where(wh.cluster_queue.c.signature.is_(None))
+            )
+            .scalars()
+            .all()
+        )
+    assert nulls == [unsigned.article_id]

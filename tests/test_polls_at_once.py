@@ -179,3 +179,35 @@ def test_a_hosts_failure_stops_the_step_after_the_other_hosts_outcomes_are_saved
         pipeline.poll_shard(engine, settings, ["down", "kept"], "r")
     assert feed_rows(engine)["kept"].last_success_at is not None  # saved before the raise
     assert queued(engine, "kept") == ["kept"]
+
+
+def test_the_hosts_polls_in_hand_are_saved_when_the_step_stops_taking_them(
+    hosts, engine, settings, now, monkeypatch
+):
+    from ingest.stats import StepStats
+
+    all_asked = threading.Barrier(len(hosts), timeout=WAIT_S)  # every host's poll in hand
+
+    def handler(server: HTTPServer):
+        def respond(_request: Request) -> Response:
+            all_asked.wait()
+            return Response(rss(server.host, ["x"]), content_type="application/rss+xml")
+
+        return respond
+
+    specs = []
+    for n, server in enumerate(hosts):
+        server.expect_request("/feed.xml").respond_with_handler(handler(server))
+        specs.append(FeedSpec(key=f"f{n}", url=server.url_for("/feed.xml")))
+    store_feeds.sync(engine, specs, now)
+    real = StepStats.add_poll
+
+    def add_poll_then_fail(self, outcome):
+        real(self, outcome)
+        raise RuntimeError("the step failed on its first outcome")
+
+    monkeypatch.setattr(StepStats, "add_poll", add_poll_then_fail)
+    with pytest.raises(RuntimeError, match="first outcome"):
+        pipeline.poll_shard(engine, settings, [s.key for s in specs], "r")
+    rows = feed_rows(engine)
+    assert all(rows[s.key].last_success_at is not None for s in specs)  # none polled twice

@@ -308,9 +308,11 @@ def from_json(value: Mapping[str, Any], version: int = SIGNATURE_VERSION) -> Sig
     try:
         if value.get("version") != version:
             return None
-        data = value["data"]
+        data = bytes.fromhex(value["data"]) if value["data"] else None
+        if data is not None and len(data) != NUM_PERM * 4:  # 4 bytes a value
+            return None
         return SignatureRecord(
-            bytes.fromhex(data) if data else None, int(value["shingles"]),
+            data, int(value["shingles"]),
             None if value["title_key"] is None else int(value["title_key"]),
             tuple((int(band), int(key)) for band, key in value["bands"]),
             int(value["min_shared"]),

@@ -17,6 +17,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from ingest import fetch, sandbox, schedule
+from ingest.errors import WarehouseError
 from ingest.logs import get_logger
 from ingest.poll import KnownEntries, Poller
 from ingest.stats import StepStats
@@ -68,21 +69,20 @@ def poll_shard(
         )
     outcomes: list[PollOutcome] = []
     known = _one_at_a_time(partial(queue.known_entry_ids, engine))
+    hosts: _HostPolls | None = None
     try:
-        with (
-            sandbox.opened(settings.workers, settings.worker_memory_mb, box) as workers,
-            contextlib.closing(
-                _polled(settings, workers, known, targets, _threads(engine, settings))
-            ) as polled,
-        ):
-            for outcome in polled:
-                outcomes.append(outcome)
-                stats.add_poll(outcome)
-                if len(outcomes) >= settings.flush_every:
-                    done, outcomes = outcomes, []
-                    feeds.save_polls(engine, done, run_id)
-    finally:
-        feeds.save_polls(engine, outcomes, run_id)  # what was polled is kept, even on error
+        with sandbox.opened(settings.workers, settings.worker_memory_mb, box) as workers:
+            hosts = _HostPolls(settings, workers, known)
+            threads = _threads(engine, settings)
+            with contextlib.closing(_polled(hosts, targets, threads)) as polled:
+                for outcome in polled:
+                    outcomes.append(outcome)
+                    stats.add_poll(outcome)
+                    if len(outcomes) >= settings.flush_every:
+                        done, outcomes = outcomes, []
+                        feeds.save_polls(engine, done, run_id)
+    finally:  # what was polled is kept, even on error (the hosts' last polls included)
+        feeds.save_polls(engine, outcomes + (hosts.leftovers() if hosts else []), run_id)
     log.info(
         "shard polled %d feeds: %d failed, %d unchanged, %d entries seen, %d new",
         stats.feeds_polled, stats.feeds_failed, stats.feeds_unchanged, stats.entries_seen,
@@ -98,37 +98,41 @@ def _threads(engine: Engine, settings: Settings) -> int:
 
 
 def _one_at_a_time(known: KnownEntries) -> KnownEntries:
-    """``known``, asked by one thread at a time.
+    """``known``, asked by one thread at a time; after it failed once, failing at once.
 
-    A poll task holds one warehouse connection for it however many hosts it polls at once
-    (PostgreSQL's connections are few).
+    A poll task holds one warehouse connection for the lookups however many hosts it polls
+    at once (and its own thread another, to save): PostgreSQL's connections are few. A
+    warehouse gone is found once, not once by each host waiting for the lock.
     """
     lock = threading.Lock()
+    failed: list[str] = []
 
     def ask(entry_ids: Sequence[str]) -> set[str]:
         with lock:
-            return known(entry_ids)
+            if failed:
+                raise WarehouseError(f"the warehouse failed a lookup already: {failed[0]}")
+            try:
+                return known(entry_ids)
+            except Exception as exc:
+                failed.append(f"{type(exc).__name__}: {exc}"[:300])
+                raise
 
     return ask
 
 
 def _polled(
-    settings: Settings,
-    box: Sandbox,
-    known: KnownEntries,
-    targets: Sequence[PollTarget],
-    threads: int,
+    hosts: _HostPolls, targets: Sequence[PollTarget], threads: int
 ) -> Generator[PollOutcome]:
     """Each target's outcome as it comes: hosts at once (``threads``), a host's feeds in turn.
 
     Each host has its own HTTP client (one connection), as a crawl's hosts do. What a
     host's thread raises (the warehouse gone: :meth:`Poller.poll` raises nothing else) is
-    raised once the other hosts have stopped, after their outcomes.
+    raised once the other hosts have stopped, after their outcomes. Closed early (the
+    caller failed), it waits for the hosts' polls in hand: :meth:`_HostPolls.leftovers`.
     """
     by_host: dict[str, list[PollTarget]] = {}
     for target in targets:
         by_host.setdefault(host_of(target.url), []).append(target)
-    hosts = _HostPolls(settings, box, known)
     if min(threads, len(by_host)) <= 1:
         for feeds_of_host in by_host.values():
             yield from hosts.in_turn(feeds_of_host)
@@ -186,6 +190,15 @@ class _HostPolls:
                 yield item
         if failed is not None:
             raise failed
+
+    def leftovers(self) -> list[PollOutcome]:
+        """Outcomes handed over but not taken (the step stopped taking them)."""
+        left = []
+        while not self.out.empty():
+            item = self.out.get()
+            if item is not None and not isinstance(item, BaseException):
+                left.append(item)
+        return left
 
 
 __all__ = ["poll_shard"]

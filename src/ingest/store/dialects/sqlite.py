@@ -107,7 +107,7 @@ class SQLite:
 
     def one_per_thread(self, url: URL) -> bool:
         """An in-memory database is one per connection, and SQLAlchemy's is one per thread."""
-        return not url.database or url.database == ":memory:"
+        return not url.database or url.database == ":memory:" or url.query.get("mode") == "memory"
 
     def missing(self, url: URL) -> str | None:
         """No file at the path (an in-memory database is never missing)."""

@@ -211,3 +211,14 @@ def test_the_hosts_polls_in_hand_are_saved_when_the_step_stops_taking_them(
         pipeline.poll_shard(engine, settings, [s.key for s in specs], "r")
     rows = feed_rows(engine)
     assert all(rows[s.key].last_success_at is not None for s in specs)  # none polled twice
+
+
+def test_an_in_memory_sqlite_warehouse_is_polled_from_one_thread():
+    """Each thread would see an in-memory SQLite database of its own."""
+    from ingest.store import engine as db
+
+    for url, alone in (("sqlite://", True), ("sqlite:///:memory:", True),
+                       ("sqlite:////tmp/w.db", False)):  # fmt: skip
+        engine = db.make_engine(url)
+        assert db.one_per_thread(engine) is alone, url
+        engine.dispose()

@@ -21,7 +21,8 @@ from ingest.errors import WarehouseError
 from ingest.logs import get_logger
 from ingest.poll import KnownEntries, Poller
 from ingest.stats import StepStats
-from ingest.store import dialects, feeds, queue
+from ingest.store import engine as db
+from ingest.store import feeds, queue
 from ingest.urls import host_of
 
 if TYPE_CHECKING:
@@ -94,7 +95,7 @@ def poll_shard(
 
 def _threads(engine: Engine, settings: Settings) -> int:
     """Hosts polled at once; one where each thread would see a warehouse of its own."""
-    return 1 if dialects.of(engine).one_per_thread(engine.url) else settings.max_parallel_hosts
+    return 1 if db.one_per_thread(engine) else settings.max_parallel_hosts
 
 
 def _one_at_a_time(known: KnownEntries) -> KnownEntries:

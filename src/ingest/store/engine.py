@@ -43,6 +43,11 @@ def make_engine(url: str, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> E
     )
 
 
+def one_per_thread(engine: Engine) -> bool:
+    """Whether each thread would see a warehouse of its own (SQLite in memory)."""
+    return dialects.of(engine).one_per_thread(engine.url)
+
+
 def open_warehouse(url: str, *, read_only: bool = False) -> Engine:
     """The engine of the warehouse at ``url``, after checking that it is one we can use.
 
@@ -305,6 +310,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
 
 __all__ = [
-    "head_revision", "locked", "make_engine", "open_warehouse", "reading", "sanitised", "transaction",
+    "head_revision", "locked", "make_engine", "one_per_thread", "open_warehouse", "reading",
+    "sanitised", "transaction",
     "upgrade", "url_from_connection",
 ]  # fmt: skip

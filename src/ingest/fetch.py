@@ -29,6 +29,7 @@ from ingest.logs import get_logger
 from ingest.models import Fetched, FetchFailure, Reason, Validators
 from ingest.netguard import AddressBlocked, GuardedTransport, Resolver, system_resolver
 from ingest.textutil import sha256_hex
+from ingest.watchdog import alarm
 
 if TYPE_CHECKING:
     from ingest.settings import Settings
@@ -394,9 +395,7 @@ class Fetcher:
             expired.set()
             backend.expire(token)
 
-        watchdog = threading.Timer(limits.deadline_s, expire)
-        watchdog.daemon = True
-        watchdog.start()
+        watchdog = alarm(limits.deadline_s, expire)
         current = url
         try:
             with contextlib.ExitStack() as stack:
@@ -473,9 +472,7 @@ class Fetcher:
             expired.set()
             backend.expire(token)
 
-        watchdog = threading.Timer(remaining, expire)
-        watchdog.daemon = True
-        watchdog.start()
+        watchdog = alarm(remaining, expire)
         try:
             result = self._exchange(url, headers, limits, deadline, timeout)
         except (_Failed, httpx.HTTPError, RuntimeError, OSError) as exc:

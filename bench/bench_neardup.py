@@ -41,6 +41,7 @@ from syndication import (
 from ingest import neardup as nd
 from ingest import pipeline
 from ingest.dedupe import dedupe_batch
+from ingest.memindex import MemoryIndex
 from ingest.models import Article, Unclustered
 from ingest.settings import load_settings
 from ingest.store import engine as db
@@ -238,7 +239,7 @@ def _cluster_with_library(
     arrived: Sequence[Item], clusterer: nd.MinHashClusterer = nd.CLUSTERER
 ) -> dict[str, str]:
     """``clusterer.place`` over arrival batches of 200, each oldest first, in memory."""
-    index = nd.MemoryIndex()
+    index = MemoryIndex()
     for start in range(0, len(arrived), BATCH):
         batch = sorted(arrived[start : start + BATCH], key=lambda i: (i.published_at, i.item_id))
         pending = [

@@ -16,10 +16,14 @@ from sqlalchemy import func, select, text
 from syndication import generate
 
 from helpers import T0, article, load
+from ingest import neardup as nd
 from ingest import pipeline
+from ingest.memindex import MemoryIndex
+from ingest.models import Placed, Placement
 from ingest.settings import load_settings
 from ingest.store import engine as db
 from ingest.store import schema as wh
+from ingest.store.clusters import StoredSignatures
 from ingest.urls import article_id_for
 
 STORY = " ".join(
@@ -448,3 +452,48 @@ def test_copies_differing_only_in_line_breaks_keep_each_its_own_signature(engine
             .all()
         )
     assert nulls == [unsigned.article_id]
+
+
+def test_a_wire_story_on_many_sites_is_one_cluster_and_a_band_gives_only_its_latest(
+    engine, tmp_path
+):
+    # 40 sites run one wire story, each with its own dateline: more copies than a band
+    # row gives (neardup.MAX_PER_ROW), in two loads
+    copies = [
+        article(f"https://site{i}.example/wire", f"SITE {i} (Wire) - {STORY}",
+                published=T0 + timedelta(minutes=i))
+        for i in range(40)
+    ]  # fmt: skip
+    for n, part in enumerate((copies[:20], copies[20:])):
+        load(engine, f"w{n}", part, now=T0)
+        pipeline.cluster_stories(engine, settings(tmp_path))
+    assert len({cluster for cluster, _ in clusters(engine).values()}) == 1
+    # Each band gives only its latest articles in the window, so a lookup costs the same
+    # with a thousand copies (any one of them names the cluster). Each copy in a cluster
+    # of its own here, so that the answer names the copies it found.
+    with engine.begin() as conn:
+        conn.execute(wh.articles.update().values(cluster_id=wh.articles.c.article_id))
+        sig = wh.article_signatures.c
+        at = {r.article_id: r.at for r in conn.execute(select(sig.article_id, sig.at))}
+    assert len(at) == 40
+    memory = MemoryIndex()  # what the benchmarks measure: the same answers
+    memory.save(Placement(
+        [Placed(a.article_id, nd.sign(a.title, a.body), a.article_id, at[a.article_id])
+         for a in copies], (),
+    ))  # fmt: skip
+    order = sorted(at, key=lambda a: (at[a], a))  # oldest first
+    record = nd.sign("t", f"SITE 99 (Wire) - {STORY}")
+    since, until = at[order[0]] - timedelta(days=1), at[order[-1]] + timedelta(days=1)
+    cut = at[order[-9]]  # the 8 latest copies are after it
+    with engine.begin() as conn:
+        stored = StoredSignatures(conn)
+        for per_row, end in itertools.product((1, 3, 8, 40), (until, cut)):
+            assert stored.candidate_clusters(record, "new", since, end, per_row) == (
+                memory.candidate_clusters(record, "new", since, end, per_row)
+            ), (per_row, end)
+        assert stored.candidate_clusters(record, "new", since, until, 40) == set(order)
+        few = stored.candidate_clusters(record, "new", since, until, 3)
+        assert few and few <= set(order[-8:])  # only the latest
+        early = stored.candidate_clusters(record, "new", since, cut, 3)
+        assert early and early <= set(order[-16:-8])  # the latest within the window
+        assert order[-1] not in stored.candidate_clusters(record, order[-1], since, until, 3)

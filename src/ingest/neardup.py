@@ -16,8 +16,11 @@ Anchors find *containment*: a copy carrying two paragraphs of a story, anywhere 
 shares their anchors whatever its Jaccard similarity, where bands alone find a copy of a
 third of a story (similarity about 0.25) one time in seven. Two unrelated articles share
 two rows almost never (none of 17,766 pairs of real news bodies), so the number of
-candidates to compare stays flat as the warehouse grows. docs/benchmarks.md has the
-measured candidate recall per kind of copy, and the cost at 1M signatures.
+candidates to compare stays flat as the warehouse grows. A row many articles share (a
+wire story on a thousand sites, a boilerplate paragraph) gives only its ``MAX_PER_ROW``
+latest within the window: one member is enough to name a cluster, and the cost of a
+lookup stays bounded. docs/benchmarks.md has the measured candidate recall per kind of
+copy, and the cost at 1M signatures.
 
 **Decision.** A candidate is a near-duplicate when the estimated Jaccard similarity is at
 least ``JACCARD_THRESHOLD``, or when the smaller body is contained in the larger at least
@@ -53,9 +56,11 @@ merge is returned (and recorded by the store) as old id -> new id.
 from __future__ import annotations
 
 import hashlib
+import heapq
+import itertools
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -74,6 +79,7 @@ ANCHOR_BAND = BANDS  # band number of the paragraph anchors
 ANCHOR_MIN_WORDS = 15  # a paragraph (line) of at least this many words has an anchor
 MAX_ANCHORS = 16  # the anchors with the smallest keys, at most
 MIN_SHARED_BANDS = 2  # a candidate shares at least two index rows: bands or anchors
+MAX_PER_ROW = 32  # articles an index row gives at most: its latest within the window
 TITLE_BAND = BANDS + 1  # band number of the title key (short bodies only)
 SHINGLE_WORDS = 5
 SEED = 20261125
@@ -367,9 +373,14 @@ class StoredIndex(Protocol):
     """What the clustering pass may ask of the stored signatures."""
 
     def candidate_clusters(
-        self, record: SignatureRecord, article_id: str, since: datetime, until: datetime
+        self,
+        record: SignatureRecord,
+        article_id: str,
+        since: datetime,
+        until: datetime,
+        per_row: int,
     ) -> set[str]:
-        """Clusters of the stored articles sharing ``record.min_shared`` bands, in the bounds."""
+        """Clusters of the articles in ``min_shared`` of its bands' ``per_row`` latest."""
 
     def representatives(self, cluster_ids: Sequence[str]) -> Mapping[str, Placed]:
         """The earliest signed article of each cluster (its time when signed, then id)."""
@@ -381,7 +392,8 @@ class StoredIndex(Protocol):
 DEFAULT_WINDOW = timedelta(days=7)
 
 
-def _earliest(placed: Placed) -> tuple[datetime, str]:
+def earliest(placed: Placed) -> tuple[datetime, str]:
+    """The order of a cluster's representative: its time when signed, then its id."""
     return placed.at, placed.article_id
 
 
@@ -409,14 +421,26 @@ class _Pass:
         self.taken.add(placed.cluster_id)
 
     def near(self, record: SignatureRecord, since: datetime, until: datetime) -> list[Placed]:
-        shared: dict[str, int] = {}
-        by_id: dict[str, Placed] = {}
+        rows = []  # a pass places oldest first: a row's latest are at its end
         for key in record.bands:
-            for p in self.local.get(key, ()):
-                if since <= p.at <= until:
-                    shared[p.article_id] = shared.get(p.article_id, 0) + 1
-                    by_id[p.article_id] = p
-        return [by_id[a] for a, n in shared.items() if n >= record.min_shared]
+            row = (p for p in reversed(self.local.get(key, ())) if since <= p.at <= until)
+            rows.append(list(itertools.islice(row, MAX_PER_ROW)))
+        return [p for p, _ in shared_enough(rows, record.min_shared).values()]
+
+
+def latest(placed: Iterable[Placed], since: datetime, until: datetime, most: int) -> list[Placed]:
+    """The ``most`` latest of one index row's articles within the bounds (then by id)."""
+    within = (p for p in placed if since <= p.at <= until)
+    return heapq.nlargest(most, within, key=lambda p: (p.at, p.article_id))
+
+
+def shared_enough(rows: Sequence[Sequence[Placed]], least: int) -> dict[str, tuple[Placed, int]]:
+    """The articles found in at least ``least`` of ``rows``, by id, with how many."""
+    found: dict[str, tuple[Placed, int]] = {}
+    for row in rows:
+        for p in row:
+            found[p.article_id] = (p, found.get(p.article_id, (p, 0))[1] + 1)
+    return {a: pair for a, pair in found.items() if pair[1] >= least}
 
 
 class MinHashClusterer:
@@ -456,7 +480,7 @@ class MinHashClusterer:
         self, item: Unclustered, record: SignatureRecord, stored: StoredIndex, state: _Pass
     ) -> str:
         since, until = item.at - self.window, item.at + self.window
-        found = stored.candidate_clusters(record, item.article_id, since, until)
+        found = stored.candidate_clusters(record, item.article_id, since, until, MAX_PER_ROW)
         found |= {p.cluster_id for p in state.near(record, since, until)}
         mine = self._signature(record)
         clusters = sorted({state.current(c) for c in found})
@@ -473,7 +497,7 @@ class MinHashClusterer:
         if linked is None:
             return self._alone(item, stored, state)  # it holds two unrelated stories
         if len(linked) > 1:
-            survivor = min(linked, key=lambda c: _earliest(placed[c]))
+            survivor = min(linked, key=lambda c: earliest(placed[c]))
             for cluster in linked:
                 if cluster != survivor:
                     state.renamed[cluster] = survivor
@@ -532,68 +556,8 @@ class MinHashClusterer:
             pool = [r for i in (cluster, *old[cluster]) if (r := state.stored_reps[i])]
             pool += [p for i in (cluster, *old[cluster]) for p in state.members.get(i, ())]
             if pool:
-                out[cluster] = min(pool, key=_earliest)
+                out[cluster] = min(pool, key=earliest)
         return out
 
 
 CLUSTERER = MinHashClusterer()
-
-
-class MemoryIndex:
-    """A :class:`StoredIndex` held in memory: what tests and benchmarks cluster against.
-
-    :meth:`save` applies a :class:`~ingest.models.Placement` as the store does (signatures
-    kept, merged clusters renamed).
-    """
-
-    def __init__(self) -> None:
-        self.by_key: dict[tuple[int, int], list[str]] = {}
-        self.placed: dict[str, Placed] = {}
-        self.members: dict[str, set[str]] = {}  # cluster id -> article ids
-
-    def save(self, placement: Placement) -> None:
-        """Keep what a pass placed; fold merged clusters as the store does."""
-        for merge in placement.merges:
-            for aid in self.members.pop(merge.old, set()):
-                p = self.placed[aid]
-                self.placed[aid] = Placed(aid, p.record, merge.new, p.at)
-                self.members.setdefault(merge.new, set()).add(aid)
-        for p in placement.placed:
-            if p.article_id in self.placed:  # signed again: its old bands go, as in the store
-                before = self.placed[p.article_id]
-                self.members[before.cluster_id].discard(p.article_id)
-                for key in before.record.bands:
-                    self.by_key[key].remove(p.article_id)
-            self.placed[p.article_id] = p
-            self.members.setdefault(p.cluster_id, set()).add(p.article_id)
-            for key in p.record.bands:
-                self.by_key.setdefault(key, []).append(p.article_id)
-
-    def candidate_clusters(
-        self, record: SignatureRecord, article_id: str, since: datetime, until: datetime
-    ) -> set[str]:
-        """Clusters of the stored articles sharing ``record.min_shared`` bands, in the bounds."""
-        shared: dict[str, int] = {}
-        for key in record.bands:
-            for aid in self.by_key.get(key, ()):
-                shared[aid] = shared.get(aid, 0) + 1
-        found = [self.placed[a] for a, n in shared.items() if n >= record.min_shared]
-        return {
-            p.cluster_id for p in found if since <= p.at <= until and p.article_id != article_id
-        }
-
-    def representatives(self, cluster_ids: Sequence[str]) -> dict[str, Placed]:
-        """The earliest article of each cluster (its time when signed, then id)."""
-        return {
-            c: min((self.placed[a] for a in self.members[c]), key=_earliest)
-            for c in set(cluster_ids)
-            if self.members.get(c)
-        }
-
-    def taken(self, cluster_ids: Sequence[str]) -> set[str]:
-        """The clusters among ``cluster_ids`` that hold an article."""
-        return {c for c in cluster_ids if self.members.get(c)}
-
-    def clusters(self) -> dict[str, str]:
-        """Each article's cluster id."""
-        return {aid: p.cluster_id for aid, p in self.placed.items()}

@@ -8,6 +8,7 @@ import pytest
 from syndication import generate
 
 from ingest import neardup as nd
+from ingest.memindex import MemoryIndex
 from ingest.models import Unclustered
 
 STORY = " ".join(
@@ -194,9 +195,9 @@ def test_an_original_arriving_after_two_copies_merges_their_clusters(paragraphs,
     original = _item("original", story, hours=0)  # published first, arrives last
     first = [lead, rest]
     clusters, merges = (
-        _run(nd.MemoryIndex(), first, [original])
+        _run(MemoryIndex(), first, [original])
         if batches == "apart"
-        else _run(nd.MemoryIndex(), [*first, original])
+        else _run(MemoryIndex(), [*first, original])
     )
     assert clusters["lead"] == clusters["rest"] == clusters["original"]
     if batches == "together":  # a pass places the oldest first: both copies just join it
@@ -208,7 +209,7 @@ def test_an_original_arriving_after_two_copies_merges_their_clusters(paragraphs,
 
 def test_copies_with_no_text_in_common_are_not_merged_by_an_article_holding_both(paragraphs):
     story = paragraphs(12)
-    index = nd.MemoryIndex()
+    index = MemoryIndex()
     _run(index, [_item("head", story[:6], 1), _item("tail", story[6:], 2)])
     clusters, merges = _run(index, [_item("whole", story, 0)])
     assert merges == []  # its representatives do not overlap: two stories, as far as we know
@@ -219,7 +220,7 @@ def test_copies_with_no_text_in_common_are_not_merged_by_an_article_holding_both
 def test_a_round_up_of_briefs_never_merges_their_stories(paragraphs):
     """A digest reprinting four unrelated briefs whole contains each (containment 1.0)."""
     briefs = [paragraphs(2) for _ in range(4)]
-    index = nd.MemoryIndex()
+    index = MemoryIndex()
     _run(index, [_item(f"brief{n}", b, n + 1) for n, b in enumerate(briefs)])
     digest = ["Here are the morning's main stories, in brief."] + [p for b in briefs for p in b]
     mine = nd.signature("\n".join(digest), None)
@@ -232,7 +233,7 @@ def test_a_round_up_of_briefs_never_merges_their_stories(paragraphs):
 
 def test_the_surviving_cluster_is_the_one_with_the_earliest_representative(paragraphs):
     story = paragraphs(12)
-    index = nd.MemoryIndex()
+    index = MemoryIndex()
     clusters, _ = _run(
         index, [_item("late", story[3:], hours=5), _item("early", story[:6], hours=1)]
     )
@@ -256,7 +257,7 @@ def test_a_chain_of_links_through_members_does_not_merge_two_clusters(paragraphs
     assert near("root", "member") and near("member", "bridge") and near("bridge", "other")
     assert not near("root", "bridge") and not near("member", "other")
     assert not near("root", "other")
-    index = nd.MemoryIndex()
+    index = MemoryIndex()
     _run(index, [_item("root", a, 0), _item("member", bodies["member"], 1)])
     _run(index, [_item("other", bodies["other"], 2)])
     clusters, merges = _run(index, [_item("bridge", bodies["bridge"], 3)])
@@ -267,7 +268,7 @@ def test_a_chain_of_links_through_members_does_not_merge_two_clusters(paragraphs
 
 def test_merges_in_one_pass_follow_each_other(paragraphs):
     s = paragraphs(12)
-    index = nd.MemoryIndex()
+    index = MemoryIndex()
     # three copies, each overlapping another by half, none a near-duplicate of another
     _run(index, [_item("c", s[9:] + s[:3], 4), _item("a", s[:6], 5), _item("b", s[3:9], 6)])
     assert len(set(index.clusters().values())) == 3
@@ -280,7 +281,7 @@ def test_merges_in_one_pass_follow_each_other(paragraphs):
 def test_briefs_arriving_after_their_round_up_are_not_joined_through_it(paragraphs):
     briefs = [paragraphs(2) for _ in range(3)]
     digest = ["Here are the morning's main stories, in brief."] + [p for b in briefs for p in b]
-    index = nd.MemoryIndex()
+    index = MemoryIndex()
     _run(index, [_item("digest", digest, 6)])
     clusters = {}
     for n, brief in enumerate(briefs):  # one by one: published before the digest, seen after
@@ -306,7 +307,7 @@ def test_the_round_up_rule_looks_at_the_pair_that_does_not_overlap(paragraphs):
 
 
 def test_a_memory_index_forgets_an_articles_old_bands_when_it_is_signed_again():
-    index = nd.MemoryIndex()
+    index = MemoryIndex()
     item = Unclustered("a", None, "\n".join(["one two three four five six"] * 3), "a", T0)
     index.save(nd.CLUSTERER.place([item], index))
     index.save(nd.CLUSTERER.place([replace(item, resign=True)], index))

@@ -293,6 +293,8 @@ signature_bands = Table(
     Column("article_id", Key, primary_key=True),
     Column("at", UTCDateTime, nullable=False),
     Index(None, "article_id"),
+    # a band's latest rows in a window, read as a range (migration 0017)
+    Index("ix_signature_bands_latest", "band", "band_key", "at", "article_id"),
 )
 
 cluster_merges = Table(

@@ -388,6 +388,9 @@ def test_a_backfill_request_refuses_what_cannot_be_meant():
         BackfillRequest.of_dates("sitemaps", "2026-11-01", "2026-11-02", max_pages=0)
     with pytest.raises(ConfigError, match="unknown backfill source"):
         BackfillRequest.of_dates("gopher", "2026-11-01", "2026-11-02")
+    for budget in (0.0, -1.0, float("inf"), float("nan"), 1e11):  # a deadline to keep
+        with pytest.raises(ConfigError, match="time budget must be positive and under"):
+            BackfillRequest.of_dates("ccnews", "2026-11-01", "2026-11-02", budget_s=budget)
     whole = BackfillRequest.of_dates("ccnews", "2026-11-01", "2026-11-01")
     assert whole.until - whole.since == timedelta(days=1) - timedelta(microseconds=1)
     assert BackfillRequest.of_dict(whole.as_dict()) == whole

@@ -17,10 +17,14 @@ shares their anchors whatever its Jaccard similarity, where bands alone find a c
 third of a story (similarity about 0.25) one time in seven. Two unrelated articles share
 two rows almost never (none of 17,766 pairs of real news bodies), so the number of
 candidates to compare stays flat as the warehouse grows. A row many articles share (a
-wire story on a thousand sites, a boilerplate paragraph) gives only its ``MAX_PER_ROW``
-latest within the window: one member is enough to name a cluster, and the cost of a
-lookup stays bounded. docs/benchmarks.md has the measured candidate recall per kind of
-copy, and the cost at 1M signatures.
+wire story on a thousand sites, a boilerplate paragraph) gives its ``MAX_PER_ROW``
+latest within the window only (the stored ones, and the pass's own), so a lookup costs
+the same at any copy count. What that can miss: an older article of the row whose
+cluster none of the latest names (a trimmed copies' cluster when full copies fill the
+row; a short item under a specific title used more than that often within the window,
+the title being its only row); and "latest" runs to the window's end, so a backfilled
+item's rows give the articles after it first. docs/benchmarks.md has the measured
+candidate recall per kind of copy, and the cost at 1M signatures.
 
 **Decision.** A candidate is a near-duplicate when the estimated Jaccard similarity is at
 least ``JACCARD_THRESHOLD``, or when the smaller body is contained in the larger at least
@@ -421,7 +425,7 @@ class _Pass:
         self.taken.add(placed.cluster_id)
 
     def near(self, record: SignatureRecord, since: datetime, until: datetime) -> list[Placed]:
-        rows = []  # a pass places oldest first: a row's latest are at its end
+        rows = []  # a pass places oldest first (by time, then id): a row's latest are last
         for key in record.bands:
             row = (p for p in reversed(self.local.get(key, ())) if since <= p.at <= until)
             rows.append(list(itertools.islice(row, MAX_PER_ROW)))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 import os
 import threading
 import time
@@ -56,9 +57,10 @@ class _Clock:
         alarm = Alarm(self, due, fn)
         with self._cond:
             heapq.heappush(self._heap, (due, next(self._order), alarm))
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="watchdog", daemon=True)
-                self._thread.start()
+            if self._thread is None or not self._thread.is_alive():
+                thread = threading.Thread(target=self._run, name="watchdog", daemon=True)
+                thread.start()  # if it cannot start, the caller hears of it: no deadline
+                self._thread = thread
             elif self._heap[0][2] is alarm:  # the thread sleeps until a later one: wake it
                 self._cond.notify()
         return alarm
@@ -88,7 +90,7 @@ class _Clock:
                 if not self._heap:
                     self._cond.wait()
                     continue
-                wait = self._heap[0][0] - time.monotonic()
+                wait = min(self._heap[0][0] - time.monotonic(), threading.TIMEOUT_MAX)
                 if wait <= 0:
                     alarm = heapq.heappop(self._heap)[2]
                     alarm.queued, alarm.cancelled = False, True  # fired: cancel() is a no-op
@@ -97,9 +99,8 @@ class _Clock:
 
     def _run(self) -> None:
         while True:
-            alarm = self._next_due()
             try:
-                alarm.fn()
+                self._next_due().fn()
             except Exception:  # a broken alarm must not stop the others: logged, loudly
                 log.exception("a watchdog alarm failed")
 
@@ -116,7 +117,13 @@ os.register_at_fork(after_in_child=_new_clock)
 
 
 def alarm(seconds: float, fn: Callable[[], None]) -> Alarm:
-    """Call ``fn`` (from the watchdog's thread) ``seconds`` from now, unless cancelled."""
+    """Call ``fn`` (from the watchdog's thread) ``seconds`` from now, unless cancelled.
+
+    ``seconds`` must be a number (NaN would break the alarms' order: a ValueError); an
+    infinite one never falls due.
+    """
+    if math.isnan(seconds):
+        raise ValueError("an alarm needs a time, not NaN")
     return _clock.set(time.monotonic() + seconds, fn)
 
 

@@ -5,7 +5,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import func, inspect, select, text
+from sqlalchemy import bindparam, func, inspect, select, text
 from sqlalchemy.exc import StatementError
 
 from helpers import article, load
@@ -551,3 +551,40 @@ def test_a_retried_load_reports_the_runs_failures_again(engine):
     again = load(engine, "run-1", batch, now=T0, failures={"http_404": 2})
     assert again.already_loaded
     assert again.summary()["failures"] == {"http_404": 2}
+
+
+def test_migration_0017_keys_the_band_index_by_time_and_keeps_every_row(warehouse_url):
+    engine = db.make_engine(warehouse_url)
+    db.upgrade(engine, "0016")
+    rows = [
+        {"band": band, "band_key": 7, "article_id": f"a{n}", "at": T0 + timedelta(minutes=n)}
+        for band in (0, 1) for n in range(5)
+    ]  # fmt: skip
+    insert = text(
+        "INSERT INTO signature_bands (band, band_key, article_id, at)"
+        " VALUES (:band, :band_key, :article_id, :at)"
+    ).bindparams(bindparam("at", type_=wh.UTCDateTime))
+    with engine.begin() as conn:
+        conn.execute(insert, rows)
+    db.upgrade(engine)
+    inspector = inspect(engine)
+    key = inspector.get_pk_constraint("signature_bands")
+    assert key["constrained_columns"] == ["band", "band_key", "at", "article_id"]
+    assert key["name"] == "pk_signature_bands"
+    with engine.connect() as conn:
+        kept = conn.execute(
+            select(wh.signature_bands).order_by(wh.signature_bands.c.band,
+                                                wh.signature_bands.c.article_id)
+        ).all()  # fmt: skip
+    assert [(r.band, r.band_key, r.article_id, r.at) for r in kept] == [
+        (r["band"], r["band_key"], r["article_id"], r["at"]) for r in rows
+    ]
+    config = db._alembic_config()
+    with db.locked(engine) as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0016")
+    key = inspect(engine).get_pk_constraint("signature_bands")
+    assert key["constrained_columns"] == ["band", "band_key", "article_id"]
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(wh.signature_bands)).scalar() == 10
+    engine.dispose()

@@ -1,15 +1,18 @@
 """The requests' watchdog: one thread fires every alarm at its time, in deadline order.
 
-"Did not fire" is never judged by waiting a while: alarms fire in deadline order, so an
-alarm set later than a cancelled one, which has fired, proves the cancelled one was
-passed over.
+Nothing here depends on how fast the machine is: "did not fire" is never judged by
+waiting a while (alarms fire in deadline order, so a later alarm that fired proves an
+earlier cancelled one was passed over), and alarms whose order is tested are set while
+the watchdog's thread is held inside another alarm, all already due when it is let go.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
+from collections.abc import Iterator
 
 import pytest
 
@@ -33,6 +36,18 @@ def recorder() -> tuple[list[str], threading.Event, object]:
     return fired, done, make
 
 
+@contextlib.contextmanager
+def held() -> Iterator[None]:
+    """The watchdog's thread held inside an alarm: what is set meanwhile waits for it."""
+    inside, go = threading.Event(), threading.Event()
+    watchdog.alarm(0.0, lambda: (inside.set(), go.wait(WAIT_S)))
+    assert inside.wait(WAIT_S)
+    try:
+        yield
+    finally:
+        go.set()
+
+
 def test_an_alarm_fires_once_and_not_before_its_time():
     fired: list[float] = []
     done = threading.Event()
@@ -46,19 +61,31 @@ def test_an_alarm_fires_once_and_not_before_its_time():
 
 def test_alarms_fire_in_deadline_order_whatever_order_they_were_set_in():
     fired, done, make = recorder()
-    watchdog.alarm(0.6, make("late", last=True))
-    watchdog.alarm(0.3, make("middle"))
-    watchdog.alarm(0.1, make("early"))  # earlier than what the thread sleeps for: wakes it
+    now = time.monotonic()
+    with held():  # all three are due when the thread is let go: their order decides
+        watchdog._clock.set(now - 1, make("late", last=True))
+        watchdog._clock.set(now - 2, make("middle"))
+        watchdog._clock.set(now - 3, make("early"))
     assert done.wait(WAIT_S)
     assert fired == ["early", "middle", "late"]
 
 
+def test_an_earlier_alarm_wakes_the_thread_sleeping_until_a_later_one():
+    fired, done, make = recorder()
+    later = watchdog.alarm(3600, make("an hour away"))  # the thread sleeps until it
+    watchdog.alarm(0.05, make("soon", last=True))
+    assert done.wait(WAIT_S)
+    assert fired == ["soon"]
+    later.cancel()
+
+
 def test_a_cancelled_alarm_never_fires():
     fired, done, make = recorder()
-    cancelled = watchdog.alarm(0.1, make("cancelled"))
-    watchdog.alarm(0.2, make("kept", last=True))
-    cancelled.cancel()
-    cancelled.cancel()  # twice: still a no-op
+    with held():
+        cancelled = watchdog.alarm(0.0, make("cancelled"))  # due, but the thread is held
+        watchdog.alarm(0.0, make("kept", last=True))
+        cancelled.cancel()
+        cancelled.cancel()  # twice: still a no-op
     assert done.wait(WAIT_S)
     assert fired == ["kept"]
 
@@ -67,7 +94,9 @@ def test_cancelling_an_alarm_that_fired_is_a_no_op():
     done = threading.Event()
     alarm = watchdog.alarm(0.0, done.set)
     assert done.wait(WAIT_S)
+    dead = watchdog._clock._dead
     alarm.cancel()
+    assert watchdog._clock._dead == dead  # not counted as a cancelled alarm in the heap
     fired, done2, make = recorder()
     watchdog.alarm(0.0, make("next", last=True))
     assert done2.wait(WAIT_S)
@@ -85,6 +114,18 @@ def test_a_failing_alarm_is_logged_and_the_others_still_fire(caplog):
     assert done.wait(WAIT_S)
     assert fired == ["after"]
     assert any("watchdog alarm failed" in r.getMessage() for r in caplog.records)
+
+
+def test_an_alarm_too_far_away_to_wait_for_does_not_stop_the_others():
+    far = watchdog.alarm(float("inf"), lambda: None)  # a wait past threading.TIMEOUT_MAX
+    huge = watchdog.alarm(1e11, lambda: None)
+    _fired, done, make = recorder()
+    watchdog.alarm(0.05, make("still fires", last=True))
+    assert done.wait(WAIT_S)
+    far.cancel()
+    huge.cancel()
+    with pytest.raises(ValueError, match="NaN"):
+        watchdog.alarm(float("nan"), lambda: None)
 
 
 def test_cancelled_alarms_do_not_pile_up():

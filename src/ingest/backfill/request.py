@@ -16,6 +16,9 @@ from ingest.urls import host_of
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+#: A backfill's time budget at most: a week (a deadline the watchdog can keep).
+MAX_BUDGET_S = 7 * 24 * 3600.0
+
 
 log = get_logger(__name__)
 
@@ -65,8 +68,11 @@ class BackfillRequest:
         for name in ("max_pages", "max_files", "max_sitemaps"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, not {getattr(self, name)}")
-        if self.budget_s <= 0:
-            raise ConfigError(f"the time budget must be positive, not {self.budget_s}")
+        if not 0 < self.budget_s < MAX_BUDGET_S:  # NaN fails this too
+            raise ConfigError(
+                f"the time budget must be positive and under {MAX_BUDGET_S:g}s (a week), "
+                f"not {self.budget_s}"
+            )
         if self.source == "ccnews" and not self.base_url.startswith(("http://", "https://")):
             raise ConfigError(f"the CC-NEWS base URL must be http(s): {self.base_url!r}")
 

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    PrimaryKeyConstraint,
     SmallInteger,
     String,
     Table,
@@ -288,13 +289,14 @@ backfill_files = Table(
 signature_bands = Table(
     "signature_bands",
     metadata,
-    Column("band", SmallInteger, primary_key=True),
-    Column("band_key", BigInteger, primary_key=True),
-    Column("article_id", Key, primary_key=True),
+    Column("band", SmallInteger, nullable=False),
+    Column("band_key", BigInteger, nullable=False),
+    Column("article_id", Key, nullable=False),
     Column("at", UTCDateTime, nullable=False),
+    # by time within a band: its latest rows in a window are a range (migration 0017); an
+    # article's rows all have its one time, so (band, band_key, article_id) stays unique
+    PrimaryKeyConstraint("band", "band_key", "at", "article_id"),
     Index(None, "article_id"),
-    # a band's latest rows in a window, read as a range (migration 0017)
-    Index("ix_signature_bands_latest", "band", "band_key", "at", "article_id"),
 )
 
 cluster_merges = Table(

@@ -571,6 +571,7 @@ def test_migration_0017_keys_the_band_index_by_time_and_keeps_every_row(warehous
     key = inspector.get_pk_constraint("signature_bands")
     assert key["constrained_columns"] == ["band", "band_key", "at", "article_id"]
     assert key["name"] == "pk_signature_bands"
+    assert _without_rowid(engine) == (engine.dialect.name == "sqlite")
     with engine.connect() as conn:
         kept = conn.execute(
             select(wh.signature_bands).order_by(wh.signature_bands.c.band,
@@ -585,6 +586,18 @@ def test_migration_0017_keys_the_band_index_by_time_and_keeps_every_row(warehous
         command.downgrade(config, "0016")
     key = inspect(engine).get_pk_constraint("signature_bands")
     assert key["constrained_columns"] == ["band", "band_key", "article_id"]
+    assert not _without_rowid(engine)
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(wh.signature_bands)).scalar() == 10
     engine.dispose()
+
+
+def _without_rowid(engine) -> bool:
+    """Whether SQLite keeps signature_bands as its key's B-tree (never on PostgreSQL)."""
+    if engine.dialect.name != "sqlite":
+        return False
+    with engine.connect() as conn:
+        sql = conn.exec_driver_sql(
+            "SELECT sql FROM sqlite_master WHERE name = 'signature_bands'"
+        ).scalar_one()
+    return "WITHOUT ROWID" in sql.upper()

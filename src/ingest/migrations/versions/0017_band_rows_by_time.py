@@ -2,8 +2,8 @@
 index range, however many articles share the band (a wire story on a thousand sites)
 
 The primary key becomes (band, band_key, at, article_id): an article's rows all carry its
-one time, so no two rows it allowed before collide, and no index is added (storage per
-article is unchanged). SQLite rebuilds the table; PostgreSQL replaces the constraint.
+one time, so no two rows it allowed before collide, and no index is added. SQLite
+rebuilds the table, as its key's B-tree (WITHOUT ROWID); PostgreSQL replaces the key.
 
 Revision ID: 0017
 Revises: 0016
@@ -19,15 +19,19 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
-def _key(columns: list[str]) -> None:
-    with op.batch_alter_table("signature_bands", schema=None) as batch_op:
+def _key(columns: list[str], *, rowid: bool) -> None:
+    with op.batch_alter_table(
+        "signature_bands", schema=None, table_kwargs={"sqlite_with_rowid": rowid}
+    ) as batch_op:
         batch_op.drop_constraint("pk_signature_bands", type_="primary")
         batch_op.create_primary_key("pk_signature_bands", columns)
 
 
 def upgrade() -> None:
-    _key(["band", "band_key", "at", "article_id"])
+    # On SQLite the table is its key's B-tree (WITHOUT ROWID): not the rows twice, once in
+    # the table and once in the key's index.
+    _key(["band", "band_key", "at", "article_id"], rowid=False)
 
 
 def downgrade() -> None:
-    _key(["band", "band_key", "article_id"])
+    _key(["band", "band_key", "article_id"], rowid=True)

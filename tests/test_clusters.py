@@ -457,14 +457,15 @@ def test_copies_differing_only_in_line_breaks_keep_each_its_own_signature(engine
 def test_a_wire_story_on_many_sites_is_one_cluster_and_a_band_gives_only_its_latest(
     engine, tmp_path
 ):
-    # 40 sites run one wire story, each with its own dateline: more copies than a band
-    # row gives (neardup.MAX_PER_ROW), in two loads
+    # 80 sites run one wire story, each with its own dateline: more copies than a band
+    # row gives (neardup.MAX_PER_ROW), in the pass and in the store, in two loads
     copies = [
         article(f"https://site{i}.example/wire", f"SITE {i} (Wire) - {STORY}",
                 published=T0 + timedelta(minutes=i))
-        for i in range(40)
+        for i in range(80)
     ]  # fmt: skip
-    for n, part in enumerate((copies[:20], copies[20:])):
+    assert len(copies) // 2 > nd.MAX_PER_ROW
+    for n, part in enumerate((copies[:40], copies[40:])):
         load(engine, f"w{n}", part, now=T0)
         pipeline.cluster_stories(engine, settings(tmp_path))
     assert len({cluster for cluster, _ in clusters(engine).values()}) == 1
@@ -475,7 +476,7 @@ def test_a_wire_story_on_many_sites_is_one_cluster_and_a_band_gives_only_its_lat
         conn.execute(wh.articles.update().values(cluster_id=wh.articles.c.article_id))
         sig = wh.article_signatures.c
         at = {r.article_id: r.at for r in conn.execute(select(sig.article_id, sig.at))}
-    assert len(at) == 40
+    assert len(at) == 80
     memory = MemoryIndex()  # what the benchmarks measure: the same answers
     memory.save(Placement(
         [Placed(a.article_id, nd.sign(a.title, a.body), a.article_id, at[a.article_id])
@@ -487,11 +488,11 @@ def test_a_wire_story_on_many_sites_is_one_cluster_and_a_band_gives_only_its_lat
     cut = at[order[-9]]  # the 8 latest copies are after it
     with engine.begin() as conn:
         stored = StoredSignatures(conn)
-        for per_row, end in itertools.product((1, 3, 8, 40), (until, cut)):
+        for per_row, end in itertools.product((1, 3, 8, 80), (until, cut)):
             assert stored.candidate_clusters(record, "new", since, end, per_row) == (
                 memory.candidate_clusters(record, "new", since, end, per_row)
             ), (per_row, end)
-        assert stored.candidate_clusters(record, "new", since, until, 40) == set(order)
+        assert stored.candidate_clusters(record, "new", since, until, 80) == set(order)
         few = stored.candidate_clusters(record, "new", since, until, 3)
         assert few and few <= set(order[-8:])  # only the latest
         early = stored.candidate_clusters(record, "new", since, cut, 3)

@@ -56,12 +56,12 @@ class _Clock:
     def set(self, due: float, fn: Callable[[], None]) -> Alarm:
         alarm = Alarm(self, due, fn)
         with self._cond:
-            heapq.heappush(self._heap, (due, next(self._order), alarm))
             if self._thread is None or not self._thread.is_alive():
                 thread = threading.Thread(target=self._run, name="watchdog", daemon=True)
-                thread.start()  # if it cannot start, the caller hears of it: no deadline
+                thread.start()  # if it cannot start, the caller hears of it, no alarm set
                 self._thread = thread
-            elif self._heap[0][2] is alarm:  # the thread sleeps until a later one: wake it
+            heapq.heappush(self._heap, (due, next(self._order), alarm))
+            if self._heap[0][2] is alarm:  # the thread sleeps until a later one: wake it
                 self._cond.notify()
         return alarm
 

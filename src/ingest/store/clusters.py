@@ -260,6 +260,11 @@ def _save_signatures(
         conn.execute(signature_bands.insert(), list(chunk))
 
 
+#: Band lookups are padded to a multiple of this many rows, with rows of band _NO_BAND.
+_BAND_STEP = 16
+_NO_BAND = -1  # no signature has a band numbered below 0
+
+
 @functools.cache
 def _band_query(count: int, *, recluster: bool) -> Select[tuple[str]]:
     """Ids of the articles in at least ``min_shared`` of ``count`` bands' latest rows.
@@ -324,12 +329,17 @@ class StoredSignatures:
         # Two steps: the candidates' ids from the band index, then their clusters. Each
         # band is looked up on its own, for its ``per_row`` latest rows in the window (an
         # index range read: a band a thousand copies of one story share costs no more).
-        query = _band_query(len(record.bands), recluster=self.decided is not None)
+        # The bands are padded with rows no article has, to a multiple of _BAND_STEP: a
+        # few query shapes, each compiled once in a process (a shape per number of
+        # anchors cost a task 20 ms of compiling each).
+        count = -(-len(record.bands) // _BAND_STEP) * _BAND_STEP
+        query = _band_query(count, recluster=self.decided is not None)
         values: dict[str, object] = {
             "since": since, "until": until, "article_id": article_id,
             "min_shared": record.min_shared, "per_row": per_row, "decided": self.decided,
         }  # fmt: skip
-        for i, (band, key) in enumerate(record.bands):
+        padded = [*record.bands, *[(_NO_BAND, 0)] * (count - len(record.bands))]
+        for i, (band, key) in enumerate(padded):
             values[f"b{i}"], values[f"k{i}"] = band, key
         ids = self.conn.execute(query, values).scalars().all()
         out: set[str] = set()

@@ -297,7 +297,7 @@ signature_bands = Table(
     # article's rows all have its one time, so (band, band_key, article_id) stays unique
     PrimaryKeyConstraint("band", "band_key", "at", "article_id"),
     Index(None, "article_id"),
-    sqlite_with_rowid=False,  # the table is its key's B-tree: the rows are not kept twice
+    sqlite_with_rowid=False,  # the table is its key's B-tree, no rowid table beside it
 )
 
 cluster_merges = Table(

@@ -13,11 +13,12 @@ first seen; then id).
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy import bindparam, delete, func, select, true, union_all, update
+from sqlalchemy.types import UserDefinedType
 
 from ingest.logs import get_logger
 from ingest.models import (
@@ -39,7 +40,7 @@ from ingest.store.schema import (
 )
 
 if TYPE_CHECKING:
-    from sqlalchemy import ColumnElement, Connection, Engine, Select
+    from sqlalchemy import ColumnElement, Connection, Dialect, Engine, Select
 
 log = get_logger(__name__)
 
@@ -260,6 +261,32 @@ def _save_signatures(
         conn.execute(signature_bands.insert(), list(chunk))
 
 
+class _AsGiven(UserDefinedType[object]):
+    """A bound value as given, with no cast: the window's bounds in the band query.
+
+    They are converted once an article (:func:`_time_for`), not once per band (a hundred
+    conversions an article, more than the query's own time).
+    """
+
+    cache_ok = True
+
+    def get_col_spec(self, **_kw: object) -> str:
+        return "TIMESTAMP"  # never a column's: it only binds values
+
+    def bind_processor(self, dialect: Dialect) -> None:  # noqa: ARG002 - SQLAlchemy's signature
+        return None
+
+
+_AS_GIVEN = _AsGiven()
+
+
+@functools.cache
+def _time_for(dialect: Dialect) -> Callable[[datetime], object]:
+    """A time as the dialect's driver takes it for ``signature_bands.at``."""
+    process = signature_bands.c.at.type.dialect_impl(dialect).bind_processor(dialect)
+    return process if process is not None else (lambda value: value)
+
+
 #: Band lookups are padded to a multiple of this many rows, with rows of band _NO_BAND.
 _BAND_STEP = 16
 _NO_BAND = -1  # no signature has a band numbered below 0
@@ -277,7 +304,8 @@ def _band_query(count: int, *, recluster: bool) -> Select[tuple[str]]:
         row = (
             select(bands.article_id)
             .where(bands.band == bindparam(f"b{i}"), bands.band_key == bindparam(f"k{i}"),
-                   bands.at.between(bindparam("since"), bindparam("until")),
+                   bands.at.between(bindparam("since", type_=_AS_GIVEN),
+                                    bindparam("until", type_=_AS_GIVEN)),
                    bands.article_id != bindparam("article_id"))
             .order_by(bands.at.desc(), bands.article_id.desc())
             .limit(bindparam("per_row"))
@@ -334,8 +362,9 @@ class StoredSignatures:
         # anchors cost a task 20 ms of compiling each).
         count = -(-len(record.bands) // _BAND_STEP) * _BAND_STEP
         query = _band_query(count, recluster=self.decided is not None)
+        to_db = _time_for(self.conn.dialect)  # once, not once per band
         values: dict[str, object] = {
-            "since": since, "until": until, "article_id": article_id,
+            "since": to_db(since), "until": to_db(until), "article_id": article_id,
             "min_shared": record.min_shared, "per_row": per_row, "decided": self.decided,
         }  # fmt: skip
         padded = [*record.bands, *[(_NO_BAND, 0)] * (count - len(record.bands))]

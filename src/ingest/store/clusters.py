@@ -280,7 +280,7 @@ class _AsGiven(UserDefinedType[object]):
 _AS_GIVEN = _AsGiven()
 
 
-@functools.cache
+@functools.lru_cache(maxsize=8)  # an engine's dialect each: a few, not every one ever made
 def _time_for(dialect: Dialect) -> Callable[[datetime], object]:
     """A time as the dialect's driver takes it for ``signature_bands.at``."""
     process = signature_bands.c.at.type.dialect_impl(dialect).bind_processor(dialect)
@@ -296,7 +296,9 @@ _NO_BAND = -1  # no signature has a band numbered below 0
 def _band_query(count: int, *, recluster: bool) -> Select[tuple[str]]:
     """Ids of the articles in at least ``min_shared`` of ``count`` bands' latest rows.
 
-    Built once per number of bands: building it cost more than running it.
+    Built once per ``count`` (a multiple of ``_BAND_STEP``: a few shapes): building it
+    cost more than running it. ``since`` and ``until`` are bound as given, so they must
+    come converted for the dialect (:func:`_time_for`), as ``candidate_clusters`` does.
     """
     bands = signature_bands.c
     rows = []

@@ -40,6 +40,25 @@ def pid() -> int:
     return os.getpid()
 
 
+def boom(message: str) -> None:
+    """A bug of ours, raised in the worker."""
+    raise ValueError(message)
+
+
+def unsendable() -> object:
+    """A result that cannot be pickled back to the caller (a bug of ours too)."""
+    import threading
+
+    return threading.Lock()
+
+
+def exit_now(code: int) -> None:
+    """The worker process ends mid-task, as a crash in C code would end it."""
+    import os
+
+    os._exit(code)
+
+
 #: Pages whose URL holds this meet the injected extractor bug below; feeds whose URL holds
 #: FEED_BUG_MARK meet the parser's.
 BUG_MARK = "/sport/"

@@ -540,7 +540,7 @@ def _read_body(resp: httpx.Response, limits: Limits, deadline: float) -> tuple[b
     except _Failed as failed:
         if not (limits.truncate and failed.reason is Reason.TOO_LARGE):
             raise
-    return bytes(out[: limits.max_bytes]), wire[0]
+    return bytes(memoryview(out)[: limits.max_bytes]), wire[0]  # one copy of the body
 
 
 def _read_into(

@@ -92,3 +92,136 @@ def test_workers_never_re_run_the_host_programs_main_script(tmp_path):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split() == ["ok", "time_budget", "ok", "None"]  # and restored after
+
+
+def _gone(pid: int, timeout: float = 10.0) -> bool:
+    """Whether process ``pid`` has ended (a zombie counts: it runs no more)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            return True
+        if state in {"Z", "X"}:
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def test_a_bug_in_a_task_is_an_internal_error_with_the_workers_trace_and_the_worker_lives_on(
+    caplog,
+):
+    with Sandbox(workers=1, memory_mb=512) as box:
+        before = box.run(5, tasks.pid)
+        outcome = box.run(5, tasks.boom, "an injected bug")
+        after = box.run(5, tasks.pid)
+    assert isinstance(outcome, Miss)
+    assert outcome.reason is Reason.INTERNAL_ERROR
+    assert outcome.detail == "boom: ValueError: an injected bug"
+    logged = "\n".join(r.getMessage() for r in caplog.records if r.levelname == "ERROR")
+    assert "boom raised in its worker (a bug)" in logged
+    assert 'sandbox_tasks.py", line' in logged  # the worker's traceback, where it raised
+    assert before == after  # an exception is an answer: the worker is kept
+
+
+def test_a_result_that_cannot_be_sent_back_is_an_internal_error_naming_why():
+    with Sandbox(workers=1, memory_mb=512) as box:
+        outcome = box.run(5, tasks.unsendable)
+        again = box.run(5, tasks.echo, "still here")
+    assert isinstance(outcome, Miss)
+    assert outcome.reason is Reason.INTERNAL_ERROR
+    assert "its result could not be sent back" in outcome.detail
+    assert "lock" in outcome.detail
+    assert again == "still here"
+
+
+def test_arguments_that_cannot_be_sent_raise_in_the_caller_and_cost_no_worker():
+    import threading as th
+
+    with Sandbox(workers=1, memory_mb=512) as box:
+        before = box.run(5, tasks.pid)
+        with pytest.raises(TypeError, match="lock"):
+            box.run(5, tasks.echo, th.Lock())
+        assert box.run(5, tasks.pid) == before
+
+
+@pytest.mark.parametrize(("how", "expected"), [("exit", "exit code 3"), ("kill", "signal 9")])
+def test_a_worker_dying_mid_task_fails_that_task_alone_and_is_replaced(how, expected):
+    with Sandbox(workers=1, memory_mb=512) as box:
+        first = box.run(5, tasks.pid)
+        if how == "exit":
+            outcome = box.run(5, tasks.exit_now, 3)
+        else:
+            killer = threading.Timer(0.3, os.kill, (first, 9))
+            killer.start()
+            outcome = box.run(10, tasks.spin, 5)
+            killer.join()
+        second = box.run(5, tasks.pid)
+    assert isinstance(outcome, Miss)
+    assert outcome.reason is Reason.WORKER_CRASHED
+    assert outcome.detail.endswith(f"worker died ({expected})")
+    assert second != first
+
+
+def test_a_worker_that_died_idle_is_replaced_before_the_next_task_which_runs_whole():
+    with Sandbox(workers=1, memory_mb=512) as box:
+        first = box.run(5, tasks.pid)
+        os.kill(first, 9)
+        assert _gone(first)
+        assert box.run(5, tasks.echo, "ran") == "ran"  # not a Miss: the task never reached it
+        assert box.run(5, tasks.pid) != first
+
+
+def test_a_worker_that_met_its_memory_limit_is_replaced():
+    with Sandbox(workers=1, memory_mb=256) as box:
+        first = box.run(5, tasks.pid)
+        outcome = box.run(10, tasks.hog, 1024)
+        second = box.run(5, tasks.pid)
+    assert isinstance(outcome, Miss)
+    assert outcome.reason is Reason.WORKER_CRASHED
+    assert second != first
+
+
+def test_a_worker_is_replaced_after_its_task_allowance(monkeypatch):
+    from ingest import sandbox as sandbox_module
+
+    monkeypatch.setattr(sandbox_module, "MAX_TASKS_PER_WORKER", 3)
+    with Sandbox(workers=1, memory_mb=512) as box:
+        pids = [box.run(5, tasks.pid) for _ in range(7)]
+    assert pids[0] == pids[1] == pids[2]
+    assert pids[3] == pids[4] == pids[5] != pids[0]
+    assert pids[6] != pids[3]
+    assert all(_gone(p) for p in set(pids))  # retired workers ended, not left behind
+
+
+def test_closing_lets_running_tasks_finish_then_ends_the_workers_and_refuses_more():
+    box = Sandbox(workers=2, memory_mb=512)
+    pids = {box.run(5, tasks.pid) for _ in range(4)}
+    results = []
+    runner = threading.Thread(target=lambda: results.append(box.run(10, tasks.spin, 0.5)))
+    runner.start()
+    time.sleep(0.1)  # the task is under way
+    box.close()
+    runner.join()
+    assert results == ["done"]
+    assert all(_gone(p) for p in pids)
+    with pytest.raises(RuntimeError, match="closed"):
+        box.run(5, tasks.echo, 1)
+
+
+def test_leaving_on_an_error_kills_running_tasks_at_once():
+    results = []
+    box = Sandbox(workers=1, memory_mb=512)
+    pid = box.run(5, tasks.pid)
+    runner = threading.Thread(target=lambda: results.append(box.run(60, tasks.spin, 30)))
+    runner.start()
+    time.sleep(0.3)  # the task is under way
+    started = time.monotonic()
+    box.__exit__(KeyError, KeyError("the caller's own error"), None)
+    runner.join(10)
+    assert not runner.is_alive()
+    assert time.monotonic() - started < 10
+    [outcome] = results
+    assert isinstance(outcome, Miss)
+    assert outcome.reason is Reason.WORKER_CRASHED
+    assert _gone(pid)

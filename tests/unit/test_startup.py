@@ -17,16 +17,16 @@ NEVER = {"scipy", "datasketch", "alembic"}
 
 #: What each step of ingest.pipeline must not load (beyond NEVER) when a task imports it.
 NOT_FOR = {
-    "prepare": {"trafilatura", "feedparser", "numpy", "httpx", "warcio", "pebble"},
+    "prepare": {"trafilatura", "feedparser", "numpy", "httpx", "warcio", "ingest.sandbox"},
     "rekey_urls": {"trafilatura", "feedparser", "numpy", "pydantic", "ingest.registry"},
-    "plan_feed_shards": {"trafilatura", "feedparser", "numpy", "httpx", "pebble"},
-    "plan_page_shards": {"trafilatura", "feedparser", "numpy", "httpx", "pebble"},
+    "plan_feed_shards": {"trafilatura", "feedparser", "numpy", "httpx", "ingest.sandbox"},
+    "plan_page_shards": {"trafilatura", "feedparser", "numpy", "httpx", "ingest.sandbox"},
     "poll_shard": {"trafilatura", "numpy", "warcio", "ingest.extract"},
     "fetch_shard": {"feedparser", "numpy", "ingest.parse", "ingest.neardup"},
-    "reprocess_interval": {"sqlalchemy", "trafilatura", "warcio", "pebble"},  # a live run's
+    "reprocess_interval": {"sqlalchemy", "trafilatura", "warcio", "ingest.sandbox"},  # a live run's
     "load_run": {"trafilatura", "feedparser", "numpy", "httpx", "ingest.neardup"},
     "housekeeping": {"trafilatura", "feedparser", "numpy", "httpx"},
-    "cluster_stories": {"trafilatura", "feedparser", "httpx", "pebble", "ingest.alerts"},
+    "cluster_stories": {"trafilatura", "feedparser", "httpx", "ingest.sandbox", "ingest.alerts"},
     "check_run": {"trafilatura", "feedparser", "numpy", "httpx", "ingest.neardup"},
     "run_once": {"trafilatura", "feedparser", "httpx"},  # until there is work to fetch
 }
@@ -65,7 +65,15 @@ def test_the_steps_modules_load_none_of_the_costly_libraries_none_needs():
 def test_the_backfill_package_leaves_its_shards_stages_to_the_shards():
     """The news_backfill DAG imports it at parse time (its form), and so do its light tasks."""
     code = "from ingest.backfill import BackfillRequest, finish, plan, publishers"
-    heavy = {"trafilatura", "httpx", "warcio", "pebble", "lxml", "ingest.fetch", "ingest.pages"}
+    heavy = {
+        "trafilatura",
+        "httpx",
+        "warcio",
+        "ingest.sandbox",
+        "lxml",
+        "ingest.fetch",
+        "ingest.pages",
+    }
     assert (NEVER | heavy) & _packages(_loaded(code)) == set()
 
 

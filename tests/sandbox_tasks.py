@@ -52,6 +52,34 @@ def unsendable() -> object:
     return threading.Lock()
 
 
+def system_exit() -> None:
+    """A library calling ``sys.exit`` inside a task."""
+    import sys
+
+    sys.exit(3)
+
+
+class TwoPartError(Exception):
+    """An exception that pickles but cannot be rebuilt (``__init__`` wants two arguments)."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def raise_two_part() -> None:
+    raise TwoPartError("a bug", 7)
+
+
+def leave_a_thread() -> int:
+    """Leave a thread running in the worker, which holds its exit back for 30 s."""
+    import os
+    import threading
+
+    threading.Thread(target=time.sleep, args=(30,)).start()
+    return os.getpid()
+
+
 def exit_now(code: int) -> None:
     """The worker process ends mid-task, as a crash in C code would end it."""
     import os

@@ -34,9 +34,11 @@ from __future__ import annotations
 import contextlib
 import importlib.machinery
 import multiprocessing
+import multiprocessing.connection
 import os
 import queue
 import resource
+import signal
 import sys
 import threading
 import traceback
@@ -60,8 +62,6 @@ log = get_logger(__name__)
 PRELOAD = ["ingest.pagework", "ingest.parse"]
 #: A worker is replaced after this many tasks (bounds slow leaks in C libraries).
 MAX_TASKS_PER_WORKER = 500
-#: How long a worker asked to stop may take to exit before it is killed.
-_STOP_GRACE_S = 5.0
 
 
 #: A worker runs one task at a time: numerical libraries get one thread. OpenBLAS (under
@@ -71,7 +71,12 @@ ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THRE
 
 
 def _start_worker(megabytes: int) -> None:
-    """A new worker: one thread for numerical libraries, then its address-space limit."""
+    """A new worker: Ctrl-C left to the task, one thread for numerical libraries, its limit.
+
+    A terminal's Ctrl-C reaches the whole process group: the task finishes the pages in
+    hand and saves them, so their workers must not die of it first.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.update(ONE_THREAD)  # read when they load: no worker has loaded numpy yet
     _limit_memory(megabytes)
 
@@ -86,41 +91,55 @@ def _limit_memory(megabytes: int) -> None:
 
 def _how_ended(code: int | None) -> str:
     """A worker's exit code in words."""
-    return f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+    if code is None:
+        return "its end not seen yet"
+    return f"signal {-code}" if code < 0 else f"exit code {code}"
 
 
 class _Unpicklable(Exception):  # noqa: N818 - the name says what it stands for
     """What a worker sends back for an exception (or a result) that could not be pickled."""
 
 
+#: What tells a worker to exit (a pickled task is never empty).
+_STOP = b""
+
+
 def _serve(conn: Connection, megabytes: int) -> None:
     """A worker's life: tasks from ``conn``, each answered on it, until told to stop.
 
-    The reply is ``(True, result)``, or ``(False, exception, its traceback as text)`` when
-    the function raised. Anything else (a signal, ``os._exit``, a crash in C) ends the
-    process, and the caller sees the pipe close.
+    The answer is ``(True, result)``, or ``(False, exception, its traceback as text)`` when
+    the task raised, or could not be read here. Anything else (a signal, ``os._exit``, a
+    crash in C) ends the process, and the caller sees the pipe close.
     """
     _start_worker(megabytes)
     while True:
         try:
-            task = conn.recv()
+            task = conn.recv_bytes()
         except EOFError:
             return  # the task's process is gone, or closed its end
-        if task is None:
+        if task == _STOP:
             return
-        function, args, kwargs = task
-        try:
-            reply: tuple[Any, ...] = (True, function(*args, **kwargs))
-        except Exception as exc:  # noqa: BLE001 - sent back whole, for the caller to judge
-            reply = (False, exc, traceback.format_exc())
-        try:
-            conn.send(reply)
-        except MemoryError:  # pickling a large result met the memory limit
-            conn.send((False, MemoryError(), ""))
-        except Exception as exc:  # noqa: BLE001 - what would not pickle is named instead
-            what = "its result" if reply[0] else f"its {type(reply[1]).__name__}"
-            trace = "" if reply[0] else reply[2]
-            conn.send((False, _Unpicklable(f"{what} could not be sent back: {exc!r}"), trace))
+        _answer(conn, task)
+        del task  # an idle worker holds nothing of its last task
+
+
+def _answer(conn: Connection, task: bytes) -> None:
+    """Run ``task`` and send back its answer; its arguments and result die with the call."""
+    try:
+        function, args, kwargs = ForkingPickler.loads(task)
+        reply: tuple[Any, ...] = (True, function(*args, **kwargs))
+    except BaseException as exc:  # noqa: BLE001 - SystemExit too: every end of a task is an answer
+        reply = (False, exc, traceback.format_exc())
+    try:
+        conn.send(reply)
+    except MemoryError:  # pickling a large result met the memory limit
+        reply = ()
+        conn.send((False, MemoryError(), ""))
+    except Exception as exc:  # noqa: BLE001 - what would not pickle is named instead
+        what = "its result" if reply[0] else f"its {type(reply[1]).__name__}"
+        trace = "" if reply[0] else reply[2]
+        reply = ()
+        conn.send((False, _Unpicklable(f"{what} could not be sent back: {exc!r}"), trace))
 
 
 _MAIN_LOCK = threading.Lock()
@@ -195,46 +214,89 @@ def warm_up() -> None:
         _restore_main_script()
 
 
+#: multiprocessing's records of child processes (``multiprocessing.process._children``, a
+#: fork-server child's exit status read once from its sentinel) are not made to be used by
+#: several threads at once: starting, joining and polling workers take turns.
+_PROCESS_LOCK = threading.Lock()
+#: How long a worker told to stop, or killed, may take to be seen ending.
+_STOP_GRACE_S = 5.0
+
+
 class _Worker:
     """A worker process, our end of its pipe, and how many tasks it has run.
 
-    :meth:`kill` and :meth:`stop` may be called more than once, from several threads (the
-    thread whose task it runs, and :meth:`Sandbox.kill`).
+    Only the thread holding the worker (its task's, or the sandbox's when it is idle or
+    retiring) reads or writes the pipe; any thread may :meth:`signal` or reap it.
     """
 
-    __slots__ = ("_lock", "code", "conn", "process", "tasks")
+    __slots__ = ("_lock", "_pidfd", "code", "conn", "process", "tasks")
 
     def __init__(self, process: ForkServerProcess, conn: Connection) -> None:
         self.process = process
         self.conn = conn
         self.tasks = 0
-        self.code: int | None = None  # its exit code, once it has ended and been reaped
-        self._lock = threading.Lock()
+        self.code: int | None = None  # its exit code, once it has been seen to end
+        self._lock = threading.RLock()
+        # The fork server, not we, reaps a worker: once it has, the worker's pid may be
+        # another process's. A pidfd names this process only, whatever its pid becomes.
+        try:
+            self._pidfd: int | None = os.pidfd_open(process.pid or 0)
+        except OSError:  # already gone (its pid is not signalled then), or no pidfds here
+            self._pidfd = None
 
-    def kill(self) -> int | None:
-        """End the process now; its exit code (negative: the signal that ended it)."""
+    def waiting(self) -> bool:
+        """Whether it still waits for a task (not dead between tasks).
+
+        Between tasks a worker writes nothing: anything to read is its pipe's end.
+        """
+        try:
+            return not self.conn.poll(0)
+        except OSError:
+            return False
+
+    def signal(self) -> None:
+        """SIGKILL it, if it still runs (never another process that took its pid)."""
+        with self._lock:
+            if self.code is not None:
+                return
+            if self._pidfd is not None:
+                with contextlib.suppress(OSError):  # ProcessLookupError: ended already
+                    signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
+                return
+            with _PROCESS_LOCK:
+                if self.process.exitcode is None:  # not seen to end: its pid is its own
+                    with contextlib.suppress(OSError):
+                        self.process.kill()
+
+    def reap(self, timeout: float | None = None) -> int | None:
+        """Its exit code once it has ended; our end of its pipe closed then.
+
+        ``timeout``: how long to wait for its end (:data:`_STOP_GRACE_S` by default).
+        """
         with self._lock:
             if self.code is None:
-                with contextlib.suppress(OSError):  # it has exited already
-                    self.process.kill()
-                self._reap(None)
+                wait = _STOP_GRACE_S if timeout is None else timeout
+                multiprocessing.connection.wait([self.process.sentinel], wait)
+                with _PROCESS_LOCK:
+                    self.process.join(0)
+                    code = self.process.exitcode
+                if code is None:
+                    return None
+                self.code = code
+                self.conn.close()
+                self.process.close()
+                if self._pidfd is not None:
+                    os.close(self._pidfd)
+                    self._pidfd = None
             return self.code
 
-    def stop(self) -> None:
-        """Ask the process to exit, as it would between tasks; kill it if it has not in time."""
-        with self._lock:
-            if self.code is None:
-                with contextlib.suppress(OSError):  # its end is closed: it exits on its own
-                    self.conn.send(None)
-                self._reap(_STOP_GRACE_S)
-        self.kill()
-
-    def _reap(self, timeout: float | None) -> None:
-        self.process.join(timeout)
-        if self.process.exitcode is not None:
-            self.code = self.process.exitcode
-            self.conn.close()
-            self.process.close()
+    def kill(self) -> int | None:
+        """End it now; its exit code (negative: the signal that ended it)."""
+        self.signal()
+        code = self.reap()
+        if code is None:
+            log.error("sandbox worker %s did not end after SIGKILL", self.process.pid)
+        return code
 
 
 #: What the queue of idle workers holds once the sandbox is closed.
@@ -259,20 +321,23 @@ class Sandbox:
         self._context.set_forkserver_preload(PRELOAD)
         self._memory_mb = memory_mb
         self._size = workers
-        # a slot per worker: a running worker, or None where one is to be started
+        # a slot per worker: an idle worker, or None where one is to be started
         self._idle: queue.SimpleQueue[_Worker | object | None] = queue.SimpleQueue()
         for _ in range(workers):
             self._idle.put(None)
-        self._live: set[_Worker] = set()
         self._lock = threading.Lock()
-        self._closed = False
+        self._live: set[_Worker] = set()  # started and not reaped: idle, busy or retiring
+        self._retiring: list[_Worker] = []  # told to stop after their last task
+        self._closed = False  # no new task: close() or kill() has begun
+        self._killed = False
+        self._restored = False
 
     def run(self, budget_s: float, function: Any, *args: Any, **kwargs: Any) -> Any | Miss:  # noqa: ANN401 - whatever the function returns
         """``function(*args, **kwargs)`` in a worker; a :class:`Miss` when it overran or died.
 
         ``function`` must be importable by name (a module-level function) and its
-        arguments and result picklable. The budget counts from when a worker takes the
-        task, not from when the call began waiting for one.
+        arguments and result picklable (arguments that are not raise here). The budget
+        counts from when a worker takes the task, not from when the call began waiting.
         """
         name = getattr(function, "__name__", "task")
         task = ForkingPickler.dumps((function, args, kwargs))  # before a worker is held
@@ -281,62 +346,71 @@ class Sandbox:
             self._idle.put(_CLOSED)
             msg = "the sandbox is closed"
             raise RuntimeError(msg)
-        worker: _Worker | None = slot if isinstance(slot, _Worker) else None
+        worker = slot if isinstance(slot, _Worker) else None
+        keep = False
         try:
-            worker = self._sent(worker, task)
-            outcome, keep = self._outcome(worker, name, budget_s)
-        except BaseException:
-            if worker is not None:  # in an unknown state: it is not given to another task
-                self._end(worker, worker.kill)
-            self._idle.put(None)
-            raise
-        if not keep or worker.tasks >= MAX_TASKS_PER_WORKER:
-            self._end(worker, worker.stop if keep else worker.kill)
-            self._idle.put(None)
-        else:
-            self._idle.put(worker)
+            if worker is not None and not worker.waiting():
+                how = _how_ended(self._drop(worker))
+                log.warning("a sandbox worker died between tasks (%s); replaced", how)
+                worker = None
+            if worker is None:
+                worker = self._start()
+            outcome, keep = self._call(worker, name, budget_s, task)
+        finally:
+            self._give_back(worker, keep=keep)
         return outcome
 
-    def _sent(self, worker: _Worker | None, task: memoryview) -> _Worker:
-        """The worker that took ``task``: ``worker``, or a new one if it has none or died idle."""
-        if worker is not None:
-            try:
-                worker.conn.send_bytes(task)
-            except OSError:  # it died between tasks (this task never reached it)
-                log.warning("a sandbox worker died while idle (%s)", _how_ended(worker.kill()))
-                self._end(worker, worker.kill)
-            else:
-                worker.tasks += 1
-                return worker
-        worker = self._start()
-        worker.conn.send_bytes(task)
+    def _call(
+        self, worker: _Worker, name: str, budget_s: float, task: memoryview
+    ) -> tuple[Any, bool]:
+        """The outcome of ``task`` in ``worker``, and whether the worker may run another."""
         worker.tasks += 1
-        return worker
-
-    @staticmethod
-    def _outcome(worker: _Worker, name: str, budget_s: float) -> tuple[Any, bool]:
-        """The outcome of the task ``worker`` has taken, and whether it may run another."""
         try:
+            worker.conn.send_bytes(task)
             if not worker.conn.poll(budget_s):
                 log.warning("%s overran its %gs budget; its worker was killed", name, budget_s)
                 return Miss(Reason.TIME_BUDGET, f"{name} ran past its {budget_s:g}s budget"), False
-            reply = worker.conn.recv()
+            answer = worker.conn.recv_bytes()
         except (EOFError, OSError):  # its pipe closed under us: the worker died
-            how = _how_ended(worker.kill())
+            how = _how_ended(self._drop(worker))
             log.warning("%s: worker died (%s)", name, how)
             return Miss(Reason.WORKER_CRASHED, f"{name}: worker died ({how})"), False
+        try:
+            reply = ForkingPickler.loads(answer)
+        except Exception as exc:  # noqa: BLE001 - e.g. an exception class that will not rebuild
+            log.error("%s: its worker's answer cannot be read here (a bug): %r", name, exc)  # noqa: TRY400 - the trace is of the unpickling, not the bug
+            detail = f"{name}: its answer cannot be read: {type(exc).__name__}: {exc}"
+            return Miss(Reason.INTERNAL_ERROR, detail[:300]), True
         if reply[0]:
             return reply[1], True
-        exc, trace = reply[1], reply[2]
-        if isinstance(exc, MemoryError):  # its heap is suspect now: a fresh worker follows
+        error, trace = reply[1], reply[2]
+        if isinstance(error, MemoryError):  # its heap is suspect now: a fresh worker follows
             log.warning("%s reached its worker's memory limit", name)
             return Miss(Reason.WORKER_CRASHED, f"{name}: worker memory limit reached"), False
         # The functions run here turn every input error into a Miss themselves: an
         # exception that still escapes is a bug. It is logged with the worker's trace,
         # and the item is an internal error: retryable, so it waits for the fix, and
         # the caller fails its task after saving the rest.
-        log.error("%s raised in its worker (a bug): %r\n%s", name, exc, trace)
-        return Miss(Reason.INTERNAL_ERROR, f"{name}: {type(exc).__name__}: {exc}"[:300]), True
+        log.error("%s raised in its worker (a bug): %r\n%s", name, error, trace)
+        return Miss(Reason.INTERNAL_ERROR, f"{name}: {type(error).__name__}: {error}"[:300]), True
+
+    def _give_back(self, worker: _Worker | None, *, keep: bool) -> None:
+        """Return the task's slot: its worker, or None where a new one is to start."""
+        doomed = None
+        try:
+            if worker is not None and not keep:
+                self._drop(worker)
+                worker = None
+            elif worker is not None and worker.tasks >= MAX_TASKS_PER_WORKER:
+                self._retire(worker)
+                worker = None
+        finally:
+            with self._lock:
+                if self._killed and worker is not None:
+                    doomed, worker = worker, None
+                self._idle.put(worker)
+        if doomed is not None:
+            self._drop(doomed)
 
     def _start(self) -> _Worker:
         """A new worker process, forked by the fork server."""
@@ -344,51 +418,101 @@ class Sandbox:
             if self._closed:
                 msg = "the sandbox is closed"
                 raise RuntimeError(msg)
-            ours, theirs = self._context.Pipe(duplex=True)
-            process = self._context.Process(
-                target=_serve, args=(theirs, self._memory_mb), daemon=True, name="ingest-sandbox"
-            )
-            try:
+            retiring = list(self._retiring)
+        ended = [old for old in retiring if old.reap(0) is not None]  # reaped by the way
+        if ended:
+            with self._lock:
+                self._retiring = [w for w in self._retiring if w not in ended]
+                self._live.difference_update(ended)
+        ours, theirs = self._context.Pipe(duplex=True)
+        process = self._context.Process(
+            target=_serve, args=(theirs, self._memory_mb), daemon=True, name="ingest-sandbox"
+        )
+        try:
+            with _PROCESS_LOCK:
                 process.start()
-            finally:
-                theirs.close()  # the worker has its own copy; its death closes the pipe
-            worker = _Worker(process, ours)
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()  # the worker has its own copy; its death closes the pipe
+        worker = _Worker(process, ours)
+        with self._lock:
             self._live.add(worker)
-            return worker
+            killed = self._killed
+        if killed:
+            self._drop(worker)
+            msg = "the sandbox is closed"
+            raise RuntimeError(msg)
+        return worker
 
-    def _end(self, worker: _Worker, how: Any) -> None:  # noqa: ANN401 - _Worker.kill or .stop
+    def _drop(self, worker: _Worker) -> int | None:
+        """Kill ``worker`` and forget it; its exit code."""
+        code = worker.kill()
         with self._lock:
             self._live.discard(worker)
-        how()
+        return code
+
+    def _retire(self, worker: _Worker) -> None:
+        """Tell ``worker`` to exit; it is reaped later, not on the caller's time."""
+        with contextlib.suppress(OSError):  # its end is closed: it has exited already
+            worker.conn.send_bytes(_STOP)
+        with self._lock:
+            self._retiring.append(worker)
 
     def close(self) -> None:
         """Let running tasks finish, then stop the workers."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
         try:
-            with self._lock:
-                if self._closed:
-                    return
-                self._closed = True
-            for _ in range(self._size):  # every slot back: no task is running
+            for _ in range(self._size):  # every slot back: every task has ended
                 slot = self._idle.get()
+                if slot is _CLOSED:  # killed meanwhile: nothing is left to stop
+                    self._idle.put(_CLOSED)
+                    break
                 if isinstance(slot, _Worker):
-                    self._end(slot, slot.stop)
+                    self._retire(slot)
+            with self._lock:
+                retiring, self._retiring = self._retiring, []
+            for worker in retiring:
+                if worker.reap() is None:
+                    worker.kill()
+                with self._lock:
+                    self._live.discard(worker)
             self._idle.put(_CLOSED)
         finally:
-            _restore_main_script()
+            self._restore()
 
     def kill(self) -> None:
-        """Kill every worker now, running tasks included (they end ``worker_crashed``)."""
-        try:
-            with self._lock:
-                if self._closed:
-                    return
-                self._closed = True
-                live, self._live = self._live, set()
-            for worker in live:
-                worker.kill()
+        """Kill every worker now; running tasks end ``worker_crashed`` (their threads reap)."""
+        with self._lock:
+            if self._killed:
+                return
+            self._closed = self._killed = True
+            idle: list[object] = []
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    idle.append(self._idle.get_nowait())
+            busy = self._live - {w for w in idle if isinstance(w, _Worker)}
+            retiring, self._retiring = self._retiring, []
             self._idle.put(_CLOSED)
+        try:
+            for worker in busy:  # their threads see the pipe close, and reap them
+                worker.signal()
+            for held in [*idle, *retiring]:
+                if isinstance(held, _Worker):
+                    self._drop(held)
         finally:
-            _restore_main_script()
+            self._restore()
+
+    def _restore(self) -> None:
+        with self._lock:
+            if self._restored:
+                return
+            self._restored = True
+        _restore_main_script()
 
     def __enter__(self) -> Self:
         return self

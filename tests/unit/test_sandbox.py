@@ -225,3 +225,88 @@ def test_leaving_on_an_error_kills_running_tasks_at_once():
     assert isinstance(outcome, Miss)
     assert outcome.reason is Reason.WORKER_CRASHED
     assert _gone(pid)
+
+
+def test_ctrl_c_reaching_a_worker_lets_its_task_finish():
+    """A terminal's Ctrl-C reaches the whole process group; the task saves what is in hand."""
+    import signal
+
+    with Sandbox(workers=1, memory_mb=512) as box:
+        pid = box.run(5, tasks.pid)
+        interrupt = threading.Timer(0.3, os.kill, (pid, signal.SIGINT))
+        interrupt.start()
+        outcome = box.run(10, tasks.spin, 1.0)
+        interrupt.join()
+        assert outcome == "done"
+        assert box.run(5, tasks.pid) == pid
+
+
+def test_a_task_calling_sys_exit_is_an_internal_error_not_a_dead_worker():
+    with Sandbox(workers=1, memory_mb=512) as box:
+        pid = box.run(5, tasks.pid)
+        outcome = box.run(5, tasks.system_exit)
+        assert box.run(5, tasks.pid) == pid
+    assert isinstance(outcome, Miss)
+    assert outcome.reason is Reason.INTERNAL_ERROR
+    assert outcome.detail == "system_exit: SystemExit: 3"
+
+
+def test_an_answer_that_cannot_be_read_here_is_an_internal_error_and_the_worker_stays():
+    with Sandbox(workers=1, memory_mb=512) as box:
+        pid = box.run(5, tasks.pid)
+        outcome = box.run(5, tasks.raise_two_part)
+        assert box.run(5, tasks.pid) == pid
+    assert isinstance(outcome, Miss)
+    assert outcome.reason is Reason.INTERNAL_ERROR
+    assert "its answer cannot be read" in outcome.detail
+
+
+def test_a_function_the_worker_cannot_import_is_an_internal_error(monkeypatch):
+    def only_here() -> int:
+        return 1
+
+    only_here.__module__, only_here.__qualname__ = tasks.__name__, "only_here"
+    monkeypatch.setattr(tasks, "only_here", only_here, raising=False)  # here, not in workers
+    with Sandbox(workers=1, memory_mb=512) as box:
+        outcome = box.run(5, only_here)
+        assert box.run(5, tasks.echo, 2) == 2
+    assert isinstance(outcome, Miss)
+    assert outcome.reason is Reason.INTERNAL_ERROR
+    assert "only_here" in outcome.detail
+
+
+def test_a_dead_workers_pid_is_never_signalled(monkeypatch):
+    """The fork server reaps a dead worker at once: its pid may be another process's soon."""
+    signalled = []
+    real_kill = os.kill
+    with Sandbox(workers=1, memory_mb=512) as box:
+        dead = box.run(5, tasks.pid)
+        real_kill(dead, 9)
+        assert _gone(dead)
+        monkeypatch.setattr(
+            os, "kill", lambda pid, sig: (signalled.append(pid), real_kill(pid, sig))
+        )
+        assert box.run(5, tasks.echo, 1) == 1
+    box.kill()
+    assert dead not in signalled
+
+
+def test_a_task_too_large_for_the_workers_memory_fails_alone_as_a_crash():
+    with Sandbox(workers=1, memory_mb=256) as box:
+        outcome = box.run(10, len, b"x" * (300 * 1024 * 1024))
+        assert box.run(5, tasks.echo, "next") == "next"
+    assert isinstance(outcome, Miss)
+    assert outcome.reason is Reason.WORKER_CRASHED
+
+
+def test_retiring_a_worker_does_not_hold_the_task_that_ran_last(monkeypatch):
+    from ingest import sandbox as sandbox_module
+
+    monkeypatch.setattr(sandbox_module, "MAX_TASKS_PER_WORKER", 1)
+    monkeypatch.setattr(sandbox_module, "_STOP_GRACE_S", 0.5)
+    box = Sandbox(workers=1, memory_mb=512)
+    retired = box.run(5, tasks.leave_a_thread)  # its thread holds its exit back for 30 s
+    assert not _gone(retired, timeout=0.2)  # run() returned without waiting for its end
+    assert box.run(5, tasks.pid) != retired
+    box.close()  # waits its grace for the retired worker, then kills it
+    assert _gone(retired)

@@ -375,7 +375,9 @@ def run() -> list[str]:
         "pipe, about 0.15 ms), the warehouse's writes (staging, the fetch log: about "
         "0.25 ms), and the hand-offs of the interpreter's lock among the task's threads. "
         "Until issue 17's last change the hand-off to a worker went through pebble's two "
-        "threads (about 0.35 ms more: 2.2-2.3 ms a page in this table, 1.77x). Moving the "
+        "threads: 0.1-0.2 ms a page more in the main process (2.1-2.25 ms against 1.9-2.0, "
+        "measured in turns the same hour), 2.2-2.3 ms in this table then, and 1.77x (pairs "
+        "1.65-1.82): the change is within this ratio's noise. Moving the "
         "HTTP into the workers would raise the ratio by slowing the one-worker run, not by "
         "speeding the two-worker one, and a worker waiting on a slow host holds a core's "
         "worth of extraction idle.",

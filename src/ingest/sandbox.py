@@ -33,14 +33,17 @@ from __future__ import annotations
 
 import contextlib
 import importlib.machinery
+import math
 import multiprocessing
 import multiprocessing.connection
 import os
 import queue
 import resource
+import select
 import signal
 import sys
 import threading
+import time
 import traceback
 from contextlib import AbstractContextManager
 from multiprocessing import forkserver
@@ -71,12 +74,15 @@ ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THRE
 
 
 def _start_worker(megabytes: int) -> None:
-    """A new worker: Ctrl-C left to the task, one thread for numerical libraries, its limit.
+    """A new worker: signals left to the task, one thread for numerical libraries, its limit.
 
-    A terminal's Ctrl-C reaches the whole process group: the task finishes the pages in
-    hand and saves them, so their workers must not die of it first.
+    A terminal's Ctrl-C, and Airflow's SIGTERM when it stops a task, reach the whole
+    process group: the task finishes the pages in hand and saves them, so their workers
+    must not die of it first. A worker ends when told to, when its pipe closes (the task
+    is gone), or by SIGKILL (ours at a budget, or the supervisor's after its grace).
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     os.environ.update(ONE_THREAD)  # read when they load: no worker has loaded numpy yet
     _limit_memory(megabytes)
 
@@ -222,6 +228,13 @@ _PROCESS_LOCK = threading.Lock()
 _STOP_GRACE_S = 5.0
 
 
+def _readable(fd: int, deadline: float) -> bool:
+    """Whether ``fd`` is readable by ``deadline`` (a pidfd is once its process has ended)."""
+    poller = select.poll()  # not select(): a task's process may hold more than 1024 fds
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(max(0, math.ceil((deadline - time.monotonic()) * 1000))))
+
+
 class _Worker:
     """A worker process, our end of its pipe, and how many tasks it has run.
 
@@ -229,19 +242,26 @@ class _Worker:
     retiring) reads or writes the pipe; any thread may :meth:`signal` or reap it.
     """
 
-    __slots__ = ("_lock", "_pidfd", "code", "conn", "process", "tasks")
+    __slots__ = ("_lock", "_pidfd", "code", "conn", "pid", "process", "retired_at", "tasks")
 
     def __init__(self, process: ForkServerProcess, conn: Connection) -> None:
         self.process = process
+        self.pid = process.pid
         self.conn = conn
         self.tasks = 0
+        self.retired_at: float | None = None  # when it was told to stop
         self.code: int | None = None  # its exit code, once it has been seen to end
         self._lock = threading.RLock()
         # The fork server, not we, reaps a worker: once it has, the worker's pid may be
-        # another process's. A pidfd names this process only, whatever its pid becomes.
+        # another process's. A pidfd names this process only, whatever its pid becomes; it
+        # is ours if the worker was still there after it was opened (a new worker has
+        # written nothing, so anything to read is its pipe's end).
         try:
-            self._pidfd: int | None = os.pidfd_open(process.pid or 0)
+            self._pidfd: int | None = os.pidfd_open(self.pid or 0)
         except OSError:  # already gone (its pid is not signalled then), or no pidfds here
+            self._pidfd = None
+        if self._pidfd is not None and not self.waiting():
+            os.close(self._pidfd)
             self._pidfd = None
 
     def waiting(self) -> bool:
@@ -271,23 +291,31 @@ class _Worker:
     def reap(self, timeout: float | None = None) -> int | None:
         """Its exit code once it has ended; our end of its pipe closed then.
 
-        ``timeout``: how long to wait for its end (:data:`_STOP_GRACE_S` by default).
+        ``timeout``: how long to wait for its end (:data:`_STOP_GRACE_S` by default). Its
+        end is seen on its pidfd: the fork server's record of its status, which we read
+        the code from, reads 255 for a live worker once the fork server itself is gone.
         """
         with self._lock:
             if self.code is None:
-                wait = _STOP_GRACE_S if timeout is None else timeout
-                multiprocessing.connection.wait([self.process.sentinel], wait)
+                deadline = time.monotonic() + (_STOP_GRACE_S if timeout is None else timeout)
+                if self._pidfd is not None and not _readable(self._pidfd, deadline):
+                    return None  # still running
+                multiprocessing.connection.wait(
+                    [self.process.sentinel], max(0.0, deadline - time.monotonic())
+                )
                 with _PROCESS_LOCK:
                     self.process.join(0)
                     code = self.process.exitcode
                 if code is None:
                     return None
                 self.code = code
-                self.conn.close()
-                self.process.close()
-                if self._pidfd is not None:
-                    os.close(self._pidfd)
-                    self._pidfd = None
+                try:
+                    self.conn.close()
+                    self.process.close()
+                finally:
+                    if self._pidfd is not None:
+                        os.close(self._pidfd)
+                        self._pidfd = None
             return self.code
 
     def kill(self) -> int | None:
@@ -295,7 +323,7 @@ class _Worker:
         self.signal()
         code = self.reap()
         if code is None:
-            log.error("sandbox worker %s did not end after SIGKILL", self.process.pid)
+            log.error("sandbox worker %s did not end after SIGKILL", self.pid)
         return code
 
 
@@ -342,8 +370,8 @@ class Sandbox:
         name = getattr(function, "__name__", "task")
         task = ForkingPickler.dumps((function, args, kwargs))  # before a worker is held
         slot = self._idle.get()
-        if slot is _CLOSED:
-            self._idle.put(_CLOSED)
+        if slot is _CLOSED or self._closed:  # no new task once closing has begun
+            self._idle.put(slot)
             msg = "the sandbox is closed"
             raise RuntimeError(msg)
         worker = slot if isinstance(slot, _Worker) else None
@@ -419,11 +447,10 @@ class Sandbox:
                 msg = "the sandbox is closed"
                 raise RuntimeError(msg)
             retiring = list(self._retiring)
-        ended = [old for old in retiring if old.reap(0) is not None]  # reaped by the way
-        if ended:
-            with self._lock:
-                self._retiring = [w for w in self._retiring if w not in ended]
-                self._live.difference_update(ended)
+        self._reap_retired(retiring, wait=False)
+        # The fork server (its preload imports) is started without holding the process
+        # records' lock, which reaping needs: a worker is then forked in milliseconds.
+        forkserver.ensure_running()
         ours, theirs = self._context.Pipe(duplex=True)
         process = self._context.Process(
             target=_serve, args=(theirs, self._memory_mb), daemon=True, name="ingest-sandbox"
@@ -446,6 +473,23 @@ class Sandbox:
             raise RuntimeError(msg)
         return worker
 
+    def _reap_retired(self, retiring: list[_Worker], *, wait: bool) -> None:
+        """Reap the retired workers that have ended; kill those past their grace.
+
+        ``wait``: give each the rest of its grace (closing) rather than none.
+        """
+        ended = []
+        for worker in retiring:
+            grace = _STOP_GRACE_S - (time.monotonic() - (worker.retired_at or 0.0))
+            if worker.reap(max(0.0, grace) if wait else 0.0) is None and (wait or grace <= 0):
+                worker.kill()  # past its grace
+            if worker.code is not None:
+                ended.append(worker)
+        if ended:
+            with self._lock:
+                self._retiring = [w for w in self._retiring if w not in ended]
+                self._live.difference_update(ended)
+
     def _drop(self, worker: _Worker) -> int | None:
         """Kill ``worker`` and forget it; its exit code."""
         code = worker.kill()
@@ -457,8 +501,13 @@ class Sandbox:
         """Tell ``worker`` to exit; it is reaped later, not on the caller's time."""
         with contextlib.suppress(OSError):  # its end is closed: it has exited already
             worker.conn.send_bytes(_STOP)
+        worker.retired_at = time.monotonic()
         with self._lock:
-            self._retiring.append(worker)
+            killed = self._killed
+            if not killed:
+                self._retiring.append(worker)
+        if killed:  # kill() has been and gone: nothing else would reap it
+            self._drop(worker)
 
     def close(self) -> None:
         """Let running tasks finish, then stop the workers."""
@@ -475,12 +524,8 @@ class Sandbox:
                 if isinstance(slot, _Worker):
                     self._retire(slot)
             with self._lock:
-                retiring, self._retiring = self._retiring, []
-            for worker in retiring:
-                if worker.reap() is None:
-                    worker.kill()
-                with self._lock:
-                    self._live.discard(worker)
+                retiring = list(self._retiring)
+            self._reap_retired(retiring, wait=True)
             self._idle.put(_CLOSED)
         finally:
             self._restore()

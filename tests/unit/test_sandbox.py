@@ -227,13 +227,15 @@ def test_leaving_on_an_error_kills_running_tasks_at_once():
     assert _gone(pid)
 
 
-def test_ctrl_c_reaching_a_worker_lets_its_task_finish():
-    """A terminal's Ctrl-C reaches the whole process group; the task saves what is in hand."""
+@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])
+def test_a_stop_signal_reaching_a_worker_lets_its_task_finish(signal_name):
+    """A terminal's Ctrl-C, and Airflow's SIGTERM when it stops a task, reach the whole
+    process group; the task saves what is in hand, so its workers must finish it."""
     import signal
 
     with Sandbox(workers=1, memory_mb=512) as box:
         pid = box.run(5, tasks.pid)
-        interrupt = threading.Timer(0.3, os.kill, (pid, signal.SIGINT))
+        interrupt = threading.Timer(0.3, os.kill, (pid, getattr(signal, signal_name)))
         interrupt.start()
         outcome = box.run(10, tasks.spin, 1.0)
         interrupt.join()
@@ -310,3 +312,67 @@ def test_retiring_a_worker_does_not_hold_the_task_that_ran_last(monkeypatch):
     assert box.run(5, tasks.pid) != retired
     box.close()  # waits its grace for the retired worker, then kills it
     assert _gone(retired)
+
+
+def test_closing_refuses_a_task_still_waiting_for_a_worker():
+    box = Sandbox(workers=1, memory_mb=512)
+    box.run(5, tasks.pid)
+    results: list[object] = []
+
+    def call(seconds: float) -> None:
+        try:
+            results.append(box.run(10, tasks.spin, seconds))
+        except RuntimeError as exc:
+            results.append(exc)
+
+    first = threading.Thread(target=call, args=(0.5,))
+    first.start()
+    time.sleep(0.1)  # the first task holds the one worker
+    second = threading.Thread(target=call, args=(0.1,))
+    second.start()
+    time.sleep(0.1)  # the second waits for it
+    box.close()
+    first.join()
+    second.join()
+    assert results[0] == "done"
+    assert isinstance(results[1], RuntimeError)
+    assert "closed" in str(results[1])
+
+
+def test_a_worker_retiring_as_the_sandbox_is_killed_is_not_left_behind(monkeypatch):
+    from ingest import sandbox as sandbox_module
+
+    monkeypatch.setattr(sandbox_module, "MAX_TASKS_PER_WORKER", 1)
+    box = Sandbox(workers=1, memory_mb=512)
+    real_retire = Sandbox._retire
+
+    def retire_after_a_kill(self: Sandbox, worker: object) -> None:
+        self.kill()  # kill() comes between the task's end and its worker's retirement
+        real_retire(self, worker)
+
+    monkeypatch.setattr(Sandbox, "_retire", retire_after_a_kill)
+    pid = box.run(5, tasks.pid)
+    assert _gone(pid)
+    assert not box._live
+    assert not box._retiring
+
+
+def test_a_retired_worker_is_ended_at_close_even_when_the_fork_server_is_gone(monkeypatch):
+    """Without the fork server, a live worker's status reads as ended (255): its pidfd,
+    not that status, says whether it still runs."""
+    import signal
+    from multiprocessing import forkserver
+
+    from ingest import sandbox as sandbox_module
+
+    monkeypatch.setattr(sandbox_module, "MAX_TASKS_PER_WORKER", 1)
+    monkeypatch.setattr(sandbox_module, "_STOP_GRACE_S", 0.5)
+    box = Sandbox(workers=1, memory_mb=512)
+    retired = box.run(5, tasks.leave_a_thread)  # cannot exit for 30 s
+    server = forkserver._forkserver._forkserver_pid
+    os.kill(server, signal.SIGKILL)
+    assert _gone(server)
+    box.close()
+    assert _gone(retired)
+    with Sandbox(workers=1, memory_mb=512) as again:  # a new fork server serves the next
+        assert again.run(5, tasks.echo, "ok") == "ok"

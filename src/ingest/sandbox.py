@@ -31,6 +31,7 @@ whose record of the current process multiprocessing cannot use (:func:`_own_proc
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import importlib.machinery
 import math
@@ -38,19 +39,19 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import queue
-import resource
 import select
 import signal
 import sys
 import threading
 import time
-import traceback
+import weakref
 from contextlib import AbstractContextManager
 from multiprocessing import forkserver
 from multiprocessing import process as mp_process
 from multiprocessing.reduction import ForkingPickler
 from typing import TYPE_CHECKING, Any, Final, Self
 
+from ingest import sandboxworker
 from ingest.logs import get_logger
 from ingest.models import Miss, Reason
 
@@ -67,85 +68,11 @@ PRELOAD = ["ingest.pagework", "ingest.parse"]
 MAX_TASKS_PER_WORKER = 500
 
 
-#: A worker runs one task at a time: numerical libraries get one thread. OpenBLAS (under
-#: numpy, which signing imports) otherwise starts a thread per core at import and reserves
-#: memory for each, enough to reach a small ``INGEST_WORKER_MEMORY_MB`` on its own.
-ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-
-
-def _start_worker(megabytes: int) -> None:
-    """A new worker: signals left to the task, one thread for numerical libraries, its limit.
-
-    A terminal's Ctrl-C, and Airflow's SIGTERM when it stops a task, reach the whole
-    process group: the task finishes the pages in hand and saves them, so their workers
-    must not die of it first. A worker ends when told to, when its pipe closes (the task
-    is gone), or by SIGKILL (ours at a budget, or the supervisor's after its grace).
-    """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    os.environ.update(ONE_THREAD)  # read when they load: no worker has loaded numpy yet
-    _limit_memory(megabytes)
-
-
-def _limit_memory(megabytes: int) -> None:
-    limit = megabytes * 1024 * 1024
-    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    if hard != resource.RLIM_INFINITY:
-        limit = min(limit, hard)
-    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
-
-
 def _how_ended(code: int | None) -> str:
     """A worker's exit code in words."""
     if code is None:
         return "its end not seen yet"
     return f"signal {-code}" if code < 0 else f"exit code {code}"
-
-
-class _Unpicklable(Exception):  # noqa: N818 - the name says what it stands for
-    """What a worker sends back for an exception (or a result) that could not be pickled."""
-
-
-#: What tells a worker to exit (a pickled task is never empty).
-_STOP = b""
-
-
-def _serve(conn: Connection, megabytes: int) -> None:
-    """A worker's life: tasks from ``conn``, each answered on it, until told to stop.
-
-    The answer is ``(True, result)``, or ``(False, exception, its traceback as text)`` when
-    the task raised, or could not be read here. Anything else (a signal, ``os._exit``, a
-    crash in C) ends the process, and the caller sees the pipe close.
-    """
-    _start_worker(megabytes)
-    while True:
-        try:
-            task = conn.recv_bytes()
-        except EOFError:
-            return  # the task's process is gone, or closed its end
-        if task == _STOP:
-            return
-        _answer(conn, task)
-        del task  # an idle worker holds nothing of its last task
-
-
-def _answer(conn: Connection, task: bytes) -> None:
-    """Run ``task`` and send back its answer; its arguments and result die with the call."""
-    try:
-        function, args, kwargs = ForkingPickler.loads(task)
-        reply: tuple[Any, ...] = (True, function(*args, **kwargs))
-    except BaseException as exc:  # noqa: BLE001 - SystemExit too: every end of a task is an answer
-        reply = (False, exc, traceback.format_exc())
-    try:
-        conn.send(reply)
-    except MemoryError:  # pickling a large result met the memory limit
-        reply = ()
-        conn.send((False, MemoryError(), ""))
-    except Exception as exc:  # noqa: BLE001 - what would not pickle is named instead
-        what = "its result" if reply[0] else f"its {type(reply[1]).__name__}"
-        trace = "" if reply[0] else reply[2]
-        reply = ()
-        conn.send((False, _Unpicklable(f"{what} could not be sent back: {exc!r}"), trace))
 
 
 _MAIN_LOCK = threading.Lock()
@@ -330,6 +257,17 @@ class _Worker:
 #: What the queue of idle workers holds once the sandbox is closed.
 _CLOSED: Final = object()
 
+#: The sandboxes not closed yet, killed when the interpreter exits (before
+#: multiprocessing's own exit hook, which would SIGTERM their workers, which ignore it,
+#: and then wait for them forever).
+_OPEN: weakref.WeakSet[Sandbox] = weakref.WeakSet()
+
+
+@atexit.register
+def _kill_open_sandboxes() -> None:
+    for box in list(_OPEN):
+        box.kill()
+
 
 class Sandbox:
     """A small pool of worker processes running functions under a budget.
@@ -359,6 +297,7 @@ class Sandbox:
         self._closed = False  # no new task: close() or kill() has begun
         self._killed = False
         self._restored = False
+        _OPEN.add(self)
 
     def run(self, budget_s: float, function: Any, *args: Any, **kwargs: Any) -> Any | Miss:  # noqa: ANN401 - whatever the function returns
         """``function(*args, **kwargs)`` in a worker; a :class:`Miss` when it overran or died.
@@ -453,7 +392,10 @@ class Sandbox:
         forkserver.ensure_running()
         ours, theirs = self._context.Pipe(duplex=True)
         process = self._context.Process(
-            target=_serve, args=(theirs, self._memory_mb), daemon=True, name="ingest-sandbox"
+            target=sandboxworker.serve,
+            args=(theirs, self._memory_mb),
+            daemon=True,
+            name="ingest-sandbox",
         )
         try:
             with _PROCESS_LOCK:
@@ -500,7 +442,7 @@ class Sandbox:
     def _retire(self, worker: _Worker) -> None:
         """Tell ``worker`` to exit; it is reaped later, not on the caller's time."""
         with contextlib.suppress(OSError):  # its end is closed: it has exited already
-            worker.conn.send_bytes(_STOP)
+            worker.conn.send_bytes(sandboxworker.STOP)
         worker.retired_at = time.monotonic()
         with self._lock:
             killed = self._killed
@@ -557,6 +499,7 @@ class Sandbox:
             if self._restored:
                 return
             self._restored = True
+        _OPEN.discard(self)
         _restore_main_script()
 
     def __enter__(self) -> Self:

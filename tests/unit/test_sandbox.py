@@ -376,3 +376,27 @@ def test_a_retired_worker_is_ended_at_close_even_when_the_fork_server_is_gone(mo
     assert _gone(retired)
     with Sandbox(workers=1, memory_mb=512) as again:  # a new fork server serves the next
         assert again.run(5, tasks.echo, "ok") == "ok"
+
+
+def test_a_program_that_exits_with_a_sandbox_open_ends_at_once_and_ends_its_workers(tmp_path):
+    """Workers ignore SIGTERM, which multiprocessing's exit hook sends them before waiting
+    for them: the sandbox's own exit hook kills them first."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "leaves_it_open.py"
+    script.write_text(
+        "from ingest.sandbox import Sandbox\n"
+        "import sandbox_tasks\n"
+        "box = Sandbox(workers=2, memory_mb=256)\n"
+        "print(box.run(5, sandbox_tasks.pid), box.run(5, sandbox_tasks.pid), flush=True)\n"
+    )
+    tests_dir = str(Path(tasks.__file__).parent)
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=False,
+        env={**os.environ, "PYTHONPATH": tests_dir},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    pids = [int(p) for p in result.stdout.split()]
+    assert pids
+    assert all(_gone(p) for p in pids)

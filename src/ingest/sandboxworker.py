@@ -1,0 +1,94 @@
+"""What runs inside a sandbox worker process (:mod:`ingest.sandbox` runs the pool).
+
+A worker reads tasks from its pipe, one at a time, and answers each on it: the task's
+result, or the exception it raised with its traceback as text. It leaves the signals that
+stop a task's process group to that process, runs numerical libraries on one thread,
+and lives under an address-space limit.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import traceback
+from multiprocessing.reduction import ForkingPickler
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+
+#: A worker runs one task at a time: numerical libraries get one thread. OpenBLAS (under
+#: numpy, which signing imports) otherwise starts a thread per core at import and reserves
+#: memory for each, enough to reach a small ``INGEST_WORKER_MEMORY_MB`` on its own.
+ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def _start_worker(megabytes: int) -> None:
+    """A new worker: signals left to the task, one thread for numerical libraries, its limit.
+
+    A terminal's Ctrl-C, and Airflow's SIGTERM when it stops a task, reach the whole
+    process group: the task finishes the pages in hand and saves them, so their workers
+    must not die of it first. A worker ends when told to, when its pipe closes (the task
+    is gone), or by SIGKILL (ours at a budget, or the supervisor's after its grace).
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    os.environ.update(ONE_THREAD)  # read when they load: no worker has loaded numpy yet
+    _limit_memory(megabytes)
+
+
+def _limit_memory(megabytes: int) -> None:
+    limit = megabytes * 1024 * 1024
+    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
+class _Unpicklable(Exception):  # noqa: N818 - the name says what it stands for
+    """What a worker sends back for an exception (or a result) that could not be pickled."""
+
+
+#: What tells a worker to exit (a pickled task is never empty).
+STOP = b""
+
+
+def serve(conn: Connection, megabytes: int) -> None:
+    """A worker's life: tasks from ``conn``, each answered on it, until told to stop.
+
+    The answer is ``(True, result)``, or ``(False, exception, its traceback as text)`` when
+    the task raised, or could not be read here. Anything else (a signal, ``os._exit``, a
+    crash in C) ends the process, and the caller sees the pipe close.
+    """
+    _start_worker(megabytes)
+    while True:
+        try:
+            task = conn.recv_bytes()
+        except EOFError:
+            return  # the task's process is gone, or closed its end
+        if task == STOP:
+            return
+        _answer(conn, task)
+        del task  # an idle worker holds nothing of its last task
+
+
+def _answer(conn: Connection, task: bytes) -> None:
+    """Run ``task`` and send back its answer; its arguments and result die with the call."""
+    try:
+        function, args, kwargs = ForkingPickler.loads(task)
+        reply: tuple[Any, ...] = (True, function(*args, **kwargs))
+    except BaseException as exc:  # noqa: BLE001 - SystemExit too: every end of a task is an answer
+        reply = (False, exc, traceback.format_exc())
+    try:
+        conn.send(reply)
+    except OSError:  # the task's process is gone: nobody to answer, and the loop ends
+        return
+    except MemoryError:  # pickling a large result met the memory limit
+        reply = ()
+        conn.send((False, MemoryError(), ""))
+    except Exception as exc:  # noqa: BLE001 - what would not pickle is named instead
+        what = "its result" if reply[0] else f"its {type(reply[1]).__name__}"
+        trace = "" if reply[0] else reply[2]
+        reply = ()
+        conn.send((False, _Unpicklable(f"{what} could not be sent back: {exc!r}"), trace))

@@ -71,6 +71,16 @@ def raise_two_part() -> None:
     raise TwoPartError("a bug", 7)
 
 
+class _PicklesWithAnOSError:
+    def __reduce__(self) -> tuple[object, ...]:
+        raise OSError(9, "a closed file in the result")
+
+
+def unpicklable_os_error() -> object:
+    """A result whose pickling raises an OSError (a closed file or socket in it, say)."""
+    return _PicklesWithAnOSError()
+
+
 def leave_a_thread() -> int:
     """Leave a thread running in the worker, which holds its exit back for 30 s."""
     import os

@@ -10,10 +10,11 @@ address-space limit (``RLIMIT_AS``), so a memory bomb ends in that worker
 Each worker is a process with a pipe of its own. The thread that has a task takes an idle
 worker, writes the task to its pipe and waits on it for the reply, up to the budget: no
 thread of the sandbox's own stands between them. A pool library (pebble, before) passes
-every task and result through two threads of its own, which cost the task's process
-about half a millisecond a page in thread hand-offs: a sixth of what that process spends
-on a page, and that process's share is what bounds how far a fetch task scales with
-workers (``bench/bench_cores.py``).
+every task and result through two threads of its own, which cost the fetch task's
+process 0.1-0.2 ms a page in thread hand-offs (2.1-2.25 ms a page against 1.9-2.0
+without them); that process's share of a page's CPU is what bounds how far a fetch task
+scales with workers (``bench/bench_cores.py``). The worker's side is
+:mod:`ingest.sandboxworker`.
 
 Workers start from a fork server that has already imported the parser and extractor,
 so a new worker costs a fork, not an interpreter start, and nothing is forked from a
@@ -31,7 +32,6 @@ whose record of the current process multiprocessing cannot use (:func:`_own_proc
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import importlib.machinery
 import math
@@ -44,7 +44,6 @@ import signal
 import sys
 import threading
 import time
-import weakref
 from contextlib import AbstractContextManager
 from multiprocessing import forkserver
 from multiprocessing import process as mp_process
@@ -225,8 +224,10 @@ class _Worker:
         with self._lock:
             if self.code is None:
                 deadline = time.monotonic() + (_STOP_GRACE_S if timeout is None else timeout)
-                if self._pidfd is not None and not _readable(self._pidfd, deadline):
-                    return None  # still running
+                if self._pidfd is not None:
+                    if not _readable(self._pidfd, deadline):
+                        return None  # still running
+                    deadline = time.monotonic() + _STOP_GRACE_S  # ended: its status follows
                 multiprocessing.connection.wait(
                     [self.process.sentinel], max(0.0, deadline - time.monotonic())
                 )
@@ -257,17 +258,6 @@ class _Worker:
 #: What the queue of idle workers holds once the sandbox is closed.
 _CLOSED: Final = object()
 
-#: The sandboxes not closed yet, killed when the interpreter exits (before
-#: multiprocessing's own exit hook, which would SIGTERM their workers, which ignore it,
-#: and then wait for them forever).
-_OPEN: weakref.WeakSet[Sandbox] = weakref.WeakSet()
-
-
-@atexit.register
-def _kill_open_sandboxes() -> None:
-    for box in list(_OPEN):
-        box.kill()
-
 
 class Sandbox:
     """A small pool of worker processes running functions under a budget.
@@ -297,7 +287,6 @@ class Sandbox:
         self._closed = False  # no new task: close() or kill() has begun
         self._killed = False
         self._restored = False
-        _OPEN.add(self)
 
     def run(self, budget_s: float, function: Any, *args: Any, **kwargs: Any) -> Any | Miss:  # noqa: ANN401 - whatever the function returns
         """``function(*args, **kwargs)`` in a worker; a :class:`Miss` when it overran or died.
@@ -499,7 +488,6 @@ class Sandbox:
             if self._restored:
                 return
             self._restored = True
-        _OPEN.discard(self)
         _restore_main_script()
 
     def __enter__(self) -> Self:

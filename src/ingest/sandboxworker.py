@@ -8,6 +8,7 @@ and lives under an address-space limit.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import signal
@@ -25,15 +26,14 @@ ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THRE
 
 
 def _start_worker(megabytes: int) -> None:
-    """A new worker: signals left to the task, one thread for numerical libraries, its limit.
+    """A new worker: Ctrl-C left to the task, one thread for numerical libraries, its limit.
 
-    A terminal's Ctrl-C, and Airflow's SIGTERM when it stops a task, reach the whole
-    process group: the task finishes the pages in hand and saves them, so their workers
-    must not die of it first. A worker ends when told to, when its pipe closes (the task
-    is gone), or by SIGKILL (ours at a budget, or the supervisor's after its grace).
+    A terminal's Ctrl-C reaches the whole process group: the task finishes the pages in
+    hand and saves them, so their workers must not die of it first. SIGTERM still ends a
+    worker: multiprocessing's exit hook ends leftover workers with it (and then waits for
+    them), and a group told to stop must stop.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     os.environ.update(ONE_THREAD)  # read when they load: no worker has loaded numpy yet
     _limit_memory(megabytes)
 
@@ -65,7 +65,7 @@ def serve(conn: Connection, megabytes: int) -> None:
     while True:
         try:
             task = conn.recv_bytes()
-        except EOFError:
+        except (EOFError, OSError):
             return  # the task's process is gone, or closed its end
         if task == STOP:
             return
@@ -81,14 +81,14 @@ def _answer(conn: Connection, task: bytes) -> None:
     except BaseException as exc:  # noqa: BLE001 - SystemExit too: every end of a task is an answer
         reply = (False, exc, traceback.format_exc())
     try:
-        conn.send(reply)
-    except OSError:  # the task's process is gone: nobody to answer, and the loop ends
-        return
+        answer = ForkingPickler.dumps(reply)
     except MemoryError:  # pickling a large result met the memory limit
-        reply = ()
-        conn.send((False, MemoryError(), ""))
+        answer = ForkingPickler.dumps((False, MemoryError(), ""))
     except Exception as exc:  # noqa: BLE001 - what would not pickle is named instead
         what = "its result" if reply[0] else f"its {type(reply[1]).__name__}"
         trace = "" if reply[0] else reply[2]
-        reply = ()
-        conn.send((False, _Unpicklable(f"{what} could not be sent back: {exc!r}"), trace))
+        unsent = _Unpicklable(f"{what} could not be sent back: {exc!r}")
+        answer = ForkingPickler.dumps((False, unsent, trace))
+    del reply
+    with contextlib.suppress(OSError):  # the task's process is gone: nobody to answer
+        conn.send_bytes(answer)

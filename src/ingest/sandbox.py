@@ -376,8 +376,9 @@ class Sandbox:
                 raise RuntimeError(msg)
             retiring = list(self._retiring)
         self._reap_retired(retiring, wait=False)
-        # The fork server (its preload imports) is started without holding the process
-        # records' lock, which reaping needs: a worker is then forked in milliseconds.
+        # The fork server is spawned without holding the process records' lock, which
+        # reaping needs. Its preload imports go on after this returns: the first worker's
+        # start waits for them (about 0.2 s) under the lock, unless warm_up() ran earlier.
         forkserver.ensure_running()
         ours, theirs = self._context.Pipe(duplex=True)
         process = self._context.Process(

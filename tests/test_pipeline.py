@@ -122,13 +122,18 @@ def test_fetch_and_load_one_page_then_nothing_twice(feed, engine, settings):
     assert found == [("response", PAGE)]  # that one record, read alone
 
 
+def _slow_page() -> bytes:
+    """A page whose extraction takes seconds of CPU (2 s here): 40,000 paragraphs."""
+    paragraphs = "".join(f"<p>Paragraph {i} of a very long story about the harbour.</p>"
+                         for i in range(40_000))  # fmt: skip
+    return f"<html><body><article>{paragraphs}</article></body></html>".encode()
+
+
 def test_a_page_whose_worker_overran_or_died_is_still_archived_and_indexed(feed, engine, settings):
     from ingest.archive import RawArchive
     from ingest.models import RawRef
 
-    paragraphs = "".join(f"<p>Paragraph {i} of a very long story about the harbour.</p>"
-                         for i in range(40_000))  # fmt: skip
-    page = f"<html><body><article>{paragraphs}</article></body></html>".encode()
+    page = _slow_page()
     feed.expect_request("/feed.xml").respond_with_data(rss([("a", feed.url_for("/a"))]))
     feed.expect_request("/a").respond_with_data(page, content_type="text/html")
     poll(engine, settings)
@@ -141,6 +146,79 @@ def test_a_page_whose_worker_overran_or_died_is_still_archived_and_indexed(feed,
     ref = RawRef(record.digest, record.file, record.record_offset, record.record_length,
                  record.url, record.captured_at)  # fmt: skip
     assert RawArchive(settings.archive_root).get(record.digest, ref) == page
+
+
+class _WorkerKiller:
+    """SIGKILLs the first sandbox worker seen spending ``cpu_s`` of CPU (on a page), once.
+
+    A signal we did not send, as the OOM killer's or Airflow's stop of the task's group.
+    """
+
+    def __init__(self, cpu_s: float) -> None:
+        import threading
+
+        self.cpu_s, self.killed = cpu_s, None
+        self._seen: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc):
+        self._stop.set()
+        self._thread.join()
+
+    def _watch(self) -> None:
+        import os
+        import signal
+        from multiprocessing import forkserver
+
+        ticks = os.sysconf("SC_CLK_TCK")
+        while self.killed is None and not self._stop.wait(0.01):
+            server = forkserver._forkserver._forkserver_pid  # the workers' parent
+            if server is None:
+                continue
+            try:
+                workers = Path(f"/proc/{server}/task/{server}/children").read_text().split()
+            except OSError:
+                continue
+            for pid in map(int, workers):
+                try:
+                    stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                cpu = (int(stat[11]) + int(stat[12])) / ticks
+                if cpu - self._seen.setdefault(pid, cpu) > self.cpu_s:
+                    os.kill(pid, signal.SIGKILL)
+                    self.killed = pid
+                    break
+
+
+def test_a_page_whose_worker_is_killed_from_outside_is_tried_again_and_stored_once(
+    feed, engine, settings
+):
+    """A worker killed by a signal we did not send (the task stopped, the OOM killer)
+    costs its page an attempt, not the page: it stays pending and the next run stores it."""
+    feed.expect_request("/feed.xml").respond_with_data(rss([("a", feed.url_for("/a"))]))
+    feed.expect_request("/a").respond_with_data(_slow_page(), content_type="text/html")
+    poll(engine, settings)
+    with _WorkerKiller(cpu_s=0.3) as killer:
+        first = pipeline.fetch_shard(engine, settings, ["localhost"], "r1")
+    assert killer.killed is not None
+    assert (first["pages_fetched"], first["articles_extracted"]) == (1, 0)
+    assert dict(first["failures"]) == {"worker_crashed": 1}
+    with engine.connect() as conn:
+        entry = conn.execute(select(wh.feed_entries)).one()
+    assert (entry.state, entry.attempts, entry.last_error) == ("pending", 1, "worker_crashed")
+    second = pipeline.fetch_shard(engine, settings, ["localhost"], "r2")
+    assert (second["pages_fetched"], second["articles_extracted"]) == (1, 1)
+    assert pipeline.load_run(engine, "r1").inserted == 0
+    assert pipeline.load_run(engine, "r2").inserted == 1
+    with engine.connect() as conn:
+        assert conn.execute(select(wh.feed_entries.c.state)).scalar_one() == "stored"
+        assert len(conn.execute(select(wh.articles.c.article_id)).all()) == 1
 
 
 def test_a_json_feed_is_polled_fetched_and_loaded_like_any_feed(feed, engine, settings):

@@ -46,7 +46,7 @@ class Reason(StrEnum):
     BAD_DATES = "bad_dates"  # entry dates that could not be read (left empty)
     ENCODING_MISMATCH = "encoding_mismatch"  # declared a single-byte charset, was UTF-8
     TIME_BUDGET = "time_budget"  # parsing or extraction overran; its worker was killed
-    WORKER_CRASHED = "worker_crashed"  # the worker died (memory limit, crash)
+    WORKER_CRASHED = "worker_crashed"  # the worker died (memory limit, crash, a signal)
     INTERNAL_ERROR = "internal_error"  # a bug of ours met this item (logged with its trace)
     ARCHIVE_MISSING = "archive_missing"  # a backfill found no archived copy of the page
     SITEMAP_MALFORMED = "sitemap_malformed"  # not a sitemap, or one we refuse to read
@@ -76,6 +76,10 @@ _RETRYABLE = frozenset(
         Reason.CONNECT_TIMEOUT,
         Reason.PROTOCOL_ERROR,
         Reason.INTERNAL_ERROR,
+        # A worker also dies of what is no fault of the item: the task stopped (Airflow
+        # signals its process group), the OOM killer. The item is tried again, using an
+        # attempt, so one that kills its worker every time ends failed all the same.
+        Reason.WORKER_CRASHED,
     }
 )
 

@@ -3,16 +3,20 @@
 A worker reads tasks from its pipe, one at a time, and answers each on it: the task's
 result, or the exception it raised with its traceback as text. It leaves the signals that
 stop a task's process group to that process, runs numerical libraries on one thread,
-and lives under an address-space limit.
+lives under an address-space limit, and dies with the fork server that forked it (which
+ends when the task's process does).
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import resource
 import signal
+import sys
 import traceback
+from multiprocessing import forkserver
 from multiprocessing.reduction import ForkingPickler
 from typing import TYPE_CHECKING, Any
 
@@ -34,8 +38,39 @@ def _start_worker(megabytes: int) -> None:
     them), and a group told to stop must stop.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent()
     os.environ.update(ONE_THREAD)  # read when they load: no worker has loaded numpy yet
     _limit_memory(megabytes)
+
+
+#: prctl(2)'s option: the signal this process gets when its parent ends.
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """SIGKILL this worker when the fork server that forked it ends (Linux).
+
+    The fork server ends once no process holds its "alive" pipe's write end: the task's
+    process holds one, and every process it forks is handed a copy, which a worker drops
+    here. So the fork server ends with the task's process, killed (SIGKILL: the OOM
+    killer, a lost Celery worker) or not, and takes its workers with it. Otherwise a
+    worker busy with a page would go on with it, hostile input included, up to its end,
+    with nobody to read its answer.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    server = forkserver._forkserver  # noqa: SLF001 - the fork server's record in this process
+    alive = getattr(server, "_forkserver_alive_fd", None)
+    if alive is not None:  # a worker forks nothing: the fork server's life is not its own
+        with contextlib.suppress(OSError):
+            os.close(alive)
+        server._forkserver_alive_fd = None  # type: ignore[attr-defined]  # noqa: SLF001
+    parent = os.getppid()
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        return  # not fatal: the worker still ends when it reads its pipe closed
+    if os.getppid() != parent:  # the fork server ended before the request took hold
+        os._exit(0)
 
 
 def _limit_memory(megabytes: int) -> None:

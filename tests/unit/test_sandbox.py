@@ -100,7 +100,7 @@ def _gone(pid: int, timeout: float = 10.0) -> bool:
     while time.monotonic() < deadline:
         try:
             state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except FileNotFoundError:
+        except (FileNotFoundError, ProcessLookupError):  # reaped before, or while, it was read
             return True
         if state in {"Z", "X"}:
             return True
@@ -410,3 +410,42 @@ def test_a_result_whose_pickling_raises_an_os_error_is_an_internal_error_at_once
     assert outcome.reason is Reason.INTERNAL_ERROR
     assert "could not be sent back" in outcome.detail
     assert time.monotonic() - started < 25  # the budget was 30 s
+
+
+def _cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_a_busy_worker_dies_with_a_killed_task_process_not_at_its_tasks_end(tmp_path):
+    """SIGKILL of the task's process (the OOM killer, a lost Celery worker) ends its fork
+    server, and that ends every worker at once: a busy one does not go on with its page,
+    hostile or not, for nobody (here a task of 60 s)."""
+    import signal
+    import subprocess
+    import sys
+
+    script = tmp_path / "killed_mid_task.py"
+    script.write_text(
+        "from ingest.sandbox import Sandbox\n"
+        "import sandbox_tasks\n"
+        "box = Sandbox(workers=1, memory_mb=256)\n"
+        "print(box.run(5, sandbox_tasks.pid), flush=True)\n"
+        "box.run(120, sandbox_tasks.spin, 60)\n"
+    )
+    tests_dir = str(Path(tasks.__file__).parent)
+    proc = subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": tests_dir},
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        worker = int(proc.stdout.readline())
+        deadline = time.monotonic() + 60
+        while _cpu_s(worker) < 0.2:  # it is running the long task
+            assert time.monotonic() < deadline, "the worker never started its task"
+            time.sleep(0.01)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert _gone(worker)  # within 10 s, of a task with 60 s to go

@@ -101,7 +101,7 @@ class _Clock:
         while True:
             try:
                 self._next_due().fn()
-            except Exception:  # a broken alarm must not stop the others: logged, loudly
+            except BaseException:  # a broken alarm must not stop the others (a SystemExit too)
                 log.exception("a watchdog alarm failed")
 
 

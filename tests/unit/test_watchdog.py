@@ -103,11 +103,13 @@ def test_cancelling_an_alarm_that_fired_is_a_no_op():
     assert fired == ["next"]
 
 
-def test_a_failing_alarm_is_logged_and_the_others_still_fire(caplog):
+@pytest.mark.parametrize("error", [RuntimeError("boom"), SystemExit(3)], ids=repr)
+def test_a_failing_alarm_is_logged_and_the_others_still_fire(caplog, error):
+    """Even a SystemExit (which would end the thread quietly) leaves the later alarms set."""
     fired, done, make = recorder()
 
     def broken() -> None:
-        raise RuntimeError("boom")
+        raise error
 
     watchdog.alarm(0.05, broken)
     watchdog.alarm(0.1, make("after", last=True))

@@ -29,6 +29,7 @@ import bench_freshness
 import bench_handrolled
 import bench_loads
 import bench_many_feeds
+import bench_migrations
 import bench_monitor
 import bench_neardup
 import bench_registry
@@ -52,6 +53,7 @@ BENCHES = {
     "monitor": bench_monitor.run,
     "freshness": bench_freshness.run,
     "startup": bench_startup.run,
+    "migrations": bench_migrations.run,
 }
 
 

@@ -90,6 +90,16 @@ def leave_a_thread() -> int:
     return os.getpid()
 
 
+def leave_a_thread_and_outlive_the_fork_server() -> int:
+    """:func:`leave_a_thread`, in a worker that no longer dies with its fork server (as a
+    worker started before that rule, or on a system without it)."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    assert ctypes.CDLL(None).prctl(pr_set_pdeathsig, 0, 0, 0, 0) == 0
+    return leave_a_thread()
+
+
 def exit_now(code: int) -> None:
     """The worker process ends mid-task, as a crash in C code would end it."""
     import os
@@ -171,3 +181,20 @@ def work_page_with_v1_url_rules(job: object, fetched: Fetched, **kwargs: Any) ->
 
 #: The tracking parameters URL rules v2 drops and v1 kept.
 V2_ONLY_TRACKING_PARAMS = frozenset({"smid", "smtyp", "ncid", "guccounter", "fb_ref", "fb_source"})
+
+
+#: Pages whose URL holds this have their worker killed (SIGKILL) under them.
+KILL_MARK = "/news/empty-page"
+
+
+def work_page_killing_its_worker(job: object, fetched: Fetched, **kwargs: Any) -> object:
+    """A worker's real work on a page; a page whose URL holds KILL_MARK has its worker
+    killed (as the OOM killer or a stopped task's signal would)."""
+    import os
+    import signal
+
+    from ingest import pagework
+
+    if KILL_MARK in fetched.final_url:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return pagework.work_page(job, fetched, **kwargs)

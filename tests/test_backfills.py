@@ -577,13 +577,20 @@ def test_an_archive_backfill_keeps_to_the_publishers_asked_for(prepared, setting
     assert every["would_read"] == len(stored(engine)) > totals["pages_fetched"]
 
 
+@pytest.mark.parametrize("killed", [False, True], ids=["bad page", "worker killed"])
 def test_a_capture_that_fails_fails_its_own_entry_not_the_feeds(prepared, settings, mirror,
-                                                                 demo_site):  # fmt: skip
+                                                                 demo_site, monkeypatch, killed):  # fmt: skip
+    """Even when the failure is soft (its worker killed): only a new read of the file could
+    try the capture again, and the file is done."""
+    import sandbox_tasks
+    from ingest import pagework
     from ingest.models import FeedEntry
     from ingest.store import queue
     from ingest.store.engine import transaction
     from ingest.urls import queued_entries
 
+    if killed:
+        monkeypatch.setattr(pagework, "work_page", sandbox_tasks.work_page_killing_its_worker)
     engine = prepared
     first = demo_site.publishers[0]
     url = first.base_url + "/news/empty-page"
@@ -602,8 +609,10 @@ def test_a_capture_that_fails_fails_its_own_entry_not_the_feeds(prepared, settin
     assert totals["pages_failed"] >= 1, totals
     (live,) = entries(engine, "feed")
     assert live.state == "pending"  # a capture's failure says nothing of the live page
-    assert {e.state for e in entries(engine, "ccnews") if e.canonical_url == live.canonical_url} \
-        == {"failed"}  # fmt: skip
+    captured = [e for e in entries(engine, "ccnews") if e.canonical_url == live.canonical_url]
+    assert {e.state for e in captured} == {"failed"}
+    if killed:
+        assert {e.last_error for e in captured} == {"worker_crashed"}
 
 
 def test_a_plan_never_maps_more_shards_than_max_shards(prepared, settings, mirror):

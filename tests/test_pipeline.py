@@ -148,21 +148,34 @@ def test_a_page_whose_worker_overran_or_died_is_still_archived_and_indexed(feed,
     assert RawArchive(settings.archive_root).get(record.digest, ref) == page
 
 
-class _WorkerKiller:
-    """SIGKILLs the first sandbox worker seen spending ``cpu_s`` of CPU (on a page), once.
+def _fork_server_children() -> set[int]:
+    """The processes the fork server forked (sandbox workers) that run now."""
+    from multiprocessing import forkserver
 
-    A signal we did not send, as the OOM killer's or Airflow's stop of the task's group.
-    """
+    server = forkserver._forkserver._forkserver_pid  # the workers' parent
+    if server is None:
+        return set()
+    try:
+        return set(map(int, Path(f"/proc/{server}/task/{server}/children").read_text().split()))
+    except OSError:
+        return set()
+
+
+class _WorkerKiller:
+    """SIGKILLs the first sandbox worker started after it, once that worker has spent
+    ``cpu_s`` of CPU (on a page): a signal we did not send, as the OOM killer's or that of
+    Airflow stopping the task's process group. Workers already running are left alone."""
 
     def __init__(self, cpu_s: float) -> None:
         import threading
 
         self.cpu_s, self.killed = cpu_s, None
-        self._seen: dict[int, float] = {}
+        self._before: set[int] = set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, daemon=True)
 
     def __enter__(self):
+        self._before = _fork_server_children()
         self._thread.start()
         return self
 
@@ -173,24 +186,15 @@ class _WorkerKiller:
     def _watch(self) -> None:
         import os
         import signal
-        from multiprocessing import forkserver
 
         ticks = os.sysconf("SC_CLK_TCK")
         while self.killed is None and not self._stop.wait(0.01):
-            server = forkserver._forkserver._forkserver_pid  # the workers' parent
-            if server is None:
-                continue
-            try:
-                workers = Path(f"/proc/{server}/task/{server}/children").read_text().split()
-            except OSError:
-                continue
-            for pid in map(int, workers):
+            for pid in _fork_server_children() - self._before:  # a new worker's CPU starts at 0
                 try:
                     stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
                 except OSError:
                     continue
-                cpu = (int(stat[11]) + int(stat[12])) / ticks
-                if cpu - self._seen.setdefault(pid, cpu) > self.cpu_s:
+                if (int(stat[11]) + int(stat[12])) / ticks > self.cpu_s:
                     os.kill(pid, signal.SIGKILL)
                     self.killed = pid
                     break

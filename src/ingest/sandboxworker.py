@@ -59,16 +59,16 @@ def _die_with_parent() -> None:
     """
     if not sys.platform.startswith("linux"):
         return
+    parent = os.getppid()
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, ctypes.c_ulong(signal.SIGKILL), 0, 0, 0) != 0:
+        return  # not fatal: the worker still ends when it reads its pipe closed
     server = forkserver._forkserver  # noqa: SLF001 - the fork server's record in this process
     alive = getattr(server, "_forkserver_alive_fd", None)
     if alive is not None:  # a worker forks nothing: the fork server's life is not its own
         with contextlib.suppress(OSError):
             os.close(alive)
         server._forkserver_alive_fd = None  # type: ignore[attr-defined]  # noqa: SLF001
-    parent = os.getppid()
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
-        return  # not fatal: the worker still ends when it reads its pipe closed
     if os.getppid() != parent:  # the fork server ended before the request took hold
         os._exit(0)
 

@@ -1,3 +1,4 @@
+import contextlib
 import os
 import threading
 import time
@@ -366,7 +367,7 @@ def test_a_retired_worker_is_ended_at_close_even_when_the_fork_server_is_gone(mo
     monkeypatch.setattr(sandbox_module, "MAX_TASKS_PER_WORKER", 1)
     monkeypatch.setattr(sandbox_module, "_STOP_GRACE_S", 0.5)
     box = Sandbox(workers=1, memory_mb=512)
-    retired = box.run(5, tasks.leave_a_thread)  # cannot exit for 30 s
+    retired = box.run(5, tasks.leave_a_thread_and_outlive_the_fork_server)  # 30 s to exit
     server = forkserver._forkserver._forkserver_pid
     os.kill(server, signal.SIGKILL)
     assert _gone(server)
@@ -434,18 +435,23 @@ def test_a_busy_worker_dies_with_a_killed_task_process_not_at_its_tasks_end(tmp_
         "box.run(120, sandbox_tasks.spin, 60)\n"
     )
     tests_dir = str(Path(tasks.__file__).parent)
-    proc = subprocess.Popen(
+    worker = None
+    with subprocess.Popen(
         [sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONPATH": tests_dir},
-    )  # fmt: skip
+    ) as proc:  # fmt: skip
+        try:
+            assert proc.stdout is not None
+            worker = int(proc.stdout.readline())
+            deadline = time.monotonic() + 60
+            while _cpu_s(worker) < 0.2:  # it is running the long task
+                assert time.monotonic() < deadline, "the worker never started its task"
+                time.sleep(0.01)
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
     try:
-        assert proc.stdout is not None
-        worker = int(proc.stdout.readline())
-        deadline = time.monotonic() + 60
-        while _cpu_s(worker) < 0.2:  # it is running the long task
-            assert time.monotonic() < deadline, "the worker never started its task"
-            time.sleep(0.01)
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-    assert _gone(worker)  # within 10 s, of a task with 60 s to go
+        assert _gone(worker)  # within 10 s, of a task with 60 s to go
+    finally:  # a failure must not leave it spinning through the tests that follow
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(worker, signal.SIGKILL)

@@ -322,9 +322,13 @@ class _Extractor:
         for outcome in done:
             self.counts.stats.add_page(outcome)
         if done:
+            # A capture is tried again only by reading its file again, and a file read
+            # whole is done: a soft failure (a worker killed under it) ends the capture
+            # here, as a hard one does. A bug of ours uses no attempt and keeps the file
+            # to do (internal_errors), so its captures stay pending for that read.
             queue.save_pages(
-                self.engine, self.run_id, done, max_attempts=self.settings.max_fetch_attempts,
-                now=_now(), fail_sources=(SourceKind.CCNEWS,),
+                self.engine, self.run_id, done, max_attempts=1, now=_now(),
+                fail_sources=(SourceKind.CCNEWS,),
             )  # fmt: skip
 
 

@@ -158,7 +158,7 @@ class EntryState(StrEnum):
     PENDING = "pending"  # waiting for its page to be fetched
     STORED = "stored"  # its page became a stored article
     DUPLICATE = "duplicate"  # its page is a copy of another stored article
-    FAILED = "failed"  # hard failure with a reason; not retried
+    FAILED = "failed"  # a hard failure, or soft ones past their attempts; not retried
     KNOWN = "known"  # its URL was already an article when the entry was first seen
 
 

@@ -11,9 +11,9 @@ Each worker is a process with a pipe of its own. The thread that has a task take
 worker, writes the task to its pipe and waits on it for the reply, up to the budget: no
 thread of the sandbox's own stands between them. A pool library (pebble, before) passes
 every task and result through two threads of its own, which cost the fetch task's
-process 0.1-0.2 ms a page in thread hand-offs (2.1-2.25 ms a page against 1.9-2.0
-without them); that process's share of a page's CPU is what bounds how far a fetch task
-scales with workers (``bench/bench_cores.py``). The worker's side is
+process 0.1-0.2 ms a page in thread hand-offs (measured when pebble was replaced); that
+process's share of a page's CPU bounds how far a fetch task scales with workers
+(``bench/bench_cores.py``). The worker's side is
 :mod:`ingest.sandboxworker`.
 
 Workers start from a fork server that has already imported the parser and extractor,

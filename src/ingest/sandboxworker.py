@@ -60,8 +60,11 @@ def _die_with_parent() -> None:
     if not sys.platform.startswith("linux"):
         return
     parent = os.getppid()
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(_PR_SET_PDEATHSIG, ctypes.c_ulong(signal.SIGKILL), 0, 0, 0) != 0:
+    try:
+        took = ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, ctypes.c_ulong(signal.SIGKILL), 0, 0, 0)
+    except (OSError, AttributeError):  # no C library to ask: not fatal either
+        return
+    if took != 0:
         return  # not fatal: the worker still ends when it reads its pipe closed
     server = forkserver._forkserver  # noqa: SLF001 - the fork server's record in this process
     alive = getattr(server, "_forkserver_alive_fd", None)

@@ -14,10 +14,10 @@ composer calls these after each poll. The rules (docs/operations.md repeats them
 * **Publisher hints.** RSS ``<ttl>`` and ``Cache-Control: max-age`` push the next poll
   out to at least that long (still within the maximum); a ``Retry-After`` on 429/503
   sets it, capped at ``max_retry_after_s`` (24 h by default), plus the runs' slack.
-* **Failures.** A soft failure (timeouts, connection errors, 5xx, 429, a parse whose
-  worker died) backs off from the current interval, doubling per failure in a row. A hard one (404, 410, other 4xx, not a
-  feed, refused address, too large...) backs off from one hour, doubling. Both are capped
-  at the maximum interval.
+* **Failures.** A soft failure (timeouts, connection errors, 5xx, 429, malformed HTTP, a
+  parse whose worker died) backs off from the current interval, doubling per failure in a
+  row. A hard one (404, 410, other 4xx, not a feed, refused address, too large...) backs
+  off from one hour, doubling. Both are capped at the maximum interval.
 * **Broken.** ``feed_broken_after`` failures in a row flag the feed broken, with its last
   error. A broken feed is still polled, at the maximum interval, and the next success
   clears the flag: nothing is dropped silently.
